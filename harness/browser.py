@@ -1,0 +1,152 @@
+"""Headless Chromium through Playwright's sync API: one browser, one page (and context) per backend.
+
+Every page call is a job on the page (``parity.start``) that Python polls with its own timeout,
+so a hung or crashed page surfaces as ``CheckTimeoutError`` or ``PageCrashedError`` instead of
+hanging the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.chromium import ensure_chromium, find_chromium, playwright_chromium
+
+DEFAULT_TIMEOUT_S = 120.0
+POLL_INTERVAL_MS = 5
+CHROMIUM_ARGS = (
+    # The machines this runs on have no network; without these Chromium floods it with requests.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    # WebGL/WebGPU on SwiftShader when there is no GPU.
+    "--enable-unsafe-swiftshader",
+    "--enable-unsafe-webgpu",
+    "--ignore-gpu-blocklist",
+)
+
+
+class BrowserError(RuntimeError):
+    """The page reported an error (a JS exception in a harness operation)."""
+
+
+class PageCrashedError(BrowserError):
+    """The page's renderer crashed or the page was closed under the call."""
+
+
+class CheckTimeoutError(BrowserError):
+    """A page call did not finish within its timeout."""
+
+
+@dataclass
+class BackendPage:
+    """A page with one tfjs backend active, in its own browser context."""
+
+    backend: str
+    context: Any
+    page: Any
+    timeout_s: float
+    info: dict[str, Any] = field(default_factory=dict)
+    console_errors: list[str] = field(default_factory=list)
+    crashed: bool = False
+    _models: dict[str, int] = field(default_factory=dict)
+
+    def call(self, op: str, *args: Any, timeout_s: float | None = None) -> Any:
+        """Run ``parity`` operation ``op`` on the page and return its value."""
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        try:
+            job = self.page.evaluate("([op, args]) => parity.start(op, args)", [op, list(args)])
+            handle = self.page.wait_for_function(
+                "job => parity.poll(job)", arg=job, timeout=timeout * 1000, polling=POLL_INTERVAL_MS
+            )
+            outcome = handle.json_value()
+        except PlaywrightTimeout as error:
+            raise CheckTimeoutError(f"{op} on {self.backend} did not finish within {timeout:g} s") from error
+        except PlaywrightError as error:
+            if self.crashed or "crash" in str(error).lower() or "closed" in str(error).lower():
+                self.crashed = True
+                raise PageCrashedError(f"page for {self.backend} crashed during {op}: {error.message}") from error
+            raise BrowserError(f"{op} on {self.backend}: {error.message}") from error
+        if not outcome["ok"]:
+            raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}")
+        return outcome["value"]
+
+    def model(self, url: str) -> int:
+        """The id of the model at ``url`` on this page, loading it on first use."""
+        if url not in self._models:
+            self._models[url] = self.call("load", url)
+        return self._models[url]
+
+    def close(self) -> None:
+        """Close the page's context (and the page with it)."""
+        try:
+            self.context.close()
+        except Exception:  # noqa: BLE001 - a crashed or hung context may refuse to close cleanly
+            pass
+
+
+class ParityBrowser:
+    """One Chromium for the whole run; makes a fresh ``BackendPage`` per backend on demand."""
+
+    def __init__(self, executable: Path | None = None, headless: bool = True) -> None:
+        self._executable = executable
+        self._headless = headless
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    def start(self) -> "ParityBrowser":
+        """Launch Chromium (Playwright's own if installed, else the system one)."""
+        from playwright.sync_api import sync_playwright
+
+        executable = self._executable or find_chromium() or ensure_chromium()
+        own = playwright_chromium()
+        self._playwright = sync_playwright().start()
+        self._browser = self._playwright.chromium.launch(
+            executable_path=None if own == executable else str(executable),
+            headless=self._headless,
+            args=list(CHROMIUM_ARGS),
+            chromium_sandbox=False,
+        )
+        return self
+
+    @property
+    def version(self) -> str:
+        return self._browser.version
+
+    def new_page(self, origin: str, backend: str, flags: dict[str, Any] | None = None,
+                 timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendPage:
+        """A fresh page at ``origin`` with ``backend`` active; raises ``BrowserError`` if it cannot be."""
+        context = self._browser.new_context()
+        page = context.new_page()
+        backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s)
+        page.on("crash", lambda _: setattr(backend_page, "crashed", True))
+        page.on("pageerror", lambda error: backend_page.console_errors.append(str(error)))
+        page.on("console", lambda msg: msg.type == "error" and backend_page.console_errors.append(msg.text))
+        try:
+            page.goto(f"{origin}/", wait_until="load", timeout=timeout_s * 1000)
+            page.wait_for_function("() => self.parity && self.parity.start", timeout=timeout_s * 1000)
+            backend_page.info = backend_page.call("setBackend", backend.split(":", 1)[0], flags or {})
+        except Exception:
+            backend_page.close()
+            raise
+        return backend_page
+
+    def close(self) -> None:
+        """Close the browser and stop Playwright."""
+        if self._browser is not None:
+            self._browser.close()
+        if self._playwright is not None:
+            self._playwright.stop()
+        self._browser = self._playwright = None
+
+    def __enter__(self) -> "ParityBrowser":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,128 @@
+"""Compare a browser result with a Keras reference under numpy's asymmetric rule.
+
+``|actual - expected| <= atol + rtol * |expected|``, with the Keras output as ``expected``.
+Shapes and dtypes are checked first, then non-finite values, then the values themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+MAX_LISTED_MISMATCHES = 5
+
+
+@dataclass(frozen=True)
+class Element:
+    """One element of a comparison: its index and both values."""
+
+    index: tuple[int, ...]
+    actual: float
+    expected: float
+
+
+@dataclass
+class Comparison:
+    """The outcome of comparing one actual array with one expected array."""
+
+    ok: bool
+    atol: float
+    rtol: float
+    actual_shape: tuple[int, ...]
+    expected_shape: tuple[int, ...]
+    actual_dtype: str
+    expected_dtype: str
+    elements: int = 0
+    mismatched: int = 0
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    worst: Element | None = None
+    mismatches: list[Element] = field(default_factory=list)
+    problem: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists)."""
+        return asdict(self)
+
+
+def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> Comparison:
+    """Compare ``actual`` with ``expected``; never raises on a mismatch, it reports it."""
+    result = Comparison(
+        ok=False, atol=atol, rtol=rtol,
+        actual_shape=tuple(actual.shape), expected_shape=tuple(expected.shape),
+        actual_dtype=str(actual.dtype), expected_dtype=str(expected.dtype),
+    )
+    if actual.shape != expected.shape:
+        result.problem = f"shape mismatch: actual {actual.shape}, expected {expected.shape}"
+        return result
+    if actual.dtype != expected.dtype:
+        result.problem = f"dtype mismatch: actual {actual.dtype}, expected {expected.dtype}"
+        return result
+    result.elements = int(actual.size)
+    a = actual.astype(np.float64)
+    e = expected.astype(np.float64)
+    nonfinite = _nonfinite_problem(a, e)
+    if nonfinite:
+        result.problem = nonfinite
+        return result
+    _fill_errors(result, a, e)
+    result.ok = result.mismatched == 0
+    return result
+
+
+def _nonfinite_problem(a: np.ndarray, e: np.ndarray) -> str | None:
+    bad_expected = ~np.isfinite(e)
+    if bad_expected.any():
+        index = tuple(int(i) for i in np.argwhere(bad_expected)[0])
+        return f"reference has non-finite values ({int(bad_expected.sum())}), first at {list(index)}"
+    bad_actual = ~np.isfinite(a)
+    if bad_actual.any():
+        index = tuple(int(i) for i in np.argwhere(bad_actual)[0])
+        return (f"actual has non-finite values ({int(bad_actual.sum())}), first at {list(index)}: "
+                f"{a[index]!r} vs expected {e[index]!r}")
+    return None
+
+
+def _fill_errors(result: Comparison, a: np.ndarray, e: np.ndarray) -> None:
+    if a.size == 0:
+        result.max_abs_err = result.max_rel_err = 0.0
+        return
+    abs_err = np.abs(a - e)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel_err = np.where(e != 0, abs_err / np.abs(e), np.where(abs_err == 0, 0.0, np.inf))
+    allowed = result.atol + result.rtol * np.abs(e)
+    violation = abs_err > allowed
+    result.max_abs_err = float(abs_err.max())
+    result.max_rel_err = float(rel_err.max())
+    result.mismatched = int(violation.sum())
+    # The worst element is the one closest to (or furthest past) its allowance.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(allowed > 0, abs_err / allowed, np.where(abs_err > 0, np.inf, 0.0))
+    order = np.argsort(ratio, axis=None, kind="stable")[::-1]
+    worst_flat = int(order[0])
+    result.worst = _element(a, e, worst_flat)
+    listed = [int(i) for i in order[: MAX_LISTED_MISMATCHES] if violation.flat[int(i)]]
+    result.mismatches = [_element(a, e, i) for i in listed]
+
+
+def _element(a: np.ndarray, e: np.ndarray, flat: int) -> Element:
+    index = tuple(int(i) for i in np.unravel_index(flat, a.shape))
+    return Element(index=index, actual=float(a.flat[flat]), expected=float(e.flat[flat]))
+
+
+def format_failure(comparison: Comparison, title: str) -> str:
+    """A numpy-style failure message a person can act on."""
+    lines = [f"Not equal to tolerance rtol={comparison.rtol:g}, atol={comparison.atol:g}", title]
+    if comparison.problem:
+        lines.append(comparison.problem)
+        return "\n".join(lines)
+    share = 100.0 * comparison.mismatched / max(comparison.elements, 1)
+    lines.append(f"Mismatched elements: {comparison.mismatched} / {comparison.elements} ({share:.3g}%)")
+    lines.append("Mismatch at index:")
+    for element in comparison.mismatches:
+        lines.append(f" {list(element.index)}: {element.actual:.9g} (BROWSER), {element.expected:.9g} (KERAS)")
+    lines.append(f"Max absolute difference: {comparison.max_abs_err:.3g}")
+    lines.append(f"Max relative difference: {comparison.max_rel_err:.3g}")
+    return "\n".join(lines)

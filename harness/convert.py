@@ -1,0 +1,16 @@
+"""Conversion of Keras models to TensorFlow.js, in-process (the converter CLI costs ~8 s of imports per call)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+MODEL_JSON = "model.json"
+
+
+def convert_layers_model(model: Any, directory: Path) -> str:
+    """Write ``model`` (a tf_keras model) as a tfjs layers model into ``directory``; returns the model.json name."""
+    from tensorflowjs.converters import save_keras_model
+
+    save_keras_model(model, str(directory))
+    return MODEL_JSON

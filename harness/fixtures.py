@@ -1,0 +1,169 @@
+"""Build the zoo's reference fixtures once and cache them by a content hash.
+
+The cache key covers the zoo's source (model definitions, data and seeds), this module's build
+recipe, the library versions that shape the numbers, and the oneDNN setting. A warm run reads
+manifests only and never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import inspect
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness import zoo
+from harness.informative import degeneracy_problems
+from harness.references import ReferenceModel, load_reference, write_manifest
+
+FIXTURE_FORMAT = 1
+VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "tensorflowjs", "numpy")
+DEFAULT_FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+class DegenerateReferenceError(Exception):
+    """A freshly built model's reference outputs are (nearly) constant: the check would prove nothing."""
+
+
+def configure_tensorflow_environment() -> None:
+    """Environment TensorFlow must see before it is imported: Keras 2, oneDNN off, quiet logs.
+
+    oneDNN is off by default here so references are the plain float32 kernels; a user who sets
+    ``TF_ENABLE_ONEDNN_OPTS`` keeps their choice, and the setting is part of the cache key.
+    """
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape reference numbers (no imports)."""
+    versions = {}
+    for package in VERSIONED_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "missing"
+    return versions
+
+
+def fixture_key(spec: zoo.ModelSpec) -> str:
+    """Content hash of everything that determines ``spec``'s fixture."""
+    configure_tensorflow_environment()
+    digest = hashlib.sha256()
+    for part in (
+        f"format={FIXTURE_FORMAT}",
+        repr((spec.name, spec.epochs, spec.train_samples, spec.reference_batch, spec.seed)),
+        inspect.getsource(zoo),
+        inspect.getsource(_build_into),
+        repr(sorted(library_versions().items())),
+        f"onednn={os.environ['TF_ENABLE_ONEDNN_OPTS']}",
+    ):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    """Serialise builds across processes (pytest-xdist workers share the cache)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_references(names: list[str], root: Path = DEFAULT_FIXTURES_DIR) -> dict[str, ReferenceModel]:
+    """The reference for each zoo model in ``names``, building (and caching) any that is missing."""
+    specs = [zoo.get_spec(name) for name in names]
+    references = {}
+    with _exclusive(root):
+        for spec in specs:
+            directory = root / f"{spec.name}-{fixture_key(spec)}"
+            if not (directory / "manifest.json").is_file():
+                _build(spec, directory)
+                _prune_stale(root, spec.name, keep=directory)
+            references[spec.name] = load_reference(directory)
+    return references
+
+
+def _prune_stale(root: Path, name: str, keep: Path) -> None:
+    for old in root.glob(f"{name}-*"):
+        if old != keep and old.is_dir() and len(old.name) == len(keep.name):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _build(spec: zoo.ModelSpec, directory: Path) -> None:
+    staging = directory.with_name(f".building-{directory.name}-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        _build_into(spec, staging)
+        os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _save_arrays(directory: Path, prefix: str, names: list[str], arrays: list[np.ndarray]) -> list[dict[str, Any]]:
+    entries = []
+    for i, (name, array) in enumerate(zip(names, arrays)):
+        file = f"{prefix}_{i}.npy"
+        np.save(directory / file, array, allow_pickle=False)
+        entries.append({"name": name, "file": file, "shape": list(array.shape), "dtype": str(array.dtype)})
+    return entries
+
+
+def _unwrap(arrays: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """Keras wants a bare array, not a one-element list, for single-input/-output models."""
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
+    """Train ``spec`` briefly on seeded data, convert it in-process, store inputs and outputs."""
+    started = time.perf_counter()
+    configure_tensorflow_environment()
+    import tf_keras as keras
+
+    from harness.convert import convert_layers_model
+
+    keras.backend.clear_session()  # layer names must not depend on what was built before
+    keras.utils.set_random_seed(spec.seed)
+    model = spec.build()
+    train_x, train_y = spec.make_data(np.random.default_rng(spec.seed), spec.train_samples)
+    model.fit(_unwrap(train_x), _unwrap(train_y), epochs=spec.epochs, batch_size=32, shuffle=False, verbose=0)
+    reference_x, _ = spec.make_data(np.random.default_rng(spec.seed + 1), spec.reference_batch)
+    outputs = model.predict(_unwrap(reference_x), batch_size=spec.reference_batch, verbose=0)
+    outputs = [np.asarray(o, dtype=np.float32) for o in (outputs if isinstance(outputs, list) else [outputs])]
+    problems = [p for name, out in zip(model.output_names, outputs) for p in degeneracy_problems(out, f"{spec.name}/{name}")]
+    if problems:
+        raise DegenerateReferenceError("reference outputs prove nothing:\n" + "\n".join(problems))
+    model_json = convert_layers_model(model, directory)
+    write_manifest(directory, {
+        "name": spec.name,
+        "description": spec.description,
+        "model_json": model_json,
+        "inputs": _save_arrays(directory, "input", [t.name.split(":")[0] for t in model.inputs], reference_x),
+        "outputs": _save_arrays(directory, "output", list(model.output_names), outputs),
+        "weights": [{"name": w.name.split(":")[0], "shape": list(w.shape)} for w in model.weights],
+        "param_count": int(model.count_params()),
+        "build": {
+            "key": directory.name.rsplit("-", 1)[-1],
+            "versions": library_versions(),
+            "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
+            "seed": spec.seed,
+            "epochs": spec.epochs,
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    })

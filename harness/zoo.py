@@ -1,0 +1,152 @@
+"""The built-in reference models: each a named builder plus seeded synthetic data.
+
+Nothing here imports TensorFlow at module level, so the CLI and pytest stay fast to start;
+builders import ``tf_keras`` when called (with ``TF_USE_LEGACY_KERAS=1`` set by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Arrays = list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A zoo model: how to build and compile it, and how to make inputs and targets for it."""
+
+    name: str
+    description: str
+    build: Callable[[], Any]
+    make_data: Callable[[np.random.Generator, int], tuple[Arrays, Arrays]]
+    epochs: int = 2
+    train_samples: int = 256
+    reference_batch: int = 16
+    seed: int = 1234
+
+
+def _teacher_labels(features: np.ndarray, classes: int) -> np.ndarray:
+    """Labels from a fixed random linear teacher, so training has something to learn."""
+    teacher = np.random.default_rng(7).normal(size=(features.shape[1], classes))
+    return np.argmax(features @ teacher, axis=1)
+
+
+def _one_hot(labels: np.ndarray, classes: int) -> np.ndarray:
+    return np.eye(classes, dtype=np.float32)[labels]
+
+
+def build_mlp() -> Any:
+    import tf_keras as keras
+
+    model = keras.Sequential([
+        keras.layers.Input(shape=(784,)),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def mlp_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
+    x = rng.uniform(0.0, 1.0, size=(n, 784)).astype(np.float32)
+    return [x], [_one_hot(_teacher_labels(x - 0.5, 10), 10)]
+
+
+def build_cnn() -> Any:
+    import tf_keras as keras
+
+    model = keras.Sequential([
+        keras.layers.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.BatchNormalization(),
+        keras.layers.Dropout(0.25),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def cnn_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
+    x = rng.uniform(0.0, 1.0, size=(n, 28, 28, 1)).astype(np.float32)
+    return [x], [_one_hot(_teacher_labels(x.reshape(n, -1) - 0.5, 10), 10)]
+
+
+RNN_VOCAB = 50
+RNN_LENGTH = 12
+
+
+def build_rnn() -> Any:
+    import tf_keras as keras
+
+    model = keras.Sequential([
+        keras.layers.Input(shape=(RNN_LENGTH,), dtype="int32"),
+        keras.layers.Embedding(RNN_VOCAB, 16),
+        keras.layers.LSTM(16),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def rnn_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
+    tokens = rng.integers(0, RNN_VOCAB, size=(n, RNN_LENGTH)).astype(np.int32)
+    counts = np.stack([np.bincount(row, minlength=RNN_VOCAB) for row in tokens]).astype(np.float64)
+    return [tokens], [_teacher_labels(counts - counts.mean(), 3).astype(np.int32)]
+
+
+def build_functional() -> Any:
+    import tf_keras as keras
+
+    features = keras.layers.Input(shape=(16,), name="features")
+    context = keras.layers.Input(shape=(8,), name="context")
+    a = keras.layers.Dense(24, activation="tanh")(features)
+    b = keras.layers.Dense(8, activation="relu")(context)
+    merged = keras.layers.Concatenate()([a, b])
+    hidden = keras.layers.Dense(16, activation="relu")(merged)
+    label = keras.layers.Dense(4, activation="softmax", name="label")(hidden)
+    score = keras.layers.Dense(1, name="score")(hidden)
+    model = keras.Model(inputs=[features, context], outputs=[label, score])
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss={"label": "categorical_crossentropy", "score": "mse"},
+    )
+    return model
+
+
+def functional_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
+    features = rng.normal(size=(n, 16)).astype(np.float32)
+    context = rng.uniform(-1.0, 1.0, size=(n, 8)).astype(np.float32)
+    both = np.concatenate([features, context], axis=1)
+    label = _one_hot(_teacher_labels(both, 4), 4)
+    score = (both @ np.random.default_rng(11).normal(size=(24, 1))).astype(np.float32)
+    return [features, context], [label, score]
+
+
+ZOO: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec("mlp", "the seeds' model: Dense 784->32 relu, Dense 32->10 softmax", build_mlp, mlp_data),
+        ModelSpec("cnn", "Conv2D, MaxPooling2D, BatchNormalization, Dropout, Flatten, Dense", build_cnn, cnn_data),
+        ModelSpec("rnn", "Embedding + LSTM on integer token sequences", build_rnn, rnn_data, epochs=3),
+        ModelSpec("functional", "two inputs, two outputs (softmax and regression), Concatenate",
+                  build_functional, functional_data, epochs=3),
+    )
+}
+
+
+class UnknownModelError(KeyError):
+    """A model name that is not in the zoo."""
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The zoo entry called ``name``."""
+    try:
+        return ZOO[name]
+    except KeyError:
+        raise UnknownModelError(f"unknown model '{name}' (zoo: {', '.join(ZOO)})") from None

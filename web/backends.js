@@ -1,0 +1,56 @@
+// Backend selection and the facts the report needs about the active backend.
+(function (parity) {
+  'use strict';
+  const WASM_DIST = '/tfjs/tfjs-backend-wasm/';
+
+  /**
+   * Activate a backend. `flags` are tf.env() flags set before the backend initialises,
+   * e.g. {WEBGL_PACK: false}. Returns info() for the backend now active.
+   */
+  async function setBackend(name, flags = {}) {
+    for (const [flag, value] of Object.entries(flags)) tf.env().set(flag, value);
+    if (name === 'wasm') tf.wasm.setWasmPaths(WASM_DIST);
+    const ok = await tf.setBackend(name);
+    if (!ok) throw new Error(`tf.setBackend('${name}') failed: backend could not be initialised`);
+    await tf.ready();
+    if (tf.getBackend() !== name) {
+      throw new Error(`asked for backend '${name}' but '${tf.getBackend()}' is active`);
+    }
+    return info();
+  }
+
+  function webglRenderer() {
+    const gl = new OffscreenCanvas(1, 1).getContext('webgl2');
+    if (!gl) return null;
+    const ext = gl.getExtension('WEBGL_debug_renderer_info');
+    return gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
+  }
+
+  async function flagOrNull(name) {
+    try { return await tf.env().getAsync(name); } catch (e) { return null; }
+  }
+
+  /** Versions and backend facts: what the report's environment block records. */
+  async function info() {
+    const backend = tf.getBackend();
+    const facts = {
+      tfjsVersion: tf.version.tfjs,
+      backend,
+      crossOriginIsolated: self.crossOriginIsolated === true,
+      userAgent: navigator.userAgent,
+      webglRenderer: webglRenderer(),
+      webglRenderFloat32Enabled: await flagOrNull('WEBGL_RENDER_FLOAT32_ENABLED'),
+      webglVersion: await flagOrNull('WEBGL_VERSION'),
+      webglPack: await flagOrNull('WEBGL_PACK'),
+      wasmSimd: await flagOrNull('WASM_HAS_SIMD_SUPPORT'),
+      wasmMultithread: await flagOrNull('WASM_HAS_MULTITHREAD_SUPPORT'),
+      wasmThreads: null,
+      webgpuAvailable: typeof navigator.gpu !== 'undefined',
+      floatPrecision: backend ? tf.backend().floatPrecision() : null,
+    };
+    if (backend === 'wasm') facts.wasmThreads = tf.wasm.getThreadsCount();
+    return facts;
+  }
+
+  parity.backends = { setBackend, info };
+})(self.parity = self.parity || {});

@@ -1,0 +1,45 @@
+// The API the Python side calls. Every call runs as a job: `start` returns at once and Python
+// polls `poll` with its own timeout, so a hung page cannot hang the harness.
+(function (parity) {
+  'use strict';
+  const operations = {
+    info: () => parity.backends.info(),
+    setBackend: (name, flags) => parity.backends.setBackend(name, flags),
+    load: url => parity.models.load(url),
+    topology: modelId => parity.models.topology(modelId),
+    predict: (modelId, inputs, repeats) => parity.models.predict(modelId, inputs, repeats),
+    perturbWeight: (modelId, name, index, delta) => parity.models.perturbWeight(modelId, name, index, delta),
+    dispose: modelId => parity.models.dispose(modelId),
+  };
+  const finished = new Map();
+  let nextJob = 1;
+
+  function describe(error) {
+    if (error instanceof Error) return `${error.name}: ${error.message}`;
+    return typeof error === 'string' ? error : JSON.stringify(error);
+  }
+
+  /** Start operation `op` with `args`; returns a job id for `poll`. */
+  function start(op, args) {
+    const job = nextJob++;
+    const operation = operations[op];
+    const run = operation
+      ? Promise.resolve().then(() => operation(...args))
+      : Promise.reject(new Error(`unknown operation '${op}'`));
+    run.then(value => finished.set(job, { ok: true, value: value === undefined ? null : value }),
+             error => finished.set(job, { ok: false, error: describe(error) }));
+    return job;
+  }
+
+  /** The job's outcome once it has finished ({ok, value} or {ok: false, error}), else null. */
+  function poll(job) {
+    const outcome = finished.get(job);
+    if (!outcome) return null;
+    finished.delete(job);
+    return outcome;
+  }
+
+  parity.start = start;
+  parity.poll = poll;
+  parity.operations = Object.keys(operations);
+})(self.parity = self.parity || {});
