@@ -1,0 +1,29 @@
+"""What every check receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from harness.browser import BackendPage
+from harness.references import ReferenceModel
+from harness.results import CheckResult
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """A check's inputs: the page with its backend active, the reference, and where the page finds it."""
+
+    check: str
+    backend: str
+    page: BackendPage
+    reference: ReferenceModel
+    model_url: str
+
+    def result(self, **fields: object) -> CheckResult:
+        """A ``CheckResult`` for this model, backend and check."""
+        return CheckResult(model=self.reference.name, backend=self.backend, check=self.check, **fields)  # type: ignore[arg-type]
+
+
+class CheckFunction(Protocol):
+    def __call__(self, context: CheckContext) -> CheckResult: ...

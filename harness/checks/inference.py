@@ -1,0 +1,104 @@
+"""Inference checks: ``topology`` (weights, shapes, parameter count) and ``predict`` (outputs vs Keras)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from harness.checks.base import CheckContext
+from harness.compare import Comparison, compare_arrays, format_failure
+from harness.results import CheckResult
+from harness.tolerances import predict_tolerance
+from harness.transport import decode_tensor, encode_tensor
+
+PREDICT_REPEATS = 5
+# tfjs names an RNN cell's weights without the cell's scope: Keras' `lstm/lstm_cell/kernel` is
+# tfjs' `lstm/kernel` (the converter's weight manifest keeps the Keras name; loading maps it).
+RNN_CELL_SCOPE = re.compile(r"/(?:lstm|gru|simple_rnn)_cell(?:_\d+)?/")
+
+
+def tfjs_weight_name(keras_name: str) -> str:
+    """The name tfjs gives the weight Keras calls ``keras_name``."""
+    return RNN_CELL_SCOPE.sub("/", keras_name)
+
+
+def check_topology(context: CheckContext) -> CheckResult:
+    """The browser model's weight names and shapes, and its parameter count, equal Keras'."""
+    browser = context.page.call("topology", context.page.model(context.model_url))
+    expected = {tfjs_weight_name(w.name): list(w.shape) for w in context.reference.weights}
+    actual = {w["name"]: list(w["shape"]) for w in browser["weights"]}
+    problems = [f"missing in browser: {name} {shape}" for name, shape in expected.items() if name not in actual]
+    problems += [f"unexpected in browser: {name} {shape}" for name, shape in actual.items() if name not in expected]
+    problems += [
+        f"shape of {name}: browser {actual[name]}, keras {shape}"
+        for name, shape in expected.items() if name in actual and actual[name] != shape
+    ]
+    if browser["params"] != context.reference.param_count:
+        problems.append(f"parameter count: browser {browser['params']}, keras {context.reference.param_count}")
+    details = {"weights": len(actual), "params": browser["params"], "keras_params": context.reference.param_count}
+    if problems:
+        title = f"{context.reference.name} / topology on {context.backend}"
+        return context.result(status="fail", message="\n".join([title, *problems]), details=details)
+    return context.result(status="pass", details=details)
+
+
+def check_predict(context: CheckContext) -> CheckResult:
+    """Browser outputs equal Keras outputs within the backend's tolerance, output by output."""
+    return compare_predictions(context, context.page.model(context.model_url))
+
+
+def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
+    """Run the reference inputs through page model ``model_id`` and compare with Keras' outputs."""
+    tolerance = predict_tolerance(context.backend)
+    reference = context.reference
+    inputs = [encode_tensor(x) for x in reference.load_inputs()]
+    ran = context.page.call("predict", model_id, inputs, PREDICT_REPEATS)
+    actual = [decode_tensor(o) for o in ran["outputs"]]
+    expected = reference.load_outputs()
+    timing = {"first_ms": ran["firstMs"], "median_ms": ran["medianMs"], "repeatable": ran["repeatable"]}
+    if len(actual) != len(expected):
+        message = f"{reference.name}: browser returned {len(actual)} outputs, keras {len(expected)}"
+        return context.result(status="fail", message=message, atol=tolerance.atol, rtol=tolerance.rtol, details=timing)
+    comparisons = [compare_arrays(a, e, tolerance.atol, tolerance.rtol) for a, e in zip(actual, expected)]
+    failures = [
+        format_failure(c, f"{reference.name} / output {i} ({entry.name}) / predict on {context.backend}")
+        for i, (c, entry) in enumerate(zip(comparisons, reference.outputs)) if not c.ok
+    ]
+    if not ran["repeatable"]:
+        failures.append(f"{reference.name} / predict on {context.backend}: repeated calls gave different outputs")
+    return context.result(
+        status="fail" if failures else "pass",
+        message="\n\n".join(failures),
+        max_abs_err=_max(c.max_abs_err for c in comparisons),
+        max_rel_err=_max(c.max_rel_err for c in comparisons),
+        atol=tolerance.atol,
+        rtol=tolerance.rtol,
+        details={**timing, **_worst(comparisons, reference), "outputs": [_summary(c, e.name) for c, e in zip(comparisons, reference.outputs)]},
+    )
+
+
+def _max(values: Any) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+def _summary(comparison: Comparison, name: str) -> dict[str, Any]:
+    summary = comparison.to_dict()
+    summary["name"] = name
+    return summary
+
+
+def _worst(comparisons: list[Comparison], reference: Any) -> dict[str, Any]:
+    """The worst element over all outputs: the one nearest to (or furthest past) its allowance."""
+    def ratio(c: Comparison) -> float:
+        if c.worst is None:
+            return float("inf") if c.problem else 0.0
+        allowed = c.atol + c.rtol * abs(c.worst.expected)
+        return abs(c.worst.actual - c.worst.expected) / allowed if allowed else float("inf")
+
+    index = max(range(len(comparisons)), key=lambda i: ratio(comparisons[i]))
+    worst = comparisons[index].worst
+    if worst is None:
+        return {"worst": None}
+    return {"worst": {"output": reference.outputs[index].name, "index": list(worst.index),
+                      "browser": worst.actual, "keras": worst.expected}}

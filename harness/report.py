@@ -1,0 +1,141 @@
+"""The parity report: ``parity.json`` (the source of truth) and ``parity.md`` rendered from it.
+
+Both files are written atomically (temp file + rename), so a crash never leaves half a report.
+Partial reports from pytest-xdist workers live in ``DIR/.parts/`` and are merged, not overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from harness.results import CheckResult
+
+REPORT_JSON = "parity.json"
+REPORT_MD = "parity.md"
+PARTS_DIR = ".parts"
+STATUS_ORDER = {"error": 0, "fail": 1, "skip": 2, "pass": 3}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the new one, never a partial one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def build_report(environment: dict[str, Any], results: Iterable[CheckResult]) -> dict[str, Any]:
+    """The JSON document: environment, a summary, and one row per model x backend x check."""
+    rows = [r.to_dict() for r in results]
+    summary = {status: sum(1 for r in rows if r["status"] == status) for status in ("pass", "fail", "error", "skip")}
+    return {"environment": environment, "summary": summary, "results": rows}
+
+
+def write_report(directory: Path, environment: dict[str, Any], results: Iterable[CheckResult]) -> Path:
+    """Write ``parity.json`` and ``parity.md`` into ``directory``; returns the JSON path."""
+    report = build_report(environment, results)
+    json_path = directory / REPORT_JSON
+    write_atomically(json_path, json.dumps(report, indent=2, allow_nan=True) + "\n")
+    write_atomically(directory / REPORT_MD, render_markdown(report))
+    return json_path
+
+
+def write_part(directory: Path, worker: str, environment: dict[str, Any], results: Iterable[CheckResult]) -> None:
+    """A worker's partial report, merged later by ``merge_parts``."""
+    write_atomically(directory / PARTS_DIR / f"{worker}.json", json.dumps(build_report(environment, results)))
+
+
+def merge_parts(directory: Path) -> Path | None:
+    """Merge every worker's partial report into ``parity.json``/``parity.md``; None if there are none."""
+    parts = sorted((directory / PARTS_DIR).glob("*.json"))
+    if not parts:
+        return None
+    environment: dict[str, Any] = {}
+    results: list[CheckResult] = []
+    for part in parts:
+        raw = json.loads(part.read_text())
+        backends = {**environment.get("backends", {}), **raw["environment"].get("backends", {})}
+        environment = {**environment, **raw["environment"], "backends": backends}
+        results += [CheckResult.from_dict(r) for r in raw["results"]]
+    results.sort(key=lambda r: (r.model, r.backend, r.check))
+    path = write_report(directory, environment, results)
+    for part in parts:
+        part.unlink()
+    return path
+
+
+def _cell(rows: list[dict[str, Any]]) -> str:
+    status = min((r["status"] for r in rows), key=STATUS_ORDER.__getitem__)
+    errors = [r["max_abs_err"] for r in rows if r.get("max_abs_err") is not None]
+    return f"{status} {max(errors):.1e}" if errors else status
+
+
+def matrix_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Model x backend matrix: worst status of the cell's checks and the largest abs error."""
+    rows = report["results"]
+    backends = list(dict.fromkeys(r["backend"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    table = [["model", *backends]]
+    for model in models:
+        line = [model]
+        for backend in backends:
+            cell = [r for r in rows if r["model"] == model and r["backend"] == backend]
+            line.append(_cell(cell) if cell else "-")
+        table.append(line)
+    return table
+
+
+def render_matrix(report: dict[str, Any]) -> str:
+    """The matrix as aligned plain text, for the terminal."""
+    table = matrix_rows(report)
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    return f"{value:.2e}" if isinstance(value, float) else str(value)
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _md_table(table: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
+    return lines + ["| " + " | ".join(row) + " |" for row in table[1:]]
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """``parity.md``: summary, matrix, environment, and a table of every row."""
+    env = report["environment"]
+    summary = ", ".join(f"{n} {status}" for status, n in report["summary"].items())
+    lines = ["# tfjs-parity report", "", f"**{summary}**", ""]
+    lines += _md_table(matrix_rows(report)) if report["results"] else ["(no results)"]
+    lines += ["", "## Environment", ""]
+    lines += [f"- {key}: {env[key]}" for key in ("browser", "tfjs", "python", "platform", "onednn") if key in env]
+    lines += [f"- {name} {version}" for name, version in env.get("libraries", {}).items()]
+    if env.get("gpu_note"):
+        lines.append(f"- note: {env['gpu_note']}")
+    header = ["model", "backend", "check", "status", "max abs err", "max rel err", "atol", "rtol",
+              "first ms", "median ms", "message"]
+    table = [header]
+    for r in report["results"]:
+        details = r.get("details", {})
+        first_line = r["message"].splitlines()[0] if r["message"] else ""
+        table.append([r["model"], r["backend"], r["check"], r["status"], _fmt(r["max_abs_err"]),
+                      _fmt(r["max_rel_err"]), _fmt(r["atol"]), _fmt(r["rtol"]),
+                      _ms(details.get("first_ms")), _ms(details.get("median_ms")), first_line.replace("|", "\\|")])
+    lines += ["", "## Results", "", *_md_table(table), ""]
+    return "\n".join(lines)

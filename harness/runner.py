@@ -1,0 +1,49 @@
+"""A whole parity run: references, one session, every model x backend x check, and the report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.fixtures import DEFAULT_FIXTURES_DIR, ensure_references
+from harness.report import write_report
+from harness.results import CheckResult
+from harness.session import ParitySession
+
+DEFAULT_BACKENDS = ("cpu", "webgl", "wasm")
+DEFAULT_CHECKS = ("topology", "predict")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run and where to write the report."""
+
+    models: tuple[str, ...]
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
+    checks: tuple[str, ...] = DEFAULT_CHECKS
+    out: Path = Path("reports")
+    fixtures: Path = DEFAULT_FIXTURES_DIR
+    timeout_s: float = 120.0
+
+
+def reference_environment(references: dict[str, Any]) -> dict[str, Any]:
+    """What the report records about the references: oneDNN setting and each fixture's cache key."""
+    return {
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "fixtures": {name: ref.build_info.get("key") for name, ref in references.items()},
+    }
+
+
+def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
+    """Run every check; the report is rewritten after each backend so nothing measured is lost."""
+    references = ensure_references(list(options.models), options.fixtures)
+    results: list[CheckResult] = []
+    with ParitySession(options.timeout_s, on_result=results.append) as session:
+        for backend in options.backends:
+            for name in options.models:
+                for check in options.checks:
+                    session.run_check(check, references[name], backend)
+            report = write_report(options.out, {**session.environment(), **reference_environment(references)}, results)
+    return report, results
