@@ -61,7 +61,10 @@ class BackendPage:
 
         timeout = self.timeout_s if timeout_s is None else timeout_s
         try:
-            job = self.page.evaluate("([op, args]) => parity.start(op, args)", [op, list(args)])
+            # wait_for_function, unlike evaluate, honours a timeout even when the page is hung.
+            job = self.page.wait_for_function(
+                "([op, args]) => parity.start(op, args)", arg=[op, list(args)], timeout=timeout * 1000
+            ).json_value()
             handle = self.page.wait_for_function(
                 "job => parity.poll(job)", arg=job, timeout=timeout * 1000, polling=POLL_INTERVAL_MS
             )
@@ -84,8 +87,9 @@ class BackendPage:
         return self._models[url]
 
     def close(self) -> None:
-        """Close the page's context (and the page with it)."""
+        """Close the page (without waiting for unload handlers: it may be hung) and its context."""
         try:
+            self.page.close(run_before_unload=False)
             self.context.close()
         except Exception:  # noqa: BLE001 - a crashed or hung context may refuse to close cleanly
             pass

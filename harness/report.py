@@ -28,6 +28,7 @@ def write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
+        os.chmod(temp, 0o644)  # mkstemp makes 0600; reports are meant to be shared
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
@@ -67,7 +68,6 @@ def merge_parts(directory: Path) -> Path | None:
         backends = {**environment.get("backends", {}), **raw["environment"].get("backends", {})}
         environment = {**environment, **raw["environment"], "backends": backends}
         results += [CheckResult.from_dict(r) for r in raw["results"]]
-    results.sort(key=lambda r: (r.model, r.backend, r.check))
     path = write_report(directory, environment, results)
     for part in parts:
         part.unlink()

@@ -10,9 +10,24 @@
     return model;
   }
 
+  // tfjs does not check the HTTP status of weight shards: a 404 page becomes "byte length of
+  // Float32Array should be a multiple of 4". Failing the fetch names the missing file instead.
+  async function checkedFetch(input, init) {
+    const response = await fetch(input, init);
+    if (!response.ok) {
+      throw new Error(`${response.url || input}: HTTP ${response.status} ${response.statusText}`);
+    }
+    return response;
+  }
+
   /** Load a layers model from `url` (a model.json); returns its id on this page. */
   async function load(url) {
-    const model = await tf.loadLayersModel(url);
+    let model;
+    try {
+      model = await tf.loadLayersModel(tf.io.http(url, { fetchFunc: checkedFetch }));
+    } catch (error) {
+      throw new Error(`loading ${url}: ${error.message}`);
+    }
     const modelId = nextId++;
     loaded.set(modelId, model);
     return modelId;

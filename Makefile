@@ -1,0 +1,33 @@
+# The two commands of the README: `make report` (parity report on the zoo) and `make test`.
+# Both set everything up first; with everything in place, setup does nothing.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PY_STAMP := $(VENV)/.installed
+NPM_STAMP := web/node_modules/.installed
+REPORT_DIR ?= reports
+PYTEST_ARGS ?=
+
+.PHONY: setup report test clean
+
+setup: $(PY_STAMP) $(NPM_STAMP)
+	@$(PY) -m harness.chromium --ensure >/dev/null
+
+$(PY_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+$(NPM_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+report: setup
+	$(VENV)/bin/tfjs-parity run --out $(REPORT_DIR)
+
+test: setup
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) web/node_modules fixtures $(REPORT_DIR) test-results

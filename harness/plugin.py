@@ -1,0 +1,120 @@
+"""The pytest plugin (registered through the ``pytest11`` entry point).
+
+Options: ``--models``, ``--backends``, ``--parity-report DIR``, ``--parity-timeout``,
+``--parity-fixtures``. A test that asks for ``parity_model`` and ``parity_backend`` is run for
+each selected pair, with ids like ``test_predict[mlp-webgl]``. Heavy modules are imported inside
+fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.references import ReferenceModel
+    from harness.results import CheckResult
+    from harness.session import ParitySession
+
+RESULTS_KEY = pytest.StashKey[list["CheckResult"]]()
+ENVIRONMENT_KEY = pytest.StashKey[dict[str, Any]]()
+DEFAULT_BACKENDS = "cpu,webgl,wasm"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tfjs-parity", "Keras vs TensorFlow.js parity")
+    group.addoption("--models", default=None, help="comma-separated zoo models to check (default: all)")
+    group.addoption("--backends", default=DEFAULT_BACKENDS, help=f"comma-separated tfjs backends (default: {DEFAULT_BACKENDS})")
+    group.addoption("--parity-report", default=None, metavar="DIR", help="write parity.json and parity.md into DIR")
+    group.addoption("--parity-timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
+    group.addoption("--parity-fixtures", default=None, metavar="DIR", help="fixture cache directory (default: fixtures/)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: needs the parity server and headless Chromium")
+    config.stash[RESULTS_KEY] = []
+
+
+def _selected(config: pytest.Config) -> tuple[list[str], list[str]]:
+    from harness.tolerances import predict_tolerance
+    from harness.zoo import ZOO, get_spec
+
+    models = [m.strip() for m in (config.getoption("models") or ",".join(ZOO)).split(",") if m.strip()]
+    backends = [b.strip() for b in config.getoption("backends").split(",") if b.strip()]
+    try:
+        for model in models:
+            get_spec(model)
+        for backend in backends:
+            predict_tolerance(backend)
+    except KeyError as error:
+        raise pytest.UsageError(f"tfjs-parity: {error.args[0]}") from None
+    return models, backends
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    names = metafunc.fixturenames
+    if "parity_model" not in names and "parity_backend" not in names:
+        return
+    models, backends = _selected(metafunc.config)
+    if "parity_model" in names and "parity_backend" in names:
+        pairs = [(m, b) for m in models for b in backends]
+        metafunc.parametrize(("parity_model", "parity_backend"), pairs, ids=[f"{m}-{b}" for m, b in pairs])
+    elif "parity_model" in names:
+        metafunc.parametrize("parity_model", models, ids=models)
+    else:
+        metafunc.parametrize("parity_backend", backends, ids=backends)
+
+
+@pytest.fixture(scope="session")
+def parity_references(pytestconfig: pytest.Config) -> dict[str, "ReferenceModel"]:
+    """The selected zoo models' references, built once and cached. Example: ``parity_references["mlp"]``."""
+    from harness.fixtures import DEFAULT_FIXTURES_DIR, ensure_references
+
+    models, _ = _selected(pytestconfig)
+    root = pytestconfig.getoption("parity_fixtures")
+    return ensure_references(models, Path(root) if root else DEFAULT_FIXTURES_DIR)
+
+
+@pytest.fixture(scope="session")
+def parity_session(pytestconfig: pytest.Config, parity_references: dict[str, "ReferenceModel"]) -> Iterator["ParitySession"]:
+    """One server and one browser for the test session. Example: ``parity_session.run_check("predict", ref, "wasm")``."""
+    from harness.runner import reference_environment
+    from harness.session import ParitySession
+
+    results = pytestconfig.stash[RESULTS_KEY]
+    with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append) as session:
+        yield session
+        pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **reference_environment(parity_references)}
+
+
+@pytest.fixture
+def reference_model(parity_references: dict[str, "ReferenceModel"], parity_model: str) -> "ReferenceModel":
+    """The reference of the model under test. Example: ``def test_x(reference_model): ...``."""
+    return parity_references[parity_model]
+
+
+def assert_passed(result: "CheckResult") -> None:
+    """Fail the test with the check's own message unless the check passed."""
+    __tracebackhide__ = True
+    if result.status != "pass":
+        pytest.fail(f"[{result.status}] {result.message}", pytrace=False)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    directory = config.getoption("parity_report")
+    if not directory:
+        return
+    from harness.report import merge_parts, write_part
+
+    results = config.stash[RESULTS_KEY]
+    environment = config.stash.get(ENVIRONMENT_KEY, {})
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if results:
+        write_part(Path(directory), worker or "main", environment, results)
+    if worker is None:
+        merge_parts(Path(directory))
