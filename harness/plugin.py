@@ -37,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: needs the parity server and headless Chromium")
     config.stash[RESULTS_KEY] = []
+    _selected(config)  # a bad --models/--backends is a usage error before collection
 
 
 def _selected(config: pytest.Config) -> tuple[list[str], list[str]]:

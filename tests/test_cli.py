@@ -1,0 +1,38 @@
+"""The command line: usage errors exit 2, and --help does not import TensorFlow."""
+
+import subprocess
+import sys
+
+import pytest
+
+from harness.cli import EXIT_USAGE, main
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["frobnicate"], ["run", "--models", "resnet"], ["run", "--backends", "metal"],
+    ["run", "--checks", "nope"], ["run", "--timeout", "0"], ["run", "--models", ""],
+])
+def test_usage_errors_exit_2(argv, capsys):
+    assert main(argv) == EXIT_USAGE
+    assert "error" in capsys.readouterr().err
+
+
+def test_unknown_model_message_lists_the_zoo(capsys):
+    main(["run", "--models", "mlp,resnet"])
+    assert "--models: unknown resnet; choose from mlp, cnn, rnn, functional" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["-m", "harness", "run", "--help"], ["-m", "pytest", "--help"]])
+def test_help_does_not_import_tensorflow(command):
+    probe = (
+        "import runpy, sys\n"
+        f"sys.argv = {['x', *command[2:]]!r}\n"
+        "try:\n"
+        f"    runpy.run_module({command[1]!r}, run_name='__main__')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('tensorflow', 'tf_keras', 'tensorflowjs', 'playwright') if m in sys.modules]\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert "HEAVY []" in done.stderr, done.stderr[-2000:]

@@ -1,0 +1,97 @@
+"""Fixture building and caching: content-hash keys, warm runs without TensorFlow, loud refusals."""
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from harness import fixtures, zoo
+from harness.references import ReferenceError, load_reference
+
+
+def test_key_is_stable_and_covers_seed_and_versions(monkeypatch):
+    spec = zoo.get_spec("mlp")
+    key = fixtures.fixture_key(spec)
+    assert key == fixtures.fixture_key(spec)
+    assert key != fixtures.fixture_key(replace(spec, seed=spec.seed + 1))
+    monkeypatch.setattr(fixtures, "library_versions", lambda: {"tensorflow": "9.9.9"})
+    assert key != fixtures.fixture_key(spec)
+
+
+def test_keys_differ_between_models():
+    assert len({fixtures.fixture_key(spec) for spec in zoo.ZOO.values()}) == len(zoo.ZOO)
+
+
+def test_mlp_is_the_seeds_model(parity_references):
+    mlp = parity_references["mlp"]
+    assert mlp.param_count == 25_450
+    assert [w.shape for w in mlp.weights] == [(784, 32), (32,), (32, 10), (10,)]
+
+
+def test_references_are_seeded_realistic_and_batched(parity_references):
+    for reference in parity_references.values():
+        for array in reference.load_inputs():
+            assert array.shape[0] > 1
+            assert len(np.unique(array)) > array.shape[0]  # not zeros or ones
+        for output in reference.load_outputs():
+            assert output.dtype == np.float32 and output.std() > 0
+
+
+def test_warm_run_reads_the_cache_without_importing_tensorflow(parity_references):
+    names = sorted(parity_references)
+    probe = (
+        "import sys\n"
+        "from harness.fixtures import ensure_references\n"
+        f"refs = ensure_references({names!r})\n"
+        "print('HEAVY', [m for m in ('tensorflow', 'tf_keras', 'tensorflowjs') if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in done.stdout, done.stderr[-2000:]
+
+
+def build_constant_model():
+    import tf_keras as keras
+
+    model = keras.Sequential([
+        keras.layers.Input(shape=(4,)),
+        keras.layers.Dense(10, activation="softmax", kernel_initializer="zeros", trainable=False),
+    ])
+    model.compile(optimizer="sgd", loss="categorical_crossentropy")
+    return model
+
+
+def constant_model_data(rng, n):
+    return [rng.uniform(size=(n, 4)).astype(np.float32)], [np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]]
+
+
+def test_build_refuses_a_model_whose_outputs_are_constant(tmp_path):
+    spec = zoo.ModelSpec("constant", "softmax of zeros: every output is 0.1", build_constant_model,
+                         constant_model_data, epochs=1, train_samples=8)
+    with pytest.raises(fixtures.DegenerateReferenceError, match="nearly constant across the batch"):
+        fixtures._build_into(spec, tmp_path)
+
+
+def test_malformed_manifest_is_an_error_naming_the_file(parity_references, tmp_path):
+    directory = tmp_path / "copy"
+    shutil.copytree(parity_references["mlp"].directory, directory)
+    (directory / "manifest.json").write_text("{not json")
+    with pytest.raises(ReferenceError, match=f"{directory / 'manifest.json'}: malformed manifest"):
+        load_reference(directory)
+
+
+def test_reference_array_that_disagrees_with_the_manifest_is_refused(parity_references, tmp_path):
+    directory = tmp_path / "copy"
+    shutil.copytree(parity_references["mlp"].directory, directory)
+    np.save(directory / "output_0.npy", np.zeros((2, 2), np.float32))
+    with pytest.raises(ReferenceError, match="output_0.npy: holds float32\\[2, 2\\], manifest says float32\\[16, 10\\]"):
+        load_reference(directory).load_outputs()
+
+
+def test_manifest_records_versions_and_onednn(parity_references):
+    raw = json.loads((parity_references["cnn"].directory / "manifest.json").read_text())
+    assert set(raw["build"]["versions"]) == set(fixtures.VERSIONED_PACKAGES)
+    assert raw["build"]["onednn"] in ("0", "1")

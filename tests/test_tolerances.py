@@ -1,0 +1,33 @@
+"""Tolerances are data in one module, and the README documents every number."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from harness.tolerances import PREDICT_TOLERANCES, UnknownBackendError, predict_tolerance
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.mark.parametrize("backend", sorted(PREDICT_TOLERANCES))
+def test_readme_tolerance_table_matches_the_module(backend):
+    tolerance = PREDICT_TOLERANCES[backend]
+    row = re.search(rf"^\| `{backend}` \| ([^|]+) \| ([^|]+) \|", README.read_text(), re.MULTILINE)
+    assert row, f"README has no tolerance row for {backend}"
+    assert float(row.group(1)) == tolerance.atol and float(row.group(2)) == tolerance.rtol
+
+
+def test_every_tolerance_has_a_reason_and_is_far_below_tfjs_suite():
+    for tolerance in PREDICT_TOLERANCES.values():
+        assert tolerance.reason
+        assert tolerance.atol < 1e-3  # tfjs's own suite allows 1e-3 to 0.1
+
+
+def test_variant_falls_back_to_its_base_backend():
+    assert predict_tolerance("webgl:nopack") == PREDICT_TOLERANCES["webgl"]
+
+
+def test_unknown_backend_names_the_known_ones():
+    with pytest.raises(UnknownBackendError, match="no predict tolerance for backend 'metal'"):
+        predict_tolerance("metal")
