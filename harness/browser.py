@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.chromium import ensure_chromium, find_chromium, playwright_chromium
+from harness.chromium import choose_chromium, ensure_chromium
 
 DEFAULT_TIMEOUT_S = 120.0
 POLL_INTERVAL_MS = 5
@@ -108,11 +108,16 @@ class ParityBrowser:
         """Launch Chromium (Playwright's own if installed, else the system one)."""
         from playwright.sync_api import sync_playwright
 
-        executable = self._executable or find_chromium() or ensure_chromium()
-        own = playwright_chromium()
         self._playwright = sync_playwright().start()
+        own = Path(self._playwright.chromium.executable_path)
+        own = own if own.is_file() else None
+        executable = self._executable or choose_chromium(own)
+        if executable is None:  # installing needs Playwright's CLI, which must not run inside this driver
+            self._playwright.stop()
+            executable = ensure_chromium()
+            self._playwright = sync_playwright().start()
         self._browser = self._playwright.chromium.launch(
-            executable_path=None if own == executable else str(executable),
+            executable_path=None if executable == own else str(executable),
             headless=self._headless,
             args=list(CHROMIUM_ARGS),
             chromium_sandbox=False,

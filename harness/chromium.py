@@ -40,14 +40,19 @@ def _system_chromium() -> Path | None:
     return None
 
 
-def find_chromium() -> Path | None:
-    """The Chromium to launch, or None; the ``TFJS_PARITY_CHROMIUM`` override must exist if set."""
+def choose_chromium(own: Path | None) -> Path | None:
+    """The override, else ``own`` (Playwright's installed Chromium, if any), else a system Chromium."""
     override = os.environ.get(ENV_VAR)
     if override:
         if not os.access(override, os.X_OK):
             raise ChromiumNotFoundError(f"{ENV_VAR}={override} is not an executable file")
         return Path(override)
-    return playwright_chromium() or _system_chromium()
+    return own or _system_chromium()
+
+
+def find_chromium() -> Path | None:
+    """The Chromium to launch, or None."""
+    return choose_chromium(playwright_chromium())
 
 
 def _run(command: list[str]) -> bool:

@@ -1,6 +1,7 @@
 """``tfjs-parity``: run parity checks from the command line.
 
-Exit status: 0 every check passed, 1 a check failed or errored, 2 usage error.
+Exit status: 0 every check passed, 1 a check failed or errored, 2 usage error or a setup
+problem that stops the run before any check (no Chromium, no tfjs bundles, a bad fixture).
 """
 
 from __future__ import annotations
@@ -69,10 +70,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(options: "RunOptions") -> int:  # noqa: F821 - imported lazily above
+    from harness.chromium import ChromiumNotFoundError
+    from harness.fixtures import DegenerateReferenceError
+    from harness.references import ReferenceError
     from harness.report import render_matrix
     from harness.runner import run_parity
 
-    report_path, results = run_parity(options)
+    try:
+        report_path, results = run_parity(options)
+    except (ChromiumNotFoundError, DegenerateReferenceError, ReferenceError, FileNotFoundError) as error:
+        print(f"tfjs-parity: cannot run: {error}", file=sys.stderr)
+        return EXIT_USAGE
     report = json.loads(report_path.read_text())
     print(render_matrix(report))
     for result in results:

@@ -36,3 +36,9 @@ def test_help_does_not_import_tensorflow(command):
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "HEAVY []" in done.stderr, done.stderr[-2000:]
+
+
+def test_bad_chromium_override_stops_with_a_clear_message(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("TFJS_PARITY_CHROMIUM", "/nonexistent/chrome")
+    assert main(["run", "--models", "mlp", "--backends", "cpu", "--out", str(tmp_path)]) == EXIT_USAGE
+    assert "TFJS_PARITY_CHROMIUM=/nonexistent/chrome is not an executable file" in capsys.readouterr().err
