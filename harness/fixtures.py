@@ -35,7 +35,7 @@ class DegenerateReferenceError(Exception):
 
 
 def configure_tensorflow_environment() -> None:
-    """Environment TensorFlow must see before it is imported: Keras 2, oneDNN off, quiet logs.
+    """Environment TensorFlow must see before it is imported: Keras 2, oneDNN off, quiet logs, no banner.
 
     oneDNN is off by default here so references are the plain float32 kernels; a user who sets
     ``TF_ENABLE_ONEDNN_OPTS`` keeps their choice, and the setting is part of the cache key.
@@ -43,6 +43,9 @@ def configure_tensorflow_environment() -> None:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TF-DF (imported by tensorflowjs) imports IPython for its welcome banner when stdout is not
+    # a terminal, as under CI; IPython is not a dependency, so the import would fail.
+    os.environ.setdefault("TFDF_DISABLE_WELCOME_MESSAGE", "1")
 
 
 def library_versions() -> dict[str, str]:
