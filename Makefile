@@ -8,7 +8,7 @@ NPM_STAMP := web/node_modules/.installed
 REPORT_DIR ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: setup report test clean
+.PHONY: setup report test bench clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 	@$(PY) -m harness.chromium --ensure >/dev/null
@@ -31,3 +31,6 @@ test: setup
 
 clean:
 	rm -rf $(VENV) web/node_modules fixtures $(REPORT_DIR) test-results
+
+bench: setup
+	$(PY) -m harness.bench --out $(REPORT_DIR)/bench.json

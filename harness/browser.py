@@ -109,19 +109,24 @@ class ParityBrowser:
         from playwright.sync_api import sync_playwright
 
         self._playwright = sync_playwright().start()
-        own = Path(self._playwright.chromium.executable_path)
-        own = own if own.is_file() else None
-        executable = self._executable or choose_chromium(own)
-        if executable is None:  # installing needs Playwright's CLI, which must not run inside this driver
-            self._playwright.stop()
-            executable = ensure_chromium()
-            self._playwright = sync_playwright().start()
-        self._browser = self._playwright.chromium.launch(
-            executable_path=None if executable == own else str(executable),
-            headless=self._headless,
-            args=list(CHROMIUM_ARGS),
-            chromium_sandbox=False,
-        )
+        try:
+            own = Path(self._playwright.chromium.executable_path)
+            own = own if own.is_file() else None
+            executable = self._executable or choose_chromium(own)
+            if executable is None:  # installing runs Playwright's CLI, which must not run inside this driver
+                self._playwright.stop()
+                self._playwright = None
+                executable = ensure_chromium()
+                self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=None if executable == own else str(executable),
+                headless=self._headless,
+                args=list(CHROMIUM_ARGS),
+                chromium_sandbox=False,
+            )
+        except BaseException:
+            self.close()  # a driver left running would refuse every later sync_playwright() in this thread
+            raise
         return self
 
     @property
