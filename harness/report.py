@@ -108,6 +108,12 @@ def _fmt(value: Any) -> str:
     return f"{value:.2e}" if isinstance(value, float) else str(value)
 
 
+def _worst(worst: dict[str, Any] | None) -> str:
+    if not worst:
+        return ""
+    return f"{worst['output']}{worst['index']}: {worst['browser']:.9g} / {worst['keras']:.9g}"
+
+
 def _ms(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
@@ -129,13 +135,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     if env.get("gpu_note"):
         lines.append(f"- note: {env['gpu_note']}")
     header = ["model", "backend", "check", "status", "max abs err", "max rel err", "atol", "rtol",
-              "first ms", "median ms", "message"]
+              "worst element (browser / keras)", "first ms", "median ms", "message"]
     table = [header]
     for r in report["results"]:
         details = r.get("details", {})
         first_line = r["message"].splitlines()[0] if r["message"] else ""
         table.append([r["model"], r["backend"], r["check"], r["status"], _fmt(r["max_abs_err"]),
-                      _fmt(r["max_rel_err"]), _fmt(r["atol"]), _fmt(r["rtol"]),
+                      _fmt(r["max_rel_err"]), _fmt(r["atol"]), _fmt(r["rtol"]), _worst(details.get("worst")),
                       _ms(details.get("first_ms")), _ms(details.get("median_ms")), first_line.replace("|", "\\|")])
     lines += ["", "## Results", "", *_md_table(table), ""]
     return "\n".join(lines)

@@ -21,7 +21,7 @@ def test_report_has_environment_rows_and_required_keys(tmp_path):
     assert all(REQUIRED_KEYS <= set(r) for r in report["results"])
     markdown = (tmp_path / "parity.md").read_text()
     assert "| mlp | pass 1.0e-07 | - |" in markdown and "| cnn | - | fail 1.0e-07 |" in markdown
-    assert "| mlp | cpu | predict | pass | 1.00e-07 |" in markdown
+    assert "| mlp | cpu | predict | pass | 1.00e-07 | 1.00e-07 | 2.00e-06 | 1.00e-05 |  | 12.5 | 3.2 |" in markdown
 
 
 def test_matrix_cell_shows_worst_status_and_largest_error():
