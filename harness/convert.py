@@ -10,7 +10,12 @@ MODEL_JSON = "model.json"
 
 def convert_layers_model(model: Any, directory: Path) -> str:
     """Write ``model`` (a tf_keras model) as a tfjs layers model into ``directory``; returns the model.json name."""
+    import warnings
+
     from tensorflowjs.converters import save_keras_model
 
-    save_keras_model(model, str(directory))
+    with warnings.catch_warnings():
+        # The converter saves through HDF5 on purpose; Keras' "legacy format" advice is noise here.
+        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+        save_keras_model(model, str(directory))
     return MODEL_JSON
