@@ -8,7 +8,6 @@ fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -114,7 +113,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
     results = config.stash[RESULTS_KEY]
     environment = config.stash.get(ENVIRONMENT_KEY, {})
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    # xdist gives its workers `workerinput`; the environment variable would leak into subprocesses.
+    worker = getattr(config, "workerinput", {}).get("workerid")
     if results:
         write_part(Path(directory), worker or "main", environment, results)
     if worker is None:
