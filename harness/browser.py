@@ -77,7 +77,9 @@ class BackendPage:
                 raise PageCrashedError(f"page for {self.backend} crashed during {op}: {error.message}") from error
             raise BrowserError(f"{op} on {self.backend}: {error.message}") from error
         if not outcome["ok"]:
-            raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}")
+            console = "".join(f"\n  console: {line}" for line in self.console_errors[-3:])
+            self.console_errors.clear()
+            raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}{console}")
         return outcome["value"]
 
     def model(self, url: str) -> int:

@@ -99,6 +99,8 @@ class ParitySession:
             result = self._error(check, reference, backend, f"{error}; a fresh page was made for the next check")
         except (BrowserError, ReferenceError, OSError, KeyError) as error:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
+        except Exception as error:  # noqa: BLE001 - one broken check must not end the run
+            result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
         result.seconds = round(time.perf_counter() - started, 3)
         if self.on_result is not None:
             self.on_result(result)
