@@ -8,7 +8,7 @@ NPM_STAMP := web/node_modules/.installed
 REPORT_DIR ?= reports
 PYTEST_ARGS ?=
 
-.PHONY: setup report test bench clean
+.PHONY: setup report test bench lint clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 	@$(PY) -m harness.chromium --ensure >/dev/null
@@ -31,6 +31,11 @@ test: setup
 
 clean:
 	rm -rf $(VENV) web/node_modules fixtures $(REPORT_DIR) test-results
+
+lint: $(PY_STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint]'
+	$(VENV)/bin/ruff check harness tests conftest.py
+	$(VENV)/bin/mypy --ignore-missing-imports harness
 
 bench: setup
 	$(PY) -m harness.bench --out $(REPORT_DIR)/bench.json

@@ -38,7 +38,7 @@ def run_benchmark(models: list[str], backends: list[str]) -> dict[str, object]:
     checks: dict[str, float] = {}
     try:
         for backend in backends:
-            _, figures[f"page_setup_{backend}_s"] = _timed(lambda: session.page(backend))
+            _, figures[f"page_setup_{backend}_s"] = _timed(lambda name=backend: session.page(name))
             for name in models:
                 for check in DEFAULT_CHECKS:
                     result = session.run_check(check, references[name], backend)

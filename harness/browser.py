@@ -82,6 +82,11 @@ class BackendPage:
             raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}{console}")
         return outcome["value"]
 
+    def record_console(self, kind: str, text: str) -> None:
+        """Keep the page's console errors: they explain a failed call."""
+        if kind == "error":
+            self.console_errors.append(text)
+
     def model(self, url: str) -> int:
         """The id of the model at ``url`` on this page, loading it on first use."""
         if url not in self._models:
@@ -106,14 +111,14 @@ class ParityBrowser:
         self._playwright: Any = None
         self._browser: Any = None
 
-    def start(self) -> "ParityBrowser":
+    def start(self) -> ParityBrowser:
         """Launch Chromium (Playwright's own if installed, else the system one)."""
         from playwright.sync_api import sync_playwright
 
         self._playwright = sync_playwright().start()
         try:
-            own = Path(self._playwright.chromium.executable_path)
-            own = own if own.is_file() else None
+            installed = Path(self._playwright.chromium.executable_path)
+            own = installed if installed.is_file() else None
             executable = self._executable or choose_chromium(own)
             if executable is None:  # installing runs Playwright's CLI, which must not run inside this driver
                 self._playwright.stop()
@@ -143,7 +148,7 @@ class ParityBrowser:
         backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s)
         page.on("crash", lambda _: setattr(backend_page, "crashed", True))
         page.on("pageerror", lambda error: backend_page.console_errors.append(str(error)))
-        page.on("console", lambda msg: msg.type == "error" and backend_page.console_errors.append(msg.text))
+        page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text))
         try:
             page.goto(f"{origin}/", wait_until="load", timeout=timeout_s * 1000)
             page.wait_for_function("() => self.parity && self.parity.start", timeout=timeout_s * 1000)
@@ -161,7 +166,7 @@ class ParityBrowser:
             self._playwright.stop()
         self._browser = self._playwright = None
 
-    def __enter__(self) -> "ParityBrowser":
+    def __enter__(self) -> ParityBrowser:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

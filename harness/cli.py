@@ -10,8 +10,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.zoo import ZOO
+
+if TYPE_CHECKING:
+    from harness.runner import RunOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -28,13 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.runner import DEFAULT_BACKENDS, DEFAULT_CHECKS
     from harness.tolerances import PREDICT_TOLERANCES
 
-    parser = argparse.ArgumentParser(prog="tfjs-parity", description="Keras vs TensorFlow.js parity in headless Chromium.")
+    parser = argparse.ArgumentParser(
+        prog="tfjs-parity", description="Keras vs TensorFlow.js parity in headless Chromium."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run parity checks on zoo models and write a report")
-    run.add_argument("--models", default=",".join(ZOO), help=f"comma-separated zoo models (default: all: {','.join(ZOO)})")
-    run.add_argument("--backends", default=",".join(DEFAULT_BACKENDS),
-                     help=f"comma-separated backends (default: {','.join(DEFAULT_BACKENDS)}; known: {','.join(PREDICT_TOLERANCES)})")
-    run.add_argument("--checks", default=",".join(DEFAULT_CHECKS), help=f"comma-separated checks (default: {','.join(DEFAULT_CHECKS)})")
+    models, backends, checks = ",".join(ZOO), ",".join(DEFAULT_BACKENDS), ",".join(DEFAULT_CHECKS)
+    run.add_argument("--models", default=models, help=f"comma-separated zoo models (default: all: {models})")
+    run.add_argument("--backends", default=backends,
+                     help=f"comma-separated backends (default: {backends}; known: {','.join(PREDICT_TOLERANCES)})")
+    run.add_argument("--checks", default=checks, help=f"comma-separated checks (default: {checks})")
     run.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default: reports/)")
     run.add_argument("--fixtures", type=Path, default=None, help="fixture cache directory (default: fixtures/)")
     run.add_argument("--timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
@@ -69,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     return _run(options)
 
 
-def _run(options: "RunOptions") -> int:  # noqa: F821 - imported lazily above
+def _run(options: RunOptions) -> int:
     from harness.chromium import ChromiumNotFoundError
     from harness.fixtures import DegenerateReferenceError
     from harness.references import ReferenceError

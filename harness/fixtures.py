@@ -149,7 +149,11 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     reference_x, _ = spec.make_data(np.random.default_rng(spec.seed + 1), spec.reference_batch)
     outputs = model.predict(_unwrap(reference_x), batch_size=spec.reference_batch, verbose=0)
     outputs = [np.asarray(o, dtype=np.float32) for o in (outputs if isinstance(outputs, list) else [outputs])]
-    problems = [p for name, out in zip(model.output_names, outputs) for p in degeneracy_problems(out, f"{spec.name}/{name}")]
+    problems = [
+        problem
+        for name, output in zip(model.output_names, outputs)
+        for problem in degeneracy_problems(output, f"{spec.name}/{name}")
+    ]
     if problems:
         raise DegenerateReferenceError("reference outputs prove nothing:\n" + "\n".join(problems))
     model_json = convert_layers_model(model, directory)

@@ -27,10 +27,12 @@ DEFAULT_BACKENDS = "cpu,webgl,wasm"
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tfjs-parity", "Keras vs TensorFlow.js parity")
     group.addoption("--models", default=None, help="comma-separated zoo models to check (default: all)")
-    group.addoption("--backends", default=DEFAULT_BACKENDS, help=f"comma-separated tfjs backends (default: {DEFAULT_BACKENDS})")
+    group.addoption("--backends", default=DEFAULT_BACKENDS,
+                    help=f"comma-separated tfjs backends (default: {DEFAULT_BACKENDS})")
     group.addoption("--parity-report", default=None, metavar="DIR", help="write parity.json and parity.md into DIR")
     group.addoption("--parity-timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
-    group.addoption("--parity-fixtures", default=None, metavar="DIR", help="fixture cache directory (default: fixtures/)")
+    group.addoption("--parity-fixtures", default=None, metavar="DIR",
+                    help="fixture cache directory (default: fixtures/)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -70,7 +72,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.fixture(scope="session")
-def parity_references(pytestconfig: pytest.Config) -> dict[str, "ReferenceModel"]:
+def parity_references(pytestconfig: pytest.Config) -> dict[str, ReferenceModel]:
     """The selected zoo models' references, built once and cached. Example: ``parity_references["mlp"]``."""
     from harness.fixtures import DEFAULT_FIXTURES_DIR, ensure_references
 
@@ -80,8 +82,10 @@ def parity_references(pytestconfig: pytest.Config) -> dict[str, "ReferenceModel"
 
 
 @pytest.fixture(scope="session")
-def parity_session(pytestconfig: pytest.Config, parity_references: dict[str, "ReferenceModel"]) -> Iterator["ParitySession"]:
-    """One server and one browser for the test session. Example: ``parity_session.run_check("predict", ref, "wasm")``."""
+def parity_session(
+    pytestconfig: pytest.Config, parity_references: dict[str, ReferenceModel]
+) -> Iterator[ParitySession]:
+    """One server and one browser per test session. Example: ``parity_session.run_check("predict", ref, "wasm")``."""
     from harness.runner import reference_environment
     from harness.session import ParitySession
 
@@ -92,12 +96,12 @@ def parity_session(pytestconfig: pytest.Config, parity_references: dict[str, "Re
 
 
 @pytest.fixture
-def reference_model(parity_references: dict[str, "ReferenceModel"], parity_model: str) -> "ReferenceModel":
+def reference_model(parity_references: dict[str, ReferenceModel], parity_model: str) -> ReferenceModel:
     """The reference of the model under test. Example: ``def test_x(reference_model): ...``."""
     return parity_references[parity_model]
 
 
-def assert_passed(result: "CheckResult") -> None:
+def assert_passed(result: CheckResult) -> None:
     """Fail the test with the check's own message unless the check passed."""
     __tracebackhide__ = True
     if result.status != "pass":

@@ -30,6 +30,6 @@ class CheckResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "CheckResult":
+    def from_dict(cls, raw: dict[str, Any]) -> CheckResult:
         """Inverse of ``to_dict``."""
         return cls(**raw)

@@ -129,7 +129,7 @@ class ParityServer:
     def origin(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ParityServer":
+    def start(self) -> ParityServer:
         """Start serving; returns self."""
         missing = [p for p, d in self.app[TFJS_DIRS].items() if not d.is_dir()]
         if missing:
@@ -160,7 +160,7 @@ class ParityServer:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
 
-    def __enter__(self) -> "ParityServer":
+    def __enter__(self) -> ParityServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

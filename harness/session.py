@@ -36,7 +36,7 @@ class ParitySession:
         self._pages: dict[str, BackendPage] = {}
         self._mounts: dict[Path, str] = {}
 
-    def start(self) -> "ParitySession":
+    def start(self) -> ParitySession:
         """Start the server and launch the browser."""
         self.server.start()
         try:
@@ -54,7 +54,7 @@ class ParitySession:
         self.browser.close()
         self.server.stop()
 
-    def __enter__(self) -> "ParitySession":
+    def __enter__(self) -> ParitySession:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

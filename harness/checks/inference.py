@@ -73,7 +73,11 @@ def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
         max_rel_err=_max(c.max_rel_err for c in comparisons),
         atol=tolerance.atol,
         rtol=tolerance.rtol,
-        details={**timing, **_worst(comparisons, reference), "outputs": [_summary(c, e.name) for c, e in zip(comparisons, reference.outputs)]},
+        details={
+            **timing,
+            **_worst(comparisons, reference),
+            "outputs": [_summary(c, e.name) for c, e in zip(comparisons, reference.outputs)],
+        },
     )
 
 
