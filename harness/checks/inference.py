@@ -75,6 +75,7 @@ def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
         rtol=tolerance.rtol,
         details={
             **timing,
+            "elements": sum(c.elements for c in comparisons),
             **_worst(comparisons, reference),
             "outputs": [_summary(c, e.name) for c, e in zip(comparisons, reference.outputs)],
         },
