@@ -7,6 +7,7 @@ hanging the run.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,13 +61,15 @@ class BackendPage:
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
         timeout = self.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout
         try:
             # wait_for_function, unlike evaluate, honours a timeout even when the page is hung.
             job = self.page.wait_for_function(
                 "([op, args]) => parity.start(op, args)", arg=[op, list(args)], timeout=timeout * 1000
             ).json_value()
+            remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
             handle = self.page.wait_for_function(
-                "job => parity.poll(job)", arg=job, timeout=timeout * 1000, polling=POLL_INTERVAL_MS
+                "job => parity.poll(job)", arg=job, timeout=remaining_ms, polling=POLL_INTERVAL_MS
             )
             outcome = handle.json_value()
         except PlaywrightTimeout as error:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from harness.fixtures import DEFAULT_FIXTURES_DIR, ensure_references
-from harness.report import write_report
+from harness.references import ReferenceModel
+from harness.report import REPORT_JSON, write_report
 from harness.results import CheckResult
 from harness.session import ParitySession
 
@@ -28,10 +28,10 @@ class RunOptions:
     timeout_s: float = 120.0
 
 
-def reference_environment(references: dict[str, Any]) -> dict[str, Any]:
-    """What the report records about the references: oneDNN setting and each fixture's cache key."""
+def reference_environment(references: dict[str, ReferenceModel]) -> dict[str, Any]:
+    """What the report records about the references: the oneDNN setting they were built with, and cache keys."""
     return {
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        "onednn": ",".join(sorted({str(ref.build_info.get("onednn")) for ref in references.values()})),
         "fixtures": {name: ref.build_info.get("key") for name, ref in references.items()},
     }
 
@@ -45,5 +45,5 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
             for name in options.models:
                 for check in options.checks:
                     session.run_check(check, references[name], backend)
-            report = write_report(options.out, {**session.environment(), **reference_environment(references)}, results)
-    return report, results
+            write_report(options.out, {**session.environment(), **reference_environment(references)}, results)
+    return options.out / REPORT_JSON, results

@@ -25,11 +25,9 @@ ResultListener = Callable[[CheckResult], None]
 class ParitySession:
     """Runs checks in the browser and hands each result to ``on_result``."""
 
-    def __init__(self, timeout_s: float, on_result: ResultListener | None = None,
-                 backend_flags: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, timeout_s: float, on_result: ResultListener | None = None) -> None:
         self.timeout_s = timeout_s
         self.on_result = on_result
-        self.backend_flags = backend_flags or {}
         self.server = ParityServer()
         self.browser = ParityBrowser()
         self.backend_info: dict[str, dict[str, Any]] = {}
@@ -66,8 +64,7 @@ class ParitySession:
         if page is None or page.crashed:
             if page is not None:
                 page.close()
-            page = self.browser.new_page(self.server.origin, backend, self.backend_flags.get(backend),
-                                         timeout_s=self.timeout_s)
+            page = self.browser.new_page(self.server.origin, backend, timeout_s=self.timeout_s)
             self._pages[backend] = page
             self.backend_info[backend] = page.info
         return page
