@@ -16,8 +16,9 @@ from pathlib import Path
 
 from harness.fixtures import ensure_references
 from harness.report import write_atomically
-from harness.runner import DEFAULT_BACKENDS, DEFAULT_CHECKS
+from harness.runner import DEFAULT_CHECKS
 from harness.session import ParitySession
+from harness.tolerances import DEFAULT_BACKENDS
 from harness.zoo import ZOO
 
 
@@ -32,8 +33,7 @@ def run_benchmark(models: list[str], backends: list[str]) -> dict[str, object]:
     figures: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as cold_root:
         _, figures["fixtures_cold_s"] = _timed(lambda: ensure_references(models, Path(cold_root)))
-    _, figures["fixtures_warm_s"] = _timed(lambda: ensure_references(models))
-    references = ensure_references(models)
+    references, figures["fixtures_warm_s"] = _timed(lambda: ensure_references(models))
     session, figures["browser_and_server_start_s"] = _timed(lambda: ParitySession(120.0).start())
     checks: dict[str, float] = {}
     try:

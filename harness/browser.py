@@ -150,7 +150,7 @@ class ParityBrowser:
         page = context.new_page()
         backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s)
         page.on("crash", lambda _: setattr(backend_page, "crashed", True))
-        page.on("pageerror", lambda error: backend_page.console_errors.append(str(error)))
+        page.on("pageerror", lambda error: backend_page.record_console("error", str(error)))
         page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text))
         try:
             page.goto(f"{origin}/", wait_until="load", timeout=timeout_s * 1000)

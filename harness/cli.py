@@ -29,8 +29,8 @@ def _names(raw: str, known: tuple[str, ...], what: str, parser: argparse.Argumen
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.runner import DEFAULT_BACKENDS, DEFAULT_CHECKS
-    from harness.tolerances import PREDICT_TOLERANCES
+    from harness.runner import DEFAULT_CHECKS
+    from harness.tolerances import DEFAULT_BACKENDS, PREDICT_TOLERANCES
 
     parser = argparse.ArgumentParser(
         prog="tfjs-parity", description="Keras vs TensorFlow.js parity in headless Chromium."
@@ -80,7 +80,7 @@ def _run(options: RunOptions) -> int:
     from harness.chromium import ChromiumNotFoundError
     from harness.fixtures import DegenerateReferenceError
     from harness.references import ReferenceError
-    from harness.report import render_matrix
+    from harness.report import render_matrix, summary_line
     from harness.runner import run_parity
 
     try:
@@ -93,6 +93,5 @@ def _run(options: RunOptions) -> int:
     for result in results:
         if result.status in ("fail", "error"):
             print(f"\n[{result.status}] {result.model} / {result.check} / {result.backend}\n{result.message}")
-    summary = ", ".join(f"{n} {status}" for status, n in report["summary"].items())
-    print(f"\n{summary}\nreport: {report_path} (and {report_path.with_suffix('.md')})")
+    print(f"\n{summary_line(report)}\nreport: {report_path} (and {report_path.with_suffix('.md')})")
     return EXIT_PASS if all(r.status == "pass" for r in results) else EXIT_FAIL

@@ -39,6 +39,7 @@ class Comparison:
     max_abs_err: float | None = None
     max_rel_err: float | None = None
     worst: Element | None = None
+    worst_ratio: float = 0.0
     mismatches: list[Element] = field(default_factory=list)
     problem: str | None = None
 
@@ -103,6 +104,7 @@ def _fill_errors(result: Comparison, a: np.ndarray, e: np.ndarray) -> None:
     order = np.argsort(ratio, axis=None, kind="stable")[::-1]
     worst_flat = int(order[0])
     result.worst = _element(a, e, worst_flat)
+    result.worst_ratio = float(ratio.flat[worst_flat])
     listed = [int(i) for i in order[: MAX_LISTED_MISMATCHES] if violation.flat[int(i)]]
     result.mismatches = [_element(a, e, i) for i in listed]
 

@@ -21,14 +21,15 @@ if TYPE_CHECKING:
 
 RESULTS_KEY = pytest.StashKey[list["CheckResult"]]()
 ENVIRONMENT_KEY = pytest.StashKey[dict[str, Any]]()
-DEFAULT_BACKENDS = "cpu,webgl,wasm"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from harness.tolerances import DEFAULT_BACKENDS
+
+    backends = ",".join(DEFAULT_BACKENDS)
     group = parser.getgroup("tfjs-parity", "Keras vs TensorFlow.js parity")
     group.addoption("--models", default=None, help="comma-separated zoo models to check (default: all)")
-    group.addoption("--backends", default=DEFAULT_BACKENDS,
-                    help=f"comma-separated tfjs backends (default: {DEFAULT_BACKENDS})")
+    group.addoption("--backends", default=backends, help=f"comma-separated tfjs backends (default: {backends})")
     group.addoption("--parity-report", default=None, metavar="DIR", help="write parity.json and parity.md into DIR")
     group.addoption("--parity-timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
     group.addoption("--parity-fixtures", default=None, metavar="DIR",

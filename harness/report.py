@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.results import CheckResult
+from harness.results import STATUSES, CheckResult
 
 REPORT_JSON = "parity.json"
 REPORT_MD = "parity.md"
@@ -38,7 +38,7 @@ def write_atomically(path: Path, text: str) -> None:
 def build_report(environment: dict[str, Any], results: Iterable[CheckResult]) -> dict[str, Any]:
     """The JSON document: environment, a summary, and one row per model x backend x check."""
     rows = [r.to_dict() for r in results]
-    summary = {status: sum(1 for r in rows if r["status"] == status) for status in ("pass", "fail", "error", "skip")}
+    summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
     return {"environment": environment, "summary": summary, "results": rows}
 
 
@@ -72,6 +72,11 @@ def merge_parts(directory: Path) -> Path | None:
     for part in parts:
         part.unlink()
     return path
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """``"22 pass, 1 fail, 1 error, 0 skip"``."""
+    return ", ".join(f"{n} {status}" for status, n in report["summary"].items())
 
 
 def _cell(rows: list[dict[str, Any]]) -> str:
@@ -126,8 +131,7 @@ def _md_table(table: list[list[str]]) -> list[str]:
 def render_markdown(report: dict[str, Any]) -> str:
     """``parity.md``: summary, matrix, environment, and a table of every row."""
     env = report["environment"]
-    summary = ", ".join(f"{n} {status}" for status, n in report["summary"].items())
-    lines = ["# tfjs-parity report", "", f"**{summary}**", ""]
+    lines = ["# tfjs-parity report", "", f"**{summary_line(report)}**", ""]
     lines += _md_table(matrix_rows(report)) if report["results"] else ["(no results)"]
     lines += ["", "## Environment", ""]
     lines += [f"- {key}: {env[key]}" for key in ("browser", "tfjs", "python", "platform", "onednn") if key in env]

@@ -11,8 +11,8 @@ from harness.references import ReferenceModel
 from harness.report import REPORT_JSON, write_report
 from harness.results import CheckResult
 from harness.session import ParitySession
+from harness.tolerances import DEFAULT_BACKENDS
 
-DEFAULT_BACKENDS = ("cpu", "webgl", "wasm")
 DEFAULT_CHECKS = ("topology", "predict")
 
 

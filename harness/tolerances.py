@@ -43,6 +43,10 @@ PREDICT_TOLERANCES: dict[str, Tolerance] = {
 }
 
 
+# The backends of the default run (`make report`, `pytest` without --backends).
+DEFAULT_BACKENDS: tuple[str, ...] = ("cpu", "webgl", "wasm")
+
+
 class UnknownBackendError(KeyError):
     """No tolerance is defined for a backend id."""
 

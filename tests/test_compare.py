@@ -67,3 +67,10 @@ def test_relative_error_uses_the_reference_magnitude():
 def test_at_most_five_mismatches_are_listed(expected):
     result = compare_arrays(expected + 1.0, expected, atol=1e-6, rtol=0)
     assert result.mismatched == 40 and len(result.mismatches) == 5
+
+
+def test_worst_ratio_is_error_over_allowance(expected):
+    actual = expected.copy()
+    actual[0, 0] += 1e-3
+    result = compare_arrays(actual, expected, atol=1e-4, rtol=0)
+    assert result.worst_ratio == pytest.approx(10.0, rel=1e-3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -95,13 +96,10 @@ def _summary(comparison: Comparison, name: str) -> dict[str, Any]:
 
 def _worst(comparisons: list[Comparison], reference: Any) -> dict[str, Any]:
     """The worst element over all outputs: the one nearest to (or furthest past) its allowance."""
-    def ratio(c: Comparison) -> float:
-        if c.worst is None:
-            return float("inf") if c.problem else 0.0
-        allowed = c.atol + c.rtol * abs(c.worst.expected)
-        return abs(c.worst.actual - c.worst.expected) / allowed if allowed else float("inf")
+    def badness(c: Comparison) -> float:
+        return math.inf if c.problem else c.worst_ratio
 
-    index = max(range(len(comparisons)), key=lambda i: ratio(comparisons[i]))
+    index = max(range(len(comparisons)), key=lambda i: badness(comparisons[i]))
     worst = comparisons[index].worst
     if worst is None:
         return {"worst": None}
