@@ -41,5 +41,4 @@
 
   parity.start = start;
   parity.poll = poll;
-  parity.operations = Object.keys(operations);
 })(self.parity = self.parity || {});

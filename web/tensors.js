@@ -36,5 +36,5 @@
     return { shape: tensor.shape, dtype: tensor.dtype, b64: bytesToBase64(bytes) };
   }
 
-  parity.tensors = { decode, encode, bytesToBase64, base64ToBytes };
+  parity.tensors = { decode, encode };
 })(self.parity = self.parity || {});
