@@ -81,11 +81,14 @@ def _run(options: RunOptions) -> int:
     from harness.fixtures import DegenerateReferenceError
     from harness.references import ReferenceError
     from harness.report import render_matrix, summary_line
+    from harness.results import PASSING_STATUSES
     from harness.runner import run_parity
+    from harness.training_references import TrainingReferenceError
 
     try:
         report_path, results = run_parity(options)
-    except (ChromiumNotFoundError, DegenerateReferenceError, ReferenceError, FileNotFoundError) as error:
+    except (ChromiumNotFoundError, DegenerateReferenceError, TrainingReferenceError, ReferenceError,
+            FileNotFoundError) as error:
         print(f"tfjs-parity: cannot run: {error}", file=sys.stderr)
         return EXIT_USAGE
     report = json.loads(report_path.read_text())
@@ -93,5 +96,9 @@ def _run(options: RunOptions) -> int:
     for result in results:
         if result.status in ("fail", "error"):
             print(f"\n[{result.status}] {result.model} / {result.check} / {result.backend}\n{result.message}")
+    for result in results:
+        if result.status in ("xfail", "skip"):
+            print(f"[{result.status}] {result.model} / {result.check} / {result.backend}: "
+                  f"{result.message.splitlines()[0]}")
     print(f"\n{summary_line(report)}\nreport: {report_path} (and {report_path.with_suffix('.md')})")
-    return EXIT_PASS if all(r.status == "pass" for r in results) else EXIT_FAIL
+    return EXIT_PASS if all(r.status in PASSING_STATUSES for r in results) else EXIT_FAIL

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from harness import zoo
+from harness import optimizers, training, training_references, zoo
 from harness.informative import degeneracy_problems
 from harness.references import ReferenceModel, load_reference, write_manifest
 
@@ -66,7 +66,7 @@ def fixture_key(spec: zoo.ModelSpec) -> str:
     for part in (
         f"format={FIXTURE_FORMAT}",
         repr((spec.name, spec.epochs, spec.train_samples, spec.reference_batch, spec.seed)),
-        inspect.getsource(zoo),
+        *(inspect.getsource(module) for module in (zoo, training, optimizers, training_references)),
         inspect.getsource(_build_into),
         repr(sorted(library_versions().items())),
         f"onednn={os.environ['TF_ENABLE_ONEDNN_OPTS']}",
@@ -134,16 +134,20 @@ def _unwrap(arrays: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
 
 
 def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
-    """Train ``spec`` briefly on seeded data, convert it in-process, store inputs and outputs."""
+    """Train ``spec`` briefly on seeded data, convert it in-process, store inputs and outputs, then
+    run Keras' side of every training check from the converted weights."""
     started = time.perf_counter()
     configure_tensorflow_environment()
     import tf_keras as keras
 
     from harness.convert import convert_layers_model
+    from harness.training import compile_keras
+    from harness.training_references import build_training_references
 
     keras.backend.clear_session()  # layer names must not depend on what was built before
     keras.utils.set_random_seed(spec.seed)
     model = spec.build()
+    compile_keras(model, spec.training)
     train_x, train_y = spec.make_data(np.random.default_rng(spec.seed), spec.train_samples)
     model.fit(_unwrap(train_x), _unwrap(train_y), epochs=spec.epochs, batch_size=32, shuffle=False, verbose=0)
     reference_x, _ = spec.make_data(np.random.default_rng(spec.seed + 1), spec.reference_batch)
@@ -157,6 +161,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     if problems:
         raise DegenerateReferenceError("reference outputs prove nothing:\n" + "\n".join(problems))
     model_json = convert_layers_model(model, directory)
+    build_training_references(spec, model, reference_x, directory)
     write_manifest(directory, {
         "name": spec.name,
         "description": spec.description,

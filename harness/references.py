@@ -6,11 +6,13 @@ Layout of one reference directory::
     model.json, *.bin        the converted tfjs layers model
     input_0.npy, ...         the reference inputs (seeded, in the model's range)
     output_0.npy, ...        Keras' outputs for those inputs
+    training.json, *.npy     Keras' side of the training checks (see ``training_references``)
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,15 @@ from typing import Any
 import numpy as np
 
 MANIFEST = "manifest.json"
+TRAINING_JSON = "training.json"
+# tfjs names an RNN cell's weights without the cell's scope: Keras' `lstm/lstm_cell/kernel` is
+# tfjs' `lstm/kernel` (the converter's weight manifest keeps the Keras name; loading maps it).
+RNN_CELL_SCOPE = re.compile(r"/(?:lstm|gru|simple_rnn)_cell(?:_\d+)?/")
+
+
+def tfjs_weight_name(keras_name: str) -> str:
+    """The name tfjs gives the weight Keras calls ``keras_name``."""
+    return RNN_CELL_SCOPE.sub("/", keras_name)
 
 
 class ReferenceError(Exception):
@@ -64,16 +75,62 @@ class ReferenceModel:
         return [self._load(entry) for entry in self.outputs]
 
     def _load(self, entry: TensorEntry) -> np.ndarray:
-        path = self.directory / entry.file
+        return _load_array(self.directory, entry)
+
+    def training(self) -> TrainingReference:
+        """Keras' side of the training checks; raises ``ReferenceError`` if this model has none."""
+        path = self.directory / TRAINING_JSON
         try:
-            array = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ReferenceError(f"{path}: cannot read reference array: {error}") from error
-        if array.shape != entry.shape or str(array.dtype) != entry.dtype:
-            raise ReferenceError(
-                f"{path}: holds {array.dtype}{list(array.shape)}, manifest says {entry.dtype}{list(entry.shape)}"
-            )
-        return array
+            return TrainingReference(self.directory, json.loads(path.read_text()))
+        except FileNotFoundError as error:
+            raise ReferenceError(f"{path}: no training reference for model '{self.name}'") from error
+        except json.JSONDecodeError as error:
+            raise ReferenceError(f"{path}: malformed training reference: {error}") from error
+
+    def has_training(self, run: str) -> bool:
+        """Whether Keras' side of training run ``run`` (e.g. ``core-api``) was recorded."""
+        path = self.directory / TRAINING_JSON
+        return path.is_file() and run in json.loads(path.read_text()).get("runs", {})
+
+
+@dataclass(frozen=True)
+class TrainingReference:
+    """``training.json``: compile arguments, data entries, and each run's Keras results."""
+
+    directory: Path
+    raw: dict[str, Any]
+
+    def get(self, *keys: str) -> Any:
+        """A value by path, e.g. ``get("runs", "fit", "history")``; ``ReferenceError`` names what is missing."""
+        value: Any = self.raw
+        for depth, key in enumerate(keys):
+            if not isinstance(value, dict) or key not in value:
+                where = "/".join(keys[: depth + 1])
+                raise ReferenceError(f"{self.directory / TRAINING_JSON}: no '{where}'")
+            value = value[key]
+        return value
+
+    def arrays(self, *keys: str) -> list[np.ndarray]:
+        """The arrays listed at ``keys`` (a list of tensor entries), in order."""
+        return [_load_array(self.directory, entry) for entry in _tensor_entries(self.get(*keys))]
+
+    def named_arrays(self, *keys: str) -> dict[str, np.ndarray]:
+        """The arrays listed at ``keys``, by their Keras names."""
+        entries = _tensor_entries(self.get(*keys))
+        return {entry.name: _load_array(self.directory, entry) for entry in entries}
+
+
+def _load_array(directory: Path, entry: TensorEntry) -> np.ndarray:
+    path = directory / entry.file
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise ReferenceError(f"{path}: cannot read reference array: {error}") from error
+    if array.shape != entry.shape or str(array.dtype) != entry.dtype:
+        raise ReferenceError(
+            f"{path}: holds {array.dtype}{list(array.shape)}, manifest says {entry.dtype}{list(entry.shape)}"
+        )
+    return array
 
 
 def _tensor_entries(raw: list[dict[str, Any]]) -> tuple[TensorEntry, ...]:

@@ -18,7 +18,7 @@ from harness.results import STATUSES, CheckResult
 REPORT_JSON = "parity.json"
 REPORT_MD = "parity.md"
 PARTS_DIR = ".parts"
-STATUS_ORDER = {"error": 0, "fail": 1, "skip": 2, "pass": 3}
+STATUS_ORDER = {"error": 0, "fail": 1, "xfail": 2, "skip": 3, "pass": 4}
 
 
 def write_atomically(path: Path, text: str) -> None:

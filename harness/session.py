@@ -7,6 +7,7 @@ and replaced by a fresh one for the next check, so one bad check never ends the 
 from __future__ import annotations
 
 import platform
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,8 @@ from harness.results import CheckResult
 from harness.server import ParityServer
 
 ResultListener = Callable[[CheckResult], None]
+# tfjs' message when a backend lacks a kernel (for example, wasm has no Conv2D gradient kernels).
+MISSING_KERNEL = re.compile(r"Kernel '(\w+)' not registered for backend '(\w+)'")
 
 
 class ParitySession:
@@ -94,7 +97,14 @@ class ParitySession:
         except (PageCrashedError, CheckTimeoutError) as error:
             self.discard_page(backend)
             result = self._error(check, reference, backend, f"{error}; a fresh page was made for the next check")
-        except (BrowserError, ReferenceError, OSError, KeyError) as error:
+        except BrowserError as error:
+            result = self._error(check, reference, backend, self._name_files(str(error), reference))
+            missing = MISSING_KERNEL.search(str(error))
+            if missing:
+                result.status = "skip"
+                result.message = (f"not supported by tfjs here: backend '{missing.group(2)}' has no "
+                                  f"'{missing.group(1)}' kernel ({error})")
+        except (ReferenceError, OSError, KeyError) as error:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")

@@ -12,17 +12,26 @@ from typing import Any
 
 import numpy as np
 
+from harness.optimizers import OptimizerSpec
+from harness.training import TrainingSpec
+
 Arrays = list[np.ndarray]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A zoo model: how to build and compile it, and how to make inputs and targets for it."""
+    """A zoo model: how to build it, how to train it, and how to make inputs and targets for it.
+
+    ``build`` returns an uncompiled model; ``training`` says how both sides compile and train it.
+    ``epochs`` is the brief Keras pre-training before conversion, so reference weights are not
+    fresh initialisations.
+    """
 
     name: str
     description: str
     build: Callable[[], Any]
     make_data: Callable[[np.random.Generator, int], tuple[Arrays, Arrays]]
+    training: TrainingSpec
     epochs: int = 2
     train_samples: int = 256
     reference_batch: int = 16
@@ -47,7 +56,6 @@ def build_mlp() -> Any:
         keras.layers.Dense(32, activation="relu"),
         keras.layers.Dense(10, activation="softmax"),
     ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -68,7 +76,6 @@ def build_cnn() -> Any:
         keras.layers.Flatten(),
         keras.layers.Dense(10, activation="softmax"),
     ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -90,7 +97,6 @@ def build_rnn() -> Any:
         keras.layers.LSTM(16),
         keras.layers.Dense(3, activation="softmax"),
     ])
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -111,12 +117,7 @@ def build_functional() -> Any:
     hidden = keras.layers.Dense(16, activation="relu")(merged)
     label = keras.layers.Dense(4, activation="softmax", name="label")(hidden)
     score = keras.layers.Dense(1, name="score")(hidden)
-    model = keras.Model(inputs=[features, context], outputs=[label, score])
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-2),
-        loss={"label": "categorical_crossentropy", "score": "mse"},
-    )
-    return model
+    return keras.Model(inputs=[features, context], outputs=[label, score])
 
 
 def functional_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
@@ -128,14 +129,48 @@ def functional_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
     return [features, context], [label, score]
 
 
+def build_binary() -> Any:
+    import tf_keras as keras
+
+    return keras.Sequential([
+        keras.layers.Input(shape=(20,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(1, activation="sigmoid"),
+    ])
+
+
+def binary_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
+    x = rng.normal(size=(n, 20)).astype(np.float32)
+    return [x], [_teacher_labels(x, 2).astype(np.float32).reshape(n, 1)]
+
+
 ZOO: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec("mlp", "the seeds' model: Dense 784->32 relu, Dense 32->10 softmax", build_mlp, mlp_data),
-        ModelSpec("cnn", "Conv2D, MaxPooling2D, BatchNormalization, Dropout, Flatten, Dense", build_cnn, cnn_data),
-        ModelSpec("rnn", "Embedding + LSTM on integer token sequences", build_rnn, rnn_data, epochs=3),
-        ModelSpec("functional", "two inputs, two outputs (softmax and regression), Concatenate",
-                  build_functional, functional_data, epochs=3),
+        ModelSpec(
+            "mlp", "the seeds' model: Dense 784->32 relu, Dense 32->10 softmax", build_mlp, mlp_data,
+            TrainingSpec(OptimizerSpec("adam", 1e-3), "categorical_crossentropy", core_api=True),
+        ),
+        ModelSpec(
+            "cnn", "Conv2D, MaxPooling2D, BatchNormalization, Dropout, Flatten, Dense", build_cnn, cnn_data,
+            TrainingSpec(OptimizerSpec("momentum", 1e-2, momentum=0.9), "categorical_crossentropy"),
+        ),
+        ModelSpec(
+            "rnn", "Embedding + LSTM on integer token sequences", build_rnn, rnn_data,
+            TrainingSpec(OptimizerSpec("rmsprop", 3e-3, rho=0.9), "sparse_categorical_crossentropy"),
+            epochs=3,
+        ),
+        ModelSpec(
+            "functional", "two inputs, two outputs (softmax and regression), Concatenate",
+            build_functional, functional_data,
+            TrainingSpec(OptimizerSpec("sgd", 1e-2), {"label": "categorical_crossentropy", "score": "mse"},
+                         metrics=()),
+            epochs=3,
+        ),
+        ModelSpec(
+            "binary", "Dense 20->16 relu, Dense 16->1 sigmoid: binary crossentropy", build_binary, binary_data,
+            TrainingSpec(OptimizerSpec("momentum", 5e-2, momentum=0.9, nesterov=True), "binary_crossentropy"),
+        ),
     )
 }
 

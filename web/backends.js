@@ -2,6 +2,7 @@
 (function (parity) {
   'use strict';
   const WASM_DIST = '/tfjs/tfjs-backend-wasm/';
+  let active = null;
 
   /**
    * Activate a backend. `flags` are tf.env() flags set before the backend initialises,
@@ -16,6 +17,7 @@
     if (tf.getBackend() !== name) {
       throw new Error(`asked for backend '${name}' but '${tf.getBackend()}' is active`);
     }
+    active = { name, flags };
     return info();
   }
 
@@ -52,5 +54,11 @@
     return facts;
   }
 
-  parity.backends = { setBackend, info };
+  /** The backend name and flags last activated here (a worker repeats them). */
+  function current() {
+    if (!active) throw new Error('no backend has been set on this page');
+    return active;
+  }
+
+  parity.backends = { setBackend, info, current };
 })(self.parity = self.parity || {});

@@ -10,8 +10,18 @@
     predict: (modelId, inputs, repeats) => parity.models.predict(modelId, inputs, repeats),
     perturbWeight: (modelId, name, index, delta) => parity.models.perturbWeight(modelId, name, index, delta),
     dispose: modelId => parity.models.dispose(modelId),
+    train: job => measured(progress => parity.training.run(job, (epoch, logs) => progress.push({ epoch, logs }))),
+    trainInWorker: job => measured(() => parity.workers.train(job)),
+    coreApi: job => parity.training.coreApi(job),
   };
   const finished = new Map();
+
+  /** Run `work(progress)` while measuring main-thread responsiveness; merge both into one result. */
+  async function measured(work) {
+    const progress = [];
+    const { value, responsiveness } = await parity.responsiveness.whileMeasuring(() => work(progress));
+    return { progress, ...value, responsiveness };
+  }
   let nextJob = 1;
 
   function describe(error) {

@@ -99,5 +99,5 @@
     loaded.delete(modelId);
   }
 
-  parity.models = { load, topology, predict, perturbWeight, dispose };
+  parity.models = { checkedFetch, load, topology, predict, perturbWeight, dispose };
 })(self.parity = self.parity || {});

@@ -4,10 +4,37 @@ from __future__ import annotations
 
 from harness.checks.base import CheckContext, CheckFunction
 from harness.checks.inference import check_predict, check_topology
+from harness.checks.training import (
+    check_core_api,
+    check_early_stopping,
+    check_evaluate,
+    check_fit,
+    check_fit_dataset,
+    check_fit_worker,
+    check_validation_split,
+)
+from harness.references import ReferenceModel
 
 CHECKS: dict[str, CheckFunction] = {
     "topology": check_topology,
     "predict": check_predict,
+    "fit": check_fit,
+    "fit-worker": check_fit_worker,
+    "fit-dataset": check_fit_dataset,
+    "evaluate": check_evaluate,
+    "validation-split": check_validation_split,
+    "early-stopping": check_early_stopping,
+    "core-api": check_core_api,
 }
+INFERENCE_CHECKS = ("topology", "predict")
+TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-split", "early-stopping", "core-api")
 
-__all__ = ["CHECKS", "CheckContext", "CheckFunction"]
+
+def check_applies(check: str, reference: ReferenceModel) -> bool:
+    """Whether ``check`` has a Keras reference for this model (training runs are recorded per model)."""
+    if check in TRAINING_CHECKS:
+        return reference.has_training("fit" if check == "fit-worker" else check)
+    return True
+
+
+__all__ = ["CHECKS", "INFERENCE_CHECKS", "TRAINING_CHECKS", "CheckContext", "CheckFunction", "check_applies"]

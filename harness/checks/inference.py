@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 from harness.checks.base import CheckContext
 from harness.compare import Comparison, compare_arrays, format_failure
+from harness.references import tfjs_weight_name
 from harness.results import CheckResult
 from harness.tolerances import predict_tolerance
 from harness.transport import decode_tensor, encode_tensor
 
 PREDICT_REPEATS = 5
-# tfjs names an RNN cell's weights without the cell's scope: Keras' `lstm/lstm_cell/kernel` is
-# tfjs' `lstm/kernel` (the converter's weight manifest keeps the Keras name; loading maps it).
-RNN_CELL_SCOPE = re.compile(r"/(?:lstm|gru|simple_rnn)_cell(?:_\d+)?/")
-
-
-def tfjs_weight_name(keras_name: str) -> str:
-    """The name tfjs gives the weight Keras calls ``keras_name``."""
-    return RNN_CELL_SCOPE.sub("/", keras_name)
 
 
 def check_topology(context: CheckContext) -> CheckResult:

@@ -1,0 +1,332 @@
+"""Training checks: the browser trains from Python's starting weights, on the same data in the same
+batches, and must end where Keras ended (histories, final weights, predictions after training).
+
+Checks: ``fit``, ``fit-worker``, ``fit-dataset``, ``evaluate``, ``validation-split``,
+``early-stopping`` and ``core-api``. Each takes an optional ``mutate`` that changes the browser's
+job before it is sent: the teeth tests use it to show that a 1% learning rate change, a skipped
+batch, shuffled data or another Adam epsilon make the check fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.checks.base import CheckContext
+from harness.compare import Comparison, compare_arrays, format_failure
+from harness.known_issues import TFJS_MULTI_OUTPUT_EVALUATION, KnownIssue, shows_multi_output_evaluation_bug
+from harness.references import TrainingReference, tfjs_weight_name
+from harness.results import CheckResult
+from harness.tolerances import Tolerance, TrainingTolerance, training_tolerance
+from harness.training import keras_metric_name
+from harness.transport import decode_tensor, encode_tensor
+
+Job = dict[str, Any]
+Mutation = Callable[[Job], Job]
+ARRAY_FIELDS = ("x", "y", "predict", "variables")
+
+
+def training_job(training: TrainingReference, model_url: str, mode: str, data: str = "train") -> Job:
+    """The browser's job for ``mode`` ('fit', 'fitDataset' or 'evaluate'), arrays still as numpy.
+
+    Integer targets (sparse labels) go as float32: tfjs' sparseCategoricalCrossentropy floors its
+    labels and ``tf.floor`` rejects int32 tensors on every backend, so tfjs needs float labels
+    where Keras takes integers.
+    """
+    targets = [t.astype(np.float32) if t.dtype.kind in "iu" else t for t in training.arrays(data, "targets")]
+    return {
+        "modelUrl": model_url,
+        "compile": training.get("compile"),
+        "mode": mode,
+        "x": training.arrays(data, "inputs"),
+        "y": targets,
+        "epochs": training.get("epochs"),
+        "batchSize": training.get("batch_size"),
+        "shuffle": False,
+    }
+
+
+def _encoded(job: Job) -> Job:
+    return {key: [encode_tensor(a) for a in value] if key in ARRAY_FIELDS and value is not None else value
+            for key, value in job.items()}
+
+
+@dataclass
+class TrainingComparison:
+    """Everything one training check compared, turned into one ``CheckResult``."""
+
+    context: CheckContext
+    tolerance: TrainingTolerance
+    history: list[tuple[str, Comparison]] = field(default_factory=list)
+    values: list[tuple[str, Comparison]] = field(default_factory=list)
+    weights: list[tuple[str, Comparison]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    excused: set[str] = field(default_factory=set)
+    known_issue: KnownIssue | None = None
+
+    def excuse(self, labels: set[str], issue: KnownIssue) -> None:
+        """Failures of the comparisons named ``labels`` are ``issue``'s known signature, not new bugs."""
+        self.excused |= labels
+        self.known_issue = issue
+
+    def title(self, what: str) -> str:
+        return f"{self.context.reference.name} / {what} / {self.context.check} on {self.context.backend}"
+
+    def compare_histories(self, browser: dict[str, list[float]], keras: dict[str, list[float]]) -> None:
+        """Every Keras history key, epoch by epoch (tfjs' ``acc`` names mapped to Keras' ``accuracy``)."""
+        renamed = {keras_metric_name(key): values for key, values in browser.items()}
+        self.details["history"] = {"keras": keras, "browser": renamed}
+        missing = sorted(set(keras) - set(renamed))
+        extra = sorted(set(renamed) - set(keras))
+        if missing or extra:
+            self.problems.append(self.title("history") + f": keys differ: missing in browser {missing}, "
+                                 f"only in browser {extra}")
+        atol, rtol = self.tolerance.history.atol, self.tolerance.history.rtol
+        for key in keras:
+            if key in renamed:
+                actual = np.asarray(renamed[key], dtype=np.float64)
+                self.history.append((key, compare_arrays(actual, np.asarray(keras[key], dtype=np.float64),
+                                                         atol, rtol)))
+
+    def compare_values(self, label: str, actual: np.ndarray, expected: np.ndarray,
+                       tolerance: Tolerance | None = None) -> None:
+        """Values computed by the trained model (evaluate results, outputs after training, per-step losses)."""
+        tolerance = tolerance or self.tolerance.history
+        self.values.append((label, compare_arrays(actual, expected, tolerance.atol, tolerance.rtol)))
+
+    def compare_weights(self, browser: dict[str, np.ndarray], keras: dict[str, np.ndarray]) -> None:
+        """Every final weight by name (Keras names mapped to tfjs' ones), each within the weights tolerance."""
+        expected = {tfjs_weight_name(name): value for name, value in keras.items()}
+        missing = sorted(set(expected) - set(browser))
+        if missing or set(browser) - set(expected):
+            self.problems.append(self.title("final weights") + f": names differ: missing in browser {missing}, "
+                                 f"only in browser {sorted(set(browser) - set(expected))}")
+        atol, rtol = self.tolerance.weights.atol, self.tolerance.weights.rtol
+        for name, value in expected.items():
+            if name in browser:
+                self.weights.append((name, compare_arrays(browser[name], value, atol, rtol)))
+
+    def result(self) -> CheckResult:
+        """The check's row: fail on any comparison outside tolerance or any problem; ``xfail`` when every
+        failure is a known upstream bug's signature."""
+        failures = [*self.problems]
+        known: list[str] = []
+        for kind, entries in (("history", self.history), ("value", self.values), ("weight", self.weights)):
+            for label, c in entries:
+                if not c.ok:
+                    (known if label in self.excused else failures).append(format_failure(c, self.title(f"{kind} {label}")))
+        status = "fail" if failures else "pass"
+        if known and not failures and self.known_issue is not None:
+            status, failures = "xfail", [self.known_issue.describe(), *known]
+        else:
+            failures += known
+        history_errors = [c.max_abs_err for _, c in self.history + self.values if c.max_abs_err is not None]
+        weight_errors = [c.max_abs_err for _, c in self.weights if c.max_abs_err is not None]
+        history_rel = [c.max_rel_err for _, c in self.history + self.values if c.max_rel_err is not None]
+        self.details.update({
+            "worst_epoch": _worst_epoch(self.history),
+            "worst_value": _worst_of(self.values),
+            "worst_weight": _worst_of(self.weights),
+            "weights_max_abs_err": max(weight_errors) if weight_errors else None,
+            "weights_atol": self.tolerance.weights.atol,
+            "weights_rtol": self.tolerance.weights.rtol,
+        })
+        return self.context.result(
+            status=status,
+            message="\n\n".join(failures),
+            max_abs_err=max(history_errors) if history_errors else None,
+            max_rel_err=max(history_rel) if history_rel else None,
+            atol=self.tolerance.history.atol,
+            rtol=self.tolerance.history.rtol,
+            details=self.details,
+        )
+
+
+def _badness(comparison: Comparison) -> float:
+    return float("inf") if comparison.problem else comparison.worst_ratio
+
+
+def _worst_of(entries: list[tuple[str, Comparison]]) -> dict[str, Any] | None:
+    scored = [(label, c) for label, c in entries if c.worst is not None or c.problem]
+    if not scored:
+        return None
+    label, worst = max(scored, key=lambda entry: _badness(entry[1]))
+    if worst.worst is None:
+        return {"name": label, "problem": worst.problem}
+    return {"name": label, "index": list(worst.worst.index), "browser": worst.worst.actual,
+            "keras": worst.worst.expected, "abs_err": abs(worst.worst.actual - worst.worst.expected)}
+
+
+def _worst_epoch(history: list[tuple[str, Comparison]]) -> dict[str, Any] | None:
+    worst = _worst_of(history)
+    if worst is None or "index" not in worst:
+        return worst
+    return {"metric": worst["name"], "epoch": worst["index"][0], "browser": worst["browser"],
+            "keras": worst["keras"], "abs_err": worst["abs_err"]}
+
+
+def _browser_weights(raw: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    return {w["name"]: decode_tensor(w["value"]) for w in raw}
+
+
+def _start(context: CheckContext, mutate: Mutation | None, mode: str, data: str = "train",
+           **extra: Any) -> tuple[TrainingReference, Job]:
+    training = context.reference.training()
+    job = {**training_job(training, context.model_url, mode, data), **extra}
+    return training, mutate(job) if mutate else job
+
+
+def _fit_like(context: CheckContext, run: str, job: Job, operation: str) -> tuple[TrainingComparison, dict[str, Any]]:
+    """Send ``job``, then compare the history and final weights with Keras' run ``run``."""
+    training = context.reference.training()
+    ran = context.page.call(operation, _encoded(job))
+    comparison = TrainingComparison(context, training_tolerance(context.backend))
+    comparison.compare_histories(ran["history"], training.get("runs", run, "history"))
+    if ran.get("weights") is not None and "weights" in training.get("runs", run):
+        comparison.compare_weights(_browser_weights(ran["weights"]), training.named_arrays("runs", run, "weights"))
+    comparison.details.update({"train_ms": ran.get("ms"), "responsiveness": ran.get("responsiveness"),
+                               "epochs_reported": len(ran.get("progress") or [])})
+    return comparison, ran
+
+
+def _compare_after_fit(comparison: TrainingComparison, training: TrainingReference, ran: dict[str, Any]) -> None:
+    expected = training.arrays("runs", "fit", "outputs")
+    actual = [decode_tensor(o) for o in ran.get("outputs") or []]
+    if len(actual) != len(expected):
+        comparison.problems.append(comparison.title("predictions after training") +
+                                   f": browser returned {len(actual)} outputs, keras {len(expected)}")
+        return
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        comparison.compare_values(f"output {i} after training", a, e)
+
+
+def _check_progress(comparison: TrainingComparison, ran: dict[str, Any]) -> None:
+    """Every epoch was reported through onEpochEnd, with the logs the history holds."""
+    progress = ran.get("progress") or []
+    epochs = len(next(iter(ran["history"].values()), []))
+    if [p["epoch"] for p in progress] != list(range(epochs)):
+        comparison.problems.append(comparison.title("progress") + f": onEpochEnd reported epochs "
+                                   f"{[p['epoch'] for p in progress]}, history has {epochs}")
+        return
+    for p in progress:
+        for key, value in p["logs"].items():
+            if key in ran["history"] and ran["history"][key][p["epoch"]] != value:
+                comparison.problems.append(comparison.title("progress") + f": epoch {p['epoch']} {key} reported "
+                                           f"{value}, history holds {ran['history'][key][p['epoch']]}")
+
+
+def check_fit(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
+    """``model.fit`` on the page: history, final weights and predictions after training vs Keras."""
+    training, job = _start(context, mutate, "fit", predict=context.reference.load_inputs())
+    comparison, ran = _fit_like(context, "fit", job, "train")
+    _compare_after_fit(comparison, training, ran)
+    _check_progress(comparison, ran)
+    return comparison.result()
+
+
+def check_fit_worker(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
+    """The same training in a dedicated Web Worker, with progress per epoch and main-thread responsiveness."""
+    training, job = _start(context, mutate, "fit", predict=context.reference.load_inputs())
+    comparison, ran = _fit_like(context, "fit", job, "trainInWorker")
+    _compare_after_fit(comparison, training, ran)
+    _check_progress(comparison, ran)
+    worker_backend = (ran.get("workerInfo") or {}).get("backend")
+    expected_backend = context.backend.split(":", 1)[0]
+    if worker_backend != expected_backend:
+        comparison.problems.append(comparison.title("worker") +
+                                   f": the worker ran on '{worker_backend}', not '{expected_backend}'")
+    comparison.details["worker"] = ran.get("workerInfo")
+    return comparison.result()
+
+
+def check_fit_dataset(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
+    """``model.fitDataset`` on zipped, batched ``tf.data.generator``s vs Keras fit on a ``tf.data.Dataset``."""
+    _, job = _start(context, mutate, "fitDataset")
+    comparison, _ = _fit_like(context, "fit-dataset", job, "train")
+    return comparison.result()
+
+
+def check_validation_split(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
+    """``validationSplit`` vs ``validation_split``: both hold out the last fraction; val_* histories match."""
+    training, job = _start(context, mutate, "fit")
+    job["validationSplit"] = training.get("validation_split")
+    comparison, _ = _fit_like(context, "validation-split", job, "train")
+    keras = training.get("runs", "validation-split", "history")
+    if not any(key.startswith("val_") for key in keras):
+        comparison.problems.append(comparison.title("history") + ": Keras recorded no val_* history")
+    browser = comparison.details["history"]["browser"]
+    outputs = [entry.name for entry in context.reference.outputs]
+    epochs = range(len(keras["loss"]))
+    if all(shows_multi_output_evaluation_bug(_epoch(browser, e), _epoch(keras, e), outputs, "val_") for e in epochs):
+        comparison.excuse({key for key in keras if key.startswith("val_")}, TFJS_MULTI_OUTPUT_EVALUATION)
+    return comparison.result()
+
+
+def _epoch(history: dict[str, list[float]], epoch: int) -> dict[str, float]:
+    return {key: values[epoch] for key, values in history.items() if epoch < len(values)}
+
+
+def check_early_stopping(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
+    """``tf.callbacks.earlyStopping`` vs Keras ``EarlyStopping``: same monitor, patience and min_delta,
+    on a run designed to plateau; both must stop after the same epoch with the same history."""
+    training = context.reference.training()
+    spec = training.get("runs", "early-stopping")
+    _, job = _start(context, mutate, "fit", epochs=spec["max_epochs"],
+                    earlyStopping={"monitor": spec["monitor"], "minDelta": spec["min_delta"],
+                                   "patience": spec["patience"]})
+    comparison, ran = _fit_like(context, "early-stopping", job, "train")
+    browser_stop = ran.get("stoppedEpoch")
+    comparison.details["stopped_epoch"] = {"keras": spec["stopped_epoch"], "browser": browser_stop}
+    if browser_stop != spec["stopped_epoch"]:
+        comparison.problems.append(comparison.title("stop") + f": browser stopped after epoch {browser_stop}, "
+                                   f"Keras after epoch {spec['stopped_epoch']} (of {spec['max_epochs']}; "
+                                   f"monitor {spec['monitor']}, patience {spec['patience']}, "
+                                   f"min_delta {spec['min_delta']:.4g})")
+    return comparison.result()
+
+
+def check_evaluate(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
+    """``model.evaluate`` loss and metrics on held-out data vs Keras ``evaluate``."""
+    training, job = _start(context, mutate, "evaluate", data="heldout")
+    ran = context.page.call("train", _encoded(job))
+    comparison = TrainingComparison(context, training_tolerance(context.backend))
+    browser = {keras_metric_name(key): value for key, value in ran["results"].items()}
+    keras = training.get("runs", "evaluate", "results")
+    comparison.details["results"] = {"keras": keras, "browser": browser}
+    if set(browser) != set(keras):
+        comparison.problems.append(comparison.title("results") + f": names differ: browser {sorted(browser)}, "
+                                   f"keras {sorted(keras)}")
+    for name in keras:
+        if name in browser:
+            comparison.compare_values(name, np.float64([browser[name]]), np.float64([keras[name]]))
+    if shows_multi_output_evaluation_bug(browser, keras, [entry.name for entry in context.reference.outputs]):
+        comparison.excuse(set(keras), TFJS_MULTI_OUTPUT_EVALUATION)
+    return comparison.result()
+
+
+def check_core_api(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
+    """The seeds' Core API recipe (tf.variable, matMul/add/relu, optimizer.minimize, softmaxCrossEntropy)
+    with SGD and Adam vs the same loop under ``tf.GradientTape``: per-step losses and final variables."""
+    training = context.reference.training()
+    core = training.get("runs", "core-api")
+    start = training.arrays("start_weights")
+    comparison = TrainingComparison(context, training_tolerance(context.backend))
+    losses: dict[str, Any] = {}
+    for label, run in core["runs"].items():
+        job: Job = {"variables": start, "x": training.arrays("train", "inputs"),
+                    "y": training.arrays("train", "targets"), "optimizer": run["optimizer"],
+                    "batchSize": core["batch_size"], "passes": core["passes"]}
+        job = mutate(job) if mutate else job
+        ran = context.page.call("coreApi", _encoded(job))
+        losses[label] = {"keras": run["losses"], "browser": ran["losses"]}
+        comparison.compare_values(f"{label} per-step loss", np.float64(ran["losses"]), np.float64(run["losses"]))
+        names = [entry["name"] for entry in run["variables"]]
+        expected = training.arrays("runs", "core-api", "runs", label, "variables")
+        browser = {f"{label}/{name}": decode_tensor(v) for name, v in zip(names, ran["variables"])}
+        comparison.compare_weights(browser, {f"{label}/{name}": e for name, e in zip(names, expected)})
+    comparison.details["losses"] = losses
+    return comparison.result()

@@ -1,0 +1,215 @@
+"""Keras' side of the training checks, run once at fixture-build time and stored next to the model.
+
+Every run starts from the weights the converted model holds (Python's starting weights) with a
+fresh optimizer, on the same seeded data, unshuffled, in the same batches. Stored per model:
+
+    training.json            spec, data entries, and each run's histories / results
+    train_*.npy, heldout_*   the training data and the held-out data
+    weights_<run>_<i>.npy    final weights of a run, by name (see training.json)
+    after_fit_<i>.npy        Keras' predictions on the reference inputs after ``fit``
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.optimizers import OptimizerSpec
+from harness.training import TrainingSpec, compile_keras, disable_dropout
+
+TRAINING_JSON = "training.json"
+# The Core API recipe's two optimizers (plain SGD and Adam), and how many passes over the data.
+CORE_API_OPTIMIZERS: dict[str, OptimizerSpec] = {
+    "sgd": OptimizerSpec("sgd", 0.1),
+    "adam": OptimizerSpec("adam", 1e-3),
+}
+CORE_API_PASSES = 2
+# An early-stopping decision is only robust if every epoch's improvement is this far (relative to
+# the loss) from the threshold: far beyond the history tolerance, so float noise cannot flip it.
+EARLY_STOPPING_MIN_MARGIN = 1e-3
+
+
+class TrainingReferenceError(Exception):
+    """Keras' training run cannot serve as a reference (for example, no robust early stop)."""
+
+
+def _entries(directory: Path, prefix: str, names: list[str], arrays: list[np.ndarray]) -> list[dict[str, Any]]:
+    entries = []
+    for i, (name, array) in enumerate(zip(names, arrays)):
+        file = f"{prefix}_{i}.npy"
+        np.save(directory / file, np.ascontiguousarray(array), allow_pickle=False)
+        entries.append({"name": name, "file": file, "shape": list(array.shape), "dtype": str(array.dtype)})
+    return entries
+
+
+def _unwrap(arrays: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
+def _history(history: Any) -> dict[str, list[float]]:
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+def weight_names(model: Any) -> list[str]:
+    """Keras' weight names without the ``:0`` suffix, in ``model.weights`` order."""
+    return [w.name.split(":")[0] for w in model.weights]
+
+
+class _Trainer:
+    """Resets a model to its starting weights with a fresh optimizer before each run."""
+
+    def __init__(self, model: Any, training: TrainingSpec, directory: Path) -> None:
+        self.model = model
+        self.training = training
+        self.directory = directory
+        self.start = model.get_weights()
+        self.names = weight_names(model)
+        disable_dropout(model)
+
+    def fresh(self) -> Any:
+        self.model.set_weights(self.start)
+        compile_keras(self.model, self.training)
+        return self.model
+
+    def save_weights(self, run: str) -> list[dict[str, Any]]:
+        arrays = [np.asarray(w, dtype=np.float32) for w in self.model.get_weights()]
+        return _entries(self.directory, f"weights_{run}", self.names, arrays)
+
+
+def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarray], directory: Path) -> None:
+    """Run every training check's Keras side for zoo ``spec`` and write ``training.json``."""
+    import tensorflow as tf
+
+    training: TrainingSpec = spec.training
+    trainer = _Trainer(model, training, directory)
+    x, y = spec.make_data(np.random.default_rng(spec.seed + 2), training.samples)
+    held_x, held_y = spec.make_data(np.random.default_rng(spec.seed + 3), training.heldout_samples)
+    input_names = [t.name.split(":")[0] for t in model.inputs]
+    output_names = list(model.output_names)
+    fit_args = {"batch_size": training.batch_size, "shuffle": False, "verbose": 0}
+    runs: dict[str, Any] = {}
+
+    fitted = trainer.fresh().fit(_unwrap(x), _unwrap(y), epochs=training.epochs, **fit_args)
+    after = model.predict(_unwrap(reference_x), batch_size=len(reference_x[0]), verbose=0)
+    after = [np.asarray(o, dtype=np.float32) for o in (after if isinstance(after, list) else [after])]
+    runs["fit"] = {"history": _history(fitted), "weights": trainer.save_weights("fit"),
+                   "outputs": _entries(directory, "after_fit", output_names, after)}
+
+    dataset = tf.data.Dataset.from_tensor_slices((tuple(x), tuple(y)) if len(x) > 1 or len(y) > 1 else (x[0], y[0]))
+    fitted = trainer.fresh().fit(dataset.batch(training.batch_size), epochs=training.epochs, verbose=0)
+    runs["fit-dataset"] = {"history": _history(fitted), "weights": trainer.save_weights("fit_dataset")}
+
+    results = trainer.fresh().evaluate(_unwrap(held_x), _unwrap(held_y), batch_size=training.batch_size,
+                                       verbose=0, return_dict=True)
+    runs["evaluate"] = {"results": {key: float(value) for key, value in results.items()}}
+
+    fitted = trainer.fresh().fit(_unwrap(x), _unwrap(y), epochs=training.epochs,
+                                 validation_split=training.validation_split, **fit_args)
+    runs["validation-split"] = {"history": _history(fitted)}
+
+    runs["early-stopping"] = _early_stopping_run(trainer, x, y, fit_args)
+    if training.core_api:
+        runs["core-api"] = _core_api_runs(trainer, x, y, directory)
+
+    write_training_json(directory, {
+        "compile": training.tfjs_compile(),
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "validation_split": training.validation_split,
+        "start_weights": _entries(directory, "start_weights", trainer.names,
+                                  [np.asarray(w, dtype=np.float32) for w in trainer.start]),
+        "train": {"inputs": _entries(directory, "train_input", input_names, x),
+                  "targets": _entries(directory, "train_target", output_names, y)},
+        "heldout": {"inputs": _entries(directory, "heldout_input", input_names, held_x),
+                    "targets": _entries(directory, "heldout_target", output_names, held_y)},
+        "runs": runs,
+    })
+
+
+def write_training_json(directory: Path, content: dict[str, Any]) -> None:
+    (directory / TRAINING_JSON).write_text(json.dumps(content, indent=1) + "\n")
+
+
+def simulate_early_stopping(losses: list[float], min_delta: float, patience: int) -> tuple[int | None, float]:
+    """Keras' (and tfjs') stopping rule on a loss history: the stopped epoch (or None) and the
+    smallest gap, over the decisions taken, between an epoch's improvement and ``min_delta``."""
+    best, wait, margin = math.inf, 0, math.inf
+    for epoch, loss in enumerate(losses):
+        wait += 1
+        gap = math.inf if best == math.inf else (best - loss) - min_delta
+        if best != math.inf:
+            margin = min(margin, abs(gap))
+        if gap > 0:
+            best, wait = loss, 0
+        if wait >= patience and epoch > 0:
+            return epoch, margin
+    return None, margin
+
+
+def choose_min_delta(losses: list[float], patience: int) -> tuple[float, int]:
+    """The ``min_delta`` that stops a plain run's history mid-way with the widest decision margin."""
+    improvements = [abs(a - b) for a, b in zip(losses, losses[1:]) if a != b]
+    if not improvements:
+        raise TrainingReferenceError("early-stopping: the loss never changes, so no stop can be designed")
+    scale = max(abs(v) for v in losses)
+    best: tuple[float, float, int] | None = None
+    for min_delta in np.geomspace(min(improvements), max(improvements), 64):
+        stopped, margin = simulate_early_stopping(losses, float(min_delta), patience)
+        if stopped is None or not patience < stopped < len(losses) - 1:
+            continue
+        if best is None or margin > best[0]:
+            best = (margin, float(min_delta), stopped)
+    if best is None or best[0] < EARLY_STOPPING_MIN_MARGIN * scale:
+        raise TrainingReferenceError(
+            f"early-stopping: no min_delta stops this run mid-way with a margin of "
+            f"{EARLY_STOPPING_MIN_MARGIN:g} x loss (losses {losses})")
+    return best[1], best[2]
+
+
+def _early_stopping_run(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray],
+                        fit_args: dict[str, Any]) -> dict[str, Any]:
+    import tf_keras as keras
+
+    spec = trainer.training.early_stopping
+    plain = trainer.fresh().fit(_unwrap(x), _unwrap(y), epochs=spec.max_epochs, **fit_args)
+    min_delta, expected_stop = choose_min_delta(plain.history[spec.monitor], spec.patience)
+    stopper = keras.callbacks.EarlyStopping(monitor=spec.monitor, min_delta=min_delta, patience=spec.patience,
+                                            mode="min")
+    fitted = trainer.fresh().fit(_unwrap(x), _unwrap(y), epochs=spec.max_epochs, callbacks=[stopper], **fit_args)
+    if stopper.stopped_epoch != expected_stop:
+        raise TrainingReferenceError(f"early-stopping: Keras stopped at epoch {stopper.stopped_epoch}, "
+                                     f"its plain run predicts {expected_stop}")
+    return {"monitor": spec.monitor, "patience": spec.patience, "min_delta": min_delta,
+            "max_epochs": spec.max_epochs, "stopped_epoch": int(stopper.stopped_epoch),
+            "history": _history(fitted)}
+
+
+def _core_api_runs(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray], directory: Path) -> dict[str, Any]:
+    """The seeds' Core API loop with ``tf.GradientTape``: relu(x @ w1 + b1) @ w2 + b2, softmax CE."""
+    import tensorflow as tf
+
+    names = ["w1", "b1", "w2", "b2"]
+    batch = trainer.training.batch_size
+    batches = [(x[0][i:i + batch], y[0][i:i + batch]) for i in range(0, len(x[0]), batch)] * CORE_API_PASSES
+    runs: dict[str, Any] = {}
+    for label, optimizer_spec in CORE_API_OPTIMIZERS.items():
+        variables = [tf.Variable(w) for w in trainer.start]
+        optimizer = optimizer_spec.keras()
+        losses = []
+        for xb, yb in batches:
+            with tf.GradientTape() as tape:
+                w1, b1, w2, b2 = variables
+                logits = tf.nn.relu(xb @ w1 + b1) @ w2 + b2
+                loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=yb, logits=logits))
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            losses.append(float(loss))
+        runs[label] = {
+            "optimizer": optimizer_spec.tfjs(),
+            "losses": losses,
+            "variables": _entries(directory, f"core_{label}", names, [v.numpy() for v in variables]),
+        }
+    return {"batch_size": batch, "passes": CORE_API_PASSES, "runs": runs}

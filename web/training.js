@@ -1,0 +1,136 @@
+// Training on the page or in a Web Worker: one job description from Python, run the tfjs way.
+// A job loads a fresh copy of the converted model (Python's starting weights), compiles it with
+// the optimizer Python describes, trains, and returns histories, final weights and predictions.
+(function (parity) {
+  'use strict';
+
+  /** A tf.train optimizer with every hyper-parameter given (see harness/optimizers.py). */
+  function optimizer(config) {
+    switch (config.name) {
+      case 'sgd': return tf.train.sgd(config.learningRate);
+      case 'momentum': return tf.train.momentum(config.learningRate, config.momentum, config.useNesterov);
+      case 'adam': return tf.train.adam(config.learningRate, config.beta1, config.beta2, config.epsilon);
+      case 'rmsprop':
+        return tf.train.rmsprop(config.learningRate, config.decay, config.momentum, config.epsilon, config.centered);
+      default: throw new Error(`unknown optimizer '${config.name}'`);
+    }
+  }
+
+  // Dropout masks come from each side's own random generator and can never match: off on both sides.
+  function compile(model, config) {
+    model.layers.forEach(layer => { if (layer.getClassName() === 'Dropout') layer.rate = 0; });
+    model.compile({ optimizer: optimizer(config.optimizer), loss: config.loss, metrics: config.metrics });
+  }
+
+  function decodeAll(encoded) {
+    return encoded.map(parity.tensors.decode);
+  }
+
+  function single(tensors) {
+    return tensors.length === 1 ? tensors[0] : tensors;
+  }
+
+  /** One sample (row `i`) of each tensor, keyed by name for several inputs/outputs. */
+  function sample(tensors, names, i) {
+    const rows = tensors.map(t => tf.tidy(() => t.gather(i)));
+    if (rows.length === 1) return rows[0];
+    return Object.fromEntries(names.map((name, k) => [name, rows[k]]));
+  }
+
+  /** tf.data.generator over the inputs, zipped with one over the targets, batched. */
+  function zippedDataset(model, xs, ys, batchSize) {
+    const count = xs[0].shape[0];
+    const inputs = tf.data.generator(function* () { for (let i = 0; i < count; i++) yield sample(xs, model.inputNames, i); });
+    const targets = tf.data.generator(function* () { for (let i = 0; i < count; i++) yield sample(ys, model.outputNames, i); });
+    return tf.data.zip({ xs: inputs, ys: targets }).batch(batchSize);
+  }
+
+  async function finalWeights(model) {
+    return Promise.all(model.weights.map(async w => ({ name: w.originalName, value: await parity.tensors.encode(w.read()) })));
+  }
+
+  function callbacks(job, onEpoch, extra) {
+    const list = [...extra];
+    if (onEpoch) list.push(new tf.CustomCallback({ onEpochEnd: async (epoch, logs) => onEpoch(epoch, logs) }));
+    return list;
+  }
+
+  /**
+   * Run a training job: `job.mode` is 'fit', 'fitDataset' or 'evaluate'. `onEpoch(epoch, logs)` is
+   * called after each epoch. Returns {history, results, stoppedEpoch, weights, outputs, ms}.
+   */
+  async function run(job, onEpoch) {
+    const model = await tf.loadLayersModel(tf.io.http(job.modelUrl, { fetchFunc: parity.models.checkedFetch }));
+    const xs = decodeAll(job.x);
+    const ys = decodeAll(job.y);
+    const started = performance.now();
+    try {
+      compile(model, job.compile);
+      const result = { history: null, results: null, stoppedEpoch: null, weights: null, outputs: null };
+      if (job.mode === 'evaluate') {
+        const scalars = model.evaluate(single(xs), single(ys), { batchSize: job.batchSize });
+        const values = await Promise.all([].concat(scalars).map(s => s.data()));
+        result.results = Object.fromEntries(model.metricsNames.map((name, i) => [name, values[i][0]]));
+        [].concat(scalars).forEach(s => s.dispose());
+      } else {
+        const stopper = job.earlyStopping ? tf.callbacks.earlyStopping({ ...job.earlyStopping, mode: 'min' }) : null;
+        const list = callbacks(job, onEpoch, stopper ? [stopper] : []);
+        const history = job.mode === 'fitDataset'
+          ? await model.fitDataset(zippedDataset(model, xs, ys, job.batchSize), { epochs: job.epochs, callbacks: list })
+          : await model.fit(single(xs), single(ys), {
+            epochs: job.epochs, batchSize: job.batchSize, shuffle: job.shuffle === true,
+            validationSplit: job.validationSplit || 0, callbacks: list,
+          });
+        result.history = history.history;
+        result.stoppedEpoch = stopper ? stopper.stoppedEpoch : null;
+        result.weights = await finalWeights(model);
+        if (job.predict) {
+          const inputs = decodeAll(job.predict);
+          const outputs = [].concat(model.predict(single(inputs)));
+          result.outputs = await Promise.all(outputs.map(parity.tensors.encode));
+          tf.dispose([inputs, outputs]);
+        }
+      }
+      result.ms = performance.now() - started;
+      return result;
+    } finally {
+      tf.dispose([xs, ys]);
+      model.optimizer && model.optimizer.dispose();
+      model.dispose();
+    }
+  }
+
+  /**
+   * The seeds' Core API recipe: tf.variable weights, relu(x.matMul(w1).add(b1)).matMul(w2).add(b2),
+   * optimizer.minimize with tf.losses.softmaxCrossEntropy. Returns per-step losses and final variables.
+   */
+  async function coreApi(job) {
+    const [w1, b1, w2, b2] = decodeAll(job.variables).map(t => tf.variable(t));
+    const xs = decodeAll(job.x)[0];
+    const ys = decodeAll(job.y)[0];
+    const train = optimizer(job.optimizer);
+    const model = x => x.matMul(w1).add(b1).relu().matMul(w2).add(b2);
+    const losses = [];
+    try {
+      for (let pass = 0; pass < job.passes; pass++) {
+        for (let start = 0; start < xs.shape[0]; start += job.batchSize) {
+          const size = Math.min(job.batchSize, xs.shape[0] - start);
+          const loss = tf.tidy(() => train.minimize(() => {
+            const x = xs.slice(start, size);
+            const y = ys.slice(start, size);
+            return tf.losses.softmaxCrossEntropy(y, model(x));
+          }, true, [w1, b1, w2, b2]));
+          losses.push((await loss.data())[0]);
+          loss.dispose();
+        }
+      }
+      const variables = await Promise.all([w1, b1, w2, b2].map(parity.tensors.encode));
+      return { losses, variables };
+    } finally {
+      tf.dispose([w1, b1, w2, b2, xs, ys]);
+      train.dispose();
+    }
+  }
+
+  parity.training = { run, coreApi };
+})(self.parity = self.parity || {});

@@ -1,0 +1,22 @@
+// Dedicated Web Worker: trains one job off the main thread (WebGL through OffscreenCanvas) and
+// reports each epoch's logs, then the result, back to the page.
+importScripts(
+  '/tfjs/tfjs/tf.min.js',
+  '/tfjs/tfjs-backend-wasm/tf-backend-wasm.min.js',
+  '/tfjs/tfjs-backend-webgpu/tf-backend-webgpu.min.js',
+  '/web/tensors.js',
+  '/web/backends.js',
+  '/web/models.js',
+  '/web/training.js',
+);
+
+self.onmessage = async ({ data }) => {
+  try {
+    const info = await parity.backends.setBackend(data.backend, data.flags);
+    const onEpoch = (epoch, logs) => self.postMessage({ type: 'epoch', epoch, logs });
+    const result = await parity.training.run(data.job, onEpoch);
+    self.postMessage({ type: 'done', result, info });
+  } catch (error) {
+    self.postMessage({ type: 'error', error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+  }
+};

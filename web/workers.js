@@ -1,0 +1,31 @@
+// The page's side of worker training: start a dedicated worker on the page's backend, collect its
+// per-epoch progress, and return its result.
+(function (parity) {
+  'use strict';
+
+  /** Train `job` in a fresh Web Worker with the page's backend and flags. */
+  function train(job) {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker('/web/worker.js');
+      const progress = [];
+      const started = performance.now();
+      const finish = (settle, value) => { worker.terminate(); settle(value); };
+      worker.onmessage = ({ data }) => {
+        if (data.type === 'epoch') {
+          progress.push({ epoch: data.epoch, logs: data.logs, atMs: performance.now() - started });
+        } else if (data.type === 'done') {
+          finish(resolve, { ...data.result, progress, workerInfo: data.info });
+        } else {
+          finish(reject, new Error(`in the worker: ${data.error}`));
+        }
+      };
+      worker.onerror = event => {
+        finish(reject, new Error(`worker script error: ${event.message} (${event.filename}:${event.lineno})`));
+      };
+      const { name, flags } = parity.backends.current();
+      worker.postMessage({ backend: name, flags, job });
+    });
+  }
+
+  parity.workers = { train };
+})(self.parity = self.parity || {});
