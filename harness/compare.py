@@ -82,7 +82,7 @@ def _nonfinite_problem(a: np.ndarray, e: np.ndarray) -> str | None:
     if bad_actual.any():
         index = tuple(int(i) for i in np.argwhere(bad_actual)[0])
         return (f"actual has non-finite values ({int(bad_actual.sum())}), first at {list(index)}: "
-                f"{a[index]!r} vs expected {e[index]!r}")
+                f"{float(a[index])} vs expected {float(e[index])}")
     return None
 
 

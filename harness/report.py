@@ -39,7 +39,21 @@ def build_report(environment: dict[str, Any], results: Iterable[CheckResult]) ->
     """The JSON document: environment, a summary, and one row per model x backend x check."""
     rows = [r.to_dict() for r in results]
     summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
-    return {"environment": environment, "summary": summary, "results": rows}
+    return {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}
+
+
+def responsiveness(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model and backend: the main thread's longest timer gap while training on it (``fit``)
+    and while a Web Worker trained (``fit-worker``), in milliseconds."""
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        figures = (row.get("details") or {}).get("responsiveness")
+        if row["check"] in ("fit", "fit-worker") and figures:
+            entry = table.setdefault((row["model"], row["backend"]), {"model": row["model"], "backend": row["backend"]})
+            side = "main_thread" if row["check"] == "fit" else "worker"
+            entry[f"{side}_longest_gap_ms"] = round(figures["longestGapMs"], 1)
+            entry[f"{side}_train_ms"] = round(figures["durationMs"], 1)
+    return list(table.values())
 
 
 def write_report(directory: Path, environment: dict[str, Any], results: Iterable[CheckResult]) -> Path:
@@ -113,10 +127,19 @@ def _fmt(value: Any) -> str:
     return f"{value:.2e}" if isinstance(value, float) else str(value)
 
 
-def _worst(worst: dict[str, Any] | None) -> str:
-    if not worst:
-        return ""
-    return f"{worst['output']}{worst['index']}: {worst['browser']:.9g} / {worst['keras']:.9g}"
+def _worst(details: dict[str, Any]) -> str:
+    """The worst element of a predict row, or the worst epoch (else value, else weight) of a training row."""
+    worst = details.get("worst")
+    if worst:
+        return f"{worst['output']}{worst['index']}: {worst['browser']:.9g} / {worst['keras']:.9g}"
+    epoch = details.get("worst_epoch")
+    if epoch and "epoch" in epoch:
+        return f"{epoch['metric']} epoch {epoch['epoch']}: {epoch['browser']:.9g} / {epoch['keras']:.9g}"
+    for key in ("worst_value", "worst_weight"):
+        entry = details.get(key)
+        if entry and "index" in entry:
+            return f"{entry['name']}{entry['index']}: {entry['browser']:.9g} / {entry['keras']:.9g}"
+    return ""
 
 
 def _ms(value: float | None) -> str:
@@ -126,6 +149,17 @@ def _ms(value: float | None) -> str:
 def _md_table(table: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
     return lines + ["| " + " | ".join(row) + " |" for row in table[1:]]
+
+
+def _responsiveness_section(entries: list[dict[str, Any]]) -> list[str]:
+    if not entries:
+        return []
+    table = [["model", "backend", "longest main-thread gap: training on the page (ms)",
+              "longest main-thread gap: training in a Web Worker (ms)"]]
+    table += [[e["model"], e["backend"], _ms(e.get("main_thread_longest_gap_ms")), _ms(e.get("worker_longest_gap_ms"))]
+              for e in entries]
+    return ["", "## Main-thread responsiveness while training", "",
+            "Longest gap between 5 ms main-thread timer ticks; lower is more responsive.", "", *_md_table(table)]
 
 
 def render_markdown(report: dict[str, Any]) -> str:
@@ -138,14 +172,16 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [f"- {name} {version}" for name, version in env.get("libraries", {}).items()]
     if env.get("gpu_note"):
         lines.append(f"- note: {env['gpu_note']}")
+    lines += _responsiveness_section(report.get("responsiveness", []))
     header = ["model", "backend", "check", "status", "max abs err", "max rel err", "atol", "rtol",
-              "worst element (browser / keras)", "first ms", "median ms", "message"]
+              "weights max abs err", "worst element or epoch (browser / keras)", "first ms", "median ms", "message"]
     table = [header]
     for r in report["results"]:
         details = r.get("details", {})
         first_line = r["message"].splitlines()[0] if r["message"] else ""
         table.append([r["model"], r["backend"], r["check"], r["status"], _fmt(r["max_abs_err"]),
-                      _fmt(r["max_rel_err"]), _fmt(r["atol"]), _fmt(r["rtol"]), _worst(details.get("worst")),
+                      _fmt(r["max_rel_err"]), _fmt(r["atol"]), _fmt(r["rtol"]),
+                      _fmt(details.get("weights_max_abs_err")), _worst(details),
                       _ms(details.get("first_ms")), _ms(details.get("median_ms")), first_line.replace("|", "\\|")])
     lines += ["", "## Results", "", *_md_table(table), ""]
     return "\n".join(lines)

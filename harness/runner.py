@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.checks import INFERENCE_CHECKS, TRAINING_CHECKS, check_applies
 from harness.fixtures import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.references import ReferenceModel
 from harness.report import REPORT_JSON, write_report
@@ -13,7 +14,7 @@ from harness.results import CheckResult
 from harness.session import ParitySession
 from harness.tolerances import DEFAULT_BACKENDS
 
-DEFAULT_CHECKS = ("topology", "predict")
+DEFAULT_CHECKS = INFERENCE_CHECKS + TRAINING_CHECKS
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
         for backend in options.backends:
             for name in options.models:
                 for check in options.checks:
-                    session.run_check(check, references[name], backend)
+                    if check_applies(check, references[name]):
+                        session.run_check(check, references[name], backend)
             write_report(options.out, {**session.environment(), **reference_environment(references)}, results)
     return options.out / REPORT_JSON, results

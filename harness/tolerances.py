@@ -58,22 +58,40 @@ class TrainingTolerance:
     weights: Tolerance
 
 
+# Measured on the zoo (make report, 3 to 12 epochs): the largest error on cpu and wasm was
+# ~1e-6 on losses (functional, loss ~10: 1e-7 relative) and ~5e-7 on predictions after training;
+# final weights differed by at most 9e-7 (cnn). A 1% learning rate change moves weights by ~2e-3
+# and losses by ~5e-3, Adam epsilon 1e-8 vs 1e-7 moves weights by ~5e-4: all far outside.
 TRAINING_TOLERANCES: dict[str, TrainingTolerance] = {
     "cpu": TrainingTolerance(
-        history=Tolerance(atol=1e-5, rtol=1e-5, reason="provisional"),
-        weights=Tolerance(atol=1e-5, rtol=1e-4, reason="provisional"),
+        history=Tolerance(
+            atol=2e-6, rtol=1e-5,
+            reason="the predict tolerance: observed ~1e-6 on losses of ~10, 5e-7 on outputs after training",
+        ),
+        weights=Tolerance(
+            atol=5e-6, rtol=1e-5,
+            reason="observed at most 9e-7 (cnn conv bias, BatchNormalization moving variance); margin 5x",
+        ),
     ),
     "wasm": TrainingTolerance(
-        history=Tolerance(atol=1e-5, rtol=1e-5, reason="provisional"),
-        weights=Tolerance(atol=1e-5, rtol=1e-4, reason="provisional"),
+        history=Tolerance(atol=2e-6, rtol=1e-5, reason="as cpu: observed errors are the same size"),
+        weights=Tolerance(atol=5e-6, rtol=1e-5, reason="as cpu: observed errors are the same size"),
     ),
     "webgl": TrainingTolerance(
-        history=Tolerance(atol=1e-5, rtol=1e-5, reason="provisional"),
-        weights=Tolerance(atol=1e-5, rtol=1e-4, reason="provisional"),
+        history=Tolerance(
+            atol=1e-5, rtol=5e-4,
+            reason="tfjs webgl reports floatPrecision 16 even with float32 textures (tensorflow/tfjs#6980), "
+                   "so tfjs-layers clips crossentropy inputs at 1e-4, not Keras' 1e-7: losses drift as "
+                   "predictions saturate (binary model, epoch 7: 9e-5 relative); margin 5x",
+        ),
+        weights=Tolerance(
+            atol=1e-5, rtol=1e-4,
+            reason="the webgl predict tolerance: observed at most 9e-7 (cnn); margin 10x",
+        ),
     ),
     "webgpu": TrainingTolerance(
-        history=Tolerance(atol=1e-5, rtol=1e-5, reason="provisional"),
-        weights=Tolerance(atol=1e-5, rtol=1e-4, reason="provisional"),
+        history=Tolerance(atol=1e-5, rtol=5e-4, reason="as webgl (same precision class)"),
+        weights=Tolerance(atol=1e-5, rtol=1e-4, reason="as webgl (same precision class)"),
     ),
 }
 

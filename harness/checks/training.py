@@ -85,12 +85,24 @@ class TrainingComparison:
         if missing or extra:
             self.problems.append(self.title("history") + f": keys differ: missing in browser {missing}, "
                                  f"only in browser {extra}")
+        for key in keras:
+            if "loss" in key:
+                self._check_finite(key, renamed.get(key, []), "browser")
+                self._check_finite(key, keras[key], "Keras")
         atol, rtol = self.tolerance.history.atol, self.tolerance.history.rtol
         for key in keras:
             if key in renamed:
                 actual = np.asarray(renamed[key], dtype=np.float64)
                 self.history.append((key, compare_arrays(actual, np.asarray(keras[key], dtype=np.float64),
                                                          atol, rtol)))
+
+    def _check_finite(self, key: str, values: list[float], side: str) -> None:
+        """A NaN or infinite loss on either side always fails, whatever the tolerance."""
+        bad = [(epoch, v) for epoch, v in enumerate(values) if not np.isfinite(v)]
+        if bad:
+            epoch, value = bad[0]
+            self.problems.append(self.title("history") + f": non-finite {key} on the {side} side: {value} at epoch "
+                                 f"{epoch} ({len(bad)} of {len(values)} epochs)")
 
     def compare_values(self, label: str, actual: np.ndarray, expected: np.ndarray,
                        tolerance: Tolerance | None = None) -> None:
