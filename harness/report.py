@@ -95,7 +95,8 @@ def summary_line(report: dict[str, Any]) -> str:
 
 def _cell(rows: list[dict[str, Any]]) -> str:
     status = min((r["status"] for r in rows), key=STATUS_ORDER.__getitem__)
-    errors = [r["max_abs_err"] for r in rows if r.get("max_abs_err") is not None]
+    # A known upstream bug's error (xfail) would hide the cell's real figure.
+    errors = [r["max_abs_err"] for r in rows if r.get("max_abs_err") is not None and r["status"] != "xfail"]
     return f"{status} {max(errors):.1e}" if errors else status
 
 

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from harness import fixtures, zoo
+from harness.optimizers import OptimizerSpec
+from harness.training import TrainingSpec
 from harness.references import ReferenceError, load_reference
 
 
@@ -57,12 +59,10 @@ def test_warm_run_reads_the_cache_without_importing_tensorflow(parity_references
 def build_constant_model():
     import tf_keras as keras
 
-    model = keras.Sequential([
+    return keras.Sequential([
         keras.layers.Input(shape=(4,)),
         keras.layers.Dense(10, activation="softmax", kernel_initializer="zeros", trainable=False),
     ])
-    model.compile(optimizer="sgd", loss="categorical_crossentropy")
-    return model
 
 
 def constant_model_data(rng, n):
@@ -71,7 +71,8 @@ def constant_model_data(rng, n):
 
 def test_build_refuses_a_model_whose_outputs_are_constant(tmp_path):
     spec = zoo.ModelSpec("constant", "softmax of zeros: every output is 0.1", build_constant_model,
-                         constant_model_data, epochs=1, train_samples=8)
+                         constant_model_data, TrainingSpec(OptimizerSpec("sgd", 0.1), "categorical_crossentropy"),
+                         epochs=1, train_samples=8)
     with pytest.raises(fixtures.DegenerateReferenceError, match="nearly constant across the batch"):
         fixtures._build_into(spec, tmp_path)
 
@@ -97,3 +98,25 @@ def test_manifest_records_versions_and_onednn(parity_references):
     raw = json.loads((parity_references["cnn"].directory / "manifest.json").read_text())
     assert set(raw["build"]["versions"]) == set(fixtures.VERSIONED_PACKAGES)
     assert raw["build"]["onednn"] in ("0", "1")
+
+
+def test_training_reference_records_every_run(parity_references):
+    training = parity_references["mlp"].training()
+    assert set(training.get("runs")) == {"fit", "fit-dataset", "evaluate", "validation-split", "early-stopping",
+                                         "core-api"}
+    assert training.get("runs", "early-stopping", "stopped_epoch") < training.get("runs", "early-stopping",
+                                                                                 "max_epochs") - 1
+    fit = training.get("runs", "fit", "history")
+    assert len(fit["loss"]) == training.get("epochs") and len(set(fit["loss"])) == len(fit["loss"])
+    assert len(training.arrays("train", "inputs")[0]) % training.get("batch_size") != 0  # a partial last batch
+
+
+def test_malformed_training_reference_is_an_error_naming_the_file(parity_references, tmp_path):
+    directory = tmp_path / "copy"
+    shutil.copytree(parity_references["mlp"].directory, directory)
+    (directory / "training.json").write_text("{not json")
+    with pytest.raises(ReferenceError, match=f"{directory / 'training.json'}: malformed training reference"):
+        load_reference(directory).training()
+    (directory / "training.json").write_text('{"runs": {}}')
+    with pytest.raises(ReferenceError, match="training.json: no 'runs/fit'"):
+        load_reference(directory).training().get("runs", "fit", "history")

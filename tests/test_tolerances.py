@@ -5,7 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.tolerances import PREDICT_TOLERANCES, UnknownBackendError, predict_tolerance
+from harness.tolerances import (
+    PREDICT_TOLERANCES,
+    TRAINING_TOLERANCES,
+    UnknownBackendError,
+    predict_tolerance,
+    training_tolerance,
+)
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -31,3 +37,17 @@ def test_variant_falls_back_to_its_base_backend():
 def test_unknown_backend_names_the_known_ones():
     with pytest.raises(UnknownBackendError, match="no predict tolerance for backend 'metal'"):
         predict_tolerance("metal")
+
+
+@pytest.mark.parametrize("backend", sorted(TRAINING_TOLERANCES))
+@pytest.mark.parametrize("judges", ["history", "weights"])
+def test_readme_training_tolerance_table_matches_the_module(backend, judges):
+    tolerance = getattr(TRAINING_TOLERANCES[backend], judges)
+    row = re.search(rf"^\| `{backend}` \| {judges} \| ([^|]+) \| ([^|]+) \|", README.read_text(), re.MULTILINE)
+    assert row, f"README has no {judges} training tolerance row for {backend}"
+    assert float(row.group(1)) == tolerance.atol and float(row.group(2)) == tolerance.rtol
+    assert tolerance.reason and tolerance.atol < 1e-3
+
+
+def test_training_tolerance_of_a_variant_falls_back_to_its_base_backend():
+    assert training_tolerance("wasm:1thread") == TRAINING_TOLERANCES["wasm"]

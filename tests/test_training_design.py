@@ -1,0 +1,65 @@
+"""Pure parts of the training checks: early-stopping design, known-bug signature, name mapping."""
+
+import pytest
+
+from harness.known_issues import shows_multi_output_evaluation_bug
+from harness.training import TrainingSpec, keras_metric_name
+from harness.optimizers import OptimizerSpec
+from harness.training_references import TrainingReferenceError, choose_min_delta, simulate_early_stopping
+
+
+def test_stopping_rule_counts_improvement_against_the_best_loss_not_the_previous_epoch():
+    # Epoch 3 gains only 0.07 on epoch 2, but 0.12 on the best loss (epoch 1): an improvement, so the
+    # run stops at epoch 5, not 3. The margin is the closest call: epoch 3's 0.12 vs 0.1.
+    losses = [2.0, 1.5, 1.45, 1.38, 1.37, 1.36]
+    assert simulate_early_stopping(losses, min_delta=0.1, patience=2) == (5, pytest.approx(0.02))
+    assert simulate_early_stopping(losses, min_delta=0.001, patience=2)[0] is None
+
+
+def test_min_delta_is_chosen_to_stop_mid_run_with_the_widest_margin():
+    losses = [2.0, 1.4, 1.0, 0.8, 0.78, 0.77, 0.765, 0.76, 0.758, 0.757]
+    min_delta, stopped = choose_min_delta(losses, patience=2)
+    assert simulate_early_stopping(losses, min_delta, 2)[0] == stopped
+    assert 2 < stopped < len(losses) - 1
+
+
+def test_a_run_that_cannot_stop_robustly_is_refused():
+    with pytest.raises(TrainingReferenceError, match="the loss never changes"):
+        choose_min_delta([1.0] * 8, patience=2)
+    with pytest.raises(TrainingReferenceError, match="no min_delta stops this run mid-way"):
+        choose_min_delta([2.0, 1.0, 0.5, 0.25], patience=2)  # too short to stop mid-way
+
+
+def test_tfjs_accuracy_names_map_to_keras_names():
+    assert [keras_metric_name(k) for k in ("acc", "val_acc", "label_acc", "loss", "val_label_loss")] == [
+        "accuracy", "val_accuracy", "label_accuracy", "loss", "val_label_loss"]
+
+
+def test_tfjs_compile_arguments_use_tfjs_loss_names():
+    spec = TrainingSpec(OptimizerSpec("sgd", 0.1), {"label": "categorical_crossentropy", "score": "mse"}, metrics=())
+    assert spec.tfjs_compile() == {"optimizer": {"name": "sgd", "learningRate": 0.1},
+                                   "loss": {"label": "categoricalCrossentropy", "score": "meanSquaredError"},
+                                   "metrics": []}
+
+
+KERAS = {"loss": 10.2, "label_loss": 1.5, "score_loss": 8.7}
+
+
+def test_known_multi_output_bug_is_recognised_by_its_signature():
+    shifted = {"loss": 1.5, "label_loss": 10.2, "score_loss": 1.5}  # what tfjs 4.22 returns
+    assert shows_multi_output_evaluation_bug(shifted, KERAS, ["label", "score"])
+    val = {f"val_{k}": v for k, v in shifted.items()}
+    assert shows_multi_output_evaluation_bug(val, {f"val_{k}": v for k, v in KERAS.items()}, ["label", "score"], "val_")
+
+
+@pytest.mark.parametrize("browser", [
+    {"loss": 10.2, "label_loss": 1.5, "score_loss": 8.7},  # correct values: no bug to excuse
+    {"loss": 1.5, "label_loss": 11.0, "score_loss": 1.5},  # loss shifted, but the total is wrong too
+    {"loss": 1.4, "label_loss": 10.2, "score_loss": 1.5},  # first output's loss itself is off
+])
+def test_other_differences_are_not_taken_for_the_known_bug(browser):
+    assert not shows_multi_output_evaluation_bug(browser, KERAS, ["label", "score"])
+
+
+def test_single_output_models_never_match_the_multi_output_bug():
+    assert not shows_multi_output_evaluation_bug({"loss": 1.0}, {"loss": 2.0}, ["dense"])
