@@ -130,7 +130,8 @@ class TrainingComparison:
         for kind, entries in (("history", self.history), ("value", self.values), ("weight", self.weights)):
             for label, c in entries:
                 if not c.ok:
-                    (known if label in self.excused else failures).append(format_failure(c, self.title(f"{kind} {label}")))
+                    text = format_failure(c, self.title(f"{kind} {label}"))
+                    (known if label in self.excused else failures).append(text)
         status = "fail" if failures else "pass"
         if known and not failures and self.known_issue is not None:
             status, failures = "xfail", [self.known_issue.describe(), *known]
@@ -314,7 +315,8 @@ def check_evaluate(context: CheckContext, mutate: Mutation | None = None) -> Che
                                    f"keras {sorted(keras)}")
     for name in keras:
         if name in browser:
-            comparison.compare_values(name, np.float64([browser[name]]), np.float64([keras[name]]))
+            comparison.compare_values(name, np.array([browser[name]], dtype=np.float64),
+                                      np.array([keras[name]], dtype=np.float64))
     if shows_multi_output_evaluation_bug(browser, keras, [entry.name for entry in context.reference.outputs]):
         comparison.excuse(set(keras), TFJS_MULTI_OUTPUT_EVALUATION)
     return comparison.result()
@@ -335,7 +337,8 @@ def check_core_api(context: CheckContext, mutate: Mutation | None = None) -> Che
         job = mutate(job) if mutate else job
         ran = context.page.call("coreApi", _encoded(job))
         losses[label] = {"keras": run["losses"], "browser": ran["losses"]}
-        comparison.compare_values(f"{label} per-step loss", np.float64(ran["losses"]), np.float64(run["losses"]))
+        comparison.compare_values(f"{label} per-step loss", np.array(ran["losses"], dtype=np.float64),
+                                  np.array(run["losses"], dtype=np.float64))
         names = [entry["name"] for entry in run["variables"]]
         expected = training.arrays("runs", "core-api", "runs", label, "variables")
         browser = {f"{label}/{name}": decode_tensor(v) for name, v in zip(names, ran["variables"])}
