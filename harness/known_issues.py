@@ -20,7 +20,7 @@ class KnownIssue:
     upstream: str
 
     def describe(self) -> str:
-        return f"known upstream bug ({self.key}, {self.upstream}): {self.summary}"
+        return f"known upstream bug {self.key} ({self.upstream}):\n{self.summary}"
 
 
 TFJS_MULTI_OUTPUT_EVALUATION = KnownIssue(
@@ -28,7 +28,7 @@ TFJS_MULTI_OUTPUT_EVALUATION = KnownIssue(
     summary="tfjs-layers' test function pushes the running total loss once per output, so for a model "
             "with several outputs evaluate() and the val_* history are shifted by one name: 'loss' holds "
             "the first output's loss and '<first output>_loss' holds the total",
-    upstream="https://github.com/tensorflow/tfjs/issues/5941 (same root cause; tfjs-layers makeTestFunction)",
+    upstream="tfjs-layers makeTestFunction; same root cause as https://github.com/tensorflow/tfjs/issues/5941",
 )
 
 
