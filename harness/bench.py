@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness.checks import TRAINING_CHECKS, check_applies
 from harness.fixtures import ensure_references
 from harness.report import write_atomically
 from harness.runner import DEFAULT_CHECKS
@@ -41,6 +42,8 @@ def run_benchmark(models: list[str], backends: list[str]) -> dict[str, object]:
             _, figures[f"page_setup_{backend}_s"] = _timed(lambda name=backend: session.page(name))
             for name in models:
                 for check in DEFAULT_CHECKS:
+                    if not check_applies(check, references[name]):
+                        continue
                     result = session.run_check(check, references[name], backend)
                     checks[f"{name}/{backend}/{check}"] = result.seconds or 0.0
         figures["gpu_note"] = session.environment()["gpu_note"]
@@ -48,6 +51,10 @@ def run_benchmark(models: list[str], backends: list[str]) -> dict[str, object]:
         session.close()
     figures["checks_s"] = checks
     figures["checks_total_s"] = round(sum(checks.values()), 3)
+    training = [seconds for key, seconds in checks.items() if key.rsplit("/", 1)[1] in TRAINING_CHECKS]
+    figures["training_checks_total_s"] = round(sum(training), 3)
+    for backend in backends:
+        figures[f"checks_{backend}_s"] = round(sum(s for k, s in checks.items() if k.split("/")[1] == backend), 3)
     return figures
 
 

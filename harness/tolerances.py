@@ -90,8 +90,12 @@ TRAINING_TOLERANCES: dict[str, TrainingTolerance] = {
         ),
     ),
     "webgpu": TrainingTolerance(
-        history=Tolerance(atol=1e-5, rtol=5e-4, reason="as webgl (same precision class)"),
-        weights=Tolerance(atol=1e-5, rtol=1e-4, reason="as webgl (same precision class)"),
+        history=Tolerance(
+            atol=1e-5, rtol=1e-4,
+            reason="the webgpu predict tolerance: webgpu reports floatPrecision 32, so no 1e-4 clipping; "
+                   "observed at most 9.5e-7 (functional, loss ~10)",
+        ),
+        weights=Tolerance(atol=1e-5, rtol=1e-4, reason="the webgpu predict tolerance: observed at most 8.3e-7 (cnn)"),
     ),
 }
 
