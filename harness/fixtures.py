@@ -17,13 +17,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from harness import optimizers, training, training_references, zoo
 from harness.informative import degeneracy_problems
-from harness.references import ReferenceModel, load_reference, write_manifest
+from harness.references import ReferenceModel, load_reference, save_arrays, write_manifest
 
 FIXTURE_FORMAT = 1
 VERSIONED_PACKAGES = ("tensorflow", "tf-keras", "tensorflowjs", "numpy")
@@ -119,20 +118,6 @@ def _build(spec: zoo.ModelSpec, directory: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _save_arrays(directory: Path, prefix: str, names: list[str], arrays: list[np.ndarray]) -> list[dict[str, Any]]:
-    entries = []
-    for i, (name, array) in enumerate(zip(names, arrays)):
-        file = f"{prefix}_{i}.npy"
-        np.save(directory / file, array, allow_pickle=False)
-        entries.append({"name": name, "file": file, "shape": list(array.shape), "dtype": str(array.dtype)})
-    return entries
-
-
-def _unwrap(arrays: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-    """Keras wants a bare array, not a one-element list, for single-input/-output models."""
-    return arrays[0] if len(arrays) == 1 else arrays
-
-
 def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     """Train ``spec`` briefly on seeded data, convert it in-process, store inputs and outputs, then
     run Keras' side of every training check from the converted weights."""
@@ -141,7 +126,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     import tf_keras as keras
 
     from harness.convert import convert_layers_model
-    from harness.training import compile_keras
+    from harness.training import compile_keras, keras_data
     from harness.training_references import build_training_references
 
     keras.backend.clear_session()  # layer names must not depend on what was built before
@@ -149,9 +134,9 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     model = spec.build()
     compile_keras(model, spec.training)
     train_x, train_y = spec.make_data(np.random.default_rng(spec.seed), spec.train_samples)
-    model.fit(_unwrap(train_x), _unwrap(train_y), epochs=spec.epochs, batch_size=32, shuffle=False, verbose=0)
+    model.fit(keras_data(train_x), keras_data(train_y), epochs=spec.epochs, batch_size=32, shuffle=False, verbose=0)
     reference_x, _ = spec.make_data(np.random.default_rng(spec.seed + 1), spec.reference_batch)
-    outputs = model.predict(_unwrap(reference_x), batch_size=spec.reference_batch, verbose=0)
+    outputs = model.predict(keras_data(reference_x), batch_size=spec.reference_batch, verbose=0)
     outputs = [np.asarray(o, dtype=np.float32) for o in (outputs if isinstance(outputs, list) else [outputs])]
     problems = [
         problem
@@ -166,8 +151,8 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
         "name": spec.name,
         "description": spec.description,
         "model_json": model_json,
-        "inputs": _save_arrays(directory, "input", [t.name.split(":")[0] for t in model.inputs], reference_x),
-        "outputs": _save_arrays(directory, "output", list(model.output_names), outputs),
+        "inputs": save_arrays(directory, "input", [t.name.split(":")[0] for t in model.inputs], reference_x),
+        "outputs": save_arrays(directory, "output", list(model.output_names), outputs),
         "weights": [{"name": w.name.split(":")[0], "shape": list(w.shape)} for w in model.weights],
         "param_count": int(model.count_params()),
         "build": {

@@ -158,6 +158,16 @@ def load_reference(directory: Path) -> ReferenceModel:
         raise ReferenceError(f"{path}: malformed manifest: {error!r}") from error
 
 
+def save_arrays(directory: Path, prefix: str, names: list[str], arrays: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Save ``arrays`` as ``<prefix>_<i>.npy`` (no pickles) and return their tensor entries."""
+    entries = []
+    for i, (name, array) in enumerate(zip(names, arrays)):
+        file = f"{prefix}_{i}.npy"
+        np.save(directory / file, np.ascontiguousarray(array), allow_pickle=False)
+        entries.append({"name": name, "file": file, "shape": list(array.shape), "dtype": str(array.dtype)})
+    return entries
+
+
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest.json`` into ``directory``."""
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

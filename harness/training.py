@@ -66,6 +66,11 @@ def compile_keras(model: Any, training: TrainingSpec, optimizer: OptimizerSpec |
                   metrics=list(training.metrics))
 
 
+def keras_data(arrays: list[Any]) -> Any:
+    """What Keras' fit/evaluate/predict want: a bare array for one input or output, else the list."""
+    return arrays[0] if len(arrays) == 1 else arrays
+
+
 def disable_dropout(model: Any) -> None:
     """Set every ``Dropout`` rate to 0 (before the first fit traces the training step)."""
     import tf_keras as keras

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from harness.optimizers import OptimizerSpec
-from harness.training import TrainingSpec, compile_keras, disable_dropout
+from harness.references import save_arrays
+from harness.training import TrainingSpec, compile_keras, disable_dropout, keras_data
 
 TRAINING_JSON = "training.json"
 # The Core API recipe's two optimizers (plain SGD and Adam), and how many passes over the data.
@@ -35,19 +36,6 @@ EARLY_STOPPING_MIN_MARGIN = 1e-3
 
 class TrainingReferenceError(Exception):
     """Keras' training run cannot serve as a reference (for example, no robust early stop)."""
-
-
-def _entries(directory: Path, prefix: str, names: list[str], arrays: list[np.ndarray]) -> list[dict[str, Any]]:
-    entries = []
-    for i, (name, array) in enumerate(zip(names, arrays)):
-        file = f"{prefix}_{i}.npy"
-        np.save(directory / file, np.ascontiguousarray(array), allow_pickle=False)
-        entries.append({"name": name, "file": file, "shape": list(array.shape), "dtype": str(array.dtype)})
-    return entries
-
-
-def _unwrap(arrays: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-    return arrays[0] if len(arrays) == 1 else arrays
 
 
 def _history(history: Any) -> dict[str, list[float]]:
@@ -77,13 +65,14 @@ class _Trainer:
 
     def save_weights(self, run: str) -> list[dict[str, Any]]:
         arrays = [np.asarray(w, dtype=np.float32) for w in self.model.get_weights()]
-        return _entries(self.directory, f"weights_{run}", self.names, arrays)
+        return save_arrays(self.directory, f"weights_{run}", self.names, arrays)
 
 
 def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarray], directory: Path) -> None:
     """Run every training check's Keras side for zoo ``spec`` and write ``training.json``."""
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # the many short fits would warn about retracing
     training: TrainingSpec = spec.training
     trainer = _Trainer(model, training, directory)
     x, y = spec.make_data(np.random.default_rng(spec.seed + 2), training.samples)
@@ -93,21 +82,21 @@ def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarra
     fit_args = {"batch_size": training.batch_size, "shuffle": False, "verbose": 0}
     runs: dict[str, Any] = {}
 
-    fitted = trainer.fresh().fit(_unwrap(x), _unwrap(y), epochs=training.epochs, **fit_args)
-    after = model.predict(_unwrap(reference_x), batch_size=len(reference_x[0]), verbose=0)
+    fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs, **fit_args)
+    after = model.predict(keras_data(reference_x), batch_size=len(reference_x[0]), verbose=0)
     after = [np.asarray(o, dtype=np.float32) for o in (after if isinstance(after, list) else [after])]
     runs["fit"] = {"history": _history(fitted), "weights": trainer.save_weights("fit"),
-                   "outputs": _entries(directory, "after_fit", output_names, after)}
+                   "outputs": save_arrays(directory, "after_fit", output_names, after)}
 
     dataset = tf.data.Dataset.from_tensor_slices((tuple(x), tuple(y)) if len(x) > 1 or len(y) > 1 else (x[0], y[0]))
     fitted = trainer.fresh().fit(dataset.batch(training.batch_size), epochs=training.epochs, verbose=0)
     runs["fit-dataset"] = {"history": _history(fitted), "weights": trainer.save_weights("fit_dataset")}
 
-    results = trainer.fresh().evaluate(_unwrap(held_x), _unwrap(held_y), batch_size=training.batch_size,
+    results = trainer.fresh().evaluate(keras_data(held_x), keras_data(held_y), batch_size=training.batch_size,
                                        verbose=0, return_dict=True)
     runs["evaluate"] = {"results": {key: float(value) for key, value in results.items()}}
 
-    fitted = trainer.fresh().fit(_unwrap(x), _unwrap(y), epochs=training.epochs,
+    fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs,
                                  validation_split=training.validation_split, **fit_args)
     runs["validation-split"] = {"history": _history(fitted)}
 
@@ -120,12 +109,12 @@ def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarra
         "epochs": training.epochs,
         "batch_size": training.batch_size,
         "validation_split": training.validation_split,
-        "start_weights": _entries(directory, "start_weights", trainer.names,
+        "start_weights": save_arrays(directory, "start_weights", trainer.names,
                                   [np.asarray(w, dtype=np.float32) for w in trainer.start]),
-        "train": {"inputs": _entries(directory, "train_input", input_names, x),
-                  "targets": _entries(directory, "train_target", output_names, y)},
-        "heldout": {"inputs": _entries(directory, "heldout_input", input_names, held_x),
-                    "targets": _entries(directory, "heldout_target", output_names, held_y)},
+        "train": {"inputs": save_arrays(directory, "train_input", input_names, x),
+                  "targets": save_arrays(directory, "train_target", output_names, y)},
+        "heldout": {"inputs": save_arrays(directory, "heldout_input", input_names, held_x),
+                    "targets": save_arrays(directory, "heldout_target", output_names, held_y)},
         "runs": runs,
     })
 
@@ -175,11 +164,11 @@ def _early_stopping_run(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarr
     import tf_keras as keras
 
     spec = trainer.training.early_stopping
-    plain = trainer.fresh().fit(_unwrap(x), _unwrap(y), epochs=spec.max_epochs, **fit_args)
+    plain = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=spec.max_epochs, **fit_args)
     min_delta, expected_stop = choose_min_delta(plain.history[spec.monitor], spec.patience)
     stopper = keras.callbacks.EarlyStopping(monitor=spec.monitor, min_delta=min_delta, patience=spec.patience,
                                             mode="min")
-    fitted = trainer.fresh().fit(_unwrap(x), _unwrap(y), epochs=spec.max_epochs, callbacks=[stopper], **fit_args)
+    fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=spec.max_epochs, callbacks=[stopper], **fit_args)
     if stopper.stopped_epoch != expected_stop:
         raise TrainingReferenceError(f"early-stopping: Keras stopped at epoch {stopper.stopped_epoch}, "
                                      f"its plain run predicts {expected_stop}")
@@ -210,6 +199,6 @@ def _core_api_runs(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray], 
         runs[label] = {
             "optimizer": optimizer_spec.tfjs(),
             "losses": losses,
-            "variables": _entries(directory, f"core_{label}", names, [v.numpy() for v in variables]),
+            "variables": save_arrays(directory, f"core_{label}", names, [v.numpy() for v in variables]),
         }
     return {"batch_size": batch, "passes": CORE_API_PASSES, "runs": runs}
