@@ -227,9 +227,10 @@ def _check_progress(comparison: TrainingComparison, ran: dict[str, Any]) -> None
         return
     for p in progress:
         for key, value in p["logs"].items():
-            if key in ran["history"] and ran["history"][key][p["epoch"]] != value:
+            held = ran["history"].get(key, [value] * (p["epoch"] + 1))[p["epoch"]]
+            if held != value and not (np.isnan(held) and np.isnan(value)):
                 comparison.problems.append(comparison.title("progress") + f": epoch {p['epoch']} {key} reported "
-                                           f"{value}, history holds {ran['history'][key][p['epoch']]}")
+                                           f"{value}, history holds {held}")
 
 
 def check_fit(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
