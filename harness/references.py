@@ -11,6 +11,7 @@ Layout of one reference directory::
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -81,7 +82,7 @@ class ReferenceModel:
         """Keras' side of the training checks; raises ``ReferenceError`` if this model has none."""
         path = self.directory / TRAINING_JSON
         try:
-            return TrainingReference(self.directory, json.loads(path.read_text()))
+            return TrainingReference(self.directory, _read_json(path, path.stat().st_mtime_ns))
         except FileNotFoundError as error:
             raise ReferenceError(f"{path}: no training reference for model '{self.name}'") from error
         except json.JSONDecodeError as error:
@@ -89,8 +90,16 @@ class ReferenceModel:
 
     def has_training(self, run: str) -> bool:
         """Whether Keras' side of training run ``run`` (e.g. ``core-api``) was recorded."""
-        path = self.directory / TRAINING_JSON
-        return path.is_file() and run in json.loads(path.read_text()).get("runs", {})
+        try:
+            return run in self.training().raw.get("runs", {})
+        except ReferenceError:
+            return False
+
+
+@functools.lru_cache(maxsize=64)
+def _read_json(path: Path, mtime_ns: int) -> Any:
+    """Parsed JSON, read once per file version (``mtime_ns`` is part of the cache key)."""
+    return json.loads(path.read_text())
 
 
 @dataclass(frozen=True)

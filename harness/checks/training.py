@@ -9,6 +9,7 @@ batch, shuffled data or another Adam epsilon make the check fail.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +40,7 @@ def training_job(training: TrainingReference, model_url: str, mode: str, data: s
     targets = [t.astype(np.float32) if t.dtype.kind in "iu" else t for t in training.arrays(data, "targets")]
     return {
         "modelUrl": model_url,
-        "compile": training.get("compile"),
+        "compile": copy.deepcopy(training.get("compile")),  # a mutation must not reach the cached reference
         "mode": mode,
         "x": training.arrays(data, "inputs"),
         "y": targets,
@@ -193,9 +194,9 @@ def _start(context: CheckContext, mutate: Mutation | None, mode: str, data: str 
     return training, mutate(job) if mutate else job
 
 
-def _fit_like(context: CheckContext, run: str, job: Job, operation: str) -> tuple[TrainingComparison, dict[str, Any]]:
+def _fit_like(context: CheckContext, training: TrainingReference, run: str, job: Job,
+              operation: str) -> tuple[TrainingComparison, dict[str, Any]]:
     """Send ``job``, then compare the history and final weights with Keras' run ``run``."""
-    training = context.reference.training()
     ran = context.page.call(operation, _encoded(job))
     comparison = TrainingComparison(context, training_tolerance(context.backend))
     comparison.compare_histories(ran["history"], training.get("runs", run, "history"))
@@ -236,7 +237,7 @@ def _check_progress(comparison: TrainingComparison, ran: dict[str, Any]) -> None
 def check_fit(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """``model.fit`` on the page: history, final weights and predictions after training vs Keras."""
     training, job = _start(context, mutate, "fit", predict=context.reference.load_inputs())
-    comparison, ran = _fit_like(context, "fit", job, "train")
+    comparison, ran = _fit_like(context, training, "fit", job, "train")
     _compare_after_fit(comparison, training, ran)
     _check_progress(comparison, ran)
     return comparison.result()
@@ -245,7 +246,7 @@ def check_fit(context: CheckContext, mutate: Mutation | None = None) -> CheckRes
 def check_fit_worker(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """The same training in a dedicated Web Worker, with progress per epoch and main-thread responsiveness."""
     training, job = _start(context, mutate, "fit", predict=context.reference.load_inputs())
-    comparison, ran = _fit_like(context, "fit", job, "trainInWorker")
+    comparison, ran = _fit_like(context, training, "fit", job, "trainInWorker")
     _compare_after_fit(comparison, training, ran)
     _check_progress(comparison, ran)
     worker_backend = (ran.get("workerInfo") or {}).get("backend")
@@ -259,8 +260,8 @@ def check_fit_worker(context: CheckContext, mutate: Mutation | None = None) -> C
 
 def check_fit_dataset(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """``model.fitDataset`` on zipped, batched ``tf.data.generator``s vs Keras fit on a ``tf.data.Dataset``."""
-    _, job = _start(context, mutate, "fitDataset")
-    comparison, _ = _fit_like(context, "fit-dataset", job, "train")
+    training, job = _start(context, mutate, "fitDataset")
+    comparison, _ = _fit_like(context, training, "fit-dataset", job, "train")
     return comparison.result()
 
 
@@ -268,7 +269,7 @@ def check_validation_split(context: CheckContext, mutate: Mutation | None = None
     """``validationSplit`` vs ``validation_split``: both hold out the last fraction; val_* histories match."""
     training, job = _start(context, mutate, "fit")
     job["validationSplit"] = training.get("validation_split")
-    comparison, _ = _fit_like(context, "validation-split", job, "train")
+    comparison, _ = _fit_like(context, training, "validation-split", job, "train")
     keras = training.get("runs", "validation-split", "history")
     if not any(key.startswith("val_") for key in keras):
         comparison.problems.append(comparison.title("history") + ": Keras recorded no val_* history")
@@ -292,7 +293,7 @@ def check_early_stopping(context: CheckContext, mutate: Mutation | None = None) 
     _, job = _start(context, mutate, "fit", epochs=spec["max_epochs"],
                     earlyStopping={"monitor": spec["monitor"], "minDelta": spec["min_delta"],
                                    "patience": spec["patience"]})
-    comparison, ran = _fit_like(context, "early-stopping", job, "train")
+    comparison, ran = _fit_like(context, training, "early-stopping", job, "train")
     browser_stop = ran.get("stoppedEpoch")
     comparison.details["stopped_epoch"] = {"keras": spec["stopped_epoch"], "browser": browser_stop}
     if browser_stop != spec["stopped_epoch"]:
