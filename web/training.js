@@ -49,15 +49,44 @@
     return Promise.all(model.weights.map(async w => ({ name: w.originalName, value: await parity.tensors.encode(w.read()) })));
   }
 
-  function callbacks(job, onEpoch, extra) {
+  function callbacks(onEpoch, extra) {
     const list = [...extra];
     if (onEpoch) list.push(new tf.CustomCallback({ onEpochEnd: async (epoch, logs) => onEpoch(epoch, logs) }));
     return list;
   }
 
+  /** `model.evaluate`: {name: value} in tfjs' metric names. */
+  async function evaluate(model, xs, ys, job) {
+    const scalars = [].concat(model.evaluate(single(xs), single(ys), { batchSize: job.batchSize }));
+    const values = await Promise.all(scalars.map(s => s.data()));
+    tf.dispose(scalars);
+    return { results: Object.fromEntries(model.metricsNames.map((name, i) => [name, values[i][0]])) };
+  }
+
+  /** `model.fit` or `model.fitDataset`, then the final weights and (if asked) predictions. */
+  async function train(model, xs, ys, job, onEpoch) {
+    const stopper = job.earlyStopping ? tf.callbacks.earlyStopping({ ...job.earlyStopping, mode: 'min' }) : null;
+    const list = callbacks(onEpoch, stopper ? [stopper] : []);
+    const history = job.mode === 'fitDataset'
+      ? await model.fitDataset(zippedDataset(model, xs, ys, job.batchSize), { epochs: job.epochs, callbacks: list })
+      : await model.fit(single(xs), single(ys), {
+        epochs: job.epochs, batchSize: job.batchSize, shuffle: job.shuffle === true,
+        validationSplit: job.validationSplit || 0, callbacks: list,
+      });
+    const result = { history: history.history, stoppedEpoch: stopper ? stopper.stoppedEpoch : null,
+                     weights: await finalWeights(model), outputs: null };
+    if (job.predict) {
+      const inputs = decodeAll(job.predict);
+      const outputs = [].concat(model.predict(single(inputs)));
+      result.outputs = await Promise.all(outputs.map(parity.tensors.encode));
+      tf.dispose([inputs, outputs]);
+    }
+    return result;
+  }
+
   /**
    * Run a training job: `job.mode` is 'fit', 'fitDataset' or 'evaluate'. `onEpoch(epoch, logs)` is
-   * called after each epoch. Returns {history, results, stoppedEpoch, weights, outputs, ms}.
+   * called after each epoch. Returns {history, stoppedEpoch, weights, outputs, ms} or {results, ms}.
    */
   async function run(job, onEpoch) {
     const model = await tf.loadLayersModel(tf.io.http(job.modelUrl, { fetchFunc: parity.models.checkedFetch }));
@@ -66,36 +95,11 @@
     const started = performance.now();
     try {
       compile(model, job.compile);
-      const result = { history: null, results: null, stoppedEpoch: null, weights: null, outputs: null };
-      if (job.mode === 'evaluate') {
-        const scalars = model.evaluate(single(xs), single(ys), { batchSize: job.batchSize });
-        const values = await Promise.all([].concat(scalars).map(s => s.data()));
-        result.results = Object.fromEntries(model.metricsNames.map((name, i) => [name, values[i][0]]));
-        [].concat(scalars).forEach(s => s.dispose());
-      } else {
-        const stopper = job.earlyStopping ? tf.callbacks.earlyStopping({ ...job.earlyStopping, mode: 'min' }) : null;
-        const list = callbacks(job, onEpoch, stopper ? [stopper] : []);
-        const history = job.mode === 'fitDataset'
-          ? await model.fitDataset(zippedDataset(model, xs, ys, job.batchSize), { epochs: job.epochs, callbacks: list })
-          : await model.fit(single(xs), single(ys), {
-            epochs: job.epochs, batchSize: job.batchSize, shuffle: job.shuffle === true,
-            validationSplit: job.validationSplit || 0, callbacks: list,
-          });
-        result.history = history.history;
-        result.stoppedEpoch = stopper ? stopper.stoppedEpoch : null;
-        result.weights = await finalWeights(model);
-        if (job.predict) {
-          const inputs = decodeAll(job.predict);
-          const outputs = [].concat(model.predict(single(inputs)));
-          result.outputs = await Promise.all(outputs.map(parity.tensors.encode));
-          tf.dispose([inputs, outputs]);
-        }
-      }
-      result.ms = performance.now() - started;
-      return result;
+      const result = job.mode === 'evaluate' ? await evaluate(model, xs, ys, job) : await train(model, xs, ys, job, onEpoch);
+      return { ...result, ms: performance.now() - started };
     } finally {
       tf.dispose([xs, ys]);
-      model.optimizer && model.optimizer.dispose();
+      if (model.optimizer) model.optimizer.dispose();
       model.dispose();
     }
   }
