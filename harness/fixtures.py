@@ -126,7 +126,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     import tf_keras as keras
 
     from harness.convert import convert_layers_model
-    from harness.training import compile_keras, keras_data
+    from harness.training import compile_keras, keras_data, keras_names, keras_predict
     from harness.training_references import build_training_references
 
     keras.backend.clear_session()  # layer names must not depend on what was built before
@@ -136,8 +136,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     train_x, train_y = spec.make_data(np.random.default_rng(spec.seed), spec.train_samples)
     model.fit(keras_data(train_x), keras_data(train_y), epochs=spec.epochs, batch_size=32, shuffle=False, verbose=0)
     reference_x, _ = spec.make_data(np.random.default_rng(spec.seed + 1), spec.reference_batch)
-    outputs = model.predict(keras_data(reference_x), batch_size=spec.reference_batch, verbose=0)
-    outputs = [np.asarray(o, dtype=np.float32) for o in (outputs if isinstance(outputs, list) else [outputs])]
+    outputs = keras_predict(model, reference_x)
     problems = [
         problem
         for name, output in zip(model.output_names, outputs)
@@ -151,9 +150,10 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
         "name": spec.name,
         "description": spec.description,
         "model_json": model_json,
-        "inputs": save_arrays(directory, "input", [t.name.split(":")[0] for t in model.inputs], reference_x),
+        "inputs": save_arrays(directory, "input", keras_names(model.inputs), reference_x),
         "outputs": save_arrays(directory, "output", list(model.output_names), outputs),
-        "weights": [{"name": w.name.split(":")[0], "shape": list(w.shape)} for w in model.weights],
+        "weights": [{"name": name, "shape": list(w.shape)}
+                    for name, w in zip(keras_names(model.weights), model.weights)],
         "param_count": int(model.count_params()),
         "build": {
             "key": directory.name.rsplit("-", 1)[-1],

@@ -89,11 +89,14 @@ class ReferenceModel:
             raise ReferenceError(f"{path}: malformed training reference: {error}") from error
 
     def has_training(self, run: str) -> bool:
-        """Whether Keras' side of training run ``run`` (e.g. ``core-api``) was recorded."""
+        """Whether Keras' side of training run ``run`` (e.g. ``core-api``) was recorded. A malformed
+        ``training.json`` counts as recorded, so the check runs and its error names the file."""
+        if not (self.directory / TRAINING_JSON).is_file():
+            return False
         try:
             return run in self.training().raw.get("runs", {})
         except ReferenceError:
-            return False
+            return True
 
 
 @functools.lru_cache(maxsize=64)

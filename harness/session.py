@@ -98,12 +98,7 @@ class ParitySession:
             self.discard_page(backend)
             result = self._error(check, reference, backend, f"{error}; a fresh page was made for the next check")
         except BrowserError as error:
-            result = self._error(check, reference, backend, self._name_files(str(error), reference))
-            missing = MISSING_KERNEL.search(str(error))
-            if missing:
-                result.status = "skip"
-                result.message = (f"not supported by tfjs here: backend '{missing.group(2)}' has no "
-                                  f"'{missing.group(1)}' kernel ({error})")
+            result = self._browser_error(check, reference, backend, error)
         except (ReferenceError, OSError, KeyError) as error:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
@@ -112,6 +107,15 @@ class ParitySession:
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def _browser_error(self, check: str, reference: ReferenceModel, backend: str, error: BrowserError) -> CheckResult:
+        """An ``error`` row naming files on disk, or a ``skip`` when tfjs lacks a kernel on this backend."""
+        missing = MISSING_KERNEL.search(str(error))
+        if missing is None:
+            return self._error(check, reference, backend, self._name_files(str(error), reference))
+        kernel, where = missing.group(1), missing.group(2)
+        message = f"not supported by tfjs here: backend '{where}' has no '{kernel}' kernel ({error})"
+        return CheckResult(model=reference.name, backend=backend, check=check, status="skip", message=message)
 
     def _error(self, check: str, reference: ReferenceModel, backend: str, message: str) -> CheckResult:
         return CheckResult(model=reference.name, backend=backend, check=check, status="error", message=message)

@@ -71,6 +71,19 @@ def keras_data(arrays: list[Any]) -> Any:
     return arrays[0] if len(arrays) == 1 else arrays
 
 
+def keras_names(tensors_or_weights: list[Any]) -> list[str]:
+    """Keras names without the ``:0`` suffix (of ``model.inputs`` or ``model.weights``)."""
+    return [t.name.split(":")[0] for t in tensors_or_weights]
+
+
+def keras_predict(model: Any, inputs: list[Any]) -> list[Any]:
+    """``model.predict`` on ``inputs`` in one batch, always as a list of float32 arrays."""
+    import numpy as np
+
+    outputs = model.predict(keras_data(inputs), batch_size=len(inputs[0]), verbose=0)
+    return [np.asarray(o, dtype=np.float32) for o in (outputs if isinstance(outputs, list) else [outputs])]
+
+
 def disable_dropout(model: Any) -> None:
     """Set every ``Dropout`` rate to 0 (before the first fit traces the training step)."""
     import tf_keras as keras

@@ -19,10 +19,9 @@ from typing import Any
 import numpy as np
 
 from harness.optimizers import OptimizerSpec
-from harness.references import save_arrays
-from harness.training import TrainingSpec, compile_keras, disable_dropout, keras_data
+from harness.references import TRAINING_JSON, save_arrays
+from harness.training import TrainingSpec, compile_keras, disable_dropout, keras_data, keras_names, keras_predict
 
-TRAINING_JSON = "training.json"
 # The Core API recipe's two optimizers (plain SGD and Adam), and how many passes over the data.
 CORE_API_OPTIMIZERS: dict[str, OptimizerSpec] = {
     "sgd": OptimizerSpec("sgd", 0.1),
@@ -42,11 +41,6 @@ def _history(history: Any) -> dict[str, list[float]]:
     return {key: [float(v) for v in values] for key, values in history.history.items()}
 
 
-def weight_names(model: Any) -> list[str]:
-    """Keras' weight names without the ``:0`` suffix, in ``model.weights`` order."""
-    return [w.name.split(":")[0] for w in model.weights]
-
-
 class _Trainer:
     """Resets a model to its starting weights with a fresh optimizer before each run."""
 
@@ -55,7 +49,7 @@ class _Trainer:
         self.training = training
         self.directory = directory
         self.start = model.get_weights()
-        self.names = weight_names(model)
+        self.names = keras_names(model.weights)
         disable_dropout(model)
 
     def fresh(self) -> Any:
@@ -77,14 +71,13 @@ def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarra
     trainer = _Trainer(model, training, directory)
     x, y = spec.make_data(np.random.default_rng(spec.seed + 2), training.samples)
     held_x, held_y = spec.make_data(np.random.default_rng(spec.seed + 3), training.heldout_samples)
-    input_names = [t.name.split(":")[0] for t in model.inputs]
+    input_names = keras_names(model.inputs)
     output_names = list(model.output_names)
     fit_args = {"batch_size": training.batch_size, "shuffle": False, "verbose": 0}
     runs: dict[str, Any] = {}
 
     fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs, **fit_args)
-    after = model.predict(keras_data(reference_x), batch_size=len(reference_x[0]), verbose=0)
-    after = [np.asarray(o, dtype=np.float32) for o in (after if isinstance(after, list) else [after])]
+    after = keras_predict(model, reference_x)
     runs["fit"] = {"history": _history(fitted), "weights": trainer.save_weights("fit"),
                    "outputs": save_arrays(directory, "after_fit", output_names, after)}
 

@@ -117,6 +117,15 @@ def test_malformed_training_reference_is_an_error_naming_the_file(parity_referen
     (directory / "training.json").write_text("{not json")
     with pytest.raises(ReferenceError, match=f"{directory / 'training.json'}: malformed training reference"):
         load_reference(directory).training()
+    assert load_reference(directory).has_training("fit")  # so the check runs and reports the broken file
     (directory / "training.json").write_text('{"runs": {}}')
     with pytest.raises(ReferenceError, match="training.json: no 'runs/fit'"):
         load_reference(directory).training().get("runs", "fit", "history")
+
+
+def test_a_model_without_training_reference_has_no_training_checks(parity_references, tmp_path):
+    directory = tmp_path / "copy"
+    shutil.copytree(parity_references["cnn"].directory, directory)
+    assert load_reference(directory).has_training("fit") and not load_reference(directory).has_training("core-api")
+    (directory / "training.json").unlink()
+    assert not load_reference(directory).has_training("fit")
