@@ -1,7 +1,8 @@
 """The aiohttp server the page talks to: the page, the pinned tfjs bundles, and mounted model folders.
 
 It binds to 127.0.0.1 only and serves nothing else: no directory listings, no ``..``, no
-symlinks, GET/HEAD only. Every response is cross-origin isolated (COOP/COEP), which threaded
+symlinks, GET/HEAD only except the upload endpoint for models the page saves with ``tf.io.http``
+(see ``uploads``), which writes only into the run's private artifact store. Every response is cross-origin isolated (COOP/COEP), which threaded
 WASM needs. It runs on its own event loop in a daemon thread so Playwright's sync API can drive
 the browser from the caller's thread.
 """
@@ -15,6 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+
+from harness.artifact_store import ArtifactStore
+from harness.uploads import ARTIFACTS, DEFAULT_UPLOAD_LIMIT_BYTES, UPLOAD_LIMIT, upload
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = REPO_ROOT / "web"
@@ -102,27 +106,38 @@ async def mounted_file(request: web.Request) -> web.StreamResponse:
     return _file_response(safe_file(root, request.match_info["tail"]) if root else None)
 
 
-def make_app(web_dir: Path = WEB_DIR) -> web.Application:
-    """The application: ``/`` page, ``/web/<file>``, ``/tfjs/<package>/<file>``, ``/files/<mount>/<path>``."""
+def make_app(artifacts: ArtifactStore, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES,
+             web_dir: Path = WEB_DIR) -> web.Application:
+    """The application: ``/`` page, ``/web/<file>``, ``/tfjs/<package>/<file>``, ``/files/<mount>/<path>``,
+    and ``POST /upload/<slot>`` into ``artifacts``."""
     app = web.Application(middlewares=[isolation_headers])
     app[MOUNTS] = {}
+    app[ARTIFACTS] = artifacts
+    app[UPLOAD_LIMIT] = upload_limit
     app[TFJS_DIRS] = {p: web_dir / "node_modules" / "@tensorflow" / p / "dist" for p in TFJS_PACKAGES}
     app.router.add_get("/", index)
     app.router.add_get("/web/{name}", page_file)
     app.router.add_get("/tfjs/{package}/{name}", tfjs_file)
     app.router.add_get("/files/{mount}/{tail:.+}", mounted_file)
+    app.router.add_post("/upload/{slot}", upload)
     return app
 
 
 class ParityServer:
-    """The app running on 127.0.0.1 on a free port, in a daemon thread with its own event loop."""
+    """The app running on 127.0.0.1 on a free port, in a daemon thread with its own event loop.
 
-    def __init__(self) -> None:
-        self.app = make_app()
+    ``artifacts`` is the run's private store of models the browser saved; ``upload_limit`` caps
+    one upload's body in bytes.
+    """
+
+    def __init__(self, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES) -> None:
+        self.artifacts = ArtifactStore()
+        self.app = make_app(self.artifacts, upload_limit)
         self._loop = asyncio.new_event_loop()
         self._runner = web.AppRunner(self.app, access_log=None)
         self._thread = threading.Thread(target=self._loop.run_forever, name="parity-server", daemon=True)
         self._mount_ids = itertools.count(1)
+        self._artifacts_prefix = ""
         self.port = 0
 
     @property
@@ -137,8 +152,10 @@ class ParityServer:
                 f"tfjs bundles missing in {WEB_DIR / 'node_modules'} ({', '.join(missing)}): run `npm ci` in web/ "
                 "(make test / make report do it)"
             )
+        self.artifacts.open()
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        self._artifacts_prefix = self.mount(self.artifacts.root)
         return self
 
     async def _start(self) -> None:
@@ -153,12 +170,21 @@ class ParityServer:
         self.app[MOUNTS][mount_id] = directory.resolve()
         return f"{self.origin}/files/{mount_id}/"
 
+    def upload_url(self, slot: str) -> str:
+        """Where the page saves a model with ``tf.io.http`` to fill ``slot``."""
+        return f"{self.origin}/upload/{slot}"
+
+    def saved_url(self, slot: str, file: str) -> str:
+        """Where the page loads ``file`` of a filled ``slot`` from."""
+        return f"{self._artifacts_prefix}{slot}/{file}"
+
     def stop(self) -> None:
-        """Stop serving and end the server thread."""
+        """Stop serving, end the server thread and remove the artifact store."""
         if self._thread.is_alive():
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+        self.artifacts.close()
 
     def __enter__(self) -> ParityServer:
         return self.start()
