@@ -52,6 +52,7 @@ class BackendPage:
     timeout_s: float
     info: dict[str, Any] = field(default_factory=dict)
     console_errors: list[str] = field(default_factory=list)
+    downloads: list[Any] = field(default_factory=list)
     crashed: bool = False
     _models: dict[str, int] = field(default_factory=dict)
 
@@ -89,6 +90,17 @@ class BackendPage:
         """Keep the page's console errors: they explain a failed call."""
         if kind == "error":
             self.console_errors.append(text)
+
+    def take_downloads(self, count: int, timeout_s: float = 30.0) -> list[Any]:
+        """The next ``count`` downloads the page started (Playwright ``Download``s), waiting up to ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.downloads) < count:
+            if time.monotonic() > deadline:
+                raise BrowserError(f"the page on {self.backend} started {len(self.downloads)} downloads within "
+                                   f"{timeout_s:g} s, not {count}")
+            self.page.wait_for_timeout(POLL_INTERVAL_MS * 4)
+        taken, self.downloads[:] = self.downloads[:count], self.downloads[count:]
+        return taken
 
     def model(self, url: str) -> int:
         """The id of the model at ``url`` on this page, loading it on first use."""
@@ -152,6 +164,7 @@ class ParityBrowser:
         page.on("crash", lambda _: setattr(backend_page, "crashed", True))
         page.on("pageerror", lambda error: backend_page.record_console("error", str(error)))
         page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text))
+        page.on("download", lambda download: backend_page.downloads.append(download))
         try:
             page.goto(f"{origin}/", wait_until="load", timeout=timeout_s * 1000)
             page.wait_for_function("() => self.parity && self.parity.start", timeout=timeout_s * 1000)

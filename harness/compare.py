@@ -114,8 +114,8 @@ def _element(a: np.ndarray, e: np.ndarray, flat: int) -> Element:
     return Element(index=index, actual=float(a.flat[flat]), expected=float(e.flat[flat]))
 
 
-def format_failure(comparison: Comparison, title: str) -> str:
-    """A numpy-style failure message a person can act on."""
+def format_failure(comparison: Comparison, title: str, labels: tuple[str, str] = ("BROWSER", "KERAS")) -> str:
+    """A numpy-style failure message a person can act on; ``labels`` name the actual and expected sides."""
     lines = [f"Not equal to tolerance rtol={comparison.rtol:g}, atol={comparison.atol:g}", title]
     if comparison.problem:
         lines.append(comparison.problem)
@@ -124,7 +124,7 @@ def format_failure(comparison: Comparison, title: str) -> str:
     lines.append(f"Mismatched elements: {comparison.mismatched} / {comparison.elements} ({share:.3g}%)")
     lines.append("Mismatch at index:")
     for element in comparison.mismatches:
-        lines.append(f" {list(element.index)}: {element.actual:.9g} (BROWSER), {element.expected:.9g} (KERAS)")
+        lines.append(f" {list(element.index)}: {element.actual:.9g} ({labels[0]}), {element.expected:.9g} ({labels[1]})")
     lines.append(f"Max absolute difference: {comparison.max_abs_err:.3g}")
     lines.append(f"Max relative difference: {comparison.max_rel_err:.3g}")
     return "\n".join(lines)

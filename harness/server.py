@@ -178,6 +178,12 @@ class ParityServer:
         """Where the page loads ``file`` of a filled ``slot`` from."""
         return f"{self._artifacts_prefix}{slot}/{file}"
 
+    def name_saved_files(self, message: str) -> str:
+        """``message`` with the page's URLs of saved models replaced by their paths on disk."""
+        if not self._artifacts_prefix:
+            return message
+        return message.replace(self._artifacts_prefix, f"{self.artifacts.root}/")
+
     def stop(self) -> None:
         """Stop serving, end the server thread and remove the artifact store."""
         if self._thread.is_alive():

@@ -13,8 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.artifacts import ArtifactError
 from harness.browser import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
 from harness.checks import CHECKS, CheckContext, CheckFunction
+from harness.checks.saving import SaveError
 from harness.fixtures import library_versions
 from harness.references import ReferenceError, ReferenceModel
 from harness.results import CheckResult
@@ -92,14 +94,14 @@ class ParitySession:
         try:
             function = function or CHECKS[check]
             url = self.model_url(reference)
-            context = CheckContext(check, backend, self.page(backend), reference, url)
+            context = CheckContext(check, backend, self.page(backend), reference, url, self.server)
             result = function(context)
         except (PageCrashedError, CheckTimeoutError) as error:
             self.discard_page(backend)
             result = self._error(check, reference, backend, f"{error}; a fresh page was made for the next check")
         except BrowserError as error:
             result = self._browser_error(check, reference, backend, error)
-        except (ReferenceError, OSError, KeyError) as error:
+        except (ReferenceError, ArtifactError, SaveError, OSError, KeyError) as error:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
@@ -121,9 +123,10 @@ class ParitySession:
         return CheckResult(model=reference.name, backend=backend, check=check, status="error", message=message)
 
     def _name_files(self, message: str, reference: ReferenceModel) -> str:
-        """Replace the page's URLs of reference files by their paths on disk."""
+        """Replace the page's URLs of reference files and of saved models by their paths on disk."""
         prefix = self._mounts.get(reference.directory.resolve())
-        return message.replace(prefix, f"{reference.directory}/") if prefix else message
+        message = message.replace(prefix, f"{reference.directory}/") if prefix else message
+        return self.server.name_saved_files(message)
 
     def environment(self) -> dict[str, Any]:
         """The report's environment block: versions, platform, and each backend's facts."""

@@ -13,6 +13,15 @@
     train: job => measured(progress => parity.training.run(job, (epoch, logs) => progress.push({ epoch, logs }))),
     trainInWorker: job => measured(() => parity.workers.train(job)),
     coreApi: job => parity.training.coreApi(job),
+    fingerprint: (modelId, inputs, withValues) => parity.storage.fingerprint(modelId, inputs, withValues),
+    save: (modelId, url) => parity.storage.save(modelId, url),
+    trainedModel: job => parity.storage.trainedModel(job),
+    listModels: () => parity.storage.listModels(),
+    clearStorage: () => parity.storage.clearStorage(),
+    copyModel: (from, to) => parity.storage.copyModel(from, to),
+    moveModel: (from, to) => parity.storage.moveModel(from, to),
+    removeModel: url => parity.storage.removeModel(url),
+    tamperStored: url => parity.storage.tamperStored(url),
   };
   const finished = new Map();
 

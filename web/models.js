@@ -10,27 +10,20 @@
     return model;
   }
 
-  // tfjs does not check the HTTP status of weight shards: a 404 page becomes "byte length of
-  // Float32Array should be a multiple of 4". Failing the fetch names the missing file instead.
-  async function checkedFetch(input, init) {
-    const response = await fetch(input, init);
-    if (!response.ok) {
-      throw new Error(`${response.url || input}: HTTP ${response.status} ${response.statusText}`);
-    }
-    return response;
-  }
-
-  /** Load a layers model from `url` (a model.json); returns its id on this page. */
-  async function load(url) {
-    let model;
-    try {
-      model = await tf.loadLayersModel(tf.io.http(url, { fetchFunc: checkedFetch }));
-    } catch (error) {
-      throw new Error(`loading ${url}: ${error.message}`);
-    }
+  /** Keep `model` on this page; returns its id. */
+  function register(model) {
     const modelId = nextId++;
     loaded.set(modelId, model);
     return modelId;
+  }
+
+  /** Load a layers model from `url` (a model.json, or localstorage:// / indexeddb://); returns its id. */
+  async function load(url) {
+    try {
+      return register(await parity.artifacts.loadLayersModel(url));
+    } catch (error) {
+      throw new Error(`loading ${url}: ${error.message}`);
+    }
   }
 
   /** Weight names (as saved by the converter), shapes and dtypes, plus the parameter count. */
@@ -99,5 +92,5 @@
     loaded.delete(modelId);
   }
 
-  parity.models = { checkedFetch, load, topology, predict, perturbWeight, dispose };
+  parity.models = { get, register, load, topology, predict, perturbWeight, dispose };
 })(self.parity = self.parity || {});

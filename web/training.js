@@ -74,7 +74,8 @@
         validationSplit: job.validationSplit || 0, callbacks: list,
       });
     const result = { history: history.history, stoppedEpoch: stopper ? stopper.stoppedEpoch : null,
-                     weights: await finalWeights(model), outputs: null };
+                     weights: await finalWeights(model), outputs: null,
+                     artifacts: job.saveArtifacts ? await parity.artifacts.toArtifacts(model) : null };
     if (job.predict) {
       const inputs = decodeAll(job.predict);
       const outputs = [].concat(model.predict(single(inputs)));
@@ -86,10 +87,11 @@
 
   /**
    * Run a training job: `job.mode` is 'fit', 'fitDataset' or 'evaluate'. `onEpoch(epoch, logs)` is
-   * called after each epoch. Returns {history, stoppedEpoch, weights, outputs, ms} or {results, ms}.
+   * called after each epoch. Returns {history, stoppedEpoch, weights, outputs, artifacts, ms} (artifacts:
+   * the trained model as tfjs would save it, when `job.saveArtifacts`) or {results, ms}.
    */
   async function run(job, onEpoch) {
-    const model = await tf.loadLayersModel(tf.io.http(job.modelUrl, { fetchFunc: parity.models.checkedFetch }));
+    const model = await parity.artifacts.loadLayersModel(job.modelUrl);
     const xs = decodeAll(job.x);
     const ys = decodeAll(job.y);
     const started = performance.now();

@@ -6,7 +6,7 @@ importScripts(
   '/tfjs/tfjs-backend-webgpu/tf-backend-webgpu.min.js',
   '/web/tensors.js',
   '/web/backends.js',
-  '/web/models.js',
+  '/web/artifacts.js',
   '/web/training.js',
 );
 

@@ -3,8 +3,8 @@
 (function (parity) {
   'use strict';
 
-  /** Train `job` in a fresh Web Worker with the page's backend and flags. */
-  function train(job) {
+  /** Train `job` in a fresh Web Worker with the page's backend and flags (or on `backend`, without flags). */
+  function train(job, backend = null) {
     return new Promise((resolve, reject) => {
       const worker = new Worker('/web/worker.js');
       const progress = [];
@@ -23,7 +23,7 @@
         finish(reject, new Error(`worker script error: ${event.message} (${event.filename}:${event.lineno})`));
       };
       const { name, flags } = parity.backends.current();
-      worker.postMessage({ backend: name, flags, job });
+      worker.postMessage(backend ? { backend, flags: {}, job } : { backend: name, flags, job });
     });
   }
 

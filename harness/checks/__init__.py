@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from harness.checks.base import CheckContext, CheckFunction
 from harness.checks.inference import check_predict, check_topology
+from harness.checks.python_side import check_browser_to_python
+from harness.checks.storage import SAVE_LOAD_CHECKS, check_model_management
 from harness.checks.training import (
     check_core_api,
     check_early_stopping,
@@ -25,9 +27,13 @@ CHECKS: dict[str, CheckFunction] = {
     "validation-split": check_validation_split,
     "early-stopping": check_early_stopping,
     "core-api": check_core_api,
+    **SAVE_LOAD_CHECKS,
+    "browser-to-python": check_browser_to_python,
+    "model-management": check_model_management,
 }
 INFERENCE_CHECKS = ("topology", "predict")
 TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-split", "early-stopping", "core-api")
+STORAGE_CHECKS = (*SAVE_LOAD_CHECKS, "browser-to-python", "model-management")
 
 
 def check_applies(check: str, reference: ReferenceModel) -> bool:
@@ -37,4 +43,4 @@ def check_applies(check: str, reference: ReferenceModel) -> bool:
     return True
 
 
-__all__ = ["CHECKS", "INFERENCE_CHECKS", "TRAINING_CHECKS", "CheckContext", "CheckFunction", "check_applies"]
+__all__ = ["CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS", "CheckContext", "CheckFunction", "check_applies"]

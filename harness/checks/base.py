@@ -8,17 +8,20 @@ from typing import Protocol
 from harness.browser import BackendPage
 from harness.references import ReferenceModel
 from harness.results import CheckResult
+from harness.server import ParityServer
 
 
 @dataclass(frozen=True)
 class CheckContext:
-    """A check's inputs: the page with its backend active, the reference, and where the page finds it."""
+    """A check's inputs: the page with its backend active, the reference, where the page finds it, and
+    the server (for checks that save models through it)."""
 
     check: str
     backend: str
     page: BackendPage
     reference: ReferenceModel
     model_url: str
+    server: ParityServer | None = None
 
     def result(self, **fields: object) -> CheckResult:
         """A ``CheckResult`` for this model, backend and check."""

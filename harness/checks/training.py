@@ -50,7 +50,8 @@ def training_job(training: TrainingReference, model_url: str, mode: str, data: s
     }
 
 
-def _encoded(job: Job) -> Job:
+def encoded_job(job: Job) -> Job:
+    """``job`` with its numpy arrays encoded for the page."""
     return {key: [encode_tensor(a) for a in value] if key in ARRAY_FIELDS and value is not None else value
             for key, value in job.items()}
 
@@ -197,7 +198,7 @@ def _start(context: CheckContext, mutate: Mutation | None, mode: str, data: str 
 def _fit_like(context: CheckContext, training: TrainingReference, run: str, job: Job,
               operation: str) -> tuple[TrainingComparison, dict[str, Any]]:
     """Send ``job``, then compare the history and final weights with Keras' run ``run``."""
-    ran = context.page.call(operation, _encoded(job))
+    ran = context.page.call(operation, encoded_job(job))
     comparison = TrainingComparison(context, training_tolerance(context.backend))
     comparison.compare_histories(ran["history"], training.get("runs", run, "history"))
     if ran.get("weights") is not None and "weights" in training.get("runs", run):
@@ -307,7 +308,7 @@ def check_early_stopping(context: CheckContext, mutate: Mutation | None = None) 
 def check_evaluate(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """``model.evaluate`` loss and metrics on held-out data vs Keras ``evaluate``."""
     training, job = _start(context, mutate, "evaluate", data="heldout")
-    ran = context.page.call("train", _encoded(job))
+    ran = context.page.call("train", encoded_job(job))
     comparison = TrainingComparison(context, training_tolerance(context.backend))
     browser = {keras_metric_name(key): value for key, value in ran["results"].items()}
     keras = training.get("runs", "evaluate", "results")
@@ -337,7 +338,7 @@ def check_core_api(context: CheckContext, mutate: Mutation | None = None) -> Che
                     "y": training.arrays("train", "targets"), "optimizer": run["optimizer"],
                     "batchSize": core["batch_size"], "passes": core["passes"]}
         job = mutate(job) if mutate else job
-        ran = context.page.call("coreApi", _encoded(job))
+        ran = context.page.call("coreApi", encoded_job(job))
         losses[label] = {"keras": run["losses"], "browser": ran["losses"]}
         comparison.compare_values(f"{label} per-step loss", np.array(ran["losses"], dtype=np.float64),
                                   np.array(run["losses"], dtype=np.float64))

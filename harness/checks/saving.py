@@ -1,0 +1,165 @@
+"""What the storage checks share: the models they save (the converted one and one trained in a Web
+Worker), saving through each tfjs scheme, and comparing a model before and after a round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.checks.base import CheckContext
+from harness.checks.training import encoded_job, training_job
+from harness.compare import Comparison, compare_arrays, format_failure
+from harness.transport import decode_tensor, encode_tensor
+from harness.uploads import MODEL_JSON_PART, UPLOAD_PARTS
+
+SCHEMES = ("localstorage", "indexeddb", "downloads", "http")
+FILE_SCHEMES = ("downloads", "http")
+BROWSER_STORAGE_SCHEMES = ("localstorage", "indexeddb")
+STORAGE_PREFIX = "tfjs-parity"
+
+
+class SaveError(Exception):
+    """A save did not produce what tfjs promises (for example, not the two expected downloads)."""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A model on the page to save: ``converted`` (loaded from the fixture) or ``trained`` (in a Web Worker)."""
+
+    label: str
+    model_id: int
+    trained_on: str | None = None
+    note: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {key: value for key, value in (("trained_on", self.trained_on), ("note", self.note)) if value}
+
+
+@dataclass(frozen=True)
+class Saved:
+    """Where one save put a model: the URL the page loads it back from and, for files, their directory."""
+
+    scheme: str
+    load_url: str
+    info: dict[str, Any]
+    directory: Path | None = None
+
+    @property
+    def model_json(self) -> Path:
+        if self.directory is None:
+            raise SaveError(f"a model saved to {self.scheme}:// has no files")
+        return self.directory / MODEL_JSON_PART
+
+
+def open_subjects(context: CheckContext) -> Iterator[Subject]:
+    """The converted model, then (for models with a training reference) one trained in a Web Worker.
+    Each is a fresh model on the page, disposed when the caller moves on."""
+    subjects = [lambda: Subject("converted", context.page.call("load", context.model_url))]
+    if context.reference.has_training("fit"):
+        subjects.append(lambda: _trained(context))
+    for open_subject in subjects:
+        subject = open_subject()
+        try:
+            yield subject
+        finally:
+            context.page.call("dispose", subject.model_id)
+
+
+def _trained(context: CheckContext) -> Subject:
+    job = training_job(context.reference.training(), context.model_url, "fit")
+    made = context.page.call("trainedModel", encoded_job(job))
+    return Subject("trained", made["modelId"], made["trainedOn"], made["note"])
+
+
+def save_model(context: CheckContext, subject: Subject, scheme: str) -> Saved:
+    """Save ``subject`` through ``scheme`` (``localstorage``, ``indexeddb``, ``downloads`` or ``http``)."""
+    page, server = context.page, context.server
+    if scheme in BROWSER_STORAGE_SCHEMES:
+        url = f"{scheme}://{STORAGE_PREFIX}/{context.reference.name}/{subject.label}"
+        return Saved(scheme, url, page.call("save", subject.model_id, url))
+    if server is None:
+        raise SaveError(f"saving to {scheme}:// needs the parity server")
+    if scheme == "http":
+        slot = server.artifacts.reserve("uploads")
+        info = page.call("save", subject.model_id, server.upload_url(slot))
+        return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, server.artifacts.directory(slot))
+    if scheme == "downloads":
+        page.downloads.clear()
+        info = page.call("save", subject.model_id, "downloads://model")
+        slot = server.artifacts.reserve("downloads")
+        directory = server.artifacts.claim(slot)
+        assert directory is not None
+        directory.mkdir()
+        for download in page.take_downloads(len(UPLOAD_PARTS)):
+            _keep_download(download, directory)
+        return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, directory)
+    raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")
+
+
+def _keep_download(download: Any, directory: Path) -> None:
+    """Save one captured download under its fixed name; anything but tfjs' two files is refused."""
+    name = download.suggested_filename
+    if name not in UPLOAD_PARTS:
+        raise SaveError(f"downloads://model started a download named {name!r}; expected {', '.join(UPLOAD_PARTS)}")
+    failure = download.failure()
+    if failure:
+        raise SaveError(f"downloading {name} failed: {failure}")
+    download.save_as(directory / name)
+
+
+def fingerprint(context: CheckContext, model_id: int, with_values: bool = False) -> dict[str, Any]:
+    """Topology JSON, each weight's SHA-256 (and values if asked), and predictions on the reference inputs."""
+    inputs = [encode_tensor(x) for x in context.reference.load_inputs()]
+    return context.page.call("fingerprint", model_id, inputs, with_values)
+
+
+@dataclass
+class RoundTrip:
+    """What changed between a model and its copy after a round trip: nothing, for a pass."""
+
+    problems: list[str] = field(default_factory=list)
+    outputs: list[Comparison] = field(default_factory=list)
+
+    @property
+    def max_abs_err(self) -> float | None:
+        errors = [c.max_abs_err for c in self.outputs if c.max_abs_err is not None]
+        return max(errors) if errors else None
+
+
+def compare_round_trip(before: dict[str, Any], after: dict[str, Any], title: str) -> RoundTrip:
+    """Same topology JSON, the same weights with byte-identical data, and bit-identical predictions."""
+    trip = RoundTrip()
+    if before["topology"] != after["topology"]:
+        trip.problems.append(f"{title}: topology JSON differs {_first_difference(before['topology'], after['topology'])}")
+    old = {w["name"]: w for w in before["weights"]}
+    new = {w["name"]: w for w in after["weights"]}
+    if list(old) != list(new):
+        trip.problems.append(f"{title}: weight names differ: before {list(old)}, after {list(new)}")
+    for name in old.keys() & new.keys():
+        a, b = old[name], new[name]
+        if (a["shape"], a["dtype"]) != (b["shape"], b["dtype"]):
+            trip.problems.append(f"{title}: weight {name}: {a['dtype']}{a['shape']} before, {b['dtype']}{b['shape']} after")
+        elif a["sha256"] != b["sha256"]:
+            trip.problems.append(f"{title}: weight {name}: bytes changed (SHA-256 {a['sha256'][:12]}… before, "
+                                 f"{b['sha256'][:12]}… after)")
+    for i, (a, b) in enumerate(zip(after["outputs"], before["outputs"])):
+        comparison = compare_arrays(decode_tensor(a), decode_tensor(b), 0.0, 0.0)
+        trip.outputs.append(comparison)
+        if not comparison.ok:
+            trip.problems.append(format_failure(comparison, f"{title}: output {i} not bit-identical",
+                                                ("AFTER", "BEFORE")))
+    return trip
+
+
+def _first_difference(a: str, b: str) -> str:
+    at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return f"at character {at}: before …{a[max(0, at - 40):at + 40]}…, after …{b[max(0, at - 40):at + 40]}…"
+
+
+def decoded_weights(raw: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """A fingerprint's weight values by name (fingerprints taken ``with_values``)."""
+    return {w["name"]: decode_tensor(w["value"]) for w in raw}

@@ -1,0 +1,164 @@
+"""Storage checks: ``save-load[scheme]`` round trips through every tfjs storage scheme, and
+``model-management`` (``tf.io.listModels``, ``copyModel``, ``moveModel``, ``removeModel``).
+
+Browser storage is cleared before and after each check, so no check can pass on another's
+leftovers. ``tamper`` hooks (called after each save, or after each management step) let the
+teeth tests damage what was saved and show the checks fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.browser import BrowserError
+from harness.checks.base import CheckContext, CheckFunction
+from harness.checks.saving import (
+    SCHEMES,
+    STORAGE_PREFIX,
+    Saved,
+    compare_round_trip,
+    fingerprint,
+    open_subjects,
+    save_model,
+)
+from harness.results import CheckResult
+
+SaveTamper = Callable[[CheckContext, Saved], None]
+StepTamper = Callable[[CheckContext, str], None]
+INFO_SIZES = ("modelTopologyBytes", "weightSpecsBytes", "weightDataBytes")
+
+
+def clear_storage(context: CheckContext, problems: list[str]) -> None:
+    """Empty localStorage and tfjs' IndexedDB; a listing that is not empty afterwards is a problem."""
+    left = context.page.call("clearStorage")
+    if left:
+        problems.append(f"storage not empty after clearing: tf.io.listModels() lists {sorted(left)}")
+
+
+def check_save_load(context: CheckContext, scheme: str, tamper: SaveTamper | None = None) -> CheckResult:
+    """Save the converted model and a worker-trained one through ``scheme``, load each back with
+    ``tf.loadLayersModel``: same topology JSON, byte-identical weights, bit-identical predictions."""
+    problems: list[str] = []
+    details: dict[str, Any] = {"scheme": scheme}
+    clear_storage(context, problems)
+    errors: list[float] = []
+    try:
+        for subject in open_subjects(context):
+            before = fingerprint(context, subject.model_id)
+            saved = save_model(context, subject, scheme)
+            if tamper is not None:
+                tamper(context, saved)
+            loaded = context.page.call("load", saved.load_url)
+            try:
+                after = fingerprint(context, loaded)
+            finally:
+                context.page.call("dispose", loaded)
+            title = f"{context.reference.name} / {subject.label} model / {scheme}:// on {context.backend}"
+            trip = compare_round_trip(before, after, title)
+            problems += trip.problems
+            errors += [trip.max_abs_err] if trip.max_abs_err is not None else []
+            details[subject.label] = {**subject.describe(), "weights": len(after["weights"]),
+                                      "saved": _sizes(saved.info), "identical": not trip.problems}
+    finally:
+        clear_storage(context, [])
+    return context.result(status="fail" if problems else "pass", message="\n\n".join(problems),
+                          max_abs_err=max(errors) if errors else None, atol=0.0, rtol=0.0, details=details)
+
+
+def _sizes(info: dict[str, Any]) -> dict[str, Any]:
+    return {key: info.get(key) for key in INFO_SIZES}
+
+
+def save_load_check(scheme: str) -> CheckFunction:
+    """The ``save-load[scheme]`` check function."""
+    def check(context: CheckContext) -> CheckResult:
+        return check_save_load(context, scheme)
+
+    check.__doc__ = f"``save-load[{scheme}]``: see ``check_save_load``."
+    return check
+
+
+SAVE_LOAD_CHECKS: dict[str, CheckFunction] = {f"save-load[{scheme}]": save_load_check(scheme) for scheme in SCHEMES}
+
+
+class ManagementRun:
+    """One model-management sequence on the page, collecting every way it differs from the docs."""
+
+    def __init__(self, context: CheckContext, original: dict[str, Any], saved_info: dict[str, Any],
+                 tamper: StepTamper | None) -> None:
+        self.context = context
+        self.original = original
+        self.saved_info = saved_info
+        self.tamper = tamper
+        self.problems: list[str] = []
+        self.steps: list[str] = []
+
+    def step(self, name: str, listed: set[str], same: tuple[str, ...] = (), gone: tuple[str, ...] = ()) -> None:
+        """After step ``name``: ``tf.io.listModels`` lists exactly ``listed`` (with the saved sizes), each URL
+        in ``same`` loads back identical to the original, and each in ``gone`` no longer loads."""
+        self.steps.append(name)
+        if self.tamper is not None:
+            self.tamper(self.context, name)
+        actual = self.context.page.call("listModels")
+        if set(actual) != listed:
+            self.problems.append(f"after {name}: tf.io.listModels() lists {sorted(actual)}, expected {sorted(listed)}")
+        for url, info in actual.items():
+            if _sizes(info) != _sizes(self.saved_info):
+                self.problems.append(f"after {name}: {url} listed with sizes {_sizes(info)}, saved with "
+                                     f"{_sizes(self.saved_info)}")
+        for url in same:
+            self._expect_same(name, url)
+        for url in gone:
+            self._expect_gone(name, url)
+
+    def _expect_same(self, step: str, url: str) -> None:
+        loaded = self.context.page.call("load", url)
+        try:
+            after = fingerprint(self.context, loaded)
+        finally:
+            self.context.page.call("dispose", loaded)
+        title = f"{self.context.reference.name} / model-management on {self.context.backend}: after {step}, {url}"
+        self.problems += compare_round_trip(self.original, after, title).problems
+
+    def _expect_gone(self, step: str, url: str) -> None:
+        try:
+            loaded = self.context.page.call("load", url)
+        except BrowserError:
+            return
+        self.context.page.call("dispose", loaded)
+        self.problems.append(f"after {step}: {url} still loads")
+
+
+def check_model_management(context: CheckContext, tamper: StepTamper | None = None) -> CheckResult:
+    """``tf.io.listModels``, ``copyModel`` (localstorage <-> indexeddb), ``moveModel`` and ``removeModel``
+    behave as documented, and every copy or moved model loads back identical to the original."""
+    page = context.page
+    base = f"{STORAGE_PREFIX}/{context.reference.name}"
+    ls_a, idb_b, ls_c = f"localstorage://{base}/a", f"indexeddb://{base}/b", f"localstorage://{base}/c"
+    idb_d, ls_e = f"indexeddb://{base}/d", f"localstorage://{base}/e"
+    problems: list[str] = []
+    clear_storage(context, problems)
+    model_id = page.call("load", context.model_url)
+    try:
+        run = ManagementRun(context, fingerprint(context, model_id), page.call("save", model_id, ls_a), tamper)
+        run.step("save to localstorage", {ls_a}, same=(ls_a,))
+        page.call("copyModel", ls_a, idb_b)
+        run.step("copyModel localstorage -> indexeddb", {ls_a, idb_b}, same=(idb_b,))
+        page.call("copyModel", idb_b, ls_c)
+        run.step("copyModel indexeddb -> localstorage", {ls_a, idb_b, ls_c}, same=(ls_c,))
+        page.call("moveModel", ls_a, idb_d)
+        run.step("moveModel localstorage -> indexeddb", {idb_b, ls_c, idb_d}, same=(idb_d,), gone=(ls_a,))
+        page.call("moveModel", idb_b, ls_e)
+        run.step("moveModel indexeddb -> localstorage", {ls_c, idb_d, ls_e}, same=(ls_e,), gone=(idb_b,))
+        page.call("removeModel", ls_c)
+        page.call("removeModel", idb_d)
+        run.step("removeModel", {ls_e}, gone=(ls_c, idb_d))
+        page.call("removeModel", ls_e)
+        run.step("removeModel of the last one", set(), gone=(ls_e,))
+        problems += run.problems
+    finally:
+        page.call("dispose", model_id)
+        clear_storage(context, [])
+    return context.result(status="fail" if problems else "pass", message="\n".join(problems),
+                          details={"steps": run.steps})

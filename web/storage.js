@@ -1,0 +1,143 @@
+// Saving models through tfjs' storage schemes and what a round trip must preserve: the topology
+// JSON, each weight's bytes (SHA-256) and the predictions. Also model management and storage
+// clearing, and deliberate damage to stored models for teeth tests.
+(function (parity) {
+  'use strict';
+  const TFJS_DATABASE = 'tensorflowjs';
+  const LOCAL_STORAGE_PREFIX = 'tensorflowjs_models/';
+  const MISSING_KERNEL = /Kernel '(\w+)' not registered for backend '(\w+)'/;
+  const trained = new Map();
+
+  async function sha256(bytes) {
+    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    return Array.from(digest, b => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  /** What a round trip must keep: topology JSON, weight names/shapes/dtypes/SHA-256, predictions on `inputs`. */
+  async function fingerprint(modelId, inputs, withValues = false) {
+    const model = parity.models.get(modelId);
+    const weights = [];
+    for (const variable of model.weights) {
+      const values = await variable.read().data();
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      const entry = { name: variable.originalName, shape: variable.shape, dtype: variable.dtype, sha256: await sha256(bytes) };
+      if (withValues) entry.value = await parity.tensors.encode(variable.read());
+      weights.push(entry);
+    }
+    const xs = inputs.map(parity.tensors.decode);
+    const ys = [].concat(model.predict(xs.length === 1 ? xs[0] : xs));
+    const outputs = await Promise.all(ys.map(parity.tensors.encode));
+    tf.dispose([xs, ys]);
+    const artifacts = await parity.artifacts.toArtifacts(model);
+    return { topology: JSON.stringify(artifacts.modelTopology), weights, outputs };
+  }
+
+  function plainInfo(info) {
+    return { ...info, dateSaved: info.dateSaved ? new Date(info.dateSaved).toISOString() : null };
+  }
+
+  /** `model.save(url)` for any scheme (http:// posts multipart to the harness' upload endpoint). */
+  async function save(modelId, url) {
+    const result = await parity.models.get(modelId).save(url);
+    return plainInfo(result.modelArtifactsInfo);
+  }
+
+  async function trainForSaving(job) {
+    const saving = { ...job, saveArtifacts: true };
+    try {
+      const { artifacts } = await parity.workers.train(saving);
+      return { artifacts, trainedOn: parity.backends.current().name, note: null };
+    } catch (error) {
+      const missing = MISSING_KERNEL.exec(error.message);
+      if (!missing) throw error;
+      const { artifacts } = await parity.workers.train(saving, 'cpu');
+      return { artifacts, trainedOn: 'cpu', note: `trained on cpu: backend '${missing[2]}' has no '${missing[1]}' kernel` };
+    }
+  }
+
+  /**
+   * A model trained in a Web Worker (job as for training), loaded on this page from the artifacts
+   * the worker saved. Trained once per model URL on this page. Returns {modelId, trainedOn, note}.
+   */
+  async function trainedModel(job) {
+    if (!trained.has(job.modelUrl)) {
+      const training = trainForSaving(job);
+      trained.set(job.modelUrl, training);
+      training.catch(() => trained.delete(job.modelUrl));
+    }
+    const { artifacts, trainedOn, note } = await trained.get(job.modelUrl);
+    return { modelId: parity.models.register(await parity.artifacts.fromArtifacts(artifacts)), trainedOn, note };
+  }
+
+  async function listModels() {
+    const listed = await tf.io.listModels();
+    return Object.fromEntries(Object.entries(listed).map(([url, info]) => [url, plainInfo(info)]));
+  }
+
+  function deleteDatabase(name) {
+    return new Promise((resolve, reject) => {
+      const request = indexedDB.deleteDatabase(name);
+      request.onsuccess = () => resolve();
+      request.onerror = () => reject(new Error(`deleting IndexedDB database '${name}': ${request.error}`));
+    });
+  }
+
+  /** Empty localStorage and tfjs' IndexedDB database; returns tf.io.listModels() afterwards. */
+  async function clearStorage() {
+    localStorage.clear();
+    await deleteDatabase(TFJS_DATABASE);
+    return listModels();
+  }
+
+  function flipByte(bytes) {
+    bytes[3] ^= 0x40;  // the first float32's exponent: a change no tolerance could hide
+  }
+
+  function tamperLocalStorage(path) {
+    const key = `${LOCAL_STORAGE_PREFIX}${path}/weight_data`;
+    const stored = localStorage.getItem(key);
+    if (stored == null) throw new Error(`no weight data in localStorage under ${key}`);
+    const bytes = Uint8Array.from(atob(stored), c => c.charCodeAt(0));
+    flipByte(bytes);
+    // The first 6 bytes are exactly the first 8 base64 characters.
+    localStorage.setItem(key, btoa(String.fromCharCode(...bytes.subarray(0, 6))) + stored.slice(8));
+  }
+
+  function tamperIndexedDb(path) {
+    return new Promise((resolve, reject) => {
+      const open = indexedDB.open(TFJS_DATABASE);
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const db = open.result;
+        const store = db.transaction('models_store', 'readwrite').objectStore('models_store');
+        const get = store.get(path);
+        get.onsuccess = () => {
+          if (!get.result) { db.close(); reject(new Error(`no model '${path}' in IndexedDB`)); return; }
+          const record = get.result;
+          const bytes = new Uint8Array(parity.artifacts.joined(record.modelArtifacts.weightData));
+          flipByte(bytes);
+          record.modelArtifacts.weightData = bytes.buffer;
+          const put = store.put(record);
+          put.onsuccess = () => { db.close(); resolve(); };
+          put.onerror = () => { db.close(); reject(put.error); };
+        };
+        get.onerror = () => { db.close(); reject(get.error); };
+      };
+    });
+  }
+
+  /** Change one stored weight byte of the model saved at `url` (localstorage:// or indexeddb://): for teeth tests. */
+  async function tamperStored(url) {
+    const [scheme, path] = url.split('://');
+    if (scheme === 'localstorage') return tamperLocalStorage(path);
+    if (scheme === 'indexeddb') return tamperIndexedDb(path);
+    throw new Error(`cannot tamper with a model at ${url}`);
+  }
+
+  parity.storage = {
+    fingerprint, save, trainedModel, listModels, clearStorage, tamperStored,
+    copyModel: async (from, to) => plainInfo(await tf.io.copyModel(from, to)),
+    moveModel: async (from, to) => plainInfo(await tf.io.moveModel(from, to)),
+    removeModel: async url => plainInfo(await tf.io.removeModel(url)),
+  };
+})(self.parity = self.parity || {});
