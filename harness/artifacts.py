@@ -64,7 +64,8 @@ def check_weight_files(path: Path, model_json: dict[str, Any]) -> None:
         actual = sum(f.stat().st_size for f in files)
         where = ", ".join(str(f) for f in files)
         if actual < needed:
-            raise ArtifactError(f"{where}: truncated: {actual} bytes of weight data, the weights manifest needs {needed}")
+            raise ArtifactError(f"{where}: truncated: {actual} bytes of weight data, the weights manifest "
+                                f"needs {needed}")
         if actual > needed:
             raise ArtifactError(f"{where}: wrong weight byte length: {actual} bytes of weight data, the weights "
                                 f"manifest describes {needed}")
@@ -82,7 +83,10 @@ def load_keras_model(path: Path) -> Any:
     """The tf_keras model saved at ``path`` (a model.json), through ``tensorflowjs.converters.load_keras_model``."""
     check_weight_files(path, read_model_json(path))
     configure_tensorflow_environment()
+    import tensorflow as tf
     from tensorflowjs.converters import load_keras_model as tfjs_load_keras_model
+
+    tf.get_logger().setLevel("ERROR")  # each loaded model retraces predict once: expected, not news
 
     try:
         return tfjs_load_keras_model(str(path))

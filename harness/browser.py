@@ -16,6 +16,8 @@ from harness.chromium import choose_chromium, ensure_chromium
 
 DEFAULT_TIMEOUT_S = 120.0
 POLL_INTERVAL_MS = 5
+# Chromium silently drops a page's downloads beyond 10 within one second; stay below that.
+DOWNLOADS_PER_SECOND = 8
 CHROMIUM_ARGS = (
     # The machines this runs on have no network; without these Chromium floods it with requests.
     "--disable-background-networking",
@@ -53,6 +55,7 @@ class BackendPage:
     info: dict[str, Any] = field(default_factory=dict)
     console_errors: list[str] = field(default_factory=list)
     downloads: list[Any] = field(default_factory=list)
+    _download_times: list[float] = field(default_factory=list)
     crashed: bool = False
     _models: dict[str, int] = field(default_factory=dict)
 
@@ -90,6 +93,16 @@ class BackendPage:
         """Keep the page's console errors: they explain a failed call."""
         if kind == "error":
             self.console_errors.append(text)
+
+    def make_room_for_downloads(self, count: int) -> None:
+        """Wait until ``count`` more downloads fit in Chromium's per-second limit, and book them."""
+        while True:
+            now = time.monotonic()
+            self._download_times[:] = [t for t in self._download_times if now - t < 1.0]
+            if len(self._download_times) + count <= DOWNLOADS_PER_SECOND:
+                self._download_times.extend([now] * count)
+                return
+            self.page.wait_for_timeout((1.0 - (now - self._download_times[0])) * 1000 + POLL_INTERVAL_MS)
 
     def take_downloads(self, count: int, timeout_s: float = 30.0) -> list[Any]:
         """The next ``count`` downloads the page started (Playwright ``Download``s), waiting up to ``timeout_s``."""

@@ -124,7 +124,8 @@ def format_failure(comparison: Comparison, title: str, labels: tuple[str, str] =
     lines.append(f"Mismatched elements: {comparison.mismatched} / {comparison.elements} ({share:.3g}%)")
     lines.append("Mismatch at index:")
     for element in comparison.mismatches:
-        lines.append(f" {list(element.index)}: {element.actual:.9g} ({labels[0]}), {element.expected:.9g} ({labels[1]})")
+        lines.append(f" {list(element.index)}: {element.actual:.9g} ({labels[0]}), "
+                     f"{element.expected:.9g} ({labels[1]})")
     lines.append(f"Max absolute difference: {comparison.max_abs_err:.3g}")
     lines.append(f"Max relative difference: {comparison.max_rel_err:.3g}")
     return "\n".join(lines)

@@ -31,7 +31,8 @@ async def upload(request: web.Request) -> web.Response:
     store, limit = request.app[ARTIFACTS], request.app[UPLOAD_LIMIT]
     if request.content_type != "multipart/form-data":
         raise web.HTTPUnsupportedMediaType(
-            text=f"upload refused: body must be multipart/form-data (as tf.io.http sends), not {request.content_type!r}")
+            text="upload refused: body must be multipart/form-data (as tf.io.http sends), "
+                 f"not {request.content_type!r}")
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(
             max_size=limit, actual_size=request.content_length,

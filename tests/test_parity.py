@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import TRAINING_CHECKS
+from harness.checks import STORAGE_CHECKS, TRAINING_CHECKS
 from harness.plugin import assert_passed
 
 pytestmark = pytest.mark.browser
@@ -26,3 +26,8 @@ def test_core_api(parity_session, parity_references, parity_backend):
     if "mlp" not in parity_references:
         pytest.skip("the Core API recipe runs on the mlp model, which is not selected")
     assert_passed(parity_session.run_check("core-api", parity_references["mlp"], parity_backend))
+
+
+@pytest.mark.parametrize("check", STORAGE_CHECKS, ids=[c.replace("[", "-").rstrip("]") for c in STORAGE_CHECKS])
+def test_storage(parity_session, reference_model, parity_backend, check):
+    assert_passed(parity_session.run_check(check, reference_model, parity_backend))

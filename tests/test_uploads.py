@@ -49,7 +49,8 @@ def stored(server):
     return sorted(str(p.relative_to(server.artifacts.root)) for p in server.artifacts.root.rglob("*"))
 
 
-TFJS_PARTS = [("model.json", "model.json", b'{"modelTopology": {}}'), ("model.weights.bin", "model.weights.bin", b"\0" * 8)]
+TFJS_PARTS = [("model.json", "model.json", b'{"modelTopology": {}}'),
+              ("model.weights.bin", "model.weights.bin", b"\0" * 8)]
 
 
 def test_accepts_what_tfjs_sends_and_serves_it_back(server):

@@ -43,4 +43,5 @@ def check_applies(check: str, reference: ReferenceModel) -> bool:
     return True
 
 
-__all__ = ["CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS", "CheckContext", "CheckFunction", "check_applies"]
+__all__ = ["CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS", "CheckContext", "CheckFunction",
+           "check_applies"]

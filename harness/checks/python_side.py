@@ -12,7 +12,7 @@ import numpy as np
 
 from harness.artifacts import keras_weights, load_keras_model
 from harness.checks.base import CheckContext
-from harness.checks.saving import FILE_SCHEMES, Saved, Subject, decoded_weights, fingerprint, open_subjects, save_model
+from harness.checks.saving import FILE_SCHEMES, Saved, decoded_weights, fingerprint, open_subjects, save_model
 from harness.compare import Comparison, compare_arrays, format_failure
 from harness.results import CheckResult
 from harness.tolerances import predict_tolerance
@@ -38,7 +38,8 @@ def check_browser_to_python(context: CheckContext, tamper: SaveTamper | None = N
             if tamper is not None:
                 tamper(context, saved)
             keras = load_keras_model(saved.model_json)
-            title = f"{context.reference.name} / {subject.label} model saved to {scheme}:// / Keras on {context.backend}"
+            title = (f"{context.reference.name} / {subject.label} model saved to {scheme}:// / Keras on "
+                     f"{context.backend}")
             compared = [compare_arrays(b, k, tolerance.atol, tolerance.rtol)
                         for b, k in zip(browser_outputs, keras_predict(keras, inputs))]
             outputs += compared

@@ -89,6 +89,7 @@ def save_model(context: CheckContext, subject: Subject, scheme: str) -> Saved:
         return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, server.artifacts.directory(slot))
     if scheme == "downloads":
         page.downloads.clear()
+        page.make_room_for_downloads(len(UPLOAD_PARTS))
         info = page.call("save", subject.model_id, "downloads://model")
         slot = server.artifacts.reserve("downloads")
         directory = server.artifacts.claim(slot)
@@ -134,7 +135,8 @@ def compare_round_trip(before: dict[str, Any], after: dict[str, Any], title: str
     """Same topology JSON, the same weights with byte-identical data, and bit-identical predictions."""
     trip = RoundTrip()
     if before["topology"] != after["topology"]:
-        trip.problems.append(f"{title}: topology JSON differs {_first_difference(before['topology'], after['topology'])}")
+        difference = _first_difference(before["topology"], after["topology"])
+        trip.problems.append(f"{title}: topology JSON differs {difference}")
     old = {w["name"]: w for w in before["weights"]}
     new = {w["name"]: w for w in after["weights"]}
     if list(old) != list(new):
@@ -142,7 +144,8 @@ def compare_round_trip(before: dict[str, Any], after: dict[str, Any], title: str
     for name in old.keys() & new.keys():
         a, b = old[name], new[name]
         if (a["shape"], a["dtype"]) != (b["shape"], b["dtype"]):
-            trip.problems.append(f"{title}: weight {name}: {a['dtype']}{a['shape']} before, {b['dtype']}{b['shape']} after")
+            trip.problems.append(f"{title}: weight {name}: {a['dtype']}{a['shape']} before, "
+                                 f"{b['dtype']}{b['shape']} after")
         elif a["sha256"] != b["sha256"]:
             trip.problems.append(f"{title}: weight {name}: bytes changed (SHA-256 {a['sha256'][:12]}… before, "
                                  f"{b['sha256'][:12]}… after)")
