@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.checks import TRAINING_CHECKS, check_applies
+from harness.checks import STORAGE_CHECKS, TRAINING_CHECKS, check_applies
 from harness.fixtures import ensure_references
 from harness.report import write_atomically
 from harness.runner import DEFAULT_CHECKS
@@ -53,6 +53,8 @@ def run_benchmark(models: list[str], backends: list[str]) -> dict[str, object]:
     figures["checks_total_s"] = round(sum(checks.values()), 3)
     training = [seconds for key, seconds in checks.items() if key.rsplit("/", 1)[1] in TRAINING_CHECKS]
     figures["training_checks_total_s"] = round(sum(training), 3)
+    storage = [seconds for key, seconds in checks.items() if key.rsplit("/", 1)[1] in STORAGE_CHECKS]
+    figures["storage_checks_total_s"] = round(sum(storage), 3)
     for backend in backends:
         figures[f"checks_{backend}_s"] = round(sum(s for k, s in checks.items() if k.split("/")[1] == backend), 3)
     return figures

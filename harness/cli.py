@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default: reports/)")
     run.add_argument("--fixtures", type=Path, default=None, help="fixture cache directory (default: fixtures/)")
     run.add_argument("--timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
+    run.add_argument("--upload-limit-mib", type=float, default=256.0,
+                     help="largest model upload the server accepts from the page, in MiB (default: 256)")
     return parser
 
 
@@ -58,10 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_PASS
-    if args.timeout <= 0:
-        parser.print_usage(sys.stderr)
-        print("tfjs-parity: error: --timeout must be positive", file=sys.stderr)
-        return EXIT_USAGE
+    for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib)):
+        if value <= 0:
+            parser.print_usage(sys.stderr)
+            print(f"tfjs-parity: error: {option} must be positive", file=sys.stderr)
+            return EXIT_USAGE
     try:
         options = RunOptions(
             models=_names(args.models, tuple(ZOO), "models", parser),
@@ -69,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             checks=_names(args.checks, DEFAULT_CHECKS, "checks", parser),
             out=args.out,
             timeout_s=args.timeout,
+            upload_limit=int(args.upload_limit_mib * 2**20),
             **({"fixtures": args.fixtures} if args.fixtures else {}),
         )
     except SystemExit:

@@ -1,7 +1,7 @@
 """The pytest plugin (registered through the ``pytest11`` entry point).
 
 Options: ``--models``, ``--backends``, ``--parity-report DIR``, ``--parity-timeout``,
-``--parity-fixtures``. A test that asks for ``parity_model`` and ``parity_backend`` is run for
+``--parity-fixtures``, ``--parity-upload-limit-mib``. A test that asks for ``parity_model`` and ``parity_backend`` is run for
 each selected pair, with ids like ``test_predict[mlp-webgl]``. Heavy modules are imported inside
 fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
 """
@@ -34,6 +34,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--parity-timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
     group.addoption("--parity-fixtures", default=None, metavar="DIR",
                     help="fixture cache directory (default: fixtures/)")
+    group.addoption("--parity-upload-limit-mib", type=float, default=256.0,
+                    help="largest model upload the server accepts from the page, in MiB (default: 256)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,7 +93,9 @@ def parity_session(
     from harness.session import ParitySession
 
     results = pytestconfig.stash[RESULTS_KEY]
-    with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append) as session:
+    upload_limit = int(pytestconfig.getoption("parity_upload_limit_mib") * 2**20)
+    with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append,
+                       upload_limit=upload_limit) as session:
         yield session
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **reference_environment(parity_references)}
 

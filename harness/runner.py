@@ -13,6 +13,7 @@ from harness.report import REPORT_JSON, write_report
 from harness.results import CheckResult
 from harness.session import ParitySession
 from harness.tolerances import DEFAULT_BACKENDS
+from harness.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 
 DEFAULT_CHECKS = INFERENCE_CHECKS + TRAINING_CHECKS + STORAGE_CHECKS
 
@@ -27,6 +28,7 @@ class RunOptions:
     out: Path = Path("reports")
     fixtures: Path = DEFAULT_FIXTURES_DIR
     timeout_s: float = 120.0
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES
 
 
 def reference_environment(references: dict[str, ReferenceModel]) -> dict[str, Any]:
@@ -41,7 +43,7 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
     """Run every check; the report is rewritten after each backend so nothing measured is lost."""
     references = ensure_references(list(options.models), options.fixtures)
     results: list[CheckResult] = []
-    with ParitySession(options.timeout_s, on_result=results.append) as session:
+    with ParitySession(options.timeout_s, on_result=results.append, upload_limit=options.upload_limit) as session:
         for backend in options.backends:
             for name in options.models:
                 for check in options.checks:

@@ -21,6 +21,7 @@ from harness.fixtures import library_versions
 from harness.references import ReferenceError, ReferenceModel
 from harness.results import CheckResult
 from harness.server import ParityServer
+from harness.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 
 ResultListener = Callable[[CheckResult], None]
 # tfjs' message when a backend lacks a kernel (for example, wasm has no Conv2D gradient kernels).
@@ -30,10 +31,11 @@ MISSING_KERNEL = re.compile(r"Kernel '(\w+)' not registered for backend '(\w+)'"
 class ParitySession:
     """Runs checks in the browser and hands each result to ``on_result``."""
 
-    def __init__(self, timeout_s: float, on_result: ResultListener | None = None) -> None:
+    def __init__(self, timeout_s: float, on_result: ResultListener | None = None,
+                 upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES) -> None:
         self.timeout_s = timeout_s
         self.on_result = on_result
-        self.server = ParityServer()
+        self.server = ParityServer(upload_limit)
         self.browser = ParityBrowser()
         self.backend_info: dict[str, dict[str, Any]] = {}
         self._pages: dict[str, BackendPage] = {}

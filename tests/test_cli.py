@@ -11,6 +11,7 @@ from harness.cli import EXIT_USAGE, main
 @pytest.mark.parametrize("argv", [
     [], ["frobnicate"], ["run", "--models", "resnet"], ["run", "--backends", "metal"],
     ["run", "--checks", "nope"], ["run", "--timeout", "0"], ["run", "--models", ""],
+    ["run", "--upload-limit-mib", "0"],
 ])
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == EXIT_USAGE
