@@ -1,9 +1,9 @@
 """The pytest plugin (registered through the ``pytest11`` entry point).
 
 Options: ``--models``, ``--backends``, ``--parity-report DIR``, ``--parity-timeout``,
-``--parity-fixtures``, ``--parity-upload-limit-mib``. A test that asks for ``parity_model`` and ``parity_backend`` is run for
-each selected pair, with ids like ``test_predict[mlp-webgl]``. Heavy modules are imported inside
-fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
+``--parity-fixtures``, ``--parity-upload-limit-mib``. A test that asks for ``parity_model`` and
+``parity_backend`` is run for each selected pair, with ids like ``test_predict[mlp-webgl]``. Heavy
+modules are imported inside fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
 """
 
 from __future__ import annotations

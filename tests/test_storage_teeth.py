@@ -16,7 +16,8 @@ WEIGHTS_BIN = "model.weights.bin"
 
 
 def run_with(session, reference, backend, check, **hooks):
-    return session.run_check(check.__name__, reference, backend, lambda context: check(context, **hooks))
+    name = {check_browser_to_python: "browser-to-python", check_model_management: "model-management"}[check]
+    return session.run_check(name, reference, backend, lambda context: check(context, **hooks))
 
 
 def run_save_load(session, reference, backend, scheme, tamper):

@@ -5,21 +5,18 @@ the converted model and one trained in a Web Worker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from harness.artifacts import keras_weights, load_keras_model
 from harness.checks.base import CheckContext
-from harness.checks.saving import FILE_SCHEMES, Saved, decoded_weights, fingerprint, open_subjects, save_model
+from harness.checks.saving import FILE_SCHEMES, SaveTamper, decoded_weights, fingerprint, open_subjects, save_model
 from harness.compare import Comparison, compare_arrays, format_failure
 from harness.results import CheckResult
 from harness.tolerances import predict_tolerance
 from harness.training import keras_predict
 from harness.transport import decode_tensor
-
-SaveTamper = Callable[[CheckContext, Saved], None]
 
 
 def check_browser_to_python(context: CheckContext, tamper: SaveTamper | None = None) -> CheckResult:

@@ -3,7 +3,7 @@ Worker), saving through each tfjs scheme, and comparing a model before and after
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,9 @@ class Saved:
         if self.directory is None:
             raise SaveError(f"a model saved to {self.scheme}:// has no files")
         return self.directory / MODEL_JSON_PART
+
+
+SaveTamper = Callable[[CheckContext, Saved], None]  # teeth tests damage a save before it is loaded back
 
 
 def open_subjects(context: CheckContext) -> Iterator[Subject]:

@@ -16,7 +16,7 @@ from harness.checks.base import CheckContext, CheckFunction
 from harness.checks.saving import (
     SCHEMES,
     STORAGE_PREFIX,
-    Saved,
+    SaveTamper,
     compare_round_trip,
     fingerprint,
     open_subjects,
@@ -24,7 +24,6 @@ from harness.checks.saving import (
 )
 from harness.results import CheckResult
 
-SaveTamper = Callable[[CheckContext, Saved], None]
 StepTamper = Callable[[CheckContext, str], None]
 INFO_SIZES = ("modelTopologyBytes", "weightSpecsBytes", "weightDataBytes")
 
