@@ -143,6 +143,8 @@ class ParityBrowser:
         """Launch Chromium (Playwright's own if installed, else the system one)."""
         from playwright.sync_api import sync_playwright
 
+        if self._executable is None:
+            choose_chromium(None)  # a bad TFJS_PARITY_CHROMIUM is reported before Playwright starts
         self._playwright = sync_playwright().start()
         try:
             installed = Path(self._playwright.chromium.executable_path)
