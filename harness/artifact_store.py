@@ -55,6 +55,14 @@ class ArtifactStore:
         self._reserved.discard(slot)
         return self.root / slot
 
+    def create(self, kind: str) -> tuple[str, Path]:
+        """A fresh slot of ``kind`` filled by Python itself: its name and its (new, empty) directory."""
+        slot = self.reserve(kind)
+        self._reserved.discard(slot)
+        directory = self.root / slot
+        directory.mkdir()
+        return slot, directory
+
     def directory(self, slot: str) -> Path:
         """Where ``slot``'s files are (once they have been saved)."""
         return self.root / slot

@@ -125,3 +125,11 @@ def test_the_store_is_private_and_removed_on_stop():
         root = running.artifacts.root
         assert root.stat().st_mode & 0o777 == 0o700
     assert not root.exists()
+
+
+def test_a_slot_python_filled_itself_takes_no_upload(server):
+    slot, directory = server.artifacts.create("downloads")
+    assert directory.is_dir() and not any(directory.iterdir())
+    status, text = post(server, f"/upload/{slot}", *multipart(TFJS_PARTS))
+    assert status == 404 and "no such upload slot" in text
+    assert not any(directory.iterdir())

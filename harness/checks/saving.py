@@ -94,10 +94,7 @@ def save_model(context: CheckContext, subject: Subject, scheme: str) -> Saved:
         page.downloads.clear()
         page.make_room_for_downloads(len(UPLOAD_PARTS))
         info = page.call("save", subject.model_id, "downloads://model")
-        slot = server.artifacts.reserve("downloads")
-        directory = server.artifacts.claim(slot)
-        assert directory is not None
-        directory.mkdir()
+        slot, directory = server.artifacts.create("downloads")
         for download in page.take_downloads(len(UPLOAD_PARTS)):
             _keep_download(download, directory)
         return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, directory)
@@ -119,6 +116,15 @@ def fingerprint(context: CheckContext, model_id: int, with_values: bool = False)
     """Topology JSON, each weight's SHA-256 (and values if asked), and predictions on the reference inputs."""
     inputs = [encode_tensor(x) for x in context.reference.load_inputs()]
     return context.page.call("fingerprint", model_id, inputs, with_values)
+
+
+def fingerprint_of_saved(context: CheckContext, url: str) -> dict[str, Any]:
+    """Load the model saved at ``url`` on the page (its files checked first), fingerprint it, dispose it."""
+    loaded = context.page.call("load", url)
+    try:
+        return fingerprint(context, loaded)
+    finally:
+        context.page.call("dispose", loaded)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from harness.checks.saving import (
     SaveTamper,
     compare_round_trip,
     fingerprint,
+    fingerprint_of_saved,
     open_subjects,
     save_model,
 )
@@ -48,11 +49,7 @@ def check_save_load(context: CheckContext, scheme: str, tamper: SaveTamper | Non
             saved = save_model(context, subject, scheme)
             if tamper is not None:
                 tamper(context, saved)
-            loaded = context.page.call("load", saved.load_url)
-            try:
-                after = fingerprint(context, loaded)
-            finally:
-                context.page.call("dispose", loaded)
+            after = fingerprint_of_saved(context, saved.load_url)
             title = f"{context.reference.name} / {subject.label} model / {scheme}:// on {context.backend}"
             trip = compare_round_trip(before, after, title)
             problems += trip.problems
@@ -112,11 +109,7 @@ class ManagementRun:
             self._expect_gone(name, url)
 
     def _expect_same(self, step: str, url: str) -> None:
-        loaded = self.context.page.call("load", url)
-        try:
-            after = fingerprint(self.context, loaded)
-        finally:
-            self.context.page.call("dispose", loaded)
+        after = fingerprint_of_saved(self.context, url)
         title = f"{self.context.reference.name} / model-management on {self.context.backend}: after {step}, {url}"
         self.problems += compare_round_trip(self.original, after, title).problems
 
