@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import optimizers, training, training_references, zoo
+from harness import optimizers, training, training_references, variants, zoo
 from harness.informative import degeneracy_problems
 from harness.references import ReferenceModel, load_reference, save_arrays, write_manifest
 
@@ -65,7 +65,7 @@ def fixture_key(spec: zoo.ModelSpec) -> str:
     for part in (
         f"format={FIXTURE_FORMAT}",
         repr((spec.name, spec.epochs, spec.train_samples, spec.reference_batch, spec.seed)),
-        *(inspect.getsource(module) for module in (zoo, training, optimizers, training_references)),
+        *(inspect.getsource(module) for module in (zoo, training, optimizers, training_references, variants)),
         inspect.getsource(_build_into),
         repr(sorted(library_versions().items())),
         f"onednn={os.environ['TF_ENABLE_ONEDNN_OPTS']}",
@@ -119,8 +119,9 @@ def _build(spec: zoo.ModelSpec, directory: Path) -> None:
 
 
 def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
-    """Train ``spec`` briefly on seeded data, convert it in-process, store inputs and outputs, then
-    run Keras' side of every training check from the converted weights."""
+    """Train ``spec`` briefly on seeded data, convert it in-process (and every other way, see
+    ``variants``), store inputs and outputs, then run Keras' side of every training check from the
+    converted weights."""
     started = time.perf_counter()
     configure_tensorflow_environment()
     import tf_keras as keras
@@ -145,6 +146,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     if problems:
         raise DegenerateReferenceError("reference outputs prove nothing:\n" + "\n".join(problems))
     model_json = convert_layers_model(model, directory)
+    converted_variants = variants.build_variants(model, reference_x, directory)
     build_training_references(spec, model, reference_x, directory)
     write_manifest(directory, {
         "name": spec.name,
@@ -155,6 +157,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
         "weights": [{"name": name, "shape": list(w.shape)}
                     for name, w in zip(keras_names(model.weights), model.weights)],
         "param_count": int(model.count_params()),
+        "variants": converted_variants,
         "build": {
             "key": directory.name.rsplit("-", 1)[-1],
             "versions": library_versions(),

@@ -8,6 +8,7 @@ signature stops matching and the check simply passes.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 
@@ -47,3 +48,24 @@ def shows_multi_output_evaluation_bug(browser: dict[str, float], keras: dict[str
         return False
     return (_close(browser.get(f"{prefix}loss"), first) and not _close(keras.get(f"{prefix}loss"), first)
             and _close(browser.get(f"{prefix}{outputs[0]}_loss"), first + second))
+
+
+# What tfjs cannot run on a backend, recognised in its error message: such a check is a ``skip``
+# that names the limitation, not an ``error``.
+UNSUPPORTED_HERE = (
+    (re.compile(r"Kernel '(\w+)' not registered for backend '(\w+)'"),
+     "backend '{2}' has no '{1}' kernel"),
+    # tfjs-backend-wasm's fused MatMul takes a 1-D bias only (tensorflow/tfjs#2788); the graph
+    # converter fuses the LSTM's broadcast bias into it.
+    (re.compile(r"(_FusedMatMul) only supports rank-1 bias but got rank (\d+)"),
+     "the backend's '{1}' kernel takes only a rank-1 bias, and the converted graph gives it rank {2}"),
+)
+
+
+def unsupported_here(message: str) -> str | None:
+    """Why tfjs cannot run this here, if ``message`` is one of its known can't-run errors."""
+    for pattern, reason in UNSUPPORTED_HERE:
+        found = pattern.search(message)
+        if found:
+            return reason.format(*[found.group(0), *found.groups()])
+    return None

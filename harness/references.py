@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,7 @@ class ReferenceModel:
     weights: tuple[WeightEntry, ...]
     param_count: int
     build_info: dict[str, Any]
+    variants: dict[str, Any] = field(default_factory=dict)
 
     def load_inputs(self) -> list[np.ndarray]:
         """The reference inputs, in the model's input order."""
@@ -77,6 +78,17 @@ class ReferenceModel:
 
     def _load(self, entry: TensorEntry) -> np.ndarray:
         return _load_array(self.directory, entry)
+
+    def variant(self, name: str) -> dict[str, Any]:
+        """The manifest entry of conversion variant ``name`` (see ``harness.variants``)."""
+        if name not in self.variants:
+            raise ReferenceError(f"{self.directory / MANIFEST}: no '{name}' variant (rebuild the fixture)")
+        return dict(self.variants[name])
+
+    def variant_outputs(self, name: str) -> list[np.ndarray]:
+        """Keras' outputs recorded with variant ``name`` (e.g. with dequantized weights)."""
+        entry = self.variant(name)
+        return [_load_array(self.directory / entry["directory"], e) for e in _tensor_entries(entry["outputs"])]
 
     def training(self) -> TrainingReference:
         """Keras' side of the training checks; raises ``ReferenceError`` if this model has none."""
@@ -163,6 +175,7 @@ def load_reference(directory: Path) -> ReferenceModel:
             weights=tuple(WeightEntry(w["name"], tuple(w["shape"])) for w in raw["weights"]),
             param_count=int(raw["param_count"]),
             build_info=raw.get("build", {}),
+            variants=raw.get("variants", {}),
         )
     except FileNotFoundError as error:
         raise ReferenceError(f"{path}: no manifest (not a reference directory)") from error

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.checks import INFERENCE_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, check_applies
+from harness.checks import CONVERSION_CHECKS, INFERENCE_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, check_applies
 from harness.fixtures import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.references import ReferenceModel
 from harness.report import REPORT_JSON, write_report
@@ -15,7 +15,7 @@ from harness.session import ParitySession
 from harness.tolerances import DEFAULT_BACKENDS
 from harness.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 
-DEFAULT_CHECKS = INFERENCE_CHECKS + TRAINING_CHECKS + STORAGE_CHECKS
+DEFAULT_CHECKS = INFERENCE_CHECKS + CONVERSION_CHECKS + TRAINING_CHECKS + STORAGE_CHECKS
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ and replaced by a fresh one for the next check, so one bad check never ends the 
 from __future__ import annotations
 
 import platform
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,14 +17,13 @@ from harness.browser import BackendPage, BrowserError, CheckTimeoutError, PageCr
 from harness.checks import CHECKS, CheckContext, CheckFunction
 from harness.checks.saving import SaveError
 from harness.fixtures import library_versions
+from harness.known_issues import unsupported_here
 from harness.references import ReferenceError, ReferenceModel
 from harness.results import CheckResult
 from harness.server import ParityServer
 from harness.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 
 ResultListener = Callable[[CheckResult], None]
-# tfjs' message when a backend lacks a kernel (for example, wasm has no Conv2D gradient kernels).
-MISSING_KERNEL = re.compile(r"Kernel '(\w+)' not registered for backend '(\w+)'")
 
 
 class ParitySession:
@@ -113,12 +111,12 @@ class ParitySession:
         return result
 
     def _browser_error(self, check: str, reference: ReferenceModel, backend: str, error: BrowserError) -> CheckResult:
-        """An ``error`` row naming files on disk, or a ``skip`` when tfjs lacks a kernel on this backend."""
-        missing = MISSING_KERNEL.search(str(error))
-        if missing is None:
+        """An ``error`` row naming files on disk, or a ``skip`` when tfjs cannot run this here (a missing or
+        limited kernel, see ``known_issues.UNSUPPORTED_HERE``)."""
+        reason = unsupported_here(str(error))
+        if reason is None:
             return self._error(check, reference, backend, self._name_files(str(error), reference))
-        kernel, where = missing.group(1), missing.group(2)
-        message = f"not supported by tfjs here: backend '{where}' has no '{kernel}' kernel ({error})"
+        message = f"not supported by tfjs here: {reason} ({error})"
         return CheckResult(model=reference.name, backend=backend, check=check, status="skip", message=message)
 
     def _error(self, check: str, reference: ReferenceModel, backend: str, message: str) -> CheckResult:

@@ -120,6 +120,25 @@ def predict_tolerance(backend: str) -> Tolerance:
     return _lookup(PREDICT_TOLERANCES, backend, "predict")
 
 
+# A quantized model is judged against the unquantized Keras model with the backend's predict
+# tolerance widened by the quantization's own effect: how far Keras' outputs move when its weights
+# are replaced by the dequantized ones (each weight moved by at most half a quantization step:
+# (max - min) / 255 / 2 for uint8, / 65535 / 2 for uint16, 2^-11 relative for float16), measured
+# on the reference inputs at fixture time. The margin covers inputs that meet the rounding worse.
+QUANTIZATION_EFFECT_MARGIN = 2.0
+
+
+def quantized_tolerance(backend: str, output_effect: float, quantization: str) -> Tolerance:
+    """The tolerance for a ``quantization`` (uint8, uint16, float16) model whose dequantized weights
+    move Keras' outputs by ``output_effect`` at most."""
+    base = predict_tolerance(backend)
+    return Tolerance(
+        atol=base.atol + QUANTIZATION_EFFECT_MARGIN * output_effect, rtol=base.rtol,
+        reason=f"{backend} predict tolerance + {QUANTIZATION_EFFECT_MARGIN:g} x the {quantization} quantization's "
+               f"measured effect on Keras' outputs ({output_effect:.2g})",
+    )
+
+
 def training_tolerance(backend: str) -> TrainingTolerance:
     """The training tolerances for a backend id (a variant falls back to its base)."""
     return _lookup(TRAINING_TOLERANCES, backend, "training")

@@ -129,3 +129,28 @@ def test_a_model_without_training_reference_has_no_training_checks(parity_refere
     assert load_reference(directory).has_training("fit") and not load_reference(directory).has_training("core-api")
     (directory / "training.json").unlink()
     assert not load_reference(directory).has_training("fit")
+
+
+def test_every_model_is_converted_every_other_way(parity_references):
+    from harness.variants import shard_count, weight_bytes
+
+    for reference in parity_references.values():
+        float32 = weight_bytes(reference.directory / reference.model_json)
+        for dtype, ratio in (("uint8", 0.25), ("uint16", 0.5), ("float16", 0.5)):
+            entry = reference.variant(f"quantized-{dtype}")
+            assert entry["weight_bytes"] / float32 == pytest.approx(ratio, abs=0.02)
+            assert 0 < entry["output_effect"] and 0 < entry["max_step"]
+            dequantized = reference.variant_outputs(f"quantized-{dtype}")
+            assert [d.shape for d in dequantized] == [o.shape for o in reference.load_outputs()]
+        sharded = reference.variant("sharded")
+        assert sharded["shards"] >= 3
+        assert shard_count(reference.directory / "sharded" / "model.json") == sharded["shards"]
+        graph = reference.variant("graph")
+        assert [spec["key"] for spec in graph["outputs"]] == [entry.name for entry in reference.outputs]
+        assert len(graph["inputs"]) == len(reference.inputs)
+
+
+def test_uint8_moves_outputs_more_than_uint16(parity_references):
+    for reference in parity_references.values():
+        uint8, uint16 = (reference.variant(f"quantized-{d}")["output_effect"] for d in ("uint8", "uint16"))
+        assert uint8 > uint16

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import STORAGE_CHECKS, TRAINING_CHECKS
+from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS
 from harness.plugin import assert_passed
 
 pytestmark = pytest.mark.browser
@@ -15,6 +15,11 @@ def test_topology(parity_session, reference_model, parity_backend):
 
 def test_predict(parity_session, reference_model, parity_backend):
     assert_passed(parity_session.run_check("predict", reference_model, parity_backend))
+
+
+@pytest.mark.parametrize("check", CONVERSION_CHECKS, ids=[c.replace("[", "-").rstrip("]") for c in CONVERSION_CHECKS])
+def test_conversion(parity_session, reference_model, parity_backend, check):
+    assert_passed(parity_session.run_check(check, reference_model, parity_backend))
 
 
 @pytest.mark.parametrize("check", MODEL_TRAINING_CHECKS)

@@ -63,3 +63,16 @@ def test_other_differences_are_not_taken_for_the_known_bug(browser):
 
 def test_single_output_models_never_match_the_multi_output_bug():
     assert not shows_multi_output_evaluation_bug({"loss": 1.0}, {"loss": 2.0}, ["dense"])
+
+
+@pytest.mark.parametrize(("message", "reason"), [
+    ("train on wasm failed: Error: Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'",
+     "backend 'wasm' has no 'Conv2DBackpropFilter' kernel"),
+    ("graphRun on wasm failed: Error: _FusedMatMul only supports rank-1 bias but got rank 3.",
+     "the backend's '_FusedMatMul' kernel takes only a rank-1 bias, and the converted graph gives it rank 3"),
+    ("predict on cpu failed: Error: something else", None),
+])
+def test_what_tfjs_cannot_run_here_is_named(message, reason):
+    from harness.known_issues import unsupported_here
+
+    assert unsupported_here(message) == reason

@@ -83,10 +83,14 @@
     return artifacts;
   }
 
+  /** Artifacts from `url` (http(s)://, localstorage:// or indexeddb://), checked. */
+  function load(url) {
+    return /^https?:\/\//.test(url) ? fromHttp(url) : fromBrowserStorage(url);
+  }
+
   /** A layers model from `url` (http(s)://, localstorage:// or indexeddb://), its artifacts checked first. */
   async function loadLayersModel(url) {
-    const artifacts = /^https?:\/\//.test(url) ? await fromHttp(url) : await fromBrowserStorage(url);
-    return fromArtifacts(artifacts);
+    return fromArtifacts(await load(url));
   }
 
   /** Weight data (one ArrayBuffer or a list of them) as one new ArrayBuffer. */
@@ -110,5 +114,5 @@
     return saved;
   }
 
-  parity.artifacts = { loadLayersModel, fromArtifacts, toArtifacts, joined };
+  parity.artifacts = { load, loadLayersModel, fromArtifacts, toArtifacts, joined };
 })(self.parity = self.parity || {});

@@ -22,6 +22,7 @@
     moveModel: (from, to) => parity.storage.moveModel(from, to),
     removeModel: url => parity.storage.removeModel(url),
     tamperStored: url => parity.storage.tamperStored(url),
+    graphRun: (url, inputs, outputs) => parity.graph.run(url, inputs, outputs),
   };
   const finished = new Map();
 

@@ -6,6 +6,7 @@ from harness.checks.base import CheckContext, CheckFunction
 from harness.checks.inference import check_predict, check_topology
 from harness.checks.python_side import check_browser_to_python
 from harness.checks.storage import SAVE_LOAD_CHECKS, check_model_management
+from harness.checks.variants import CHECK_VARIANTS, QUANTIZED_CHECKS, check_graph_model, check_sharded
 from harness.checks.training import (
     check_core_api,
     check_early_stopping,
@@ -20,6 +21,9 @@ from harness.references import ReferenceModel
 CHECKS: dict[str, CheckFunction] = {
     "topology": check_topology,
     "predict": check_predict,
+    **QUANTIZED_CHECKS,
+    "sharded": check_sharded,
+    "graph-model": check_graph_model,
     "fit": check_fit,
     "fit-worker": check_fit_worker,
     "fit-dataset": check_fit_dataset,
@@ -32,6 +36,7 @@ CHECKS: dict[str, CheckFunction] = {
     "model-management": check_model_management,
 }
 INFERENCE_CHECKS = ("topology", "predict")
+CONVERSION_CHECKS = tuple(CHECK_VARIANTS)
 TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-split", "early-stopping", "core-api")
 STORAGE_CHECKS = (*SAVE_LOAD_CHECKS, "browser-to-python", "model-management")
 
@@ -40,8 +45,10 @@ def check_applies(check: str, reference: ReferenceModel) -> bool:
     """Whether ``check`` has a Keras reference for this model (training runs are recorded per model)."""
     if check in TRAINING_CHECKS:
         return reference.has_training("fit" if check == "fit-worker" else check)
+    if check in CHECK_VARIANTS:
+        return CHECK_VARIANTS[check] in reference.variants
     return True
 
 
-__all__ = ["CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS", "CheckContext", "CheckFunction",
-           "check_applies"]
+__all__ = ["CHECKS", "CONVERSION_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS", "CheckContext",
+           "CheckFunction", "check_applies"]

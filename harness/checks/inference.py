@@ -5,11 +5,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from harness.checks.base import CheckContext
 from harness.compare import Comparison, compare_arrays, format_failure
 from harness.references import tfjs_weight_name
 from harness.results import CheckResult
-from harness.tolerances import predict_tolerance
+from harness.tolerances import Tolerance, predict_tolerance
 from harness.transport import decode_tensor, encode_tensor
 
 PREDICT_REPEATS = 5
@@ -43,22 +45,41 @@ def check_predict(context: CheckContext) -> CheckResult:
 def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
     """Run the reference inputs through page model ``model_id`` and compare with Keras' outputs."""
     tolerance = predict_tolerance(context.backend)
-    reference = context.reference
-    inputs = [encode_tensor(x) for x in reference.load_inputs()]
+    actual, timing = browser_predictions(context, model_id)
+    comparisons, failures = judge_outputs(context, actual, context.reference.load_outputs(), tolerance, "predict")
+    return prediction_result(context, comparisons, failures, tolerance, timing)
+
+
+def browser_predictions(context: CheckContext, model_id: int) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """Page model ``model_id``'s outputs on the reference inputs, and its timing and repeatability."""
+    inputs = [encode_tensor(x) for x in context.reference.load_inputs()]
     ran = context.page.call("predict", model_id, inputs, PREDICT_REPEATS)
-    actual = [decode_tensor(o) for o in ran["outputs"]]
-    expected = reference.load_outputs()
     timing = {"first_ms": ran["firstMs"], "median_ms": ran["medianMs"], "repeatable": ran["repeatable"]}
+    return [decode_tensor(o) for o in ran["outputs"]], timing
+
+
+def judge_outputs(context: CheckContext, actual: list[np.ndarray], expected: list[np.ndarray], tolerance: Tolerance,
+                  what: str) -> tuple[list[Comparison], list[str]]:
+    """Each output against its reference; the failure messages name model, output, ``what`` and backend."""
+    reference = context.reference
     if len(actual) != len(expected):
-        message = f"{reference.name}: browser returned {len(actual)} outputs, keras {len(expected)}"
-        return context.result(status="fail", message=message, atol=tolerance.atol, rtol=tolerance.rtol, details=timing)
+        return [], [f"{reference.name} / {what} on {context.backend}: browser returned {len(actual)} outputs, "
+                    f"expected {len(expected)}"]
     comparisons = [compare_arrays(a, e, tolerance.atol, tolerance.rtol) for a, e in zip(actual, expected)]
     failures = [
-        format_failure(c, f"{reference.name} / output {i} ({entry.name}) / predict on {context.backend}")
+        format_failure(c, f"{reference.name} / output {i} ({entry.name}) / {what} on {context.backend}")
         for i, (c, entry) in enumerate(zip(comparisons, reference.outputs)) if not c.ok
     ]
-    if not ran["repeatable"]:
-        failures.append(f"{reference.name} / predict on {context.backend}: repeated calls gave different outputs")
+    return comparisons, failures
+
+
+def prediction_result(context: CheckContext, comparisons: list[Comparison], failures: list[str], tolerance: Tolerance,
+                      timing: dict[str, Any], **details: Any) -> CheckResult:
+    """The row for a prediction comparison: errors, tolerance, worst element, per-output summaries, timing."""
+    reference = context.reference
+    if timing.get("repeatable") is False:
+        failures = [*failures, f"{reference.name} / {context.check} on {context.backend}: repeated calls gave "
+                               "different outputs"]
     return context.result(
         status="fail" if failures else "pass",
         message="\n\n".join(failures),
@@ -69,8 +90,9 @@ def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
         details={
             **timing,
             "elements": sum(c.elements for c in comparisons),
-            **_worst(comparisons, reference),
+            **(_worst(comparisons, reference) if comparisons else {"worst": None}),
             "outputs": [_summary(c, e.name) for c, e in zip(comparisons, reference.outputs)],
+            **details,
         },
     )
 

@@ -1,0 +1,115 @@
+"""Checks of the other conversion paths (see ``harness.variants``):
+
+- ``quantized[uint8]``, ``quantized[uint16]``, ``quantized[float16]``: the browser's outputs equal
+  Keras' with the same dequantized weights (float32 tolerance: tfjs dequantizes correctly), and
+  are judged against the unquantized Keras model by the derived quantized tolerance; the row
+  records the weight size against float32.
+- ``sharded``: a model split into several small weight shards loads and matches Keras.
+- ``graph-model``: the SavedModel -> graph model conversion, run with ``predict`` (``predictAsync``
+  when the graph has control flow, as an LSTM's does: tfjs refuses to run it synchronously) and
+  ``executeAsync``; both match Keras, and disposing the outputs gives every tensor back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.checks.base import CheckContext, CheckFunction
+from harness.checks.inference import browser_predictions, judge_outputs, prediction_result
+from harness.results import CheckResult
+from harness.tolerances import Tolerance, predict_tolerance, quantized_tolerance
+from harness.transport import decode_tensor, encode_tensor
+from harness.variants import QUANTIZATIONS, quantized_variant, weight_bytes
+
+
+def variant_url(context: CheckContext, entry: dict[str, Any]) -> str:
+    """Where the page loads a variant's model.json (a subdirectory of the reference's)."""
+    return f"{context.model_url.rsplit('/', 1)[0]}/{entry['directory']}/model.json"
+
+
+def check_quantized(context: CheckContext, quantization: str, tolerance: Tolerance | None = None) -> CheckResult:
+    """A quantized conversion: dequantized like Keras (float32 tolerance) and close to the unquantized
+    model within the derived tolerance (or ``tolerance``, which the teeth tests set)."""
+    reference, name = context.reference, quantized_variant(quantization)
+    entry = reference.variant(name)
+    judged_by = tolerance or quantized_tolerance(context.backend, entry["output_effect"], quantization)
+    model_id = context.page.call("load", variant_url(context, entry))
+    try:
+        actual, timing = browser_predictions(context, model_id)
+    finally:
+        context.page.call("dispose", model_id)
+    dequantized, dequantized_failures = judge_outputs(context, actual, reference.variant_outputs(name),
+                                                      predict_tolerance(context.backend),
+                                                      f"{name} vs Keras with the dequantized weights")
+    comparisons, failures = judge_outputs(context, actual, reference.load_outputs(), judged_by,
+                                          f"{name} vs the unquantized Keras model")
+    float32_bytes = weight_bytes(reference.directory / reference.model_json)
+    return prediction_result(
+        context, comparisons, dequantized_failures + failures, judged_by, timing,
+        quantization=quantization, weight_bytes=entry["weight_bytes"], float32_weight_bytes=float32_bytes,
+        size_ratio=entry["weight_bytes"] / float32_bytes, max_step=entry["max_step"],
+        output_effect=entry["output_effect"],
+        dequantized_max_abs_err=max((c.max_abs_err or 0.0 for c in dequantized), default=None),
+    )
+
+
+def quantized_check(quantization: str) -> CheckFunction:
+    """The ``quantized[quantization]`` check function."""
+    def check(context: CheckContext) -> CheckResult:
+        return check_quantized(context, quantization)
+
+    check.__doc__ = f"``quantized[{quantization}]``: see ``check_quantized``."
+    return check
+
+
+QUANTIZED_CHECKS: dict[str, CheckFunction] = {f"quantized[{q}]": quantized_check(q) for q in QUANTIZATIONS}
+
+
+def check_sharded(context: CheckContext) -> CheckResult:
+    """The model converted into several small weight shards loads (every shard fetched) and matches Keras."""
+    entry = context.reference.variant("sharded")
+    tolerance = predict_tolerance(context.backend)
+    model_id = context.page.call("load", variant_url(context, entry))
+    try:
+        actual, timing = browser_predictions(context, model_id)
+    finally:
+        context.page.call("dispose", model_id)
+    comparisons, failures = judge_outputs(context, actual, context.reference.load_outputs(), tolerance, "sharded")
+    if entry["shards"] < 2:
+        failures.append(f"{context.reference.name} / sharded: the converter wrote {entry['shards']} shard "
+                        f"(shard size {entry['shard_bytes']} bytes); the check needs several")
+    return prediction_result(context, comparisons, failures, tolerance, timing,
+                             shards=entry["shards"], shard_bytes=entry["shard_bytes"])
+
+
+def check_graph_model(context: CheckContext) -> CheckResult:
+    """``tf.loadGraphModel`` of the SavedModel conversion: ``predict`` and ``executeAsync`` match Keras and
+    leave ``tf.memory().numTensors`` where it was once their outputs are disposed."""
+    entry = context.reference.variant("graph")
+    tolerance = predict_tolerance(context.backend)
+    feeds = [{"node": spec["node"], "tensor": encode_tensor(x)}
+             for spec, x in zip(entry["inputs"], context.reference.load_inputs())]
+    ran = context.page.call("graphRun", variant_url(context, entry), feeds, entry["outputs"])
+    expected = context.reference.load_outputs()
+    comparisons, failures = [], []
+    for call, label in (("predict", ran["predictMode"]), ("executeAsync", "executeAsync")):
+        actual = [decode_tensor(o) for o in ran[call]]
+        found, problems = judge_outputs(context, actual, expected, tolerance, f"graph model {label}")
+        comparisons += found
+        failures += problems
+    tensors = ran["numTensors"]
+    for call, after in ((ran["predictMode"], tensors["afterPredict"]), ("executeAsync", tensors["afterExecuteAsync"])):
+        if after != tensors["before"]:
+            failures.append(f"{context.reference.name} / graph model {call} on {context.backend}: "
+                            f"tf.memory().numTensors is {after} after disposing the outputs, "
+                            f"{tensors['before']} before")
+    return prediction_result(context, comparisons, failures, tolerance, {}, num_tensors=tensors,
+                             predict_mode=ran["predictMode"])
+
+
+# Each conversion check and the fixture variant it needs (a reference built without it skips it).
+CHECK_VARIANTS: dict[str, str] = {
+    **{f"quantized[{q}]": quantized_variant(q) for q in QUANTIZATIONS},
+    "sharded": "sharded",
+    "graph-model": "graph",
+}
