@@ -1,3 +1,22 @@
 """Repository-level pytest configuration. The harness's own plugin loads through its entry point."""
 
+import shutil
+
+import pytest
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def make_damaged_reference(tmp_path):
+    """A copy of a reference directory with ``damage(directory)`` done to it, loaded as a reference.
+    Example: ``make_damaged_reference(ref, lambda d: (d / "model.json").write_text("{"))``."""
+    from harness.references import load_reference
+
+    def make(reference, damage):
+        directory = tmp_path / f"damaged-{reference.name}"
+        shutil.copytree(reference.directory, directory)
+        damage(directory)
+        return load_reference(directory)
+
+    return make

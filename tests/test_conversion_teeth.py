@@ -1,12 +1,9 @@
 """Conversion checks must be able to fail: float32 tolerances on a uint8 model, a missing shard,
 and a damaged graph-model weight file."""
 
-import shutil
-
 import pytest
 
 from harness.checks.variants import check_quantized
-from harness.references import load_reference
 from harness.tolerances import predict_tolerance
 
 pytestmark = pytest.mark.browser
@@ -27,29 +24,22 @@ def test_uint8_fails_with_float32_tolerances_and_passes_with_derived_ones(parity
     assert derived.details["size_ratio"] == pytest.approx(0.25, abs=0.01)
 
 
-def damaged_copy(reference, tmp_path, damage):
-    directory = tmp_path / "damaged"
-    shutil.copytree(reference.directory, directory)
-    damage(directory)
-    return load_reference(directory)
-
-
-def test_a_missing_shard_is_an_error_naming_it(parity_session, parity_references, tmp_path):
+def test_a_missing_shard_is_an_error_naming_it(parity_session, parity_references, make_damaged_reference):
     shard = "sharded/group1-shard2of4.bin"
-    broken = damaged_copy(parity_references["mlp"], tmp_path, lambda d: (d / shard).unlink())
+    broken = make_damaged_reference(parity_references["mlp"], lambda d: (d / shard).unlink())
     result = parity_session.run_check("sharded", broken, "cpu")
     assert result.status == "error"
     assert f"{broken.directory}/{shard}: HTTP 404" in result.message
 
 
-def test_graph_model_fails_on_a_changed_weight_byte(parity_session, parity_references, tmp_path):
+def test_graph_model_fails_on_a_changed_weight_byte(parity_session, parity_references, make_damaged_reference):
     def flip_first_weight(directory):
         shard = next((directory / "graph").glob("group1-shard1of*.bin"))
         data = bytearray(shard.read_bytes())
         data[3] ^= 0x40
         shard.write_bytes(bytes(data))
 
-    damaged = damaged_copy(parity_references["mlp"], tmp_path, flip_first_weight)
+    damaged = make_damaged_reference(parity_references["mlp"], flip_first_weight)
     result = parity_session.run_check("graph-model", damaged, "cpu")
     assert result.status == "fail", result.message
     assert "graph model predict on cpu" in result.message and "graph model executeAsync on cpu" in result.message

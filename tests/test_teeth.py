@@ -1,13 +1,11 @@
 """Each browser check must be able to fail, and bad input must be an error that names the file."""
 
 import re
-import shutil
 
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from harness.checks.inference import check_predict, compare_predictions
-from harness.references import load_reference
 
 pytestmark = pytest.mark.browser
 
@@ -50,15 +48,8 @@ def test_topology_fails_on_a_different_model(parity_session, parity_references):
     assert "parameter count: browser 13642, keras 25450" in result.message
 
 
-def broken_copy(reference, tmp_path, damage):
-    directory = tmp_path / "broken"
-    shutil.copytree(reference.directory, directory)
-    damage(directory)
-    return load_reference(directory)
-
-
-def test_missing_weight_shard_is_an_error_naming_the_file(parity_session, parity_references, tmp_path):
-    broken = broken_copy(parity_references["mlp"], tmp_path, lambda d: (d / "group1-shard1of1.bin").unlink())
+def test_missing_weight_shard_is_an_error_naming_the_file(parity_session, parity_references, make_damaged_reference):
+    broken = make_damaged_reference(parity_references["mlp"], lambda d: (d / "group1-shard1of1.bin").unlink())
     result = parity_session.run_check("predict", broken, "cpu")
     assert result.status == "error"
     assert str(broken.directory / "group1-shard1of1.bin") in result.message
@@ -66,8 +57,9 @@ def test_missing_weight_shard_is_an_error_naming_the_file(parity_session, parity
     assert parity_session.run_check("predict", parity_references["mlp"], "cpu").status == "pass"
 
 
-def test_malformed_model_json_is_an_error_naming_the_file(parity_session, parity_references, tmp_path):
-    broken = broken_copy(parity_references["mlp"], tmp_path, lambda d: (d / "model.json").write_text('{"format": '))
+def test_malformed_model_json_is_an_error_naming_the_file(parity_session, parity_references,
+                                                        make_damaged_reference):
+    broken = make_damaged_reference(parity_references["mlp"], lambda d: (d / "model.json").write_text('{"format": '))
     result = parity_session.run_check("topology", broken, "wasm")
     assert result.status == "error"
     assert str(broken.directory / "model.json") in result.message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from harness.browser import BackendPage
@@ -30,3 +31,15 @@ class CheckContext:
 
 class CheckFunction(Protocol):
     def __call__(self, context: CheckContext) -> CheckResult: ...
+
+
+def check_family(family: str, values: Iterable[str],
+                 check: Callable[[CheckContext, str], CheckResult]) -> dict[str, CheckFunction]:
+    """``{"family[value]": check with that value}`` for each value, e.g. ``save-load[http]``."""
+    def bound(value: str) -> CheckFunction:
+        def run(context: CheckContext) -> CheckResult:
+            return check(context, value)
+
+        return run
+
+    return {f"{family}[{value}]": bound(value) for value in values}

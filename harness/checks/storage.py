@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.browser import BrowserError
-from harness.checks.base import CheckContext, CheckFunction
+from harness.checks.base import CheckContext, CheckFunction, check_family
 from harness.checks.saving import (
     SCHEMES,
     STORAGE_PREFIX,
@@ -66,16 +66,7 @@ def _sizes(info: dict[str, Any]) -> dict[str, Any]:
     return {key: info.get(key) for key in INFO_SIZES}
 
 
-def save_load_check(scheme: str) -> CheckFunction:
-    """The ``save-load[scheme]`` check function."""
-    def check(context: CheckContext) -> CheckResult:
-        return check_save_load(context, scheme)
-
-    check.__doc__ = f"``save-load[{scheme}]``: see ``check_save_load``."
-    return check
-
-
-SAVE_LOAD_CHECKS: dict[str, CheckFunction] = {f"save-load[{scheme}]": save_load_check(scheme) for scheme in SCHEMES}
+SAVE_LOAD_CHECKS: dict[str, CheckFunction] = check_family("save-load", SCHEMES, check_save_load)
 
 
 class ManagementRun:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks.base import CheckContext, CheckFunction
+from harness.checks.base import CheckContext, CheckFunction, check_family
 from harness.checks.inference import browser_predictions, judge_outputs, prediction_result
 from harness.results import CheckResult
 from harness.tolerances import Tolerance, predict_tolerance, quantized_tolerance
@@ -53,16 +53,7 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
     )
 
 
-def quantized_check(quantization: str) -> CheckFunction:
-    """The ``quantized[quantization]`` check function."""
-    def check(context: CheckContext) -> CheckResult:
-        return check_quantized(context, quantization)
-
-    check.__doc__ = f"``quantized[{quantization}]``: see ``check_quantized``."
-    return check
-
-
-QUANTIZED_CHECKS: dict[str, CheckFunction] = {f"quantized[{q}]": quantized_check(q) for q in QUANTIZATIONS}
+QUANTIZED_CHECKS: dict[str, CheckFunction] = check_family("quantized", QUANTIZATIONS, check_quantized)
 
 
 def check_sharded(context: CheckContext) -> CheckResult:
