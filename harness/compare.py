@@ -6,6 +6,7 @@ Shapes and dtypes are checked first, then non-finite values, then the values the
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -112,6 +113,12 @@ def _fill_errors(result: Comparison, a: np.ndarray, e: np.ndarray) -> None:
 def _element(a: np.ndarray, e: np.ndarray, flat: int) -> Element:
     index = tuple(int(i) for i in np.unravel_index(flat, a.shape))
     return Element(index=index, actual=float(a.flat[flat]), expected=float(e.flat[flat]))
+
+
+def largest(values: Iterable[float | None]) -> float | None:
+    """The largest of the values that are present (a comparison with a shape problem has no error)."""
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
 
 
 def format_failure(comparison: Comparison, title: str, labels: tuple[str, str] = ("BROWSER", "KERAS")) -> str:

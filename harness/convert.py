@@ -8,8 +8,9 @@ from typing import Any
 MODEL_JSON = "model.json"
 
 
-def convert_layers_model(model: Any, directory: Path) -> str:
-    """Write ``model`` (a tf_keras model) as a tfjs layers model into ``directory``; returns the model.json name."""
+def convert_layers_model(model: Any, directory: Path, **options: Any) -> str:
+    """Write ``model`` (a tf_keras model) as a tfjs layers model into ``directory``; returns the model.json name.
+    ``options`` go to the converter (``quantization_dtype_map``, ``weight_shard_size_bytes``)."""
     import warnings
 
     from tensorflowjs.converters import save_keras_model
@@ -17,5 +18,5 @@ def convert_layers_model(model: Any, directory: Path) -> str:
     with warnings.catch_warnings():
         # The converter saves through HDF5 on purpose; Keras' "legacy format" advice is noise here.
         warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
-        save_keras_model(model, str(directory))
+        save_keras_model(model, str(directory), **options)
     return MODEL_JSON

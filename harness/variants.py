@@ -56,15 +56,10 @@ def shard_count(model_json: Path) -> int:
 
 
 def _convert(model: Any, target: Path, **options: Any) -> Path:
-    import warnings
-
-    from tensorflowjs.converters import save_keras_model
+    from harness.convert import convert_layers_model
 
     target.mkdir()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
-        save_keras_model(model, str(target), **options)
-    return target / "model.json"
+    return target / convert_layers_model(model, target, **options)
 
 
 def _quantized(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray], directory: Path,

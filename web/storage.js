@@ -28,8 +28,8 @@
     const ys = [].concat(model.predict(xs.length === 1 ? xs[0] : xs));
     const outputs = await Promise.all(ys.map(parity.tensors.encode));
     tf.dispose([xs, ys]);
-    const artifacts = await parity.artifacts.toArtifacts(model);
-    return { topology: JSON.stringify(artifacts.modelTopology), weights, outputs };
+    // The topology exactly as model.save() writes it (LayersModel.save uses toJSON(null, false)).
+    return { topology: JSON.stringify(model.toJSON(null, false)), weights, outputs };
   }
 
   function plainInfo(info) {

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from harness.checks.base import CheckContext
-from harness.compare import Comparison, compare_arrays, format_failure
+from harness.compare import Comparison, compare_arrays, format_failure, largest
 from harness.references import tfjs_weight_name
 from harness.results import CheckResult
 from harness.tolerances import Tolerance, predict_tolerance
@@ -83,8 +83,8 @@ def prediction_result(context: CheckContext, comparisons: list[Comparison], fail
     return context.result(
         status="fail" if failures else "pass",
         message="\n\n".join(failures),
-        max_abs_err=_max(c.max_abs_err for c in comparisons),
-        max_rel_err=_max(c.max_rel_err for c in comparisons),
+        max_abs_err=largest(c.max_abs_err for c in comparisons),
+        max_rel_err=largest(c.max_rel_err for c in comparisons),
         atol=tolerance.atol,
         rtol=tolerance.rtol,
         details={
@@ -95,11 +95,6 @@ def prediction_result(context: CheckContext, comparisons: list[Comparison], fail
             **details,
         },
     )
-
-
-def _max(values: Any) -> float | None:
-    present = [v for v in values if v is not None]
-    return max(present) if present else None
 
 
 def _summary(comparison: Comparison, name: str) -> dict[str, Any]:

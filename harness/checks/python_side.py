@@ -12,7 +12,7 @@ import numpy as np
 from harness.artifacts import keras_weights, load_keras_model
 from harness.checks.base import CheckContext
 from harness.checks.saving import FILE_SCHEMES, SaveTamper, decoded_weights, fingerprint, open_subjects, save_model
-from harness.compare import Comparison, compare_arrays, format_failure
+from harness.compare import Comparison, compare_arrays, format_failure, largest
 from harness.results import CheckResult
 from harness.tolerances import predict_tolerance
 from harness.training import keras_predict
@@ -63,7 +63,5 @@ def _weight_problems(browser: dict[str, np.ndarray], keras: dict[str, np.ndarray
 
 
 def _figures(comparisons: list[Comparison]) -> dict[str, float | None]:
-    abs_errors = [c.max_abs_err for c in comparisons if c.max_abs_err is not None]
-    rel_errors = [c.max_rel_err for c in comparisons if c.max_rel_err is not None]
-    return {"max_abs_err": max(abs_errors) if abs_errors else None,
-            "max_rel_err": max(rel_errors) if rel_errors else None}
+    return {"max_abs_err": largest(c.max_abs_err for c in comparisons),
+            "max_rel_err": largest(c.max_rel_err for c in comparisons)}

@@ -12,7 +12,7 @@ import numpy as np
 
 from harness.checks.base import CheckContext
 from harness.checks.training import encoded_job, training_job
-from harness.compare import Comparison, compare_arrays, format_failure
+from harness.compare import Comparison, compare_arrays, format_failure, largest
 from harness.transport import decode_tensor, encode_tensor
 from harness.uploads import MODEL_JSON_PART, UPLOAD_PARTS
 
@@ -136,8 +136,7 @@ class RoundTrip:
 
     @property
     def max_abs_err(self) -> float | None:
-        errors = [c.max_abs_err for c in self.outputs if c.max_abs_err is not None]
-        return max(errors) if errors else None
+        return largest(c.max_abs_err for c in self.outputs)
 
 
 def compare_round_trip(before: dict[str, Any], after: dict[str, Any], title: str) -> RoundTrip:

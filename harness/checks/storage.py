@@ -23,6 +23,7 @@ from harness.checks.saving import (
     open_subjects,
     save_model,
 )
+from harness.compare import largest
 from harness.results import CheckResult
 
 StepTamper = Callable[[CheckContext, str], None]
@@ -42,7 +43,7 @@ def check_save_load(context: CheckContext, scheme: str, tamper: SaveTamper | Non
     problems: list[str] = []
     details: dict[str, Any] = {"scheme": scheme}
     clear_storage(context, problems)
-    errors: list[float] = []
+    errors: list[float | None] = []
     try:
         for subject in open_subjects(context):
             before = fingerprint(context, subject.model_id)
@@ -53,13 +54,13 @@ def check_save_load(context: CheckContext, scheme: str, tamper: SaveTamper | Non
             title = f"{context.reference.name} / {subject.label} model / {scheme}:// on {context.backend}"
             trip = compare_round_trip(before, after, title)
             problems += trip.problems
-            errors += [trip.max_abs_err] if trip.max_abs_err is not None else []
+            errors.append(trip.max_abs_err)
             details[subject.label] = {**subject.describe(), "weights": len(after["weights"]),
                                       "saved": _sizes(saved.info), "identical": not trip.problems}
     finally:
         clear_storage(context, [])
     return context.result(status="fail" if problems else "pass", message="\n\n".join(problems),
-                          max_abs_err=max(errors) if errors else None, atol=0.0, rtol=0.0, details=details)
+                          max_abs_err=largest(errors), atol=0.0, rtol=0.0, details=details)
 
 
 def _sizes(info: dict[str, Any]) -> dict[str, Any]:

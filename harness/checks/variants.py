@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from harness.checks.base import CheckContext, CheckFunction, check_family
 from harness.checks.inference import browser_predictions, judge_outputs, prediction_result
+from harness.compare import largest
 from harness.results import CheckResult
 from harness.tolerances import Tolerance, predict_tolerance, quantized_tolerance
 from harness.transport import decode_tensor, encode_tensor
@@ -27,17 +30,22 @@ def variant_url(context: CheckContext, entry: dict[str, Any]) -> str:
     return f"{context.model_url.rsplit('/', 1)[0]}/{entry['directory']}/model.json"
 
 
+def variant_predictions(context: CheckContext, entry: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
+    """A variant's outputs on the reference inputs (loaded fresh on the page, disposed after), and timing."""
+    model_id = context.page.call("load", variant_url(context, entry))
+    try:
+        return browser_predictions(context, model_id)
+    finally:
+        context.page.call("dispose", model_id)
+
+
 def check_quantized(context: CheckContext, quantization: str, tolerance: Tolerance | None = None) -> CheckResult:
     """A quantized conversion: dequantized like Keras (float32 tolerance) and close to the unquantized
     model within the derived tolerance (or ``tolerance``, which the teeth tests set)."""
     reference, name = context.reference, quantized_variant(quantization)
     entry = reference.variant(name)
     judged_by = tolerance or quantized_tolerance(context.backend, entry["output_effect"], quantization)
-    model_id = context.page.call("load", variant_url(context, entry))
-    try:
-        actual, timing = browser_predictions(context, model_id)
-    finally:
-        context.page.call("dispose", model_id)
+    actual, timing = variant_predictions(context, entry)
     dequantized, dequantized_failures = judge_outputs(context, actual, reference.variant_outputs(name),
                                                       predict_tolerance(context.backend),
                                                       f"{name} vs Keras with the dequantized weights")
@@ -49,7 +57,7 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
         quantization=quantization, weight_bytes=entry["weight_bytes"], float32_weight_bytes=float32_bytes,
         size_ratio=entry["weight_bytes"] / float32_bytes, max_step=entry["max_step"],
         output_effect=entry["output_effect"],
-        dequantized_max_abs_err=max((c.max_abs_err or 0.0 for c in dequantized), default=None),
+        dequantized_max_abs_err=largest(c.max_abs_err for c in dequantized),
     )
 
 
@@ -60,11 +68,7 @@ def check_sharded(context: CheckContext) -> CheckResult:
     """The model converted into several small weight shards loads (every shard fetched) and matches Keras."""
     entry = context.reference.variant("sharded")
     tolerance = predict_tolerance(context.backend)
-    model_id = context.page.call("load", variant_url(context, entry))
-    try:
-        actual, timing = browser_predictions(context, model_id)
-    finally:
-        context.page.call("dispose", model_id)
+    actual, timing = variant_predictions(context, entry)
     comparisons, failures = judge_outputs(context, actual, context.reference.load_outputs(), tolerance, "sharded")
     if entry["shards"] < 2:
         failures.append(f"{context.reference.name} / sharded: the converter wrote {entry['shards']} shard "
