@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from harness import optimizers, training, training_references, variants, zoo
+from harness import optimizers, rounding, training, training_references, variants, zoo
 from harness.informative import degeneracy_problems
 from harness.references import ReferenceModel, load_reference, save_arrays, write_manifest
 
@@ -65,7 +65,7 @@ def fixture_key(spec: zoo.ModelSpec) -> str:
     for part in (
         f"format={FIXTURE_FORMAT}",
         repr((spec.name, spec.epochs, spec.train_samples, spec.reference_batch, spec.seed)),
-        *(inspect.getsource(module) for module in (zoo, training, optimizers, training_references, variants)),
+        *(inspect.getsource(module) for module in (zoo, training, optimizers, training_references, variants, rounding)),
         inspect.getsource(_build_into),
         repr(sorted(library_versions().items())),
         f"onednn={os.environ['TF_ENABLE_ONEDNN_OPTS']}",
@@ -145,6 +145,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     ]
     if problems:
         raise DegenerateReferenceError("reference outputs prove nothing:\n" + "\n".join(problems))
+    float32_rounding = rounding.float32_rounding(model, reference_x)
     model_json = convert_layers_model(model, directory)
     converted_variants = variants.build_variants(model, reference_x, directory)
     build_training_references(spec, model, reference_x, directory)
@@ -157,6 +158,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
         "weights": [{"name": name, "shape": list(w.shape)}
                     for name, w in zip(keras_names(model.weights), model.weights)],
         "param_count": int(model.count_params()),
+        "float32_rounding": float32_rounding,
         "variants": converted_variants,
         "build": {
             "key": directory.name.rsplit("-", 1)[-1],

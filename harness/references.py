@@ -67,6 +67,7 @@ class ReferenceModel:
     param_count: int
     build_info: dict[str, Any]
     variants: dict[str, Any] = field(default_factory=dict)
+    float32_rounding: float = 0.0  # Keras float32 vs float64 on the inputs (see ``harness.rounding``)
 
     def load_inputs(self) -> list[np.ndarray]:
         """The reference inputs, in the model's input order."""
@@ -176,6 +177,7 @@ def load_reference(directory: Path) -> ReferenceModel:
             param_count=int(raw["param_count"]),
             build_info=raw.get("build", {}),
             variants=raw.get("variants", {}),
+            float32_rounding=float(raw.get("float32_rounding", 0.0)),
         )
     except FileNotFoundError as error:
         raise ReferenceError(f"{path}: no manifest (not a reference directory)") from error

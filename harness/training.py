@@ -52,6 +52,11 @@ class TrainingSpec:
     validation_split: float = 0.25
     early_stopping: EarlyStoppingSpec = field(default_factory=EarlyStoppingSpec)
     core_api: bool = False  # the model is Dense-relu-Dense-softmax: run the seeds' Core API recipe on it
+    # Transfer learning: only the layers after this one train, on the features the frozen base
+    # computes in inference mode (the only training run recorded for such a model, see
+    # ``training_references``: tfjs' BatchNormalization uses batch statistics whenever it trains,
+    # frozen or not, while Keras 2 keeps a frozen one in inference mode).
+    head_from: str | None = None
 
     def tfjs_compile(self) -> dict[str, Any]:
         """``model.compile`` arguments for the page (the optimizer is built from its spec there)."""
@@ -76,12 +81,12 @@ def keras_names(tensors_or_weights: list[Any]) -> list[str]:
     return [t.name.split(":")[0] for t in tensors_or_weights]
 
 
-def keras_predict(model: Any, inputs: list[Any]) -> list[Any]:
-    """``model.predict`` on ``inputs`` in one batch, always as a list of float32 arrays."""
+def keras_predict(model: Any, inputs: list[Any], dtype: Any = "float32") -> list[Any]:
+    """``model.predict`` on ``inputs`` in one batch, always as a list of ``dtype`` arrays."""
     import numpy as np
 
     outputs = model.predict(keras_data(inputs), batch_size=len(inputs[0]), verbose=0)
-    return [np.asarray(o, dtype=np.float32) for o in (outputs if isinstance(outputs, list) else [outputs])]
+    return [np.asarray(o, dtype=dtype) for o in (outputs if isinstance(outputs, list) else [outputs])]
 
 
 def disable_dropout(model: Any) -> None:

@@ -74,8 +74,36 @@ def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarra
     input_names = keras_names(model.inputs)
     output_names = list(model.output_names)
     fit_args = {"batch_size": training.batch_size, "shuffle": False, "verbose": 0}
-    runs: dict[str, Any] = {}
+    if training.head_from is not None:
+        runs = {"fine-tune": _fine_tune_run(trainer, training.head_from, x, y, reference_x, fit_args)}
+    else:
+        runs = _full_model_runs(trainer, x, y, held_x, held_y, reference_x, fit_args)
 
+    write_training_json(directory, {
+        "compile": training.tfjs_compile(),
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "validation_split": training.validation_split,
+        "start_weights": save_arrays(directory, "start_weights", trainer.names,
+                                  [np.asarray(w, dtype=np.float32) for w in trainer.start]),
+        "train": {"inputs": save_arrays(directory, "train_input", input_names, x),
+                  "targets": save_arrays(directory, "train_target", output_names, y)},
+        "heldout": {"inputs": save_arrays(directory, "heldout_input", input_names, held_x),
+                    "targets": save_arrays(directory, "heldout_target", output_names, held_y)},
+        "runs": runs,
+    })
+
+
+def _full_model_runs(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray],
+                     held_x: list[np.ndarray], held_y: list[np.ndarray], reference_x: list[np.ndarray],
+                     fit_args: dict[str, Any]) -> dict[str, Any]:
+    """Keras' side of ``fit``, ``fit-dataset``, ``evaluate``, ``validation-split``, ``early-stopping``
+    and (for the seeds' model) ``core-api``."""
+    import tensorflow as tf
+
+    training, model, directory = trainer.training, trainer.model, trainer.directory
+    output_names = list(model.output_names)
+    runs: dict[str, Any] = {}
     fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs, **fit_args)
     after = keras_predict(model, reference_x)
     runs["fit"] = {"history": _history(fitted), "weights": trainer.save_weights("fit"),
@@ -96,20 +124,40 @@ def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarra
     runs["early-stopping"] = _early_stopping_run(trainer, x, y, fit_args)
     if training.core_api:
         runs["core-api"] = _core_api_runs(trainer, x, y, directory)
+    return runs
 
-    write_training_json(directory, {
-        "compile": training.tfjs_compile(),
-        "epochs": training.epochs,
-        "batch_size": training.batch_size,
-        "validation_split": training.validation_split,
-        "start_weights": save_arrays(directory, "start_weights", trainer.names,
-                                  [np.asarray(w, dtype=np.float32) for w in trainer.start]),
-        "train": {"inputs": save_arrays(directory, "train_input", input_names, x),
-                  "targets": save_arrays(directory, "train_target", output_names, y)},
-        "heldout": {"inputs": save_arrays(directory, "heldout_input", input_names, held_x),
-                    "targets": save_arrays(directory, "heldout_target", output_names, held_y)},
-        "runs": runs,
-    })
+
+def split_head(model: Any, head_from: str) -> tuple[Any, Any]:
+    """``model`` as a feature extractor (inputs to layer ``head_from``'s output) and a head (the
+    layers after it, sharing their weights with ``model``), as web/training.js splits it."""
+    import tf_keras as keras
+
+    names = [layer.name for layer in model.layers]
+    if head_from not in names:
+        raise TrainingReferenceError(f"fine-tune: no layer '{head_from}' in model '{model.name}'")
+    features = model.get_layer(head_from).output
+    extractor = keras.Model(model.inputs, features)
+    head_input = keras.Input(shape=features.shape[1:], name=f"{head_from}_input")
+    output = head_input
+    for layer in model.layers[names.index(head_from) + 1:]:
+        output = layer(output)
+    return extractor, keras.Model(head_input, output)
+
+
+def _fine_tune_run(trainer: _Trainer, head_from: str, x: list[np.ndarray], y: list[np.ndarray],
+                   reference_x: list[np.ndarray], fit_args: dict[str, Any]) -> dict[str, Any]:
+    """Transfer learning: features from the frozen base in inference mode, then only the head trains."""
+    model = trainer.fresh()
+    extractor, head = split_head(model, head_from)
+    features = extractor.predict(keras_data(x), batch_size=trainer.training.batch_size, verbose=0)
+    compile_keras(head, trainer.training)
+    fitted = head.fit(features, keras_data(y), epochs=trainer.training.epochs, **fit_args)
+    names = keras_names(head.weights)
+    weights = save_arrays(trainer.directory, "weights_fine_tune", names,
+                          [np.asarray(w, dtype=np.float32) for w in head.get_weights()])
+    return {"head_from": head_from, "history": _history(fitted), "weights": weights,
+            "outputs": save_arrays(trainer.directory, "after_fine_tune", list(model.output_names),
+                                   keras_predict(model, reference_x))}
 
 
 def write_training_json(directory: Path, content: dict[str, Any]) -> None:

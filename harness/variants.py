@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.references import save_arrays
+from harness.rounding import float32_rounding
 
 QUANTIZATIONS = ("uint8", "uint16", "float16")
 QUANTIZATION_LEVELS = {"uint8": 255, "uint16": 65535}
@@ -69,7 +70,8 @@ def _quantized(model: Any, reference_x: list[np.ndarray], float_outputs: list[np
 
     name = quantized_variant(dtype)
     model_json = _convert(model, directory / name, quantization_dtype_map={dtype: True})
-    dequantized = keras_predict(load_keras_model(model_json), reference_x)
+    dequantized_model = load_keras_model(model_json)
+    dequantized = keras_predict(dequantized_model, reference_x)
     effect = max(float(np.max(np.abs(d.astype(np.float64) - f))) for d, f in zip(dequantized, float_outputs))
     return {
         "directory": name,
@@ -77,6 +79,7 @@ def _quantized(model: Any, reference_x: list[np.ndarray], float_outputs: list[np
         "weight_bytes": weight_bytes(model_json),
         "max_step": _max_step(model, dtype),
         "output_effect": effect,
+        "float32_rounding": float32_rounding(dequantized_model, reference_x),
         "outputs": save_arrays(directory / name, "dequantized_output", list(model.output_names), dequantized),
     }
 

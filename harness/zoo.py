@@ -144,6 +144,67 @@ def binary_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
     return [x], [_teacher_labels(x, 2).astype(np.float32).reshape(n, 1)]
 
 
+MOBILENET_SIZE = 96
+MOBILENET_CLASSES = 4
+MOBILENET_CALIBRATION_IMAGES = 64
+
+
+def grating_images(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Coloured sine gratings plus noise in MobileNetV2's input range [-1, 1]; the class is the
+    grating's orientation (one of ``MOBILENET_CLASSES``), so a head on the features can learn it."""
+    yy, xx = np.mgrid[0:MOBILENET_SIZE, 0:MOBILENET_SIZE] / MOBILENET_SIZE
+    labels = rng.integers(0, MOBILENET_CLASSES, size=n)
+    images = np.empty((n, MOBILENET_SIZE, MOBILENET_SIZE, 3), dtype=np.float32)
+    for i, label in enumerate(labels):
+        angle = np.pi * label / MOBILENET_CLASSES + rng.normal(0.0, 0.15)
+        frequency, phase = rng.uniform(3.0, 8.0), rng.uniform(0.0, 2 * np.pi)
+        grating = np.sin(2 * np.pi * frequency * (xx * np.cos(angle) + yy * np.sin(angle)) + phase)
+        noise = rng.normal(0.0, 0.2, size=images.shape[1:])
+        images[i] = np.clip(grating[..., None] * rng.uniform(0.3, 1.0, size=3) + noise, -1.0, 1.0)
+    return images, labels.astype(np.int32)
+
+
+def calibrate_batch_norm(model: Any, images: np.ndarray) -> None:
+    """Set every BatchNormalization's moving statistics to its input's statistics on ``images``.
+
+    With random weights MobileNetV2's activations shrink layer by layer (features ~1e-10, every
+    output the same). One forward pass in training mode with momentum 0 stores each layer's batch
+    statistics (computed on the already normalised activations of the layers before it), so in
+    inference every layer's output has unit scale on such images.
+    """
+    import tf_keras as keras
+
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    model(images, training=True)
+    for layer, momentum in zip(layers, momenta):
+        layer.momentum = momentum
+
+
+def build_mobilenet_v2(calibrate: bool = True) -> Any:
+    """A frozen MobileNetV2 base (alpha 0.35, 96x96, seeded random weights: no download) with
+    calibrated BatchNormalization statistics, then GlobalAveragePooling2D ("features") and a Dense
+    softmax head: the transfer-learning recipe of the tfjs examples."""
+    import tf_keras as keras
+
+    image = keras.layers.Input(shape=(MOBILENET_SIZE, MOBILENET_SIZE, 3), name="image")
+    base = keras.applications.MobileNetV2(input_tensor=image, include_top=False, weights=None, alpha=0.35)
+    if calibrate:
+        calibrate_batch_norm(base, grating_images(np.random.default_rng(99), MOBILENET_CALIBRATION_IMAGES)[0])
+    for layer in base.layers:
+        layer.trainable = False
+    features = keras.layers.GlobalAveragePooling2D(name="features")(base.output)
+    head = keras.layers.Dense(MOBILENET_CLASSES, activation="softmax", name="head")(features)
+    return keras.Model(image, head, name="mobilenet_v2_transfer")
+
+
+def mobilenet_data(rng: np.random.Generator, n: int) -> tuple[Arrays, Arrays]:
+    images, labels = grating_images(rng, n)
+    return [images], [labels]
+
+
 ZOO: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
@@ -170,6 +231,13 @@ ZOO: dict[str, ModelSpec] = {
         ModelSpec(
             "binary", "Dense 20->16 relu, Dense 16->1 sigmoid: binary crossentropy", build_binary, binary_data,
             TrainingSpec(OptimizerSpec("momentum", 5e-2, momentum=0.9, nesterov=True), "binary_crossentropy"),
+        ),
+        ModelSpec(
+            "mobilenet_v2", "transfer learning: frozen MobileNetV2 base (alpha 0.35, 96x96x3), Dense softmax head",
+            build_mobilenet_v2, mobilenet_data,
+            TrainingSpec(OptimizerSpec("momentum", 1e-2, momentum=0.9), "sparse_categorical_crossentropy", epochs=4,
+                         batch_size=16, samples=72, heldout_samples=16, head_from="features"),
+            train_samples=128,
         ),
     )
 }

@@ -154,3 +154,35 @@ def test_uint8_moves_outputs_more_than_uint16(parity_references):
     for reference in parity_references.values():
         uint8, uint16 = (reference.variant(f"quantized-{d}")["output_effect"] for d in ("uint8", "uint16"))
         assert uint8 > uint16
+
+
+@pytest.mark.parametrize("calibrate", [False, True])
+def test_mobilenet_outputs_vary_only_with_calibrated_batch_norm(calibrate):
+    """With random weights MobileNetV2's activations vanish layer by layer and every output is the same."""
+    fixtures.configure_tensorflow_environment()
+    import tf_keras as keras
+
+    from harness.informative import degeneracy_problems
+
+    keras.utils.set_random_seed(1)
+    model = zoo.build_mobilenet_v2(calibrate=calibrate)
+    images, _ = zoo.grating_images(np.random.default_rng(2), 8)
+    problems = degeneracy_problems(model.predict(images, verbose=0), "mobilenet_v2/head")
+    assert bool(problems) is not calibrate, problems
+
+
+def test_mobilenet_trains_only_its_head(parity_references):
+    reference = parity_references["mobilenet_v2"]
+    training = reference.training()
+    assert set(training.get("runs")) == {"fine-tune"}
+    assert training.get("runs", "fine-tune", "head_from") == "features"
+    assert set(training.named_arrays("runs", "fine-tune", "weights")) == {"head/kernel", "head/bias"}
+    assert not reference.has_training("fit") and reference.has_training("fine-tune")
+    history = training.get("runs", "fine-tune", "history")["loss"]
+    assert history[-1] < history[0]  # the head learns
+
+
+def test_float32_rounding_is_measured_per_model(parity_references):
+    """MobileNetV2 (52 BatchNormalizations on calibrated statistics) rounds far more than the small models."""
+    small = max(parity_references[name].float32_rounding for name in ("mlp", "binary", "functional"))
+    assert 0 < small < 1e-6 < parity_references["mobilenet_v2"].float32_rounding < 1e-4

@@ -156,3 +156,22 @@ def test_a_multi_output_failure_that_is_not_the_known_tfjs_bug_stays_a_failure(p
                          score_targets_shifted)
     assert result.status == "fail", result.message
     assert "known upstream bug" not in result.message
+
+
+def test_fine_tune_worker_fails_when_the_learning_rate_is_off_by_1_percent(parity_session, parity_references,
+                                                                           parity_backend):
+    if "mobilenet_v2" not in parity_references:
+        pytest.skip("fine-tuning runs on the mobilenet_v2 model, which is not selected")
+    result = run_mutated(parity_session, parity_references["mobilenet_v2"], parity_backend, "fine-tune-worker",
+                         learning_rate_off_by_1_percent)
+    assert_fails_past_tolerance(result, weights=True)
+    assert "weight head/kernel" in result.message
+
+
+def test_fine_tune_worker_fails_when_the_base_trains_too(parity_session, parity_references, parity_backend):
+    """Fitting the whole model instead: tfjs' BatchNormalization then normalises with batch statistics."""
+    if "mobilenet_v2" not in parity_references:
+        pytest.skip("fine-tuning runs on the mobilenet_v2 model, which is not selected")
+    result = run_mutated(parity_session, parity_references["mobilenet_v2"], parity_backend, "fine-tune-worker",
+                         lambda job: {**job, "mode": "fit"})
+    assert result.status == "fail", result.message

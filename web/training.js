@@ -63,8 +63,37 @@
     return { results: Object.fromEntries(model.metricsNames.map((name, i) => [name, values[i][0]])) };
   }
 
-  /** `model.fit` or `model.fitDataset`, then the final weights and (if asked) predictions. */
-  async function train(model, xs, ys, job, onEpoch) {
+  /**
+   * Transfer learning, split as harness/training_references.py splits it: `extractor` runs the frozen
+   * base (inputs to layer `headFrom`) in inference mode; `head` is the layers after it, sharing their
+   * weights with `model`. (Fitting `model` itself would run its BatchNormalization layers on batch
+   * statistics: tfjs ignores `trainable` there, Keras 2 keeps a frozen one in inference mode.)
+   */
+  function splitHead(model, headFrom) {
+    const index = model.layers.findIndex(layer => layer.name === headFrom);
+    if (index < 0) throw new Error(`fine-tune: no layer '${headFrom}' in the model`);
+    const features = model.layers[index].output;
+    const input = tf.input({ shape: features.shape.slice(1) });
+    const output = model.layers.slice(index + 1).reduce((x, layer) => layer.apply(x), input);
+    return { extractor: tf.model({ inputs: model.inputs, outputs: features }), head: tf.model({ inputs: input, outputs: output }) };
+  }
+
+  /** Train only the head on the base's features; predictions (if asked) come from the whole model. */
+  async function fineTune(model, xs, ys, job, onEpoch) {
+    const { extractor, head } = splitHead(model, job.headFrom);
+    const features = extractor.predict(single(xs), { batchSize: job.batchSize });
+    try {
+      compile(head, job.compile);
+      return await train(head, [features], ys, job, onEpoch, model);
+    } finally {
+      features.dispose();
+      if (head.optimizer) head.optimizer.dispose();
+      head.dispose();
+    }
+  }
+
+  /** `model.fit` or `model.fitDataset`, then the final weights and (if asked) `predictor`'s predictions. */
+  async function train(model, xs, ys, job, onEpoch, predictor = model) {
     const stopper = job.earlyStopping ? tf.callbacks.earlyStopping({ ...job.earlyStopping, mode: 'min' }) : null;
     const list = callbacks(onEpoch, stopper ? [stopper] : []);
     const history = job.mode === 'fitDataset'
@@ -78,15 +107,20 @@
                      artifacts: job.saveArtifacts ? await parity.artifacts.toArtifacts(model) : null };
     if (job.predict) {
       const inputs = decodeAll(job.predict);
-      const outputs = [].concat(model.predict(single(inputs)));
+      const outputs = [].concat(predictor.predict(single(inputs)));
       result.outputs = await Promise.all(outputs.map(parity.tensors.encode));
       tf.dispose([inputs, outputs]);
     }
     return result;
   }
 
+  function trainWhole(model, xs, ys, job, onEpoch) {
+    compile(model, job.compile);
+    return job.mode === 'evaluate' ? evaluate(model, xs, ys, job) : train(model, xs, ys, job, onEpoch);
+  }
+
   /**
-   * Run a training job: `job.mode` is 'fit', 'fitDataset' or 'evaluate'. `onEpoch(epoch, logs)` is
+   * Run a training job: `job.mode` is 'fit', 'fitDataset', 'fineTune' (with `job.headFrom`) or 'evaluate'. `onEpoch(epoch, logs)` is
    * called after each epoch. Returns {history, stoppedEpoch, weights, outputs, artifacts, ms} (artifacts:
    * the trained model as tfjs would save it, when `job.saveArtifacts`) or {results, ms}.
    */
@@ -96,8 +130,8 @@
     const ys = decodeAll(job.y);
     const started = performance.now();
     try {
-      compile(model, job.compile);
-      const result = job.mode === 'evaluate' ? await evaluate(model, xs, ys, job) : await train(model, xs, ys, job, onEpoch);
+      const work = job.mode === 'fineTune' ? fineTune : trainWhole;
+      const result = await work(model, xs, ys, job, onEpoch);
       return { ...result, ms: performance.now() - started };
     } finally {
       tf.dispose([xs, ys]);

@@ -12,6 +12,7 @@ from harness.checks.training import (
     check_early_stopping,
     check_evaluate,
     check_fit,
+    check_fine_tune_worker,
     check_fit_dataset,
     check_fit_worker,
     check_validation_split,
@@ -31,20 +32,24 @@ CHECKS: dict[str, CheckFunction] = {
     "validation-split": check_validation_split,
     "early-stopping": check_early_stopping,
     "core-api": check_core_api,
+    "fine-tune-worker": check_fine_tune_worker,
     **SAVE_LOAD_CHECKS,
     "browser-to-python": check_browser_to_python,
     "model-management": check_model_management,
 }
 INFERENCE_CHECKS = ("topology", "predict")
 CONVERSION_CHECKS = tuple(CHECK_VARIANTS)
-TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-split", "early-stopping", "core-api")
+TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-split", "early-stopping", "core-api",
+                   "fine-tune-worker")
+# The Keras run a training check is compared with, where it is not the check's own name.
+TRAINING_RUNS = {"fit-worker": "fit", "fine-tune-worker": "fine-tune"}
 STORAGE_CHECKS = (*SAVE_LOAD_CHECKS, "browser-to-python", "model-management")
 
 
 def check_applies(check: str, reference: ReferenceModel) -> bool:
     """Whether ``check`` has a Keras reference for this model (training runs are recorded per model)."""
     if check in TRAINING_CHECKS:
-        return reference.has_training("fit" if check == "fit-worker" else check)
+        return reference.has_training(TRAINING_RUNS.get(check, check))
     if check in CHECK_VARIANTS:
         return CHECK_VARIANTS[check] in reference.variants
     return True

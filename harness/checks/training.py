@@ -21,7 +21,7 @@ from harness.compare import Comparison, compare_arrays, format_failure
 from harness.known_issues import TFJS_MULTI_OUTPUT_EVALUATION, KnownIssue, shows_multi_output_evaluation_bug
 from harness.references import TrainingReference, tfjs_weight_name
 from harness.results import CheckResult
-from harness.tolerances import Tolerance, TrainingTolerance, training_tolerance
+from harness.tolerances import Tolerance, TrainingTolerance, training_tolerance, widened_by_rounding
 from harness.training import keras_metric_name
 from harness.transport import decode_tensor, encode_tensor
 
@@ -208,15 +208,16 @@ def _fit_like(context: CheckContext, training: TrainingReference, run: str, job:
     return comparison, ran
 
 
-def _compare_after_fit(comparison: TrainingComparison, training: TrainingReference, ran: dict[str, Any]) -> None:
-    expected = training.arrays("runs", "fit", "outputs")
+def _compare_after_fit(comparison: TrainingComparison, training: TrainingReference, ran: dict[str, Any],
+                       run: str = "fit", tolerance: Tolerance | None = None) -> None:
+    expected = training.arrays("runs", run, "outputs")
     actual = [decode_tensor(o) for o in ran.get("outputs") or []]
     if len(actual) != len(expected):
         comparison.problems.append(comparison.title("predictions after training") +
                                    f": browser returned {len(actual)} outputs, keras {len(expected)}")
         return
     for i, (a, e) in enumerate(zip(actual, expected)):
-        comparison.compare_values(f"output {i} after training", a, e)
+        comparison.compare_values(f"output {i} after training", a, e, tolerance)
 
 
 def _check_progress(comparison: TrainingComparison, ran: dict[str, Any]) -> None:
@@ -247,8 +248,25 @@ def check_fit(context: CheckContext, mutate: Mutation | None = None) -> CheckRes
 def check_fit_worker(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """The same training in a dedicated Web Worker, with progress per epoch and main-thread responsiveness."""
     training, job = _start(context, mutate, "fit", predict=context.reference.load_inputs())
-    comparison, ran = _fit_like(context, training, "fit", job, "trainInWorker")
-    _compare_after_fit(comparison, training, ran)
+    return _in_worker(context, training, job, "fit")
+
+
+def check_fine_tune_worker(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
+    """Transfer learning in a Web Worker: the frozen base computes features (inference mode), only the head
+    trains on them; history, head weights and the whole model's predictions after training vs Keras."""
+    head_from = context.reference.training().get("runs", "fine-tune", "head_from")
+    training, job = _start(context, mutate, "fineTune", predict=context.reference.load_inputs(), headFrom=head_from)
+    after = widened_by_rounding(training_tolerance(context.backend).history, context.reference.float32_rounding,
+                                "the head trains on features that differ by float32 rounding")
+    return _in_worker(context, training, job, "fine-tune", after)
+
+
+def _in_worker(context: CheckContext, training: TrainingReference, job: Job, run: str,
+               after_tolerance: Tolerance | None = None) -> CheckResult:
+    comparison, ran = _fit_like(context, training, run, job, "trainInWorker")
+    _compare_after_fit(comparison, training, ran, run, after_tolerance)
+    if after_tolerance is not None:
+        comparison.details["after_training_tolerance"] = vars(after_tolerance)
     _check_progress(comparison, ran)
     worker_backend = (ran.get("workerInfo") or {}).get("backend")
     expected_backend = context.backend.split(":", 1)[0]

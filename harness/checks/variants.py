@@ -20,7 +20,7 @@ from harness.checks.base import CheckContext, CheckFunction, check_family
 from harness.checks.inference import browser_predictions, judge_outputs, prediction_result
 from harness.compare import largest
 from harness.results import CheckResult
-from harness.tolerances import Tolerance, predict_tolerance, quantized_tolerance
+from harness.tolerances import Tolerance, predict_tolerance, quantized_tolerance, widened_by_rounding
 from harness.transport import decode_tensor, encode_tensor
 from harness.variants import QUANTIZATIONS, quantized_variant, weight_bytes
 
@@ -46,8 +46,11 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
     entry = reference.variant(name)
     judged_by = tolerance or quantized_tolerance(context.backend, entry["output_effect"], quantization)
     actual, timing = variant_predictions(context, entry)
+    dequantized_tolerance = widened_by_rounding(predict_tolerance(context.backend), entry["float32_rounding"],
+                                                "quantized BatchNormalization statistics can make the model "
+                                                "far more sensitive to rounding than the float one")
     dequantized, dequantized_failures = judge_outputs(context, actual, reference.variant_outputs(name),
-                                                      predict_tolerance(context.backend),
+                                                      dequantized_tolerance,
                                                       f"{name} vs Keras with the dequantized weights")
     comparisons, failures = judge_outputs(context, actual, reference.load_outputs(), judged_by,
                                           f"{name} vs the unquantized Keras model")
@@ -58,6 +61,7 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
         size_ratio=entry["weight_bytes"] / float32_bytes, max_step=entry["max_step"],
         output_effect=entry["output_effect"],
         dequantized_max_abs_err=largest(c.max_abs_err for c in dequantized),
+        dequantized_atol=dequantized_tolerance.atol,
     )
 
 
@@ -81,7 +85,8 @@ def check_graph_model(context: CheckContext) -> CheckResult:
     """``tf.loadGraphModel`` of the SavedModel conversion: ``predict`` and ``executeAsync`` match Keras and
     leave ``tf.memory().numTensors`` where it was once their outputs are disposed."""
     entry = context.reference.variant("graph")
-    tolerance = predict_tolerance(context.backend)
+    tolerance = widened_by_rounding(predict_tolerance(context.backend), context.reference.float32_rounding,
+                                    "the graph optimizer reorders the arithmetic")
     feeds = [{"node": spec["node"], "tensor": encode_tensor(x)}
              for spec, x in zip(entry["inputs"], context.reference.load_inputs())]
     ran = context.page.call("graphRun", variant_url(context, entry), feeds, entry["outputs"])
@@ -99,7 +104,7 @@ def check_graph_model(context: CheckContext) -> CheckResult:
                             f"tf.memory().numTensors is {after} after disposing the outputs, "
                             f"{tensors['before']} before")
     return prediction_result(context, comparisons, failures, tolerance, {}, num_tensors=tensors,
-                             predict_mode=ran["predictMode"])
+                             predict_mode=ran["predictMode"], tolerance_reason=tolerance.reason)
 
 
 # Each conversion check and the fixture variant it needs (a reference built without it skips it).
