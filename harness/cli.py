@@ -10,11 +10,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from harness.zoo import ZOO
 
 if TYPE_CHECKING:
+    from harness.results import CheckResult
     from harness.runner import RunOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -47,7 +49,39 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
     run.add_argument("--upload-limit-mib", type=float, default=256.0,
                      help="largest model upload the server accepts from the page, in MiB (default: 256)")
+    _add_check_command(commands, backends)
     return parser
+
+
+def _add_check_command(commands: Any, backends: str) -> None:
+    from harness.variants import QUANTIZATIONS
+
+    check = commands.add_parser(
+        "check", help="convert a model of your own and check it on every backend",
+        description="Convert MODEL (Keras .h5, tf_keras or TF SavedModel directory, Keras 3 .keras with "
+                    "--via-savedmodel, or a converted tfjs model directory with --inputs and --expected) and "
+                    "check that the browser gives the same answers.")
+    check.add_argument("model", type=Path, metavar="MODEL")
+    check.add_argument("--inputs", default="", help="comma-separated .npy files, one per model input "
+                       "(default: seeded random inputs of the model's shapes and dtypes)")
+    check.add_argument("--expected", default="", help="comma-separated .npy reference outputs (converted tfjs models)")
+    check.add_argument("--input-shape", action="append", default=[], metavar="D1,D2,...",
+                       help="an input's shape without the batch dimension, for unknown dimensions; once per input")
+    check.add_argument("--batch", type=int, default=8, help="generated batch size (default: 8)")
+    check.add_argument("--input-range", default="0,1", metavar="LOW,HIGH",
+                       help="range of generated float inputs (default: 0,1)")
+    check.add_argument("--seed", type=int, default=0, help="seed of generated inputs (default: 0)")
+    check.add_argument("--backends", default=backends, help=f"comma-separated backends (default: {backends})")
+    check.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
+                       help="also quantize the weights and judge with the derived quantization tolerance")
+    check.add_argument("--via-savedmodel", action="store_true",
+                       help="Keras 3 .keras: export a SavedModel (model.export) and convert it to a graph model")
+    check.add_argument("--custom-objects", type=Path, default=None, metavar="FILE.py",
+                       help="Python file defining the model's custom Keras layers (CUSTOM_OBJECTS or layer classes)")
+    check.add_argument("--custom-js", type=Path, default=None, metavar="FILE.js",
+                       help="JS file registering the same layers with tf.serialization.registerClass")
+    check.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default: reports/)")
+    check.add_argument("--timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_PASS
+    if args.command == "check":
+        return _check(args, parser)
     for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib)):
         if value <= 0:
             parser.print_usage(sys.stderr)
@@ -80,19 +116,72 @@ def main(argv: list[str] | None = None) -> int:
     return _run(options)
 
 
+def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
+    parser.print_usage(sys.stderr)
+    print(f"tfjs-parity: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _paths(raw: str) -> tuple[Path, ...]:
+    return tuple(Path(p.strip()) for p in raw.split(",") if p.strip())
+
+
+def _numbers(raw: str, option: str, kind: type) -> tuple[Any, ...]:
+    try:
+        return tuple(kind(v) for v in raw.split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{option}: {raw!r} is not a comma-separated list of numbers") from None
+
+
+def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness.tolerances import PREDICT_TOLERANCES
+    from harness.user_check import CheckOptions
+    from harness.user_reference import InputPlan
+
+    try:
+        value_range = _numbers(args.input_range, "--input-range", float)
+        shapes = tuple(_numbers(shape, "--input-shape", int) for shape in args.input_shape)
+    except ValueError as error:
+        return _usage_error(parser, str(error))
+    if len(value_range) != 2 or value_range[0] >= value_range[1]:
+        return _usage_error(parser, f"--input-range: {args.input_range!r} is not LOW,HIGH with LOW < HIGH")
+    if args.batch < 2 or args.timeout <= 0:
+        return _usage_error(parser, "--batch must be at least 2 (a reference must vary) and --timeout positive")
+    try:
+        backends = _names(args.backends, tuple(PREDICT_TOLERANCES), "backends", parser)
+    except SystemExit:
+        return EXIT_USAGE
+    plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
+                     seed=args.seed)
+    options = CheckOptions(model=args.model, backends=backends, out=args.out, inputs=plan,
+                           expected=_paths(args.expected), quantize=args.quantize, via_savedmodel=args.via_savedmodel,
+                           custom_objects=args.custom_objects, custom_js=args.custom_js, timeout_s=args.timeout)
+    from harness.user_check import run_user_check
+
+    return _run_and_print(lambda: run_user_check(options))
+
+
 def _run(options: RunOptions) -> int:
+    from harness.runner import run_parity
+
+    return _run_and_print(lambda: run_parity(options))
+
+
+def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
+    """Run, then print the matrix, every failure in full, and the report's path; setup problems exit 2."""
+    from harness.artifacts import ArtifactError
     from harness.chromium import ChromiumNotFoundError
     from harness.fixtures import DegenerateReferenceError
+    from harness.model_formats import ModelFormatError
     from harness.references import ReferenceError
     from harness.report import render_matrix, summary_line
     from harness.results import PASSING_STATUSES
-    from harness.runner import run_parity
     from harness.training_references import TrainingReferenceError
 
     try:
-        report_path, results = run_parity(options)
+        report_path, results = run()
     except (ChromiumNotFoundError, DegenerateReferenceError, TrainingReferenceError, ReferenceError,
-            FileNotFoundError) as error:
+            ModelFormatError, ArtifactError, FileNotFoundError) as error:
         print(f"tfjs-parity: cannot run: {error}", file=sys.stderr)
         return EXIT_USAGE
     report = json.loads(report_path.read_text())

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 
 
-def float32_rounding(model: Any, reference_x: list[np.ndarray]) -> float:
+def float32_rounding(model: Any, reference_x: list[np.ndarray], custom_objects: dict[str, Any] | None = None) -> float:
     """The largest difference between ``model``'s float32 outputs and the same model's float64 outputs
-    on ``reference_x`` (float inputs are cast to float64, integer inputs kept)."""
+    on ``reference_x`` (float inputs are cast to float64, integer inputs kept). ``custom_objects``: the
+    model's custom layers, needed to rebuild it."""
     import tf_keras as keras
 
     from harness.training import keras_predict
@@ -27,7 +28,8 @@ def float32_rounding(model: Any, reference_x: list[np.ndarray]) -> float:
     floatx = keras.backend.floatx()
     keras.backend.set_floatx("float64")
     try:
-        exact = type(model).from_config(config)
+        with keras.utils.custom_object_scope(custom_objects or {}):
+            exact = type(model).from_config(config)
         exact.set_weights([w.astype(np.float64) for w in model.get_weights()])
         exact_outputs = keras_predict(exact, [x.astype(np.float64) if x.dtype.kind == "f" else x for x in reference_x],
                                       dtype=np.float64)

@@ -82,10 +82,14 @@ class ParitySession:
 
     def model_url(self, reference: ReferenceModel) -> str:
         """Where the page loads ``reference``'s model.json from."""
-        directory = reference.directory.resolve()
+        return self.file_url(reference.directory, reference.model_json)
+
+    def file_url(self, directory: Path, name: str) -> str:
+        """Where the page finds file ``name`` of ``directory`` (mounted on first use)."""
+        directory = directory.resolve()
         if directory not in self._mounts:
             self._mounts[directory] = self.server.mount(directory)
-        return self._mounts[directory] + reference.model_json
+        return self._mounts[directory] + name
 
     def run_check(self, check: str, reference: ReferenceModel, backend: str,
                   function: CheckFunction | None = None) -> CheckResult:

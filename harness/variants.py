@@ -39,7 +39,7 @@ def build_variants(model: Any, reference_x: list[np.ndarray], directory: Path) -
     float_outputs = keras_predict(model, reference_x)
     variants: dict[str, Any] = {}
     for dtype in QUANTIZATIONS:
-        variants[quantized_variant(dtype)] = _quantized(model, reference_x, float_outputs, directory, dtype)
+        variants[quantized_variant(dtype)] = build_quantized(model, reference_x, float_outputs, directory, dtype)
     variants["sharded"] = _sharded(model, directory)
     variants["graph"] = _graph(model, directory)
     return variants
@@ -63,8 +63,10 @@ def _convert(model: Any, target: Path, **options: Any) -> Path:
     return target / convert_layers_model(model, target, **options)
 
 
-def _quantized(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray], directory: Path,
-               dtype: str) -> dict[str, Any]:
+def build_quantized(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray], directory: Path,
+                    dtype: str) -> dict[str, Any]:
+    """Convert ``model`` with ``dtype`` weight quantization into ``directory/quantized-<dtype>`` and record what
+    the quantized check needs: sizes, step, and Keras' outputs with the dequantized weights."""
     from harness.artifacts import load_keras_model
     from harness.training import keras_predict
 

@@ -23,6 +23,8 @@
     removeModel: url => parity.storage.removeModel(url),
     tamperStored: url => parity.storage.tamperStored(url),
     graphRun: (url, inputs, outputs) => parity.graph.run(url, inputs, outputs),
+    addScript: url => parity.custom.addScript(url),
+    registeredClasses: () => parity.custom.registeredClasses(),
   };
   const finished = new Map();
 

@@ -26,8 +26,8 @@ from harness.variants import QUANTIZATIONS, quantized_variant, weight_bytes
 
 
 def variant_url(context: CheckContext, entry: dict[str, Any]) -> str:
-    """Where the page loads a variant's model.json (a subdirectory of the reference's)."""
-    return f"{context.model_url.rsplit('/', 1)[0]}/{entry['directory']}/model.json"
+    """Where the page loads a variant's model.json (a subdirectory of the reference directory)."""
+    return f"{context.model_url.removesuffix(context.reference.model_json)}{entry['directory']}/model.json"
 
 
 def variant_predictions(context: CheckContext, entry: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
