@@ -51,3 +51,13 @@ def test_readme_training_tolerance_table_matches_the_module(backend, judges):
 
 def test_training_tolerance_of_a_variant_falls_back_to_its_base_backend():
     assert training_tolerance("wasm:1thread") == TRAINING_TOLERANCES["wasm"]
+
+
+def test_prediction_tolerances_widen_by_the_models_own_float32_rounding():
+    from harness.tolerances import FLOAT32_ROUNDING_MARGIN, model_predict_tolerance
+
+    assert model_predict_tolerance("cpu", 0.0).atol == PREDICT_TOLERANCES["cpu"].atol
+    widened = model_predict_tolerance("wasm", 3e-6)
+    assert widened.atol == PREDICT_TOLERANCES["wasm"].atol + FLOAT32_ROUNDING_MARGIN * 3e-6
+    assert widened.rtol == PREDICT_TOLERANCES["wasm"].rtol
+    assert "float32 rounding error (3e-06)" in widened.reason

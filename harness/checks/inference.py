@@ -11,7 +11,7 @@ from harness.checks.base import CheckContext
 from harness.compare import Comparison, compare_arrays, format_failure, largest
 from harness.references import tfjs_weight_name
 from harness.results import CheckResult
-from harness.tolerances import Tolerance, predict_tolerance
+from harness.tolerances import Tolerance, model_predict_tolerance
 from harness.transport import decode_tensor, encode_tensor
 
 PREDICT_REPEATS = 5
@@ -44,7 +44,7 @@ def check_predict(context: CheckContext) -> CheckResult:
 
 def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
     """Run the reference inputs through page model ``model_id`` and compare with Keras' outputs."""
-    tolerance = predict_tolerance(context.backend)
+    tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
     actual, timing = browser_predictions(context, model_id)
     comparisons, failures = judge_outputs(context, actual, context.reference.load_outputs(), tolerance, "predict")
     return prediction_result(context, comparisons, failures, tolerance, timing)

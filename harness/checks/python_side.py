@@ -14,14 +14,14 @@ from harness.checks.base import CheckContext
 from harness.checks.saving import FILE_SCHEMES, SaveTamper, decoded_weights, fingerprint, open_subjects, save_model
 from harness.compare import Comparison, compare_arrays, format_failure, largest
 from harness.results import CheckResult
-from harness.tolerances import predict_tolerance
+from harness.tolerances import model_predict_tolerance
 from harness.training import keras_predict
 from harness.transport import decode_tensor
 
 
 def check_browser_to_python(context: CheckContext, tamper: SaveTamper | None = None) -> CheckResult:
     """Keras on the browser's saved files predicts what the browser predicts and has the browser's weights."""
-    tolerance = predict_tolerance(context.backend)
+    tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
     inputs = context.reference.load_inputs()
     problems: list[str] = []
     outputs: list[Comparison] = []

@@ -20,7 +20,13 @@ from harness.checks.base import CheckContext, CheckFunction, check_family
 from harness.checks.inference import browser_predictions, judge_outputs, prediction_result
 from harness.compare import largest
 from harness.results import CheckResult
-from harness.tolerances import Tolerance, predict_tolerance, quantized_tolerance, widened_by_rounding
+from harness.tolerances import (
+    Tolerance,
+    model_predict_tolerance,
+    predict_tolerance,
+    quantized_tolerance,
+    widened_by_rounding,
+)
 from harness.transport import decode_tensor, encode_tensor
 from harness.variants import QUANTIZATIONS, quantized_variant, weight_bytes
 
@@ -71,7 +77,7 @@ QUANTIZED_CHECKS: dict[str, CheckFunction] = check_family("quantized", QUANTIZAT
 def check_sharded(context: CheckContext) -> CheckResult:
     """The model converted into several small weight shards loads (every shard fetched) and matches Keras."""
     entry = context.reference.variant("sharded")
-    tolerance = predict_tolerance(context.backend)
+    tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
     actual, timing = variant_predictions(context, entry)
     comparisons, failures = judge_outputs(context, actual, context.reference.load_outputs(), tolerance, "sharded")
     if entry["shards"] < 2:
@@ -85,8 +91,7 @@ def check_graph_model(context: CheckContext) -> CheckResult:
     """``tf.loadGraphModel`` of the SavedModel conversion: ``predict`` and ``executeAsync`` match Keras and
     leave ``tf.memory().numTensors`` where it was once their outputs are disposed."""
     entry = context.reference.variant("graph")
-    tolerance = widened_by_rounding(predict_tolerance(context.backend), context.reference.float32_rounding,
-                                    "the graph optimizer reorders the arithmetic")
+    tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
     feeds = [{"node": spec["node"], "tensor": encode_tensor(x)}
              for spec, x in zip(entry["inputs"], context.reference.load_inputs())]
     ran = context.page.call("graphRun", variant_url(context, entry), feeds, entry["outputs"])

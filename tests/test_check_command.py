@@ -1,0 +1,235 @@
+"""``tfjs-parity check MODEL`` on each input format, with models built here, and its preflight.
+
+Each run is the real thing: the model is converted, served and run in headless Chromium. Most runs
+use the cpu backend only; the custom-layer run uses every default backend.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from harness import cli
+from harness.fixtures import configure_tensorflow_environment
+
+pytestmark = pytest.mark.browser
+
+CUSTOM_LAYER_PY = '''
+import tensorflow as tf
+import tf_keras as keras
+
+
+class ScaledTanh(keras.layers.Layer):
+    """tanh(x) * scale, one trainable scale per feature."""
+
+    def build(self, input_shape):
+        self.scale = self.add_weight(name="scale", shape=(input_shape[-1],), initializer="random_normal")
+
+    def call(self, inputs):
+        return tf.tanh(inputs) * self.scale
+'''
+CUSTOM_LAYER_JS = '''
+class ScaledTanh extends tf.layers.Layer {
+  static className = 'ScaledTanh';
+  build(inputShape) {
+    this.scale = this.addWeight('scale', [inputShape[inputShape.length - 1]], 'float32', tf.initializers.ones());
+    this.built = true;
+  }
+  call(inputs) {
+    return tf.tidy(() => tf.mul(tf.tanh(Array.isArray(inputs) ? inputs[0] : inputs), this.scale.read()));
+  }
+}
+tf.serialization.registerClass(ScaledTanh);
+'''
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """One model per format, built with the libraries a user would use."""
+    configure_tensorflow_environment()
+    import importlib.util
+
+    import tensorflow as tf
+    import tf_keras as keras
+
+    root = tmp_path_factory.mktemp("user-models")
+    keras.utils.set_random_seed(0)
+    tokens, numbers = keras.Input((6,), dtype="int32", name="tokens"), keras.Input((5,), name="numbers")
+    embedded = keras.layers.Flatten()(keras.layers.Embedding(20, 4)(tokens))
+    hidden = keras.layers.Concatenate()([embedded, keras.layers.Dense(8, activation="relu")(numbers)])
+    two_inputs = keras.Model([tokens, numbers], keras.layers.Dense(3, activation="softmax")(hidden))
+    two_inputs.save(root / "two_inputs.h5")
+    two_inputs.save(root / "tf_keras_savedmodel", save_format="tf")
+
+    def dense_with(*middle):
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(4), *middle, keras.layers.Dense(2)])
+
+    dense_with(keras.layers.Lambda(lambda x: x * 2.0)).save(root / "lambda.h5")
+    dense_with(keras.layers.Dense(4, activation="exponential")).save(root / "activation.h5")
+    dense_with(keras.layers.Dense(4, kernel_initializer="lecun_uniform")).save(root / "initializer.h5")
+
+    (root / "custom_layers.py").write_text(CUSTOM_LAYER_PY)
+    (root / "custom_layers.js").write_text(CUSTOM_LAYER_JS)
+    spec = importlib.util.spec_from_file_location("custom_layers_for_test", root / "custom_layers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    dense_with(module.ScaledTanh()).save(root / "custom.h5")
+
+    class Affine(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(np.random.default_rng(1).normal(size=(3, 2)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"y": tf.tanh(x @ self.w)}
+
+    affine = Affine()
+    tf.saved_model.save(affine, str(root / "tf_savedmodel"), signatures={"serving_default": affine.__call__})
+
+    import keras as keras3
+
+    keras3.utils.set_random_seed(0)
+    keras3.Sequential([keras3.Input((5,)), keras3.layers.Dense(4, activation="relu"),
+                       keras3.layers.Dense(2)]).save(root / "keras3.keras")
+
+    from harness.convert import convert_layers_model
+
+    (root / "tfjs").mkdir()
+    convert_layers_model(two_inputs, root / "tfjs")
+    rng = np.random.default_rng(3)
+    inputs = [rng.integers(0, 20, size=(8, 6)).astype(np.int32), rng.normal(size=(8, 5)).astype(np.float32)]
+    np.save(root / "tokens.npy", inputs[0])
+    np.save(root / "numbers.npy", inputs[1])
+    np.save(root / "expected.npy", two_inputs.predict(inputs, verbose=0))
+    return root
+
+
+def check(capsys, tmp_path, *args):
+    """Run ``tfjs-parity check``; returns exit status, stdout+stderr, and the report (None if none)."""
+    status = cli.main(["check", *map(str, args), "--out", str(tmp_path / "report")])
+    captured = capsys.readouterr()
+    path = tmp_path / "report" / "parity.json"
+    return status, captured.out + captured.err, json.loads(path.read_text()) if path.exists() else None
+
+
+def rows(report):
+    return {(r["check"], r["backend"]): r for r in report["results"]}
+
+
+def test_keras2_h5_with_an_embedding_and_two_inputs(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "two_inputs.h5", "--backends", "cpu")
+    assert status == cli.EXIT_PASS, output
+    assert {key[0] for key in rows(report)} == {"preflight", "topology", "predict"}
+    assert report["environment"]["format"] == "keras-h5"
+    tokens = np.load(tmp_path / "report" / "model" / "input_0.npy")
+    assert tokens.dtype == np.int32 and 0 <= tokens.min() and tokens.max() < 20 and len(np.unique(tokens)) > 5
+
+
+def test_tf_keras_savedmodel_directory(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "tf_keras_savedmodel", "--backends", "cpu")
+    assert status == cli.EXIT_PASS, output
+    assert report["environment"]["format"] == "tf-keras-savedmodel"
+
+
+def test_tf_savedmodel_becomes_a_graph_model(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "tf_savedmodel", "--backends", "cpu")
+    assert status == cli.EXIT_PASS, output
+    assert rows(report)[("graph-model", "cpu")]["status"] == "pass"
+
+
+def test_keras3_file_is_refused_with_the_working_route(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "keras3.keras", "--backends", "cpu")
+    assert status == cli.EXIT_USAGE and report is None
+    assert "a Keras 3 model" in output and "--via-savedmodel" in output and "model.export()" in output
+
+
+def test_keras3_file_via_savedmodel(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "keras3.keras", "--via-savedmodel", "--backends", "cpu")
+    assert status == cli.EXIT_PASS, output
+    assert rows(report)[("graph-model", "cpu")]["status"] == "pass"
+
+
+def test_converted_tfjs_directory_with_reference_outputs(models, tmp_path, capsys):
+    inputs = f"{models / 'tokens.npy'},{models / 'numbers.npy'}"
+    status, output, _ = check(capsys, tmp_path, models / "tfjs", "--inputs", inputs, "--expected",
+                              models / "expected.npy", "--backends", "cpu")
+    assert status == cli.EXIT_PASS, output
+
+
+def test_converted_tfjs_directory_fails_on_wrong_reference_outputs(models, tmp_path, capsys):
+    wrong = np.load(models / "expected.npy")
+    wrong[2, 1] += 1e-4
+    np.save(tmp_path / "wrong.npy", wrong)
+    inputs = f"{models / 'tokens.npy'},{models / 'numbers.npy'}"
+    status, output, report = check(capsys, tmp_path, models / "tfjs", "--inputs", inputs, "--expected",
+                                   tmp_path / "wrong.npy", "--backends", "cpu")
+    assert status == cli.EXIT_FAIL
+    assert "[2, 1]" in rows(report)[("predict", "cpu")]["message"]
+
+
+def test_converted_tfjs_directory_needs_reference_outputs(models, tmp_path, capsys):
+    status, output, _ = check(capsys, tmp_path, models / "tfjs", "--backends", "cpu")
+    assert status == cli.EXIT_USAGE and "needs --inputs and --expected" in output
+
+
+@pytest.mark.parametrize(("model", "finding"), [
+    ("lambda.h5", "layer 'lambda': layer class Lambda: tfjs cannot run Python code"),
+    ("activation.h5", "activation exponential: tfjs has no activation 'exponential'"),
+    ("initializer.h5", "initializer LecunUniform: tfjs has no initializer 'LecunUniform'"),
+])
+def test_preflight_names_the_layer_and_what_tfjs_lacks(models, tmp_path, capsys, model, finding):
+    status, output, report = check(capsys, tmp_path, models / model, "--backends", "cpu")
+    assert status == cli.EXIT_FAIL
+    assert finding in output
+    assert set(rows(report)) == {("preflight", "cpu")}  # nothing was converted
+
+
+def test_preflight_names_an_unregistered_custom_layer(models, tmp_path, capsys):
+    status, output, _ = check(capsys, tmp_path, models / "custom.h5", "--custom-objects",
+                              models / "custom_layers.py", "--backends", "cpu")
+    assert status == cli.EXIT_FAIL
+    assert "layer class ScaledTanh: not a tfjs layer" in output and "--custom-js" in output
+
+
+def test_custom_layer_registered_on_both_sides_passes_on_every_backend(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "custom.h5", "--custom-objects",
+                                   models / "custom_layers.py", "--custom-js", models / "custom_layers.js")
+    assert status == cli.EXIT_PASS, output
+    assert {r["status"] for r in report["results"]} == {"pass"}
+    assert len(report["results"]) == 9  # preflight, topology, predict x cpu, webgl, wasm
+
+
+def test_custom_layer_unknown_to_keras_is_a_clear_error(models, tmp_path, capsys):
+    status, output, _ = check(capsys, tmp_path, models / "custom.h5", "--backends", "cpu")
+    assert status == cli.EXIT_USAGE
+    assert "Unknown layer: 'ScaledTanh'" in output and "--custom-objects" in output
+
+
+def test_quantized_check_of_a_users_model(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "two_inputs.h5", "--quantize", "uint8",
+                                   "--backends", "cpu")
+    assert status == cli.EXIT_PASS, output
+    row = rows(report)[("quantized[uint8]", "cpu")]
+    assert row["details"]["size_ratio"] < 0.3
+
+
+def test_inputs_of_the_wrong_shape_are_refused_naming_the_file(models, tmp_path, capsys):
+    np.save(tmp_path / "short.npy", np.zeros((4, 3), dtype=np.int32))
+    status, output, _ = check(capsys, tmp_path, models / "two_inputs.h5", "--inputs",
+                              f"{tmp_path / 'short.npy'},{models / 'numbers.npy'}", "--backends", "cpu")
+    assert status == cli.EXIT_USAGE
+    assert f"--inputs {tmp_path / 'short.npy'}: shape [4, 3], input 'tokens' takes [batch, 6]" in output
+
+
+def test_unknown_model_formats_are_refused(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("not a model")
+    for path, message in ((tmp_path / "missing.h5", "no such file or directory"),
+                          (tmp_path / "notes.txt", "unknown model format"),
+                          (tmp_path, "neither saved_model.pb nor model.json")):
+        status, output, _ = check(capsys, tmp_path, path, "--backends", "cpu")
+        assert status == cli.EXIT_USAGE and message in output, output
+
+
+def test_quantize_is_refused_for_graph_models(models, tmp_path, capsys):
+    status, output, _ = check(capsys, tmp_path, models / "tf_savedmodel", "--quantize", "uint8")
+    assert status == cli.EXIT_USAGE and "--quantize applies to Keras 2 models" in output
