@@ -26,7 +26,7 @@ CUSTOM_LAYER_HINT = ("not a tfjs layer: implement it in JavaScript (class extend
 ACTIVATION_HINT = "tfjs has no activation '{name}': use one it has, or an activation layer registered with --custom-js"
 INITIALIZER_HINT = ("tfjs has no initializer '{name}': tfjs deserialises initializers even for trained weights; "
                     "use a built-in one before saving")
-UNSUPPORTED_OPS = re.compile(r"Unsupported Ops in the model[^:]*:\s*(?P<ops>.+)", re.DOTALL)
+UNSUPPORTED_OPS = re.compile(r"Unsupported Ops in the model[^\n:]*:?\s*(?P<ops>.+)", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Problem:
     hint: str
 
     def __str__(self) -> str:
-        return f"layer '{self.layer}': {self.kind} {self.name}: {self.hint}"
+        where = f"layer '{self.layer}': " if self.layer else ""
+        return f"{where}{self.kind} {self.name}: {self.hint}"
 
 
 def _layers(config: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -86,7 +87,6 @@ def converter_problem(message: str) -> list[Problem]:
     if found is None:
         return []
     ops = [op.strip() for op in re.split(r"[,\s]+", found.group("ops")) if op.strip()]
-    return [Problem("(graph)", "op", op, "tfjs has no kernel for this TensorFlow op: rewrite that part of the model "
-                                         "with ops tfjs supports, or register a custom op with tf.registerOp in "
-                                         "--custom-js and convert with --skip_op_check")
-            for op in ops]
+    hint = ("tfjs has no kernel for this TensorFlow op: rewrite that part of the model with ops tfjs supports "
+            "(a custom op needs tf.registerOp on the page and the converter's --skip_op_check)")
+    return [Problem("", "graph op", op, hint) for op in ops]

@@ -159,11 +159,7 @@ def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: I
         "outputs": save_arrays(directory, "output", output_keys, [o.astype(np.float32) for o in outputs]),
         "weights": [],
         "param_count": 0,
-        "variants": {"graph": {
-            "directory": GRAPH_DIRECTORY,
-            "inputs": [{"key": s.name, "node": signature["inputs"][s.name]["name"]} for s in specs],
-            "outputs": [{"key": key, "node": signature["outputs"][key]["name"]} for key in output_keys],
-        }},
+        "variants": {"graph": _graph_entry(signature, [s.name for s in specs], output_keys)},
     })
     return load_reference(directory)
 
@@ -200,11 +196,7 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
         if len(input_names) != len(input_arrays) or len(output_names) != len(output_arrays):
             raise ModelFormatError(f"{model_json_path}: its signature has inputs {input_names} and outputs "
                                    f"{output_names}; give one --inputs and one --expected file for each, in that order")
-        variants["graph"] = {
-            "directory": GRAPH_DIRECTORY,
-            "inputs": [{"key": k, "node": signature["inputs"][k]["name"]} for k in input_names],
-            "outputs": [{"key": k, "node": signature["outputs"][k]["name"]} for k in output_names],
-        }
+        variants["graph"] = _graph_entry(signature, input_names, output_names)
     write_manifest(directory, {
         "name": name,
         "model_json": f"{GRAPH_DIRECTORY}/model.json" if graph else "model.json",
@@ -215,6 +207,15 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
         "variants": variants,
     })
     return load_reference(directory)
+
+
+def _graph_entry(signature: dict[str, Any], input_keys: list[str], output_keys: list[str]) -> dict[str, Any]:
+    """The ``graph`` variant entry: which signature keys (and graph nodes) the reference's arrays go with."""
+    return {
+        "directory": GRAPH_DIRECTORY,
+        "inputs": [{"key": k, "node": signature["inputs"][k]["name"]} for k in input_keys],
+        "outputs": [{"key": k, "node": signature["outputs"][k]["name"]} for k in output_keys],
+    }
 
 
 class UnsupportedModelError(Exception):

@@ -86,6 +86,14 @@ def models(tmp_path_factory):
     affine = Affine()
     tf.saved_model.save(affine, str(root / "tf_savedmodel"), signatures={"serving_default": affine.__call__})
 
+    class SingularValues(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 3, 3], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"s": tf.linalg.svd(x, compute_uv=False)}
+
+    svd = SingularValues()
+    tf.saved_model.save(svd, str(root / "svd_savedmodel"), signatures={"serving_default": svd.__call__})
+
     import keras as keras3
 
     keras3.utils.set_random_seed(0)
@@ -182,6 +190,13 @@ def test_preflight_names_the_layer_and_what_tfjs_lacks(models, tmp_path, capsys,
     assert status == cli.EXIT_FAIL
     assert finding in output
     assert set(rows(report)) == {("preflight", "cpu")}  # nothing was converted
+
+
+def test_preflight_names_a_graph_op_tfjs_lacks(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "svd_savedmodel", "--backends", "cpu")
+    assert status == cli.EXIT_FAIL
+    assert "graph op Svd: tfjs has no kernel for this TensorFlow op" in output
+    assert set(rows(report)) == {("preflight", "cpu")}
 
 
 def test_preflight_names_an_unregistered_custom_layer(models, tmp_path, capsys):
