@@ -161,7 +161,7 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
         "float32_rounding": float32_rounding,
         "variants": converted_variants,
         "build": {
-            "key": directory.name.rsplit("-", 1)[-1],
+            "key": fixture_key(spec),
             "versions": library_versions(),
             "onednn": os.environ["TF_ENABLE_ONEDNN_OPTS"],
             "seed": spec.seed,

@@ -186,3 +186,8 @@ def test_float32_rounding_is_measured_per_model(parity_references):
     """MobileNetV2 (52 BatchNormalizations on calibrated statistics) rounds far more than the small models."""
     small = max(parity_references[name].float32_rounding for name in ("mlp", "binary", "functional"))
     assert 0 < small < 1e-6 < parity_references["mobilenet_v2"].float32_rounding < 1e-4
+
+
+def test_manifest_records_the_cache_key_of_its_directory(parity_references):
+    for reference in parity_references.values():
+        assert reference.build_info["key"] == reference.directory.name.rsplit("-", 1)[-1]
