@@ -98,9 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         return _check(args, parser)
     for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib)):
         if value <= 0:
-            parser.print_usage(sys.stderr)
-            print(f"tfjs-parity: error: {option} must be positive", file=sys.stderr)
-            return EXIT_USAGE
+            return _usage_error(parser, f"{option} must be positive")
     try:
         options = RunOptions(
             models=_names(args.models, tuple(ZOO), "models", parser),
@@ -135,7 +133,7 @@ def _numbers(raw: str, option: str, kind: type) -> tuple[Any, ...]:
 
 def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from harness.tolerances import PREDICT_TOLERANCES
-    from harness.user_check import CheckOptions
+    from harness.user_check import CheckOptions, run_user_check
     from harness.user_reference import InputPlan
 
     try:
@@ -156,8 +154,6 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     options = CheckOptions(model=args.model, backends=backends, out=args.out, inputs=plan,
                            expected=_paths(args.expected), quantize=args.quantize, via_savedmodel=args.via_savedmodel,
                            custom_objects=args.custom_objects, custom_js=args.custom_js, timeout_s=args.timeout)
-    from harness.user_check import run_user_check
-
     return _run_and_print(lambda: run_user_check(options))
 
 

@@ -145,9 +145,9 @@ def _build_into(spec: zoo.ModelSpec, directory: Path) -> None:
     ]
     if problems:
         raise DegenerateReferenceError("reference outputs prove nothing:\n" + "\n".join(problems))
-    float32_rounding = rounding.float32_rounding(model, reference_x)
+    float32_rounding = rounding.float32_rounding(model, reference_x, outputs)
     model_json = convert_layers_model(model, directory)
-    converted_variants = variants.build_variants(model, reference_x, directory)
+    converted_variants = variants.build_variants(model, reference_x, outputs, directory)
     build_training_references(spec, model, reference_x, directory)
     write_manifest(directory, {
         "name": spec.name,

@@ -57,10 +57,11 @@ def make_inputs(specs: list[InputSpec], plan: InputPlan) -> list[np.ndarray]:
     arrays = []
     for i, spec in enumerate(specs):
         shape = plan.shapes[i] if plan.shapes else spec.shape
-        if any(d is None for d in shape):
+        known = [int(d) for d in shape if d is not None]
+        if len(known) != len(shape):
             raise ModelFormatError(f"input '{spec.name}' has shape {list(spec.shape)} with unknown dimensions: "
                                    "give --input-shape (without the batch dimension) or --inputs")
-        full = (plan.batch, *[int(d) for d in shape if d is not None])
+        full = (plan.batch, *known)
         if spec.vocabulary is not None or np.dtype(spec.dtype).kind in "iu":
             arrays.append(rng.integers(0, spec.vocabulary or 10, size=full).astype(spec.dtype))
         else:
@@ -121,7 +122,7 @@ def build_layers_reference(model: Any, directory: Path, name: str, plan: InputPl
         "outputs": save_arrays(directory, "output", list(model.output_names), outputs),
         "weights": [{"name": n, "shape": list(w.shape)} for n, w in zip(keras_names(model.weights), model.weights)],
         "param_count": int(model.count_params()),
-        "float32_rounding": float32_rounding(model, inputs, custom_objects),
+        "float32_rounding": float32_rounding(model, inputs, outputs, custom_objects),
         "variants": variants,
     })
     return load_reference(directory)

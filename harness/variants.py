@@ -32,11 +32,10 @@ def quantized_variant(name: str) -> str:
     return f"quantized-{name}"
 
 
-def build_variants(model: Any, reference_x: list[np.ndarray], directory: Path) -> dict[str, Any]:
-    """Convert ``model`` every other way into subdirectories of ``directory``; returns the manifest entries."""
-    from harness.training import keras_predict
-
-    float_outputs = keras_predict(model, reference_x)
+def build_variants(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray],
+                   directory: Path) -> dict[str, Any]:
+    """Convert ``model`` every other way into subdirectories of ``directory``; returns the manifest entries.
+    ``float_outputs``: Keras' outputs on ``reference_x``."""
     variants: dict[str, Any] = {}
     for dtype in QUANTIZATIONS:
         variants[quantized_variant(dtype)] = build_quantized(model, reference_x, float_outputs, directory, dtype)
@@ -81,7 +80,7 @@ def build_quantized(model: Any, reference_x: list[np.ndarray], float_outputs: li
         "weight_bytes": weight_bytes(model_json),
         "max_step": _max_step(model, dtype),
         "output_effect": effect,
-        "float32_rounding": float32_rounding(dequantized_model, reference_x),
+        "float32_rounding": float32_rounding(dequantized_model, reference_x, dequantized),
         "outputs": save_arrays(directory / name, "dequantized_output", list(model.output_names), dequantized),
     }
 
