@@ -19,7 +19,7 @@ from harness.fixtures import ensure_references
 from harness.report import write_atomically
 from harness.runner import DEFAULT_CHECKS
 from harness.session import ParitySession
-from harness.tolerances import DEFAULT_BACKENDS
+from harness.backend_variants import DEFAULT_BACKENDS
 from harness.zoo import ZOO
 
 

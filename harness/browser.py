@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.backend_variants import BackendNotInEffectError, assert_in_effect, backend_variant, split_backend_id
 from harness.chromium import choose_chromium, ensure_chromium
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -170,9 +171,11 @@ class ParityBrowser:
     def version(self) -> str:
         return self._browser.version
 
-    def new_page(self, origin: str, backend: str, flags: dict[str, Any] | None = None,
-                 timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendPage:
-        """A fresh page at ``origin`` with ``backend`` active; raises ``BrowserError`` if it cannot be."""
+    def new_page(self, origin: str, backend: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendPage:
+        """A fresh page at ``origin`` with backend id ``backend`` (see ``backend_variants``) in effect;
+        raises ``BrowserError`` if it cannot be, ``BackendNotInEffectError`` if the page runs something else."""
+        variant = backend_variant(backend)
+        _, version = split_backend_id(backend)
         context = self._browser.new_context()
         page = context.new_page()
         backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s)
@@ -181,9 +184,14 @@ class ParityBrowser:
         page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text))
         page.on("download", lambda download: backend_page.downloads.append(download))
         try:
-            page.goto(f"{origin}/", wait_until="load", timeout=timeout_s * 1000)
+            page.goto(f"{origin}/" + (f"?tfjs={version}" if version else ""), wait_until="load",
+                      timeout=timeout_s * 1000)
             page.wait_for_function("() => self.parity && self.parity.start", timeout=timeout_s * 1000)
-            backend_page.info = backend_page.call("setBackend", backend.split(":", 1)[0], flags or {})
+            backend_page.info = backend_page.call("setBackend", variant.tfjs_backend, variant.flags)
+            assert_in_effect(backend, backend_page.info)
+            if version and backend_page.info.get("tfjsVersion") != version:
+                raise BackendNotInEffectError(f"backend '{backend}' asked for tfjs {version}, "
+                                              f"the page runs {backend_page.info.get('tfjsVersion')}")
         except Exception:
             backend_page.close()
             raise

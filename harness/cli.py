@@ -1,7 +1,8 @@
 """``tfjs-parity``: run parity checks from the command line.
 
-Exit status: 0 every check passed, 1 a check failed or errored, 2 usage error or a setup
-problem that stops the run before any check (no Chromium, no tfjs bundles, a bad fixture).
+Exit status: 0 every check passed, 1 a check failed or errored or (with ``--baseline``) a check
+regressed, 2 usage error or a setup problem that stops the run before any check (no Chromium, no
+tfjs bundles, a bad fixture or baseline).
 """
 
 from __future__ import annotations
@@ -30,9 +31,24 @@ def _names(raw: str, known: tuple[str, ...], what: str, parser: argparse.Argumen
     return names
 
 
+def _backend_ids(raw: str, parser: argparse.ArgumentParser) -> tuple[str, ...]:
+    from harness.backend_variants import UnknownBackendError, backend_variant
+
+    backends = tuple(dict.fromkeys(b.strip() for b in raw.split(",") if b.strip()))
+    try:
+        for backend in backends:
+            backend_variant(backend)
+    except UnknownBackendError as error:
+        parser.error(f"--backends: {error.args[0]}")
+    if not backends:
+        parser.error("--backends: no backend given")
+    return backends
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from harness.backend_variants import BACKENDS, DEFAULT_BACKENDS, MATRICES
+    from harness.baseline import RegressionRules
     from harness.runner import DEFAULT_CHECKS
-    from harness.tolerances import DEFAULT_BACKENDS, PREDICT_TOLERANCES
 
     parser = argparse.ArgumentParser(
         prog="tfjs-parity", description="Keras vs TensorFlow.js parity in headless Chromium."
@@ -41,8 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run parity checks on zoo models and write a report")
     models, backends, checks = ",".join(ZOO), ",".join(DEFAULT_BACKENDS), ",".join(DEFAULT_CHECKS)
     run.add_argument("--models", default=models, help=f"comma-separated zoo models (default: all: {models})")
-    run.add_argument("--backends", default=backends,
-                     help=f"comma-separated backends (default: {backends}; known: {','.join(PREDICT_TOLERANCES)})")
+    run.add_argument("--backends", default=None,
+                     help=f"comma-separated backend ids (default: {backends}; known: {','.join(BACKENDS)})")
+    run.add_argument("--matrix", choices=tuple(MATRICES), default=None,
+                     help="a named backend set instead of --backends: " +
+                          "; ".join(f"{name}: {','.join(ids)}" for name, ids in MATRICES.items()))
+    run.add_argument("--tfjs", default="", metavar="V1,V2",
+                     help="run every backend on each of these tfjs versions, side by side (installed in web/ "
+                          "as npm aliases; default: the one pinned as @tensorflow/tfjs)")
+    rules = RegressionRules()
+    run.add_argument("--baseline", type=Path, default=None, metavar="PARITY.JSON",
+                     help="an earlier parity.json: report regressions and improvements against it; "
+                          "a regression makes the exit status 1")
+    run.add_argument("--save-baseline", type=Path, default=None, metavar="FILE",
+                     help="also write this run's report to FILE, as the baseline of a later run")
+    run.add_argument("--error-growth", type=float, default=rules.error_factor, metavar="FACTOR",
+                     help=f"a max abs error that grew by more than FACTOR is a regression (default: "
+                          f"{rules.error_factor:g})")
+    run.add_argument("--error-floor", type=float, default=rules.error_floor,
+                     help=f"errors below this never count as grown (default: {rules.error_floor:g})")
+    run.add_argument("--latency-growth", type=float, default=rules.latency_percent, metavar="PERCENT",
+                     help=f"an in-browser median latency that grew by more than PERCENT is a regression "
+                          f"(default: {rules.latency_percent:g})")
+    run.add_argument("--latency-floor-ms", type=float, default=rules.latency_floor_ms, metavar="MS",
+                     help=f"latency growth of at most MS never counts (default: {rules.latency_floor_ms:g})")
+    run.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML to FILE")
     run.add_argument("--checks", default=checks, help=f"comma-separated checks (default: {checks})")
     run.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default: reports/)")
     run.add_argument("--fixtures", type=Path, default=None, help="fixture cache directory (default: fixtures/)")
@@ -86,8 +125,9 @@ def _add_check_command(commands: Any, backends: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``tfjs-parity`` and ``python -m harness``."""
+    from harness.backend_variants import DEFAULT_BACKENDS, MATRICES, with_versions
+    from harness.baseline import RegressionRules
     from harness.runner import DEFAULT_CHECKS, RunOptions
-    from harness.tolerances import PREDICT_TOLERANCES
 
     parser = build_parser()
     try:
@@ -96,22 +136,46 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_PASS
     if args.command == "check":
         return _check(args, parser)
-    for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib)):
+    for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib),
+                          ("--error-growth", args.error_growth), ("--latency-growth", args.latency_growth)):
         if value <= 0:
             return _usage_error(parser, f"{option} must be positive")
+    if args.matrix and args.backends:
+        return _usage_error(parser, "give --matrix or --backends, not both")
+    if args.baseline and not args.baseline.is_file():
+        return _usage_error(parser, f"--baseline: {args.baseline} is not a file")
     try:
+        backends = MATRICES[args.matrix] if args.matrix else _backend_ids(args.backends or ",".join(DEFAULT_BACKENDS),
+                                                                         parser)
+        versions = _tfjs_versions(args.tfjs)
         options = RunOptions(
             models=_names(args.models, tuple(ZOO), "models", parser),
-            backends=_names(args.backends, tuple(PREDICT_TOLERANCES), "backends", parser),
+            backends=with_versions(backends, versions),
             checks=_names(args.checks, DEFAULT_CHECKS, "checks", parser),
             out=args.out,
             timeout_s=args.timeout,
             upload_limit=int(args.upload_limit_mib * 2**20),
+            baseline=args.baseline,
+            save_baseline=args.save_baseline,
+            junit=args.junit,
+            rules=RegressionRules(args.error_growth, args.error_floor, args.latency_growth, args.latency_floor_ms),
             **({"fixtures": args.fixtures} if args.fixtures else {}),
         )
     except SystemExit:
         return EXIT_USAGE
+    except ValueError as error:
+        return _usage_error(parser, str(error))
     return _run(options)
+
+
+def _tfjs_versions(raw: str) -> tuple[str, ...]:
+    """``--tfjs``'s versions, each installed in web/ (else ``UnknownTfjsVersionError``, a ``ValueError``)."""
+    from harness.server import WEB_DIR
+    from harness.tfjs_versions import check_versions
+
+    versions = tuple(dict.fromkeys(v.strip() for v in raw.split(",") if v.strip()))
+    check_versions(versions, WEB_DIR / "node_modules")
+    return versions
 
 
 def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
@@ -132,7 +196,6 @@ def _numbers(raw: str, option: str, kind: type) -> tuple[Any, ...]:
 
 
 def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness.tolerances import PREDICT_TOLERANCES
     from harness.user_check import CheckOptions, run_user_check
     from harness.user_reference import InputPlan
 
@@ -146,7 +209,7 @@ def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.batch < 2 or args.timeout <= 0:
         return _usage_error(parser, "--batch must be at least 2 (a reference must vary) and --timeout positive")
     try:
-        backends = _names(args.backends, tuple(PREDICT_TOLERANCES), "backends", parser)
+        backends = _backend_ids(args.backends, parser)
     except SystemExit:
         return EXIT_USAGE
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
@@ -166,6 +229,7 @@ def _run(options: RunOptions) -> int:
 def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
     """Run, then print the matrix, every failure in full, and the report's path; setup problems exit 2."""
     from harness.artifacts import ArtifactError
+    from harness.baseline import BaselineError
     from harness.chromium import ChromiumNotFoundError
     from harness.fixtures import DegenerateReferenceError
     from harness.model_formats import ModelFormatError
@@ -177,7 +241,7 @@ def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
     try:
         report_path, results = run()
     except (ChromiumNotFoundError, DegenerateReferenceError, TrainingReferenceError, ReferenceError,
-            ModelFormatError, ArtifactError, FileNotFoundError) as error:
+            ModelFormatError, ArtifactError, BaselineError, FileNotFoundError) as error:
         print(f"tfjs-parity: cannot run: {error}", file=sys.stderr)
         return EXIT_USAGE
     report = json.loads(report_path.read_text())
@@ -189,5 +253,12 @@ def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
         if result.status in ("xfail", "skip"):
             print(f"[{result.status}] {result.model} / {result.check} / {result.backend}: "
                   f"{result.message.splitlines()[0]}")
-    print(f"\n{summary_line(report)}\nreport: {report_path} (and {report_path.with_suffix('.md')})")
-    return EXIT_PASS if all(r.status in PASSING_STATUSES for r in results) else EXIT_FAIL
+    regressions = (report.get("baseline") or {}).get("regressions", [])
+    if regressions:
+        print(f"\nRegressions against the baseline {report['baseline']['path']}:")
+        for change in regressions:
+            print(f"  {change['model']} / {change['check']} / {change['backend']}: {change['summary']}")
+    print(f"\n{summary_line(report)}\nreport: {report_path} (and {report_path.with_suffix('.md')}, "
+          f"{report_path.with_suffix('.html')})")
+    passed = all(r.status in PASSING_STATUSES for r in results)
+    return EXIT_PASS if passed and not regressions else EXIT_FAIL

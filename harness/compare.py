@@ -13,6 +13,15 @@ from typing import Any
 import numpy as np
 
 MAX_LISTED_MISMATCHES = 5
+# Absolute errors are counted per decade for the report's error distributions: bin 0 is below
+# 1e-12 (exact matches included), bin k is [10^(k-13), 10^(k-12)), the last bin is 1 and above.
+ERROR_DECADES = tuple(10.0**e for e in range(-12, 1))
+
+
+def error_decade_counts(abs_err: np.ndarray) -> list[int]:
+    """How many of ``abs_err`` fall in each ``ERROR_DECADES`` bin (len(ERROR_DECADES) + 1 counts)."""
+    return np.bincount(np.searchsorted(ERROR_DECADES, abs_err.ravel(), side="right"),
+                       minlength=len(ERROR_DECADES) + 1).tolist()
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,7 @@ class Comparison:
     worst: Element | None = None
     worst_ratio: float = 0.0
     mismatches: list[Element] = field(default_factory=list)
+    error_decades: list[int] = field(default_factory=list)
     problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -97,6 +107,7 @@ def _fill_errors(result: Comparison, a: np.ndarray, e: np.ndarray) -> None:
     allowed = result.atol + result.rtol * np.abs(e)
     violation = abs_err > allowed
     result.max_abs_err = float(abs_err.max())
+    result.error_decades = error_decade_counts(abs_err)
     result.max_rel_err = float(rel_err.max())
     result.mismatched = int(violation.sum())
     # The worst element is the one closest to (or furthest past) its allowance.

@@ -24,7 +24,7 @@ ENVIRONMENT_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from harness.tolerances import DEFAULT_BACKENDS
+    from harness.backend_variants import DEFAULT_BACKENDS
 
     backends = ",".join(DEFAULT_BACKENDS)
     group = parser.getgroup("tfjs-parity", "Keras vs TensorFlow.js parity")

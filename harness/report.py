@@ -17,6 +17,7 @@ from harness.results import STATUSES, CheckResult
 
 REPORT_JSON = "parity.json"
 REPORT_MD = "parity.md"
+REPORT_HTML = "parity.html"
 PARTS_DIR = ".parts"
 STATUS_ORDER = {"error": 0, "fail": 1, "xfail": 2, "skip": 3, "pass": 4}
 
@@ -35,11 +36,16 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def build_report(environment: dict[str, Any], results: Iterable[CheckResult]) -> dict[str, Any]:
-    """The JSON document: environment, a summary, and one row per model x backend x check."""
+def build_report(environment: dict[str, Any], results: Iterable[CheckResult],
+                 baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document: environment, a summary, one row per model x backend x check, and the comparison
+    with a baseline report (``baseline.compare_with_baseline``) if there was one."""
     rows = [r.to_dict() for r in results]
     summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
-    return {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}
+    report = {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}
+    if baseline is not None:
+        report["baseline"] = baseline
+    return report
 
 
 def responsiveness(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -56,12 +62,16 @@ def responsiveness(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(table.values())
 
 
-def write_report(directory: Path, environment: dict[str, Any], results: Iterable[CheckResult]) -> Path:
-    """Write ``parity.json`` and ``parity.md`` into ``directory``; returns the JSON path."""
-    report = build_report(environment, results)
+def write_report(directory: Path, environment: dict[str, Any], results: Iterable[CheckResult],
+                 baseline: dict[str, Any] | None = None) -> Path:
+    """Write ``parity.json``, ``parity.md`` and ``parity.html`` into ``directory``; returns the JSON path."""
+    from harness.html_report import render_html
+
+    report = build_report(environment, results, baseline)
     json_path = directory / REPORT_JSON
     write_atomically(json_path, json.dumps(report, indent=2, allow_nan=True) + "\n")
     write_atomically(directory / REPORT_MD, render_markdown(report))
+    write_atomically(directory / REPORT_HTML, render_html(report))
     return json_path
 
 
@@ -89,8 +99,38 @@ def merge_parts(directory: Path) -> Path | None:
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """``"22 pass, 1 fail, 1 error, 0 skip"``."""
-    return ", ".join(f"{n} {status}" for status, n in report["summary"].items())
+    """``"22 pass, 1 fail, 1 error, 0 skip"`` (and ``", 2 regressions"`` against a baseline)."""
+    line = ", ".join(f"{n} {status}" for status, n in report["summary"].items())
+    if "baseline" in report:
+        line += f"; {len(report['baseline']['regressions'])} regressions against the baseline"
+    return line
+
+
+CHANGE_HEADER = ["model", "backend", "check", "what", "before", "after", "change"]
+
+
+def change_rows(changes: list[dict[str, Any]]) -> list[list[str]]:
+    """Regressions or improvements as table rows (``CHANGE_HEADER``)."""
+    return [[c["model"], c["backend"], c["check"], c["kind"], _fmt(c["before"]), _fmt(c["after"]), c["summary"]]
+            for c in changes]
+
+
+def _baseline_section(baseline: dict[str, Any] | None) -> list[str]:
+    if baseline is None:
+        return []
+    rules = baseline["rules"]
+    lines = ["", "## Regressions against the baseline", "",
+             f"Baseline: `{baseline['path']}`. A regression is a check that passed and now fails or errors, a max abs "
+             f"error grown more than {rules['error_factor']:g}x (and above {rules['error_floor']:g}), or a median "
+             f"latency grown more than {rules['latency_percent']:g}%.", ""]
+    for title, key in (("Regressions", "regressions"), ("Improvements", "improvements")):
+        changes = baseline[key]
+        lines += [f"### {title} ({len(changes)})", ""]
+        lines += [*_md_table([CHANGE_HEADER, *change_rows(changes)]), ""] if changes else ["None.", ""]
+    for title, key in (("Checks not in the baseline", "added"), ("Baseline checks not run now", "gone")):
+        if baseline[key]:
+            lines += [f"{title}: " + ", ".join(" / ".join(k) for k in baseline[key]), ""]
+    return lines
 
 
 def _cell(rows: list[dict[str, Any]]) -> str:
@@ -168,6 +208,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = ["# tfjs-parity report", "", f"**{summary_line(report)}**", ""]
     lines += _md_table(matrix_rows(report)) if report["results"] else ["(no results)"]
+    lines += _baseline_section(report.get("baseline"))
     lines += ["", "## Environment", ""]
     lines += [f"- {key}: {env[key]}" for key in ("browser", "tfjs", "python", "platform", "onednn") if key in env]
     lines += [f"- {name} {version}" for name, version in env.get("libraries", {}).items()]

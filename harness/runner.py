@@ -6,13 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.backend_variants import DEFAULT_BACKENDS
+from harness.baseline import RegressionRules, compare_with_baseline, load_baseline
 from harness.checks import CONVERSION_CHECKS, INFERENCE_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, check_applies
 from harness.fixtures import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.references import ReferenceModel
-from harness.report import REPORT_JSON, write_report
+from harness.junit import write_junit
+from harness.report import REPORT_JSON, write_atomically, write_report
 from harness.results import CheckResult
 from harness.session import ParitySession
-from harness.tolerances import DEFAULT_BACKENDS
 from harness.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 
 DEFAULT_CHECKS = INFERENCE_CHECKS + CONVERSION_CHECKS + TRAINING_CHECKS + STORAGE_CHECKS
@@ -29,6 +31,10 @@ class RunOptions:
     fixtures: Path = DEFAULT_FIXTURES_DIR
     timeout_s: float = 120.0
     upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES
+    baseline: Path | None = None
+    save_baseline: Path | None = None
+    junit: Path | None = None
+    rules: RegressionRules = RegressionRules()
 
 
 def reference_environment(references: dict[str, ReferenceModel]) -> dict[str, Any]:
@@ -40,7 +46,8 @@ def reference_environment(references: dict[str, ReferenceModel]) -> dict[str, An
 
 
 def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
-    """Run every check; the report is rewritten after each backend so nothing measured is lost."""
+    """Run every check; the reports are rewritten after each backend so nothing measured is lost."""
+    baseline = load_baseline(options.baseline) if options.baseline else None
     references = ensure_references(list(options.models), options.fixtures)
     results: list[CheckResult] = []
     with ParitySession(options.timeout_s, on_result=results.append, upload_limit=options.upload_limit) as session:
@@ -49,5 +56,13 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
                 for check in options.checks:
                     if check_applies(check, references[name]):
                         session.run_check(check, references[name], backend)
-            write_report(options.out, {**session.environment(), **reference_environment(references)}, results)
+            environment = {**session.environment(), **reference_environment(references)}
+            comparison = None
+            if baseline is not None:
+                comparison = {"path": str(options.baseline), **compare_with_baseline(baseline, results, options.rules)}
+            write_report(options.out, environment, results, comparison)
+            if options.junit:
+                write_junit(options.junit, results, comparison)
+    if options.save_baseline:
+        write_atomically(options.save_baseline, (options.out / REPORT_JSON).read_text())
     return options.out / REPORT_JSON, results

@@ -18,12 +18,12 @@ from pathlib import Path
 from aiohttp import web
 
 from harness.artifact_store import ArtifactStore
+from harness.tfjs_versions import TFJS_PACKAGES, dist_directories
 from harness.uploads import ARTIFACTS, DEFAULT_UPLOAD_LIMIT_BYTES, UPLOAD_LIMIT, upload
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEB_DIR = REPO_ROOT / "web"
 PAGE_FILE_SUFFIXES = {".html", ".js", ".css"}
-TFJS_PACKAGES = ("tfjs", "tfjs-backend-wasm", "tfjs-backend-webgpu")
 CONTENT_TYPES = {
     ".wasm": "application/wasm",
     ".js": "text/javascript",
@@ -108,13 +108,13 @@ async def mounted_file(request: web.Request) -> web.StreamResponse:
 
 def make_app(artifacts: ArtifactStore, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES,
              web_dir: Path = WEB_DIR) -> web.Application:
-    """The application: ``/`` page, ``/web/<file>``, ``/tfjs/<package>/<file>``, ``/files/<mount>/<path>``,
-    and ``POST /upload/<slot>`` into ``artifacts``."""
+    """The application: ``/`` page, ``/web/<file>``, ``/tfjs/<package>[@<version>]/<file>``,
+    ``/files/<mount>/<path>``, and ``POST /upload/<slot>`` into ``artifacts``."""
     app = web.Application(middlewares=[isolation_headers])
     app[MOUNTS] = {}
     app[ARTIFACTS] = artifacts
     app[UPLOAD_LIMIT] = upload_limit
-    app[TFJS_DIRS] = {p: web_dir / "node_modules" / "@tensorflow" / p / "dist" for p in TFJS_PACKAGES}
+    app[TFJS_DIRS] = dist_directories(web_dir / "node_modules")
     app.router.add_get("/", index)
     app.router.add_get("/web/{name}", page_file)
     app.router.add_get("/tfjs/{package}/{name}", tfjs_file)
@@ -146,7 +146,7 @@ class ParityServer:
 
     def start(self) -> ParityServer:
         """Start serving; returns self."""
-        missing = [p for p, d in self.app[TFJS_DIRS].items() if not d.is_dir()]
+        missing = [p for p in TFJS_PACKAGES if not self.app[TFJS_DIRS][p].is_dir()]
         if missing:
             raise FileNotFoundError(
                 f"tfjs bundles missing in {WEB_DIR / 'node_modules'} ({', '.join(missing)}): run `npm ci` in web/ "

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import ArtifactError
+from harness.backend_variants import backend_variant
 from harness.browser import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
-from harness.checks import CHECKS, CheckContext, CheckFunction
+from harness.checks import CHECKS, CheckContext, CheckFunction, check_group
 from harness.checks.saving import SaveError
 from harness.fixtures import library_versions
 from harness.known_issues import unsupported_here
@@ -96,6 +97,11 @@ class ParitySession:
         """Run check ``check`` (or ``function`` under that name); never raises for a check's failure."""
         started = time.perf_counter()
         try:
+            group = check_group(check) if function is None else None
+            out_of_scope = backend_variant(backend).out_of_scope.get(group or "")
+            if out_of_scope:
+                return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
+                                                message=f"{check} on {backend}: {out_of_scope}"), started)
             function = function or CHECKS[check]
             url = self.model_url(reference)
             context = CheckContext(check, backend, self.page(backend), reference, url, self.server)
@@ -109,6 +115,9 @@ class ParitySession:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
+        return self._finish(result, started)
+
+    def _finish(self, result: CheckResult, started: float) -> CheckResult:
         result.seconds = round(time.perf_counter() - started, 3)
         if self.on_result is not None:
             self.on_result(result)

@@ -30,7 +30,7 @@ from harness.references import ReferenceModel
 from harness.report import REPORT_JSON, write_report
 from harness.results import CheckResult
 from harness.session import ParitySession
-from harness.tolerances import DEFAULT_BACKENDS
+from harness.backend_variants import DEFAULT_BACKENDS
 from harness.user_reference import (
     InputPlan,
     UnsupportedModelError,

@@ -35,8 +35,17 @@ def test_variant_falls_back_to_its_base_backend():
 
 
 def test_unknown_backend_names_the_known_ones():
-    with pytest.raises(UnknownBackendError, match="no predict tolerance for backend 'metal'"):
+    with pytest.raises(UnknownBackendError, match=r"unknown backend 'metal' \(known: cpu, webgl, wasm, webgl:f16"):
         predict_tolerance("metal")
+
+
+def test_half_float_variant_scales_the_rounding_term_to_11_significant_bits():
+    from harness.tolerances import FLOAT32_ROUNDING_MARGIN, model_predict_tolerance
+
+    half = model_predict_tolerance("webgl:f16", 1e-7)
+    assert half.atol == pytest.approx(PREDICT_TOLERANCES["webgl"].atol + FLOAT32_ROUNDING_MARGIN * 1e-7 * 2**13)
+    assert "scaled to webgl:f16's precision: 0.00082" in half.reason
+    assert model_predict_tolerance("webgl:nopack@4.21.0", 1e-7) == model_predict_tolerance("webgl", 1e-7)
 
 
 @pytest.mark.parametrize("backend", sorted(TRAINING_TOLERANCES))

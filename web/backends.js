@@ -1,7 +1,7 @@
 // Backend selection and the facts the report needs about the active backend.
 (function (parity) {
   'use strict';
-  const WASM_DIST = '/tfjs/tfjs-backend-wasm/';
+  const WASM_DIST = `/tfjs/tfjs-backend-wasm${parity.tfjsSuffix}/`;
   let active = null;
 
   /**
@@ -28,6 +28,13 @@
     return gl.getParameter(ext ? ext.UNMASKED_RENDERER_WEBGL : gl.RENDERER);
   }
 
+  /** The WASM binaries this page (or worker) fetched: proof of which one tfjs really runs. */
+  function wasmBinaries() {
+    return performance.getEntriesByType('resource')
+      .map(entry => new URL(entry.name).pathname.split('/').pop())
+      .filter(name => name.endsWith('.wasm'));
+  }
+
   async function flagOrNull(name) {
     try { return await tf.env().getAsync(name); } catch (e) { return null; }
   }
@@ -44,13 +51,19 @@
       webglRenderFloat32Enabled: await flagOrNull('WEBGL_RENDER_FLOAT32_ENABLED'),
       webglVersion: await flagOrNull('WEBGL_VERSION'),
       webglPack: await flagOrNull('WEBGL_PACK'),
+      webglForceF16Textures: await flagOrNull('WEBGL_FORCE_F16_TEXTURES'),
       wasmSimd: await flagOrNull('WASM_HAS_SIMD_SUPPORT'),
       wasmMultithread: await flagOrNull('WASM_HAS_MULTITHREAD_SUPPORT'),
       wasmThreads: null,
+      wasmBinary: null,
       webgpuAvailable: typeof navigator.gpu !== 'undefined',
       floatPrecision: backend ? tf.backend().floatPrecision() : null,
     };
-    if (backend === 'wasm') facts.wasmThreads = tf.wasm.getThreadsCount();
+    if (backend === 'wasm') {
+      facts.wasmThreads = tf.wasm.getThreadsCount();
+      const binaries = wasmBinaries();
+      facts.wasmBinary = binaries.length === 1 ? binaries[0] : binaries.join(',') || null;
+    }
     return facts;
   }
 

@@ -8,6 +8,7 @@
     load: url => parity.models.load(url),
     topology: modelId => parity.models.topology(modelId),
     predict: (modelId, inputs, repeats) => parity.models.predict(modelId, inputs, repeats),
+    layerOutputs: (modelId, inputs) => parity.models.layerOutputs(modelId, inputs),
     perturbWeight: (modelId, name, index, delta) => parity.models.perturbWeight(modelId, name, index, delta),
     dispose: modelId => parity.models.dispose(modelId),
     train: job => measured(progress => parity.training.run(job, (epoch, logs) => progress.push({ epoch, logs }))),

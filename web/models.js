@@ -78,6 +78,31 @@
     return { outputs, firstMs: first.elapsedMs, medianMs, repeatable };
   }
 
+  /**
+   * Every layer's activations on `inputs`, in the model's layer order: a probe model with each layer's
+   * output as an output (layers called more than once are left out: their output is ambiguous).
+   */
+  async function layerOutputs(modelId, inputs) {
+    const model = get(modelId);
+    const names = [];
+    const symbolic = [];
+    for (const layer of model.layers) {
+      if (layer.getClassName() === 'InputLayer' || layer.inboundNodes.length !== 1) continue;
+      const outputs = Array.isArray(layer.output) ? layer.output : [layer.output];
+      outputs.forEach((output, k) => {
+        names.push(outputs.length === 1 ? layer.name : `${layer.name}[${k}]`);
+        symbolic.push(output);
+      });
+    }
+    const probe = tf.model({ inputs: model.inputs, outputs: symbolic });
+    const xs = inputs.map(parity.tensors.decode);
+    const result = probe.predict(xs.length === 1 ? xs[0] : xs);
+    const ys = Array.isArray(result) ? result : [result];
+    const encoded = await Promise.all(ys.map(parity.tensors.encode));
+    tf.dispose([...xs, ...ys]);
+    return names.map((name, i) => ({ name, tensor: encoded[i] }));
+  }
+
   /** Add `delta` to one element (flat index) of the weight named `name`: for teeth tests. */
   function perturbWeight(modelId, name, flatIndex, delta) {
     const variable = get(modelId).weights.find(w => w.originalName === name);
@@ -92,5 +117,5 @@
     loaded.delete(modelId);
   }
 
-  parity.models = { get, register, load, topology, predict, perturbWeight, dispose };
+  parity.models = { get, register, load, topology, predict, layerOutputs, perturbWeight, dispose };
 })(self.parity = self.parity || {});

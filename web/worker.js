@@ -1,9 +1,8 @@
 // Dedicated Web Worker: trains one job off the main thread (WebGL through OffscreenCanvas) and
 // reports each epoch's logs, then the result, back to the page.
+importScripts('/web/tfjs-version.js');
 importScripts(
-  '/tfjs/tfjs/tf.min.js',
-  '/tfjs/tfjs-backend-wasm/tf-backend-wasm.min.js',
-  '/tfjs/tfjs-backend-webgpu/tf-backend-webgpu.min.js',
+  ...parity.tfjsBundles,
   '/web/tensors.js',
   '/web/backends.js',
   '/web/artifacts.js',

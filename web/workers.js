@@ -6,7 +6,7 @@
   /** Train `job` in a fresh Web Worker with the page's backend and flags (or on `backend`, without flags). */
   function train(job, backend = null) {
     return new Promise((resolve, reject) => {
-      const worker = new Worker('/web/worker.js');
+      const worker = new Worker(`/web/worker.js${parity.tfjsQuery}`);
       const progress = [];
       const started = performance.now();
       const finish = (settle, value) => { worker.terminate(); settle(value); };

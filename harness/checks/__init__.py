@@ -44,6 +44,13 @@ TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-s
 # The Keras run a training check is compared with, where it is not the check's own name.
 TRAINING_RUNS = {"fit-worker": "fit", "fine-tune-worker": "fine-tune"}
 STORAGE_CHECKS = (*SAVE_LOAD_CHECKS, "browser-to-python", "model-management")
+CHECK_GROUPS = {"inference": INFERENCE_CHECKS, "conversion": CONVERSION_CHECKS, "training": TRAINING_CHECKS,
+                "storage": STORAGE_CHECKS}
+
+
+def check_group(check: str) -> str | None:
+    """The group (a ``CHECK_GROUPS`` key) ``check`` belongs to."""
+    return next((group for group, checks in CHECK_GROUPS.items() if check in checks), None)
 
 
 def check_applies(check: str, reference: ReferenceModel) -> bool:
@@ -55,5 +62,5 @@ def check_applies(check: str, reference: ReferenceModel) -> bool:
     return True
 
 
-__all__ = ["CHECKS", "CONVERSION_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS", "CheckContext",
-           "CheckFunction", "check_applies"]
+__all__ = ["CHECKS", "CHECK_GROUPS", "CONVERSION_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS", "CheckContext",
+           "CheckFunction", "check_applies", "check_group"]

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from harness.artifacts import ArtifactError
+from harness.browser import BrowserError
 from harness.checks.base import CheckContext
 from harness.compare import Comparison, compare_arrays, format_failure, largest
 from harness.references import tfjs_weight_name
@@ -47,7 +49,24 @@ def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
     tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
     actual, timing = browser_predictions(context, model_id)
     comparisons, failures = judge_outputs(context, actual, context.reference.load_outputs(), tolerance, "predict")
-    return prediction_result(context, comparisons, failures, tolerance, timing)
+    result = prediction_result(context, comparisons, failures, tolerance, timing)
+    if result.status == "fail":
+        _diagnose(context, model_id, tolerance, result)
+    return result
+
+
+def _diagnose(context: CheckContext, model_id: int, tolerance: Tolerance, result: CheckResult) -> None:
+    """Name the first layer whose activations leave tolerance in ``result`` (its message and details)."""
+    from harness.diagnosis import describe, first_failing_layer
+
+    try:
+        diagnosis = first_failing_layer(context, model_id, tolerance)
+        summary = describe(diagnosis, tolerance)
+    except (BrowserError, ArtifactError, ValueError) as error:  # the failure stands; say why there is no diagnosis
+        diagnosis = {"layer": None, "error": str(error)}
+        summary = f"Layer-by-layer diagnosis failed: {error}"
+    result.details["first_failing_layer"] = diagnosis
+    result.message = f"{result.message}\n\n{summary}"
 
 
 def browser_predictions(context: CheckContext, model_id: int) -> tuple[list[np.ndarray], dict[str, Any]]:
@@ -90,6 +109,7 @@ def prediction_result(context: CheckContext, comparisons: list[Comparison], fail
         details={
             **timing,
             "elements": sum(c.elements for c in comparisons),
+            "error_decades": [sum(counts) for counts in zip(*(c.error_decades for c in comparisons))],
             **(_worst(comparisons, reference) if comparisons else {"worst": None}),
             "outputs": [_summary(c, e.name) for c, e in zip(comparisons, reference.outputs)],
             **details,

@@ -256,7 +256,8 @@ def check_fine_tune_worker(context: CheckContext, mutate: Mutation | None = None
     trains on them; history, head weights and the whole model's predictions after training vs Keras."""
     head_from = context.reference.training().get("runs", "fine-tune", "head_from")
     training, job = _start(context, mutate, "fineTune", predict=context.reference.load_inputs(), headFrom=head_from)
-    after = widened_by_rounding(training_tolerance(context.backend).history, context.reference.float32_rounding,
+    after = widened_by_rounding(training_tolerance(context.backend).history, context.backend,
+                                context.reference.float32_rounding,
                                 "the head trains on features that differ by float32 rounding")
     return _in_worker(context, training, job, "fine-tune", after)
 

@@ -50,9 +50,11 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
     model within the derived tolerance (or ``tolerance``, which the teeth tests set)."""
     reference, name = context.reference, quantized_variant(quantization)
     entry = reference.variant(name)
-    judged_by = tolerance or quantized_tolerance(context.backend, entry["output_effect"], quantization)
+    judged_by = tolerance or quantized_tolerance(context.backend, entry["output_effect"], quantization,
+                                                 reference.float32_rounding)
     actual, timing = variant_predictions(context, entry)
-    dequantized_tolerance = widened_by_rounding(predict_tolerance(context.backend), entry["float32_rounding"],
+    dequantized_tolerance = widened_by_rounding(predict_tolerance(context.backend), context.backend,
+                                                entry["float32_rounding"],
                                                 "quantized BatchNormalization statistics can make the model "
                                                 "far more sensitive to rounding than the float one")
     dequantized, dequantized_failures = judge_outputs(context, actual, reference.variant_outputs(name),

@@ -1,0 +1,68 @@
+"""Backend variants: ids, the facts that prove each is in effect, and that a variant not in effect is loud."""
+
+import dataclasses
+
+import pytest
+
+from harness.backend_variants import (
+    BACKENDS,
+    MATRICES,
+    BackendNotInEffectError,
+    assert_in_effect,
+    backend_variant,
+    not_in_effect,
+    split_backend_id,
+    with_versions,
+)
+
+
+def test_backend_ids_carry_a_variant_and_a_tfjs_version():
+    assert split_backend_id("wasm:1thread@4.21.0") == ("wasm:1thread", "4.21.0")
+    assert split_backend_id("cpu") == ("cpu", None)
+    assert backend_variant("webgl:f16@4.21.0").flags == {"WEBGL_FORCE_F16_TEXTURES": True}
+    assert with_versions(("cpu", "wasm"), ("4.21.0", "4.22.0")) == (
+        "cpu@4.21.0", "cpu@4.22.0", "wasm@4.21.0", "wasm@4.22.0")
+    assert with_versions(("cpu",), ()) == ("cpu",)
+
+
+def test_nightly_matrix_is_every_variant_and_the_default_is_the_three_every_browser_has():
+    assert MATRICES["nightly"] == tuple(BACKENDS)
+    assert set(MATRICES["nightly"]) >= {"webgl:f16", "webgl:nopack", "wasm:nosimd", "wasm:1thread", "webgpu"}
+    assert MATRICES["default"] == ("cpu", "webgl", "wasm")
+
+
+def test_a_fact_that_contradicts_the_variant_is_named():
+    facts = {"backend": "webgl", "webglRenderFloat32Enabled": True, "webglForceF16Textures": True}
+    problems = not_in_effect(BACKENDS["webgl:f16"], facts)
+    assert problems == ["webglRenderFloat32Enabled is True, not False"]
+    with pytest.raises(BackendNotInEffectError, match="webgl:f16.*WEBGL_FORCE_F16_TEXTURES=True.*is not in effect"):
+        assert_in_effect("webgl:f16", facts)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_each_variant_is_in_effect_on_its_page(parity_session, backend):
+    info = parity_session.page(backend).info
+    assert not_in_effect(backend_variant(backend), info) == []
+    if backend == "wasm":
+        assert info["crossOriginIsolated"] and info["wasmBinary"] == "tfjs-backend-wasm-threaded-simd.wasm"
+        assert info["wasmThreads"] >= 1
+
+
+@pytest.mark.browser
+def test_a_variant_whose_flag_does_not_take_is_an_error_not_a_quiet_pass(parity_session, parity_references,
+                                                                         monkeypatch):
+    # webgl:nopack without its flag: the page runs packed WebGL, and every check says so.
+    monkeypatch.setitem(BACKENDS, "webgl:nopack", dataclasses.replace(BACKENDS["webgl:nopack"], flags={}))
+    parity_session.discard_page("webgl:nopack")
+    result = parity_session.run_check("predict", parity_references["mlp"], "webgl:nopack")
+    parity_session.discard_page("webgl:nopack")
+    assert result.status == "error"
+    assert "backend 'webgl:nopack'" in result.message and "webglPack is True, not False" in result.message
+
+
+@pytest.mark.browser
+def test_half_float_training_and_byte_exact_storage_are_reported_out_of_scope(parity_session, parity_references):
+    for check in ("fit", "save-load[indexeddb]"):
+        result = parity_session.run_check(check, parity_references["mlp"], "webgl:f16")
+        assert result.status == "skip" and "out of scope" in result.message
