@@ -25,13 +25,14 @@ FAILED = ("fail", "error")
 @dataclass(frozen=True)
 class RegressionRules:
     """When a change counts. ``error_floor``: 1e-6 is ten times the ~1e-7 float32 noise of the zoo's
-    predictions; ``latency_percent``: SwiftShader timings on a shared 2-core machine vary by ~20%;
-    ``latency_floor_ms``: sub-millisecond predicts vary by whole multiples from timer granularity."""
+    predictions; ``latency_percent`` and ``latency_floor_ms``: on a shared 2-core machine the median of
+    four predict calls of a small model moved from 5.5 to 9.8 ms (+76%) between two identical runs, so
+    only a doubling by more than 5 ms counts."""
 
     error_factor: float = 2.0
     error_floor: float = 1e-6
-    latency_percent: float = 50.0
-    latency_floor_ms: float = 2.0
+    latency_percent: float = 100.0
+    latency_floor_ms: float = 5.0
 
 
 @dataclass(frozen=True)

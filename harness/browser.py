@@ -171,6 +171,10 @@ class ParityBrowser:
     def version(self) -> str:
         return self._browser.version
 
+    def new_context(self) -> Any:
+        """A fresh Playwright browser context (for pages outside the parity page, such as a report)."""
+        return self._browser.new_context()
+
     def new_page(self, origin: str, backend: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendPage:
         """A fresh page at ``origin`` with backend id ``backend`` (see ``backend_variants``) in effect;
         raises ``BrowserError`` if it cannot be, ``BackendNotInEffectError`` if the page runs something else."""

@@ -39,7 +39,7 @@ def _environment(env: dict[str, Any]) -> str:
     facts = [[escape(key), escape(str(env[key]))] for key in ("browser", "tfjs", "python", "platform", "onednn")
              if key in env]
     facts += [[escape(name), escape(str(version))] for name, version in env.get("libraries", {}).items()]
-    html = "<h2>Environment</h2>" + _table(["", ""], facts)
+    html = "<h2>Environment</h2>" + _table(["what", "version"], facts)
     if env.get("gpu_note"):
         html += f'<p class="note">{escape(env["gpu_note"])}</p>'
     keys = ["tfjsVersion", "floatPrecision", "webglRenderFloat32Enabled", "webglPack", "wasmBinary", "wasmThreads",
@@ -91,9 +91,9 @@ def _loss_charts(results: list[dict[str, Any]]) -> list[str]:
         if not fits:
             continue
         keras = next(iter(fits.values()))["keras"].get("loss", [])
-        series: list[Series] = [("Keras (Python)", list(keras), REFERENCE_COLOUR)]
-        series += [(backend, list(fits[backend]["browser"].get("loss", [])), colour(backends.index(backend)))
-                   for backend in backends if backend in fits]
+        series: list[Series] = [(backend, list(fits[backend]["browser"].get("loss", [])), colour(backends.index(backend)))
+                                for backend in backends if backend in fits]
+        series.append(("Keras (Python)", list(keras), REFERENCE_COLOUR))
         charts.append(line_chart(f"{model}: training loss per epoch (fit)", [str(e + 1) for e in range(len(keras))],
                                  series, "loss"))
     return charts

@@ -99,10 +99,10 @@ def merge_parts(directory: Path) -> Path | None:
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """``"22 pass, 1 fail, 1 error, 0 skip"`` (and ``", 2 regressions"`` against a baseline)."""
+    """``"22 pass, 1 fail, 1 error, 0 skip"`` (and ``"; 2 regression(s) against the baseline"``)."""
     line = ", ".join(f"{n} {status}" for status, n in report["summary"].items())
     if "baseline" in report:
-        line += f"; {len(report['baseline']['regressions'])} regressions against the baseline"
+        line += f"; {len(report['baseline']['regressions'])} regression(s) against the baseline"
     return line
 
 

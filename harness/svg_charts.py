@@ -84,7 +84,8 @@ def line_chart(title: str, x_labels: list[str], series: list[Series], y_label: s
     for _, values, hue in series:
         points = [(x_of[i], axis.y(v)) for i, v in enumerate(values) if v is not None]
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        body.append(f'<polyline points="{path}" fill="none" stroke="{hue}" stroke-width="1.5"/>')
+        dash = ' stroke-dasharray="6 4"' if hue == REFERENCE_COLOUR else ""  # the reference stays visible on top
+        body.append(f'<polyline points="{path}" fill="none" stroke="{hue}" stroke-width="1.5"{dash}/>')
         body += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{hue}"/>' for x, y in points]
     return _frame(title, y_label, body, [(label, hue) for label, _, hue in series])
 

@@ -21,8 +21,12 @@ class UnknownTfjsVersionError(ValueError):
 
 
 def dist_directories(node_modules: Path) -> dict[str, Path]:
-    """URL package key (``tfjs``, ``tfjs@4.21.0``...) -> the package's ``dist`` folder, for every installed one."""
+    """URL package key (``tfjs``, ``tfjs@4.21.0``...) -> the package's ``dist`` folder, for every installed one
+    (the default version under both its plain and its versioned key)."""
     found = {package: node_modules / "@tensorflow" / package / "dist" for package in TFJS_PACKAGES}
+    default = default_version(node_modules)
+    if default:
+        found.update({f"{package}@{default}": found[package] for package in TFJS_PACKAGES})
     if node_modules.is_dir():
         for entry in sorted(node_modules.iterdir()):
             alias = _ALIAS.match(entry.name)
@@ -40,11 +44,8 @@ def default_version(node_modules: Path) -> str | None:
 def installed_versions(node_modules: Path) -> tuple[str, ...]:
     """Every tfjs version the page can run: the default, and each aliased version with all three packages."""
     keys = dist_directories(node_modules)
-    aliased = {key.split("@")[1] for key in keys if "@" in key}
-    complete = [v for v in sorted(aliased) if all(f"{p}@{v}" in keys and keys[f"{p}@{v}"].is_dir()
-                                                   for p in TFJS_PACKAGES)]
-    default = default_version(node_modules)
-    return tuple(dict.fromkeys([*complete, *([default] if default else [])]))
+    versions = sorted({key.split("@")[1] for key in keys if "@" in key}, key=lambda v: tuple(map(int, v.split("."))))
+    return tuple(v for v in versions if all(keys.get(f"{p}@{v}", Path()).is_dir() for p in TFJS_PACKAGES))
 
 
 def check_versions(requested: tuple[str, ...], node_modules: Path) -> None:

@@ -11,11 +11,26 @@ from harness.cli import EXIT_USAGE, main
 @pytest.mark.parametrize("argv", [
     [], ["frobnicate"], ["run", "--models", "resnet"], ["run", "--backends", "metal"],
     ["run", "--checks", "nope"], ["run", "--timeout", "0"], ["run", "--models", ""],
-    ["run", "--upload-limit-mib", "0"],
+    ["run", "--upload-limit-mib", "0"], ["run", "--backends", "webgl:f32"], ["run", "--matrix", "weekly"],
+    ["run", "--matrix", "nightly", "--backends", "cpu"], ["run", "--tfjs", "3.0.0"],
+    ["run", "--baseline", "/nonexistent/parity.json"], ["run", "--error-growth", "0"],
 ])
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == EXIT_USAGE
     assert "error" in capsys.readouterr().err
+
+
+def test_unknown_tfjs_version_names_the_installed_ones(capsys):
+    main(["run", "--tfjs", "4.21.0,3.0.0"])
+    assert "tfjs 3.0.0 not installed in" in capsys.readouterr().err
+
+
+def test_a_baseline_that_is_not_a_report_stops_the_run_naming_it(tmp_path, capsys):
+    baseline = tmp_path / "old.json"
+    baseline.write_text("[1, 2]")
+    assert main(["run", "--models", "mlp", "--backends", "cpu", "--baseline", str(baseline),
+                 "--out", str(tmp_path)]) == EXIT_USAGE
+    assert f"baseline {baseline} is not a parity.json report" in capsys.readouterr().err
 
 
 def test_unknown_model_message_lists_the_zoo(capsys):
