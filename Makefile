@@ -7,6 +7,8 @@ PY_STAMP := $(VENV)/.installed
 NPM_STAMP := web/node_modules/.installed
 REPORT_DIR ?= reports
 PYTEST_ARGS ?=
+# Extra `tfjs-parity run` options, e.g. RUN_ARGS="--matrix nightly --baseline old/parity.json".
+RUN_ARGS ?=
 
 .PHONY: setup report test bench lint clean
 
@@ -24,7 +26,7 @@ $(NPM_STAMP): web/package.json web/package-lock.json
 	@touch $@
 
 report: setup
-	$(VENV)/bin/tfjs-parity run --out $(REPORT_DIR)
+	$(VENV)/bin/tfjs-parity run --out $(REPORT_DIR) $(RUN_ARGS)
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
