@@ -94,9 +94,11 @@ def _latency_change(before: dict[str, Any], after: dict[str, Any],
                     rules: RegressionRules) -> tuple[bool, Change] | None:
     b = (before.get("details") or {}).get("median_ms")
     a = (after.get("details") or {}).get("median_ms")
+    if not a or not b:
+        return None
     factor = 1 + rules.latency_percent / 100
     for regressed, (small, large) in ((True, (b, a)), (False, (a, b))):
-        if small and large and large > factor * small and large - small > rules.latency_floor_ms:
+        if large > factor * small and large - small > rules.latency_floor_ms:
             change = 100 * (a - b) / b
             return regressed, Change(*_key(after), "latency", b, a,
                                      f"median latency {b:.1f} -> {a:.1f} ms ({change:+.0f}%, limit "
@@ -114,8 +116,8 @@ def compare_with_baseline(baseline: list[dict[str, Any]], results: list[CheckRes
     for key, now in after.items():
         if key not in before:
             continue
-        for judge in (_status_change, lambda b, a: _error_change(b, a, rules), lambda b, a: _latency_change(b, a, rules)):
-            found = judge(before[key], now)
+        for found in (_status_change(before[key], now), _error_change(before[key], now, rules),
+                      _latency_change(before[key], now, rules)):
             if found:
                 (regressions if found[0] else improvements).append(found[1])
     return {

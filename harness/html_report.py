@@ -91,8 +91,8 @@ def _loss_charts(results: list[dict[str, Any]]) -> list[str]:
         if not fits:
             continue
         keras = next(iter(fits.values()))["keras"].get("loss", [])
-        series: list[Series] = [(backend, list(fits[backend]["browser"].get("loss", [])), colour(backends.index(backend)))
-                                for backend in backends if backend in fits]
+        series: list[Series] = [(b, list(fits[b]["browser"].get("loss", [])), colour(backends.index(b)))
+                                for b in backends if b in fits]
         series.append(("Keras (Python)", list(keras), REFERENCE_COLOUR))
         charts.append(line_chart(f"{model}: training loss per epoch (fit)", [str(e + 1) for e in range(len(keras))],
                                  series, "loss"))

@@ -145,7 +145,7 @@ class ParitySession:
         """The report's environment block: versions, platform, and each backend's facts."""
         return {
             "browser": f"Chromium {self.browser.version}",
-            "tfjs": next((i.get("tfjsVersion") for i in self.backend_info.values()), None),
+            "tfjs": ", ".join(dict.fromkeys(str(i.get("tfjsVersion")) for i in self.backend_info.values())) or None,
             "python": platform.python_version(),
             "platform": platform.platform(),
             "libraries": library_versions(),

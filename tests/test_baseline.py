@@ -8,8 +8,8 @@ def row(check="predict", status="pass", error=1e-7, median_ms=10.0, backend="cpu
     return CheckResult("mlp", backend, check, status, max_abs_err=error, details={"median_ms": median_ms})
 
 
-def compare(before, after, rules=RegressionRules()):
-    return compare_with_baseline([r.to_dict() for r in before], after, rules)
+def compare(before, after, rules=None):
+    return compare_with_baseline([r.to_dict() for r in before], after, rules or RegressionRules())
 
 
 def test_pass_to_fail_or_error_is_a_regression_and_fail_to_pass_an_improvement():

@@ -31,7 +31,8 @@ def rerun(tmp_path, baseline, *options):
 
 
 def test_the_same_run_against_its_own_baseline_has_no_regressions(first_run, tmp_path):
-    code, report = rerun(tmp_path, first_run / "baseline.json")
+    # Timings of a loaded test machine are noise; statuses and errors must not move at all.
+    code, report = rerun(tmp_path, first_run / "baseline.json", "--latency-growth", "1000")
     assert code == EXIT_PASS, report["baseline"]["regressions"]
     assert report["baseline"]["regressions"] == [] and report["baseline"]["added"] == []
 

@@ -62,5 +62,5 @@ def check_applies(check: str, reference: ReferenceModel) -> bool:
     return True
 
 
-__all__ = ["CHECKS", "CHECK_GROUPS", "CONVERSION_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS", "CheckContext",
-           "CheckFunction", "check_applies", "check_group"]
+__all__ = ["CHECKS", "CHECK_GROUPS", "CONVERSION_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS",
+           "CheckContext", "CheckFunction", "check_applies", "check_group"]
