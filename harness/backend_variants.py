@@ -21,6 +21,7 @@ HALF_FLOAT_TRAINING = (
 HALF_FLOAT_STORAGE = (
     "byte-exact storage is out of scope: weights held in half-float textures come back rounded to 11 significant "
     "bits when the page reads or saves them, so every saved weight differs from the loaded one")
+WASM_THREADS = 2
 WASM_PLAIN, WASM_SIMD, WASM_THREADED_SIMD = (
     "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm-threaded-simd.wasm")
 
@@ -35,6 +36,7 @@ class BackendVariant:
     flags: dict[str, bool] = field(default_factory=dict)
     expected: dict[str, Any] = field(default_factory=dict)
     significand_bits: int = 24  # float32; 11 for half-float textures
+    wasm_threads: int | None = None  # the threaded WASM binary's thread count (None: tfjs' default)
     # Check groups (``harness.checks.CHECK_GROUPS``) that cannot hold on this variant by design, each with
     # the measured reason: their checks are reported as skips that say so.
     out_of_scope: dict[str, str] = field(default_factory=dict)
@@ -44,9 +46,11 @@ BACKENDS: dict[str, BackendVariant] = {variant.name: variant for variant in (
     BackendVariant("cpu", "cpu", "plain JavaScript kernels, float32"),
     BackendVariant("webgl", "webgl", "WebGL2, float32 render targets, packed textures",
                    expected={"webglRenderFloat32Enabled": True, "webglPack": True}),
-    BackendVariant("wasm", "wasm", "XNNPACK with SIMD and threads (needs a cross-origin isolated page)",
+    # tfjs runs half the logical cores, so 1 thread on a 2-core machine: 2 makes the threads really work.
+    BackendVariant("wasm", "wasm", "XNNPACK with SIMD and 2 threads (needs a cross-origin isolated page)",
                    expected={"crossOriginIsolated": True, "wasmSimd": True, "wasmMultithread": True,
-                             "wasmBinary": WASM_THREADED_SIMD}),
+                             "wasmBinary": WASM_THREADED_SIMD, "wasmThreads": WASM_THREADS},
+                   wasm_threads=WASM_THREADS),
     BackendVariant("webgl:f16", "webgl", "WebGL2 with half-float textures, as on most phones",
                    flags={"WEBGL_FORCE_F16_TEXTURES": True},
                    # tfjs' floatPrecision() says 32 here and 16 for float32 textures (its underflow probe

@@ -46,7 +46,7 @@ def test_each_variant_is_in_effect_on_its_page(parity_session, backend):
     assert not_in_effect(backend_variant(backend), info) == []
     if backend == "wasm":
         assert info["crossOriginIsolated"] and info["wasmBinary"] == "tfjs-backend-wasm-threaded-simd.wasm"
-        assert info["wasmThreads"] >= 1
+        assert info["wasmThreads"] == 2
 
 
 @pytest.mark.browser

@@ -6,18 +6,28 @@
 
   /**
    * Activate a backend. `flags` are tf.env() flags set before the backend initialises,
-   * e.g. {WEBGL_PACK: false}. Returns info() for the backend now active.
+   * e.g. {WEBGL_PACK: false}; `wasmThreads` sets the threaded WASM binary's thread count (tfjs'
+   * default is half the logical cores, so 1 on a 2-core machine). Returns info() for the backend now active.
    */
-  async function setBackend(name, flags = {}) {
+  async function setBackend(name, flags = {}, wasmThreads = null) {
     for (const [flag, value] of Object.entries(flags)) tf.env().set(flag, value);
-    if (name === 'wasm') tf.wasm.setWasmPaths(WASM_DIST);
+    if (name === 'wasm') {
+      tf.wasm.setWasmPaths(WASM_DIST);
+      if (wasmThreads) {
+        tf.wasm.setThreadsCount(wasmThreads);
+        // tfjs' WASM worker pool has hardwareConcurrency / 2 workers (1 on a 2-core machine), and the
+        // thread count cannot exceed it: report enough cores for the pool to hold `wasmThreads`.
+        const cores = Math.max(navigator.hardwareConcurrency || 1, 2 * wasmThreads);
+        Object.defineProperty(Object.getPrototypeOf(navigator), 'hardwareConcurrency', { get: () => cores });
+      }
+    }
     const ok = await tf.setBackend(name);
     if (!ok) throw new Error(`tf.setBackend('${name}') failed: backend could not be initialised`);
     await tf.ready();
     if (tf.getBackend() !== name) {
       throw new Error(`asked for backend '${name}' but '${tf.getBackend()}' is active`);
     }
-    active = { name, flags };
+    active = { name, flags, wasmThreads };
     return info();
   }
 
@@ -67,7 +77,7 @@
     return facts;
   }
 
-  /** The backend name and flags last activated here (a worker repeats them). */
+  /** The backend name, flags and WASM thread count last activated here (a worker repeats them). */
   function current() {
     if (!active) throw new Error('no backend has been set on this page');
     return active;

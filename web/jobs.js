@@ -4,7 +4,7 @@
   'use strict';
   const operations = {
     info: () => parity.backends.info(),
-    setBackend: (name, flags) => parity.backends.setBackend(name, flags),
+    setBackend: (name, flags, wasmThreads) => parity.backends.setBackend(name, flags, wasmThreads),
     load: url => parity.models.load(url),
     topology: modelId => parity.models.topology(modelId),
     predict: (modelId, inputs, repeats) => parity.models.predict(modelId, inputs, repeats),

@@ -22,8 +22,8 @@
       worker.onerror = event => {
         finish(reject, new Error(`worker script error: ${event.message} (${event.filename}:${event.lineno})`));
       };
-      const { name, flags } = parity.backends.current();
-      worker.postMessage(backend ? { backend, flags: {}, job } : { backend: name, flags, job });
+      const { name, flags, wasmThreads } = parity.backends.current();
+      worker.postMessage(backend ? { backend, flags: {}, job } : { backend: name, flags, wasmThreads, job });
     });
   }
 
