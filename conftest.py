@@ -7,6 +7,17 @@ import pytest
 pytest_plugins = ["pytester"]
 
 
+def run_cli(argv):
+    """``tfjs-parity ARGV`` in-process, on a thread of its own: once a test has used ``parity_session``,
+    this thread's asyncio loop belongs to that session's Playwright, and a run needs its own."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from harness.cli import main
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(main, argv).result()
+
+
 @pytest.fixture
 def make_damaged_reference(tmp_path):
     """A copy of a reference directory with ``damage(directory)`` done to it, loaded as a reference.

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import run_cli
 from harness import cli
 from harness.fixtures import configure_tensorflow_environment
 
@@ -114,7 +115,7 @@ def models(tmp_path_factory):
 
 def check(capsys, tmp_path, *args):
     """Run ``tfjs-parity check``; returns exit status, stdout+stderr, and the report (None if none)."""
-    status = cli.main(["check", *map(str, args), "--out", str(tmp_path / "report")])
+    status = run_cli(["check", *map(str, args), "--out", str(tmp_path / "report")])
     captured = capsys.readouterr()
     path = tmp_path / "report" / "parity.json"
     return status, captured.out + captured.err, json.loads(path.read_text()) if path.exists() else None

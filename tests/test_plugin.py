@@ -29,7 +29,7 @@ def test_unknown_backend_is_a_usage_error(pytester):
     pytester.makepyfile(test_ids=TEST_FILE)
     result = pytester.runpytest("--collect-only", "--backends", "metal")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*no predict tolerance for backend 'metal'*"])
+    result.stderr.fnmatch_lines(["*unknown backend 'metal' (known: cpu, webgl, wasm*"])
 
 
 @pytest.mark.browser

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import EXIT_FAIL, EXIT_PASS, main
+from conftest import run_cli
+from harness.cli import EXIT_FAIL, EXIT_PASS
 
 pytestmark = pytest.mark.browser
 SCREENSHOT = Path(__file__).resolve().parent.parent / "test-results" / "parity-html.png"
@@ -19,12 +20,12 @@ def first_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("first")
     argv = ["run", "--models", "mlp", "--backends", "cpu,wasm", "--checks", "topology,predict,fit",
             "--out", str(out), "--save-baseline", str(out / "baseline.json"), "--junit", str(out / "junit.xml")]
-    assert main(argv) == EXIT_PASS
+    assert run_cli(argv) == EXIT_PASS
     return out
 
 
 def rerun(tmp_path, baseline, *options):
-    code = main(["run", "--models", "mlp", "--backends", "cpu,wasm", "--checks", "topology,predict,fit",
+    code = run_cli(["run", "--models", "mlp", "--backends", "cpu,wasm", "--checks", "topology,predict,fit",
                  "--out", str(tmp_path), "--baseline", str(baseline), "--junit", str(tmp_path / "junit.xml"),
                  *options])
     return code, json.loads((tmp_path / "parity.json").read_text())

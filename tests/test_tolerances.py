@@ -19,7 +19,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 @pytest.mark.parametrize("backend", sorted(PREDICT_TOLERANCES))
 def test_readme_tolerance_table_matches_the_module(backend):
     tolerance = PREDICT_TOLERANCES[backend]
-    row = re.search(rf"^\| `{backend}` \| ([^|]+) \| ([^|]+) \|", README.read_text(), re.MULTILINE)
+    row = re.search(rf"^\| `{backend}` \| ([\d.e-]+) \| ([\d.e-]+) \|", README.read_text(), re.MULTILINE)
     assert row, f"README has no tolerance row for {backend}"
     assert float(row.group(1)) == tolerance.atol and float(row.group(2)) == tolerance.rtol
 
