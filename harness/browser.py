@@ -191,7 +191,8 @@ class ParityBrowser:
             page.goto(f"{origin}/" + (f"?tfjs={version}" if version else ""), wait_until="load",
                       timeout=timeout_s * 1000)
             page.wait_for_function("() => self.parity && self.parity.start", timeout=timeout_s * 1000)
-            backend_page.info = backend_page.call("setBackend", variant.tfjs_backend, variant.flags, variant.wasm_threads)
+            backend_page.info = backend_page.call("setBackend", variant.tfjs_backend, variant.flags,
+                                                  variant.wasm_threads)
             assert_in_effect(backend, backend_page.info)
             if version and backend_page.info.get("tfjsVersion") != version:
                 raise BackendNotInEffectError(f"backend '{backend}' asked for tfjs {version}, "
