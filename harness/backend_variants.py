@@ -103,9 +103,14 @@ def with_versions(backends: tuple[str, ...], versions: tuple[str, ...]) -> tuple
     return tuple(f"{backend}@{version}" for backend in backends for version in versions)
 
 
-def not_in_effect(variant: BackendVariant, info: dict[str, Any]) -> list[str]:
-    """How the page's reported facts ``info`` contradict ``variant``; empty when it is in effect."""
+def not_in_effect(backend_id: str, info: dict[str, Any]) -> list[str]:
+    """How the page's (or worker's) reported facts ``info`` contradict ``backend_id``'s variant and tfjs
+    version; empty when it is in effect."""
+    variant = backend_variant(backend_id)
+    _, version = split_backend_id(backend_id)
     problems = []
+    if version and info.get("tfjsVersion") != version:
+        problems.append(f"tfjsVersion is {info.get('tfjsVersion')!r}, not {version!r}")
     if info.get("backend") != variant.tfjs_backend:
         problems.append(f"backend is '{info.get('backend')}', not '{variant.tfjs_backend}'")
     for fact, wanted in variant.expected.items():
@@ -116,9 +121,9 @@ def not_in_effect(variant: BackendVariant, info: dict[str, Any]) -> list[str]:
 
 def assert_in_effect(backend_id: str, info: dict[str, Any]) -> None:
     """Raise ``BackendNotInEffectError`` unless the page's facts ``info`` show ``backend_id``'s variant."""
-    variant = backend_variant(backend_id)
-    problems = not_in_effect(variant, info)
+    problems = not_in_effect(backend_id, info)
     if problems:
+        variant = backend_variant(backend_id)
         flags = ", ".join(f"{k}={v}" for k, v in variant.flags.items()) or "no flags"
         raise BackendNotInEffectError(f"backend '{backend_id}' ({variant.description}; {flags}) is not in effect: "
                                       + "; ".join(problems))

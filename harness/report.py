@@ -1,6 +1,7 @@
-"""The parity report: ``parity.json`` (the source of truth) and ``parity.md`` rendered from it.
+"""The parity report: ``parity.json`` (the source of truth), and ``parity.md`` and ``parity.html``
+rendered from it.
 
-Both files are written atomically (temp file + rename), so a crash never leaves half a report.
+All three are written atomically (temp file + rename), so a crash never leaves half a report.
 Partial reports from pytest-xdist workers live in ``DIR/.parts/`` and are merged, not overwritten.
 """
 

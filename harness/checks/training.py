@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.backend_variants import backend_variant, not_in_effect, split_backend_id
+from harness.backend_variants import not_in_effect
 from harness.checks.base import CheckContext
 from harness.compare import Comparison, compare_arrays, format_failure
 from harness.known_issues import TFJS_MULTI_OUTPUT_EVALUATION, KnownIssue, shows_multi_output_evaluation_bug
@@ -271,10 +271,7 @@ def _in_worker(context: CheckContext, training: TrainingReference, job: Job, run
         comparison.details["after_training_tolerance"] = vars(after_tolerance)
     _check_progress(comparison, ran)
     worker_info = ran.get("workerInfo") or {}
-    problems = not_in_effect(backend_variant(context.backend), worker_info)
-    _, version = split_backend_id(context.backend)
-    if version and worker_info.get("tfjsVersion") != version:
-        problems.append(f"tfjsVersion is {worker_info.get('tfjsVersion')!r}, not {version!r}")
+    problems = not_in_effect(context.backend, worker_info)
     if problems:
         comparison.problems.append(comparison.title("worker") + f": the worker did not run {context.backend}: "
                                    + "; ".join(problems))
