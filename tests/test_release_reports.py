@@ -32,8 +32,10 @@ def rerun(tmp_path, baseline, *options):
 
 
 def test_the_same_run_against_its_own_baseline_has_no_regressions(first_run, tmp_path):
-    # Timings of a loaded test machine are noise; statuses and errors must not move at all.
-    code, report = rerun(tmp_path, first_run / "baseline.json", "--latency-growth", "1000")
+    # Timings of a loaded test machine are noise (2-thread wasm predict medians moved from 0.5 to 6.9 ms
+    # between two runs), so latency is not judged here (test_baseline judges it); statuses and errors
+    # must not move at all.
+    code, report = rerun(tmp_path, first_run / "baseline.json", "--latency-floor-ms", "1e9")
     assert code == EXIT_PASS, report["baseline"]["regressions"]
     assert report["baseline"]["regressions"] == [] and report["baseline"]["added"] == []
 
