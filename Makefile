@@ -13,7 +13,7 @@ RUN_ARGS ?=
 .PHONY: setup report test bench lint clean
 
 setup: $(PY_STAMP) $(NPM_STAMP)
-	@$(PY) -m harness.chromium --ensure >/dev/null
+	@$(PY) -m harness.browser.chromium --ensure >/dev/null
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,4 +40,4 @@ lint: $(PY_STAMP)
 	$(VENV)/bin/mypy --ignore-missing-imports harness
 
 bench: setup
-	$(PY) -m harness.bench --out $(REPORT_DIR)/bench.json
+	$(PY) -m harness.run.bench --out $(REPORT_DIR)/bench.json

@@ -22,7 +22,7 @@ def run_cli(argv):
 def make_damaged_reference(tmp_path):
     """A copy of a reference directory with ``damage(directory)`` done to it, loaded as a reference.
     Example: ``make_damaged_reference(ref, lambda d: (d / "model.json").write_text("{"))``."""
-    from harness.references import load_reference
+    from harness.reference.directory import load_reference
 
     def make(reference, damage):
         directory = tmp_path / f"damaged-{reference.name}"

@@ -2,7 +2,7 @@
 
 Exit status: 0 every check passed, 1 a check failed or errored or (with ``--baseline``) a check
 regressed, 2 usage error or a setup problem that stops the run before any check (no Chromium, no
-tfjs bundles, a bad fixture or baseline).
+tfjs bundles, a bad fixture or baseline): every ``HarnessError`` that escapes a run.
 """
 
 from __future__ import annotations
@@ -10,45 +10,47 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.zoo import ZOO
+from harness.errors import HarnessError, UsageError
+from harness.options import (
+    DEFAULT_REPORT_DIR,
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_UPLOAD_LIMIT_MIB,
+    comma_list,
+    comma_numbers,
+    known_names,
+)
+from harness.reference.zoo import ZOO
 
 if TYPE_CHECKING:
     from harness.results import CheckResult
-    from harness.runner import RunOptions
+    from harness.run.zoo_run import RunOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-def _names(raw: str, known: tuple[str, ...], what: str, parser: argparse.ArgumentParser) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in raw.split(",") if n.strip())
-    unknown = [n for n in names if n not in known]
-    if not names or unknown:
-        parser.error(f"--{what}: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(known)}")
-    return names
+def _backend_ids(raw: str) -> tuple[str, ...]:
+    """``--backends``' ids, each a known backend id (else a ``UsageError`` naming the option)."""
+    from harness.browser.backends import UnknownBackendError, backend_variant
 
-
-def _backend_ids(raw: str, parser: argparse.ArgumentParser) -> tuple[str, ...]:
-    from harness.backend_variants import UnknownBackendError, backend_variant
-
-    backends = tuple(dict.fromkeys(b.strip() for b in raw.split(",") if b.strip()))
+    backends = comma_list(raw)
+    if not backends:
+        raise UsageError("--backends: no backend given")
     try:
         for backend in backends:
             backend_variant(backend)
     except UnknownBackendError as error:
-        parser.error(f"--backends: {error.args[0]}")
-    if not backends:
-        parser.error("--backends: no backend given")
+        raise UsageError(f"--backends: {error}") from None
     return backends
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from harness.backend_variants import BACKENDS, DEFAULT_BACKENDS, MATRICES
-    from harness.baseline import RegressionRules
-    from harness.runner import DEFAULT_CHECKS
+    from harness.browser.backends import BACKENDS, DEFAULT_BACKENDS, MATRICES
+    from harness.report.baseline import RegressionRules
+    from harness.checks import DEFAULT_CHECKS
 
     parser = argparse.ArgumentParser(
         prog="tfjs-parity", description="Keras vs TensorFlow.js parity in headless Chromium."
@@ -83,17 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"latency growth of at most MS never counts (default: {rules.latency_floor_ms:g})")
     run.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML to FILE")
     run.add_argument("--checks", default=checks, help=f"comma-separated checks (default: {checks})")
-    run.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default: reports/)")
     run.add_argument("--fixtures", type=Path, default=None, help="fixture cache directory (default: fixtures/)")
-    run.add_argument("--timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
-    run.add_argument("--upload-limit-mib", type=float, default=256.0,
-                     help="largest model upload the server accepts from the page, in MiB (default: 256)")
+    run.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
+                     help=f"largest model upload the server accepts from the page, in MiB (default: "
+                          f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
+    _add_report_and_timeout(run)
     _add_check_command(commands, backends)
     return parser
 
 
 def _add_check_command(commands: Any, backends: str) -> None:
-    from harness.variants import QUANTIZATIONS
+    from harness.reference.conversions import QUANTIZATIONS
 
     check = commands.add_parser(
         "check", help="convert a model of your own and check it on every backend",
@@ -119,146 +121,111 @@ def _add_check_command(commands: Any, backends: str) -> None:
                        help="Python file defining the model's custom Keras layers (CUSTOM_OBJECTS or layer classes)")
     check.add_argument("--custom-js", type=Path, default=None, metavar="FILE.js",
                        help="JS file registering the same layers with tf.serialization.registerClass")
-    check.add_argument("--out", type=Path, default=Path("reports"), help="report directory (default: reports/)")
-    check.add_argument("--timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
+    _add_report_and_timeout(check)
+
+
+def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR,
+                         help=f"report directory (default: {DEFAULT_REPORT_DIR}/)")
+    command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                         help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``tfjs-parity`` and ``python -m harness``."""
-    from harness.backend_variants import DEFAULT_BACKENDS, MATRICES, with_versions
-    from harness.baseline import RegressionRules
-    from harness.runner import DEFAULT_CHECKS, RunOptions
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_PASS
-    if args.command == "check":
-        return _check(args, parser)
+    try:
+        return _check(args) if args.command == "check" else _run(args)
+    except UsageError as error:
+        parser.print_usage(sys.stderr)
+        print(f"tfjs-parity: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except HarnessError as error:
+        print(f"tfjs-parity: cannot run: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    """``tfjs-parity run``'s options, checked; a ``UsageError`` names the option that is wrong."""
+    from harness.browser.backends import DEFAULT_BACKENDS, MATRICES, with_versions
+    from harness.checks import DEFAULT_CHECKS
+    from harness.report.baseline import RegressionRules
+    from harness.run.zoo_run import RunOptions
+
     for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib),
                           ("--error-growth", args.error_growth), ("--latency-growth", args.latency_growth)):
         if value <= 0:
-            return _usage_error(parser, f"{option} must be positive")
+            raise UsageError(f"{option} must be positive")
     if args.matrix and args.backends:
-        return _usage_error(parser, "give --matrix or --backends, not both")
+        raise UsageError("give --matrix or --backends, not both")
     if args.baseline and not args.baseline.is_file():
-        return _usage_error(parser, f"--baseline: {args.baseline} is not a file")
-    try:
-        backends = MATRICES[args.matrix] if args.matrix else _backend_ids(args.backends or ",".join(DEFAULT_BACKENDS),
-                                                                         parser)
-        versions = _tfjs_versions(args.tfjs)
-        options = RunOptions(
-            models=_names(args.models, tuple(ZOO), "models", parser),
-            backends=with_versions(backends, versions),
-            checks=_names(args.checks, DEFAULT_CHECKS, "checks", parser),
-            out=args.out,
-            timeout_s=args.timeout,
-            upload_limit=int(args.upload_limit_mib * 2**20),
-            baseline=args.baseline,
-            save_baseline=args.save_baseline,
-            junit=args.junit,
-            rules=RegressionRules(args.error_growth, args.error_floor, args.latency_growth, args.latency_floor_ms),
-            **({"fixtures": args.fixtures} if args.fixtures else {}),
-        )
-    except SystemExit:
-        return EXIT_USAGE
-    except ValueError as error:
-        return _usage_error(parser, str(error))
-    return _run(options)
+        raise UsageError(f"--baseline: {args.baseline} is not a file")
+    backends = MATRICES[args.matrix] if args.matrix else _backend_ids(args.backends or ",".join(DEFAULT_BACKENDS))
+    return RunOptions(
+        models=known_names(args.models, tuple(ZOO), "--models"),
+        backends=with_versions(backends, _tfjs_versions(args.tfjs)),
+        checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
+        out=args.out,
+        timeout_s=args.timeout,
+        upload_limit=int(args.upload_limit_mib * 2**20),
+        baseline=args.baseline,
+        save_baseline=args.save_baseline,
+        junit=args.junit,
+        rules=RegressionRules(args.error_growth, args.error_floor, args.latency_growth, args.latency_floor_ms),
+        **({"fixtures": args.fixtures} if args.fixtures else {}),
+    )
 
 
 def _tfjs_versions(raw: str) -> tuple[str, ...]:
-    """``--tfjs``'s versions, each installed in web/ (else ``UnknownTfjsVersionError``, a ``ValueError``)."""
-    from harness.server import WEB_DIR
-    from harness.tfjs_versions import check_versions
+    """``--tfjs``'s versions, each installed in web/ (else ``UnknownTfjsVersionError``, a ``UsageError``)."""
+    from harness.browser.server import WEB_DIR
+    from harness.browser.tfjs_versions import check_versions
 
-    versions = tuple(dict.fromkeys(v.strip() for v in raw.split(",") if v.strip()))
+    versions = comma_list(raw)
     check_versions(versions, WEB_DIR / "node_modules")
     return versions
 
 
-def _usage_error(parser: argparse.ArgumentParser, message: str) -> int:
-    parser.print_usage(sys.stderr)
-    print(f"tfjs-parity: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
+def _check(args: argparse.Namespace) -> int:
+    from harness.reference.user_build import InputPlan
+    from harness.run.model_check import CheckOptions, run_user_check
 
-
-def _paths(raw: str) -> tuple[Path, ...]:
-    return tuple(Path(p.strip()) for p in raw.split(",") if p.strip())
-
-
-def _numbers(raw: str, option: str, kind: type) -> tuple[Any, ...]:
-    try:
-        return tuple(kind(v) for v in raw.split(",") if v.strip())
-    except ValueError:
-        raise ValueError(f"{option}: {raw!r} is not a comma-separated list of numbers") from None
-
-
-def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness.user_check import CheckOptions, run_user_check
-    from harness.user_reference import InputPlan
-
-    try:
-        value_range = _numbers(args.input_range, "--input-range", float)
-        shapes = tuple(_numbers(shape, "--input-shape", int) for shape in args.input_shape)
-    except ValueError as error:
-        return _usage_error(parser, str(error))
+    value_range = comma_numbers(args.input_range, "--input-range", float)
+    shapes = tuple(comma_numbers(shape, "--input-shape", int) for shape in args.input_shape)
     if len(value_range) != 2 or value_range[0] >= value_range[1]:
-        return _usage_error(parser, f"--input-range: {args.input_range!r} is not LOW,HIGH with LOW < HIGH")
+        raise UsageError(f"--input-range: {args.input_range!r} is not LOW,HIGH with LOW < HIGH")
     if args.batch < 2 or args.timeout <= 0:
-        return _usage_error(parser, "--batch must be at least 2 (a reference must vary) and --timeout positive")
-    try:
-        backends = _backend_ids(args.backends, parser)
-    except SystemExit:
-        return EXIT_USAGE
+        raise UsageError("--batch must be at least 2 (a reference must vary) and --timeout positive")
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
                      seed=args.seed)
-    options = CheckOptions(model=args.model, backends=backends, out=args.out, inputs=plan,
+    options = CheckOptions(model=args.model, backends=_backend_ids(args.backends), out=args.out, inputs=plan,
                            expected=_paths(args.expected), quantize=args.quantize, via_savedmodel=args.via_savedmodel,
                            custom_objects=args.custom_objects, custom_js=args.custom_js, timeout_s=args.timeout)
     return _run_and_print(lambda: run_user_check(options))
 
 
-def _run(options: RunOptions) -> int:
-    from harness.runner import run_parity
+def _paths(raw: str) -> tuple[Path, ...]:
+    return tuple(Path(p) for p in comma_list(raw, unique=False))
 
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.run.zoo_run import run_parity
+
+    options = _run_options(args)
     return _run_and_print(lambda: run_parity(options))
 
 
 def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
-    """Run, then print the matrix, every failure in full, and the report's path; setup problems exit 2."""
-    from harness.artifacts import ArtifactError
-    from harness.baseline import BaselineError
-    from harness.chromium import ChromiumNotFoundError
-    from harness.fixtures import DegenerateReferenceError
-    from harness.model_formats import ModelFormatError
-    from harness.references import ReferenceError
-    from harness.report import render_matrix, summary_line
+    """Run, then print the outcome (``report.terminal``); the exit status says whether every check passed."""
+    from harness.report.terminal import render_outcome
     from harness.results import PASSING_STATUSES
-    from harness.training_references import TrainingReferenceError
 
-    try:
-        report_path, results = run()
-    except (ChromiumNotFoundError, DegenerateReferenceError, TrainingReferenceError, ReferenceError,
-            ModelFormatError, ArtifactError, BaselineError, FileNotFoundError) as error:
-        print(f"tfjs-parity: cannot run: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    report_path, results = run()
     report = json.loads(report_path.read_text())
-    print(render_matrix(report))
-    for result in results:
-        if result.status in ("fail", "error"):
-            print(f"\n[{result.status}] {result.model} / {result.check} / {result.backend}\n{result.message}")
-    for result in results:
-        if result.status in ("xfail", "skip"):
-            print(f"[{result.status}] {result.model} / {result.check} / {result.backend}: "
-                  f"{result.message.splitlines()[0]}")
-    regressions = (report.get("baseline") or {}).get("regressions", [])
-    if regressions:
-        print(f"\nRegressions against the baseline {report['baseline']['path']}:")
-        for change in regressions:
-            print(f"  {change['model']} / {change['check']} / {change['backend']}: {change['summary']}")
-    print(f"\n{summary_line(report)}\nreport: {report_path} (and {report_path.with_suffix('.md')}, "
-          f"{report_path.with_suffix('.html')})")
+    print(render_outcome(report, report_path))
     passed = all(r.status in PASSING_STATUSES for r in results)
-    return EXIT_PASS if passed and not regressions else EXIT_FAIL
+    return EXIT_PASS if passed and not (report.get("baseline") or {}).get("regressions") else EXIT_FAIL

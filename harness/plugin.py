@@ -14,28 +14,32 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from harness.options import DEFAULT_TIMEOUT_S, DEFAULT_UPLOAD_LIMIT_MIB, comma_list
+
 if TYPE_CHECKING:
-    from harness.references import ReferenceModel
+    from harness.reference.directory import ReferenceModel
     from harness.results import CheckResult
-    from harness.session import ParitySession
+    from harness.run.session import ParitySession
 
 RESULTS_KEY = pytest.StashKey[list["CheckResult"]]()
 ENVIRONMENT_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from harness.backend_variants import DEFAULT_BACKENDS
+    from harness.browser.backends import DEFAULT_BACKENDS
 
     backends = ",".join(DEFAULT_BACKENDS)
     group = parser.getgroup("tfjs-parity", "Keras vs TensorFlow.js parity")
     group.addoption("--models", default=None, help="comma-separated zoo models to check (default: all)")
     group.addoption("--backends", default=backends, help=f"comma-separated tfjs backends (default: {backends})")
     group.addoption("--parity-report", default=None, metavar="DIR", help="write parity.json and parity.md into DIR")
-    group.addoption("--parity-timeout", type=float, default=120.0, help="per-check timeout in seconds (default: 120)")
+    group.addoption("--parity-timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                    help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
     group.addoption("--parity-fixtures", default=None, metavar="DIR",
                     help="fixture cache directory (default: fixtures/)")
-    group.addoption("--parity-upload-limit-mib", type=float, default=256.0,
-                    help="largest model upload the server accepts from the page, in MiB (default: 256)")
+    group.addoption("--parity-upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
+                    help=f"largest model upload the server accepts from the page, in MiB (default: "
+                         f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -45,18 +49,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _selected(config: pytest.Config) -> tuple[list[str], list[str]]:
-    from harness.tolerances import predict_tolerance
-    from harness.zoo import ZOO, get_spec
+    from harness.errors import UsageError
+    from harness.reference.zoo import ZOO, get_spec
+    from harness.verdict.tolerances import predict_tolerance
 
-    models = [m.strip() for m in (config.getoption("models") or ",".join(ZOO)).split(",") if m.strip()]
-    backends = [b.strip() for b in config.getoption("backends").split(",") if b.strip()]
+    models = list(comma_list(config.getoption("models") or ",".join(ZOO)))
+    backends = list(comma_list(config.getoption("backends")))
     try:
         for model in models:
             get_spec(model)
         for backend in backends:
             predict_tolerance(backend)
-    except KeyError as error:
-        raise pytest.UsageError(f"tfjs-parity: {error.args[0]}") from None
+    except UsageError as error:
+        raise pytest.UsageError(f"tfjs-parity: {error}") from None
     return models, backends
 
 
@@ -77,7 +82,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def parity_references(pytestconfig: pytest.Config) -> dict[str, ReferenceModel]:
     """The selected zoo models' references, built once and cached. Example: ``parity_references["mlp"]``."""
-    from harness.fixtures import DEFAULT_FIXTURES_DIR, ensure_references
+    from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
 
     models, _ = _selected(pytestconfig)
     root = pytestconfig.getoption("parity_fixtures")
@@ -89,8 +94,7 @@ def parity_session(
     pytestconfig: pytest.Config, parity_references: dict[str, ReferenceModel]
 ) -> Iterator[ParitySession]:
     """One server and one browser per test session. Example: ``parity_session.run_check("predict", ref, "wasm")``."""
-    from harness.runner import reference_environment
-    from harness.session import ParitySession
+    from harness.run.session import ParitySession, reference_environment
 
     results = pytestconfig.stash[RESULTS_KEY]
     upload_limit = int(pytestconfig.getoption("parity_upload_limit_mib") * 2**20)
@@ -123,7 +127,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     directory = config.getoption("parity_report")
     if not directory:
         return
-    from harness.report import merge_parts, write_part
+    from harness.report.parts import merge_parts, write_part
 
     results = config.stash[RESULTS_KEY]
     environment = config.stash.get(ENVIRONMENT_KEY, {})

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from harness.artifacts import ArtifactError, check_weight_files, load_keras_model, read_model_json, spec_bytes
+from harness.reference.artifacts import ArtifactError, check_weight_files, load_keras_model, read_model_json, spec_bytes
 
 SPECS = [{"name": "dense/kernel", "shape": [3, 2], "dtype": "float32"},
          {"name": "dense/bias", "shape": [2], "dtype": "float32"}]
@@ -82,13 +82,13 @@ def test_quantized_weights_take_their_quantized_size():
 
 
 def test_keras_loads_converted_artifacts_with_their_exact_weights(tmp_path):
-    from harness.convert import convert_layers_model
-    from harness.fixtures import configure_tensorflow_environment
+    from harness.reference.conversions import convert_layers_model
+    from harness.reference.keras_env import configure_tensorflow_environment
 
     configure_tensorflow_environment()
     import tf_keras as keras
 
-    from harness.artifacts import keras_weights
+    from harness.reference.keras_model import keras_weights
 
     keras.utils.set_random_seed(3)
     model = keras.Sequential([keras.layers.Input((4,)), keras.layers.Dense(3, name="d")])

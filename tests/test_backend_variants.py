@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from harness.backend_variants import (
+from harness.browser.backends import (
     BACKENDS,
     MATRICES,
     BackendNotInEffectError,

@@ -1,6 +1,6 @@
 """Regressions against a baseline report: what counts, and what does not."""
 
-from harness.baseline import RegressionRules, compare_with_baseline
+from harness.report.baseline import RegressionRules, compare_with_baseline
 from harness.results import CheckResult
 
 

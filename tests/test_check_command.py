@@ -11,7 +11,7 @@ import pytest
 
 from conftest import run_cli
 from harness import cli
-from harness.fixtures import configure_tensorflow_environment
+from harness.reference.keras_env import configure_tensorflow_environment
 
 pytestmark = pytest.mark.browser
 
@@ -101,7 +101,7 @@ def models(tmp_path_factory):
     keras3.Sequential([keras3.Input((5,)), keras3.layers.Dense(4, activation="relu"),
                        keras3.layers.Dense(2)]).save(root / "keras3.keras")
 
-    from harness.convert import convert_layers_model
+    from harness.reference.conversions import convert_layers_model
 
     (root / "tfjs").mkdir()
     convert_layers_model(two_inputs, root / "tfjs")

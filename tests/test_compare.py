@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from harness.compare import compare_arrays, format_failure
+from harness.verdict.compare import compare_arrays, format_failure
 
 
 @pytest.fixture

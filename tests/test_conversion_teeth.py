@@ -3,8 +3,8 @@ and a damaged graph-model weight file."""
 
 import pytest
 
-from harness.checks.variants import check_quantized
-from harness.tolerances import predict_tolerance
+from harness.checks.conversion import check_quantized
+from harness.verdict.tolerances import predict_tolerance
 
 pytestmark = pytest.mark.browser
 

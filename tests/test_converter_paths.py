@@ -12,13 +12,13 @@ import pytest
 
 @pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 def test_h5_command_line_and_python_api_give_identical_artifacts(tmp_path):
-    from harness.fixtures import configure_tensorflow_environment
+    from harness.reference.keras_env import configure_tensorflow_environment
 
     configure_tensorflow_environment()
     import tf_keras as keras
     from tensorflowjs.converters.converter import dispatch_keras_h5_to_tfjs_layers_model_conversion
 
-    from harness.zoo import get_spec
+    from harness.reference.zoo import get_spec
 
     keras.utils.set_random_seed(5)
     model = get_spec("cnn").build()

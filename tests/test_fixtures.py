@@ -10,23 +10,25 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from harness import fixtures, zoo
-from harness.optimizers import OptimizerSpec
-from harness.training import TrainingSpec
-from harness.references import ReferenceError, load_reference
+from harness.reference import cache, zoo
+from harness.reference.zoo_build import DegenerateReferenceError, build_zoo_reference
+from harness.reference.optimizers import OptimizerSpec
+from harness.reference.training_spec import TrainingSpec
+from harness.reference.directory import ReferenceFileError, load_reference
+from harness.reference.keras_env import VERSIONED_PACKAGES, configure_tensorflow_environment
 
 
 def test_key_is_stable_and_covers_seed_and_versions(monkeypatch):
     spec = zoo.get_spec("mlp")
-    key = fixtures.fixture_key(spec)
-    assert key == fixtures.fixture_key(spec)
-    assert key != fixtures.fixture_key(replace(spec, seed=spec.seed + 1))
-    monkeypatch.setattr(fixtures, "library_versions", lambda: {"tensorflow": "9.9.9"})
-    assert key != fixtures.fixture_key(spec)
+    key = cache.fixture_key(spec)
+    assert key == cache.fixture_key(spec)
+    assert key != cache.fixture_key(replace(spec, seed=spec.seed + 1))
+    monkeypatch.setattr(cache, "library_versions", lambda: {"tensorflow": "9.9.9"})
+    assert key != cache.fixture_key(spec)
 
 
 def test_keys_differ_between_models():
-    assert len({fixtures.fixture_key(spec) for spec in zoo.ZOO.values()}) == len(zoo.ZOO)
+    assert len({cache.fixture_key(spec) for spec in zoo.ZOO.values()}) == len(zoo.ZOO)
 
 
 def test_mlp_is_the_seeds_model(parity_references):
@@ -48,7 +50,7 @@ def test_warm_run_reads_the_cache_without_importing_tensorflow(parity_references
     names = sorted(parity_references)
     probe = (
         "import sys\n"
-        "from harness.fixtures import ensure_references\n"
+        "from harness.reference.cache import ensure_references\n"
         f"refs = ensure_references({names!r})\n"
         "print('HEAVY', [m for m in ('tensorflow', 'tf_keras', 'tensorflowjs') if m in sys.modules])\n"
     )
@@ -73,15 +75,15 @@ def test_build_refuses_a_model_whose_outputs_are_constant(tmp_path):
     spec = zoo.ModelSpec("constant", "softmax of zeros: every output is 0.1", build_constant_model,
                          constant_model_data, TrainingSpec(OptimizerSpec("sgd", 0.1), "categorical_crossentropy"),
                          epochs=1, train_samples=8)
-    with pytest.raises(fixtures.DegenerateReferenceError, match="nearly constant across the batch"):
-        fixtures._build_into(spec, tmp_path)
+    with pytest.raises(DegenerateReferenceError, match="nearly constant across the batch"):
+        build_zoo_reference(spec, tmp_path, key="test")
 
 
 def test_malformed_manifest_is_an_error_naming_the_file(parity_references, tmp_path):
     directory = tmp_path / "copy"
     shutil.copytree(parity_references["mlp"].directory, directory)
     (directory / "manifest.json").write_text("{not json")
-    with pytest.raises(ReferenceError, match=f"{directory / 'manifest.json'}: malformed manifest"):
+    with pytest.raises(ReferenceFileError, match=f"{directory / 'manifest.json'}: malformed manifest"):
         load_reference(directory)
 
 
@@ -90,13 +92,13 @@ def test_reference_array_that_disagrees_with_the_manifest_is_refused(parity_refe
     shutil.copytree(parity_references["mlp"].directory, directory)
     np.save(directory / "output_0.npy", np.zeros((2, 2), np.float32))
     message = "output_0.npy: holds float32[2, 2], manifest says float32[16, 10]"
-    with pytest.raises(ReferenceError, match=re.escape(message)):
+    with pytest.raises(ReferenceFileError, match=re.escape(message)):
         load_reference(directory).load_outputs()
 
 
 def test_manifest_records_versions_and_onednn(parity_references):
     raw = json.loads((parity_references["cnn"].directory / "manifest.json").read_text())
-    assert set(raw["build"]["versions"]) == set(fixtures.VERSIONED_PACKAGES)
+    assert set(raw["build"]["versions"]) == set(VERSIONED_PACKAGES)
     assert raw["build"]["onednn"] in ("0", "1")
 
 
@@ -115,11 +117,11 @@ def test_malformed_training_reference_is_an_error_naming_the_file(parity_referen
     directory = tmp_path / "copy"
     shutil.copytree(parity_references["mlp"].directory, directory)
     (directory / "training.json").write_text("{not json")
-    with pytest.raises(ReferenceError, match=f"{directory / 'training.json'}: malformed training reference"):
+    with pytest.raises(ReferenceFileError, match=f"{directory / 'training.json'}: malformed training reference"):
         load_reference(directory).training()
     assert load_reference(directory).has_training("fit")  # so the check runs and reports the broken file
     (directory / "training.json").write_text('{"runs": {}}')
-    with pytest.raises(ReferenceError, match="training.json: no 'runs/fit'"):
+    with pytest.raises(ReferenceFileError, match="training.json: no 'runs/fit'"):
         load_reference(directory).training().get("runs", "fit", "history")
 
 
@@ -132,37 +134,37 @@ def test_a_model_without_training_reference_has_no_training_checks(parity_refere
 
 
 def test_every_model_is_converted_every_other_way(parity_references):
-    from harness.variants import shard_count, weight_bytes
+    from harness.reference.conversions import shard_count, weight_bytes
 
     for reference in parity_references.values():
         float32 = weight_bytes(reference.directory / reference.model_json)
         for dtype, ratio in (("uint8", 0.25), ("uint16", 0.5), ("float16", 0.5)):
-            entry = reference.variant(f"quantized-{dtype}")
+            entry = reference.conversion(f"quantized-{dtype}")
             assert entry["weight_bytes"] / float32 == pytest.approx(ratio, abs=0.02)
             assert 0 < entry["output_effect"] and 0 < entry["max_step"]
-            dequantized = reference.variant_outputs(f"quantized-{dtype}")
+            dequantized = reference.conversion_outputs(f"quantized-{dtype}")
             assert [d.shape for d in dequantized] == [o.shape for o in reference.load_outputs()]
-        sharded = reference.variant("sharded")
+        sharded = reference.conversion("sharded")
         assert sharded["shards"] >= 3
         assert shard_count(reference.directory / "sharded" / "model.json") == sharded["shards"]
-        graph = reference.variant("graph")
+        graph = reference.conversion("graph")
         assert [spec["key"] for spec in graph["outputs"]] == [entry.name for entry in reference.outputs]
         assert len(graph["inputs"]) == len(reference.inputs)
 
 
 def test_uint8_moves_outputs_more_than_uint16(parity_references):
     for reference in parity_references.values():
-        uint8, uint16 = (reference.variant(f"quantized-{d}")["output_effect"] for d in ("uint8", "uint16"))
+        uint8, uint16 = (reference.conversion(f"quantized-{d}")["output_effect"] for d in ("uint8", "uint16"))
         assert uint8 > uint16
 
 
 @pytest.mark.parametrize("calibrate", [False, True])
 def test_mobilenet_outputs_vary_only_with_calibrated_batch_norm(calibrate):
     """With random weights MobileNetV2's activations vanish layer by layer and every output is the same."""
-    fixtures.configure_tensorflow_environment()
+    configure_tensorflow_environment()
     import tf_keras as keras
 
-    from harness.informative import degeneracy_problems
+    from harness.reference.degeneracy import degeneracy_problems
 
     keras.utils.set_random_seed(1)
     model = zoo.build_mobilenet_v2(calibrate=calibrate)

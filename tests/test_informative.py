@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from harness.informative import degeneracy_problems
+from harness.reference.degeneracy import degeneracy_problems
 
 
 def test_tfjs_e2e_style_constant_softmax_is_refused():

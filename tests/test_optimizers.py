@@ -7,8 +7,8 @@ the browser checks (``fit``, ``core-api``) then confirm them on every backend.
 import numpy as np
 import pytest
 
-from harness.fixtures import configure_tensorflow_environment
-from harness.optimizers import OptimizerSpec
+from harness.reference.keras_env import configure_tensorflow_environment
+from harness.reference.optimizers import OptimizerSpec
 
 STEPS = 6
 

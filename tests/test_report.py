@@ -2,7 +2,9 @@
 
 import json
 
-from harness.report import merge_parts, render_matrix, write_atomically, write_part, write_report
+from harness.report.files import write_atomically, write_report
+from harness.report.parts import merge_parts, write_part
+from harness.report.terminal import render_matrix
 from harness.results import CheckResult
 
 REQUIRED_KEYS = {"model", "backend", "check", "status", "max_abs_err", "max_rel_err", "atol", "rtol", "message"}

@@ -4,7 +4,7 @@ import http.client
 
 import pytest
 
-from harness.server import ParityServer, safe_file
+from harness.browser.server import ParityServer, safe_file
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_binds_to_loopback_only(served):
     assert {address[0] for address in server._runner.addresses} == {"127.0.0.1"}
 
 
-@pytest.mark.parametrize("path", ["/", "/web/jobs.js", "/tfjs/tfjs/tf.min.js"])
+@pytest.mark.parametrize("path", ["/", "/web/page.js", "/tfjs/tfjs/tf.min.js"])
 def test_page_and_bundles_are_served_isolated(served, path):
     response, _ = request(served[0], path)
     assert response.status == 200

@@ -6,10 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from harness.checks.python_side import check_browser_to_python
+from harness.checks.browser_to_python import check_browser_to_python
 from harness.checks.saving import FILE_SCHEMES, SCHEMES
 from harness.checks.storage import check_model_management, check_save_load
-from harness.references import load_reference, save_arrays, write_manifest
+from harness.reference.directory import load_reference, save_arrays, write_manifest
 
 pytestmark = pytest.mark.browser
 WEIGHTS_BIN = "model.weights.bin"
@@ -71,7 +71,7 @@ def test_broken_saved_files_are_an_error_naming_the_file(parity_session, parity_
     for result in (browser, python):
         assert result.status == "error", result.message
         assert problem in result.message
-        assert str(parity_session.server.artifacts.root) in result.message  # a path on disk, not a URL
+        assert str(parity_session.server.slots.root) in result.message  # a path on disk, not a URL
     assert "tensorflowjs" not in python.message  # caught before Keras sees the files
     after = parity_session.run_check(f"save-load[{scheme}]", reference, "cpu")
     assert after.status == "pass", after.message
@@ -123,8 +123,8 @@ def test_leftovers_from_an_earlier_check_are_cleared(parity_session, parity_refe
 @pytest.fixture(scope="module")
 def too_large_for_local_storage(tmp_path_factory):
     """A converted 8 MB model (2M float32 weights) with Keras reference outputs."""
-    from harness.convert import convert_layers_model
-    from harness.fixtures import configure_tensorflow_environment
+    from harness.reference.conversions import convert_layers_model
+    from harness.reference.keras_env import configure_tensorflow_environment
 
     configure_tensorflow_environment()
     import tf_keras as keras

@@ -36,7 +36,7 @@ def test_topology_fails_on_a_different_model(parity_session, parity_references):
     mlp, cnn = parity_references["mlp"], parity_references["cnn"]
 
     def topology_of_cnn_against_mlp(context):
-        from harness.checks.base import CheckContext
+        from harness.checks.context import CheckContext
         from harness.checks.inference import check_topology
 
         other = CheckContext(context.check, context.backend, context.page, mlp, parity_session.model_url(cnn))

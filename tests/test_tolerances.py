@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.tolerances import (
+from harness.verdict.tolerances import (
     PREDICT_TOLERANCES,
     TRAINING_TOLERANCES,
     UnknownBackendError,
@@ -40,7 +40,7 @@ def test_unknown_backend_names_the_known_ones():
 
 
 def test_half_float_variant_scales_the_rounding_term_to_11_significant_bits():
-    from harness.tolerances import FLOAT32_ROUNDING_MARGIN, model_predict_tolerance
+    from harness.verdict.tolerances import FLOAT32_ROUNDING_MARGIN, model_predict_tolerance
 
     half = model_predict_tolerance("webgl:f16", 1e-7)
     assert half.atol == pytest.approx(PREDICT_TOLERANCES["webgl"].atol + FLOAT32_ROUNDING_MARGIN * 1e-7 * 2**13)
@@ -63,7 +63,7 @@ def test_training_tolerance_of_a_variant_falls_back_to_its_base_backend():
 
 
 def test_prediction_tolerances_widen_by_the_models_own_float32_rounding():
-    from harness.tolerances import FLOAT32_ROUNDING_MARGIN, model_predict_tolerance
+    from harness.verdict.tolerances import FLOAT32_ROUNDING_MARGIN, model_predict_tolerance
 
     assert model_predict_tolerance("cpu", 0.0).atol == PREDICT_TOLERANCES["cpu"].atol
     widened = model_predict_tolerance("wasm", 3e-6)

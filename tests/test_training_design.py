@@ -2,10 +2,10 @@
 
 import pytest
 
-from harness.known_issues import shows_multi_output_evaluation_bug
-from harness.training import TrainingSpec, keras_metric_name
-from harness.optimizers import OptimizerSpec
-from harness.training_references import TrainingReferenceError, choose_min_delta, simulate_early_stopping
+from harness.verdict.known_issues import shows_multi_output_evaluation_bug
+from harness.reference.training_spec import TrainingSpec, keras_metric_name
+from harness.reference.optimizers import OptimizerSpec
+from harness.reference.training_runs import TrainingReferenceError, choose_min_delta, simulate_early_stopping
 
 
 def test_stopping_rule_counts_improvement_against_the_best_loss_not_the_previous_epoch():
@@ -73,6 +73,6 @@ def test_single_output_models_never_match_the_multi_output_bug():
     ("predict on cpu failed: Error: something else", None),
 ])
 def test_what_tfjs_cannot_run_here_is_named(message, reason):
-    from harness.known_issues import unsupported_here
+    from harness.verdict.known_issues import unsupported_here
 
     assert unsupported_here(message) == reason

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from harness.server import ParityServer
+from harness.browser.server import ParityServer
 
 LIMIT = 4096
 
@@ -42,11 +42,11 @@ def post(server, path, body, content_type, chunked=False):
 
 
 def upload_path(server):
-    return server.upload_url(server.artifacts.reserve("uploads")).removeprefix(server.origin)
+    return server.upload_url(server.slots.reserve("uploads")).removeprefix(server.origin)
 
 
 def stored(server):
-    return sorted(str(p.relative_to(server.artifacts.root)) for p in server.artifacts.root.rglob("*"))
+    return sorted(str(p.relative_to(server.slots.root)) for p in server.slots.root.rglob("*"))
 
 
 TFJS_PARTS = [("model.json", "model.json", b'{"modelTopology": {}}'),
@@ -59,7 +59,7 @@ def test_accepts_what_tfjs_sends_and_serves_it_back(server):
     assert status == 200, text
     answer = json.loads(text)
     assert answer["files"] == {"model.json": 21, "model.weights.bin": 8}
-    slot_dir = server.artifacts.directory(answer["slot"])
+    slot_dir = server.slots.directory(answer["slot"])
     assert (slot_dir / "model.weights.bin").read_bytes() == b"\0" * 8
     url = server.saved_url(answer["slot"], "model.json").removeprefix(server.origin)
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
@@ -122,13 +122,13 @@ def test_upload_endpoint_takes_post_only(server):
 
 def test_the_store_is_private_and_removed_on_stop():
     with ParityServer() as running:
-        root = running.artifacts.root
+        root = running.slots.root
         assert root.stat().st_mode & 0o777 == 0o700
     assert not root.exists()
 
 
 def test_a_slot_python_filled_itself_takes_no_upload(server):
-    slot, directory = server.artifacts.create("downloads")
+    slot, directory = server.slots.create("downloads")
     assert directory.is_dir() and not any(directory.iterdir())
     status, text = post(server, f"/upload/{slot}", *multipart(TFJS_PARTS))
     assert status == 404 and "no such upload slot" in text

@@ -1,6 +1,6 @@
 // Dedicated Web Worker: trains one job off the main thread (WebGL through OffscreenCanvas) and
 // reports each epoch's logs, then the result, back to the page.
-importScripts('/web/tfjs-version.js');
+importScripts('/web/tfjs_versions.js');
 importScripts(
   ...parity.tfjsBundles,
   '/web/tensors.js',

@@ -1,12 +1,13 @@
-"""Checks: each takes a ``CheckContext`` and returns a ``CheckResult``. ``CHECKS`` maps names to them."""
+"""Checks: each takes a ``CheckContext`` and returns a ``CheckResult``. ``CHECKS`` maps names to them,
+``CHECK_GROUPS`` sorts them, and ``DEFAULT_CHECKS`` is what a run does when not told otherwise."""
 
 from __future__ import annotations
 
-from harness.checks.base import CheckContext, CheckFunction
+from harness.checks.context import CheckContext, CheckFunction
 from harness.checks.inference import check_predict, check_topology
-from harness.checks.python_side import check_browser_to_python
+from harness.checks.browser_to_python import check_browser_to_python
 from harness.checks.storage import SAVE_LOAD_CHECKS, check_model_management
-from harness.checks.variants import CHECK_VARIANTS, QUANTIZED_CHECKS, check_graph_model, check_sharded
+from harness.checks.conversion import CONVERSION_OF_CHECK, QUANTIZED_CHECKS, check_graph_model, check_sharded
 from harness.checks.training import (
     check_core_api,
     check_early_stopping,
@@ -17,7 +18,7 @@ from harness.checks.training import (
     check_fit_worker,
     check_validation_split,
 )
-from harness.references import ReferenceModel
+from harness.reference.directory import ReferenceModel
 
 CHECKS: dict[str, CheckFunction] = {
     "topology": check_topology,
@@ -38,7 +39,7 @@ CHECKS: dict[str, CheckFunction] = {
     "model-management": check_model_management,
 }
 INFERENCE_CHECKS = ("topology", "predict")
-CONVERSION_CHECKS = tuple(CHECK_VARIANTS)
+CONVERSION_CHECKS = tuple(CONVERSION_OF_CHECK)
 TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-split", "early-stopping", "core-api",
                    "fine-tune-worker")
 # The Keras run a training check is compared with, where it is not the check's own name.
@@ -46,6 +47,7 @@ TRAINING_RUNS = {"fit-worker": "fit", "fine-tune-worker": "fine-tune"}
 STORAGE_CHECKS = (*SAVE_LOAD_CHECKS, "browser-to-python", "model-management")
 CHECK_GROUPS = {"inference": INFERENCE_CHECKS, "conversion": CONVERSION_CHECKS, "training": TRAINING_CHECKS,
                 "storage": STORAGE_CHECKS}
+DEFAULT_CHECKS = INFERENCE_CHECKS + CONVERSION_CHECKS + TRAINING_CHECKS + STORAGE_CHECKS
 
 
 def check_group(check: str) -> str | None:
@@ -57,10 +59,10 @@ def check_applies(check: str, reference: ReferenceModel) -> bool:
     """Whether ``check`` has a Keras reference for this model (training runs are recorded per model)."""
     if check in TRAINING_CHECKS:
         return reference.has_training(TRAINING_RUNS.get(check, check))
-    if check in CHECK_VARIANTS:
-        return CHECK_VARIANTS[check] in reference.variants
+    if check in CONVERSION_OF_CHECK:
+        return CONVERSION_OF_CHECK[check] in reference.conversions
     return True
 
 
-__all__ = ["CHECKS", "CHECK_GROUPS", "CONVERSION_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS", "TRAINING_CHECKS",
-           "CheckContext", "CheckFunction", "check_applies", "check_group"]
+__all__ = ["CHECKS", "CHECK_GROUPS", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS",
+           "TRAINING_CHECKS", "CheckContext", "CheckFunction", "check_applies", "check_group"]

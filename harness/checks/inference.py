@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from harness.checks.base import CheckContext
-from harness.compare import Comparison, compare_arrays, format_failure, largest
-from harness.references import tfjs_weight_name
+from harness.checks.context import CheckContext
+from harness.verdict.compare import Comparison, compare_within, format_failure, largest
+from harness.reference.directory import tfjs_weight_name
 from harness.results import CheckResult
-from harness.tolerances import Tolerance, model_predict_tolerance
-from harness.transport import decode_tensor, encode_tensor
+from harness.verdict.tolerances import Tolerance, model_predict_tolerance
+from harness.browser.tensors import decode_tensor, encode_tensor
 
 PREDICT_REPEATS = 5
 
@@ -55,7 +54,7 @@ def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
 
 def _diagnose(context: CheckContext, model_id: int, tolerance: Tolerance, result: CheckResult) -> None:
     """Name the first layer whose activations leave tolerance in ``result`` (its message and details)."""
-    from harness.diagnosis import describe, first_failing_layer
+    from harness.checks.diagnosis import describe, first_failing_layer
 
     try:
         diagnosis = first_failing_layer(context, model_id, tolerance)
@@ -82,7 +81,7 @@ def judge_outputs(context: CheckContext, actual: list[np.ndarray], expected: lis
     if len(actual) != len(expected):
         return [], [f"{reference.name} / {what} on {context.backend}: browser returned {len(actual)} outputs, "
                     f"expected {len(expected)}"]
-    comparisons = [compare_arrays(a, e, tolerance.atol, tolerance.rtol) for a, e in zip(actual, expected)]
+    comparisons = [compare_within(a, e, tolerance) for a, e in zip(actual, expected)]
     failures = [
         format_failure(c, f"{reference.name} / output {i} ({entry.name}) / {what} on {context.backend}")
         for i, (c, entry) in enumerate(zip(comparisons, reference.outputs)) if not c.ok
@@ -123,10 +122,7 @@ def _summary(comparison: Comparison, name: str) -> dict[str, Any]:
 
 def _worst(comparisons: list[Comparison], reference: Any) -> dict[str, Any]:
     """The worst element over all outputs: the one nearest to (or furthest past) its allowance."""
-    def badness(c: Comparison) -> float:
-        return math.inf if c.problem else c.worst_ratio
-
-    index = max(range(len(comparisons)), key=lambda i: badness(comparisons[i]))
+    index = max(range(len(comparisons)), key=lambda i: comparisons[i].badness)
     worst = comparisons[index].worst
     if worst is None:
         return {"worst": None}

@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
-from harness.checks.base import CheckContext
+from harness.checks.context import CheckContext
 from harness.checks.training import encoded_job, training_job
-from harness.compare import Comparison, compare_arrays, format_failure, largest
-from harness.transport import decode_tensor, encode_tensor
-from harness.uploads import MODEL_JSON_PART, UPLOAD_PARTS
+from harness.verdict.compare import Comparison, compare_exact, format_failure, largest
+from harness.browser.tensors import decode_tensor, encode_tensor
+from harness.browser.uploads import MODEL_JSON_PART, UPLOAD_PARTS
 
 SCHEMES = ("localstorage", "indexeddb", "downloads", "http")
 FILE_SCHEMES = ("downloads", "http")
@@ -87,14 +86,14 @@ def save_model(context: CheckContext, subject: Subject, scheme: str) -> Saved:
     if server is None:
         raise SaveError(f"saving to {scheme}:// needs the parity server")
     if scheme == "http":
-        slot = server.artifacts.reserve("uploads")
+        slot = server.slots.reserve("uploads")
         info = page.call("save", subject.model_id, server.upload_url(slot))
-        return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, server.artifacts.directory(slot))
+        return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, server.slots.directory(slot))
     if scheme == "downloads":
         page.downloads.clear()
         page.make_room_for_downloads(len(UPLOAD_PARTS))
         info = page.call("save", subject.model_id, "downloads://model")
-        slot, directory = server.artifacts.create("downloads")
+        slot, directory = server.slots.create("downloads")
         for download in page.take_downloads(len(UPLOAD_PARTS)):
             _keep_download(download, directory)
         return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, directory)
@@ -158,7 +157,7 @@ def compare_round_trip(before: dict[str, Any], after: dict[str, Any], title: str
             trip.problems.append(f"{title}: weight {name}: bytes changed (SHA-256 {a['sha256'][:12]}… before, "
                                  f"{b['sha256'][:12]}… after)")
     for i, (a, b) in enumerate(zip(after["outputs"], before["outputs"])):
-        comparison = compare_arrays(decode_tensor(a), decode_tensor(b), 0.0, 0.0)
+        comparison = compare_exact(decode_tensor(a), decode_tensor(b))
         trip.outputs.append(comparison)
         if not comparison.ok:
             trip.problems.append(format_failure(comparison, f"{title}: output {i} not bit-identical",
@@ -170,7 +169,3 @@ def _first_difference(a: str, b: str) -> str:
     at = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
     return f"at character {at}: before …{a[max(0, at - 40):at + 40]}…, after …{b[max(0, at - 40):at + 40]}…"
 
-
-def decoded_weights(raw: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """A fingerprint's weight values by name (fingerprints taken ``with_values``)."""
-    return {w["name"]: decode_tensor(w["value"]) for w in raw}

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.browser import BrowserError
-from harness.checks.base import CheckContext, CheckFunction, check_family
+from harness.browser.page import BrowserError
+from harness.checks.context import CheckContext, CheckFunction, check_family
 from harness.checks.saving import (
     SCHEMES,
     STORAGE_PREFIX,
@@ -23,7 +23,7 @@ from harness.checks.saving import (
     open_subjects,
     save_model,
 )
-from harness.compare import largest
+from harness.verdict.compare import largest
 from harness.results import CheckResult
 
 StepTamper = Callable[[CheckContext, str], None]

@@ -16,15 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from harness.backend_variants import not_in_effect
-from harness.checks.base import CheckContext
-from harness.compare import Comparison, compare_arrays, format_failure
-from harness.known_issues import TFJS_MULTI_OUTPUT_EVALUATION, KnownIssue, shows_multi_output_evaluation_bug
-from harness.references import TrainingReference, tfjs_weight_name
+from harness.browser.backends import not_in_effect
+from harness.checks.context import CheckContext
+from harness.verdict.compare import Comparison, compare_within, format_failure
+from harness.verdict.known_issues import TFJS_MULTI_OUTPUT_EVALUATION, KnownIssue, shows_multi_output_evaluation_bug
+from harness.reference.directory import TrainingReference, tfjs_weight_name
 from harness.results import CheckResult
-from harness.tolerances import Tolerance, TrainingTolerance, training_tolerance, widened_by_rounding
-from harness.training import keras_metric_name
-from harness.transport import decode_tensor, encode_tensor
+from harness.verdict.tolerances import Tolerance, TrainingTolerance, training_tolerance, widened_by_rounding
+from harness.reference.training_spec import keras_metric_name
+from harness.browser.tensors import decode_named, decode_tensor, encode_tensor
 
 Job = dict[str, Any]
 Mutation = Callable[[Job], Job]
@@ -92,12 +92,11 @@ class TrainingComparison:
             if "loss" in key:
                 self._check_finite(key, renamed.get(key, []), "browser")
                 self._check_finite(key, keras[key], "Keras")
-        atol, rtol = self.tolerance.history.atol, self.tolerance.history.rtol
         for key in keras:
             if key in renamed:
                 actual = np.asarray(renamed[key], dtype=np.float64)
-                self.history.append((key, compare_arrays(actual, np.asarray(keras[key], dtype=np.float64),
-                                                         atol, rtol)))
+                expected = np.asarray(keras[key], dtype=np.float64)
+                self.history.append((key, compare_within(actual, expected, self.tolerance.history)))
 
     def _check_finite(self, key: str, values: list[float], side: str) -> None:
         """A NaN or infinite loss on either side always fails, whatever the tolerance."""
@@ -111,7 +110,7 @@ class TrainingComparison:
                        tolerance: Tolerance | None = None) -> None:
         """Values computed by the trained model (evaluate results, outputs after training, per-step losses)."""
         tolerance = tolerance or self.tolerance.history
-        self.values.append((label, compare_arrays(actual, expected, tolerance.atol, tolerance.rtol)))
+        self.values.append((label, compare_within(actual, expected, tolerance)))
 
     def compare_weights(self, browser: dict[str, np.ndarray], keras: dict[str, np.ndarray]) -> None:
         """Every final weight by name (Keras names mapped to tfjs' ones), each within the weights tolerance."""
@@ -120,10 +119,9 @@ class TrainingComparison:
         if missing or set(browser) - set(expected):
             self.problems.append(self.title("final weights") + f": names differ: missing in browser {missing}, "
                                  f"only in browser {sorted(set(browser) - set(expected))}")
-        atol, rtol = self.tolerance.weights.atol, self.tolerance.weights.rtol
         for name, value in expected.items():
             if name in browser:
-                self.weights.append((name, compare_arrays(browser[name], value, atol, rtol)))
+                self.weights.append((name, compare_within(browser[name], value, self.tolerance.weights)))
 
     def result(self) -> CheckResult:
         """The check's row: fail on any comparison outside tolerance or any problem; ``xfail`` when every
@@ -162,15 +160,11 @@ class TrainingComparison:
         )
 
 
-def _badness(comparison: Comparison) -> float:
-    return float("inf") if comparison.problem else comparison.worst_ratio
-
-
 def _worst_of(entries: list[tuple[str, Comparison]]) -> dict[str, Any] | None:
     scored = [(label, c) for label, c in entries if c.worst is not None or c.problem]
     if not scored:
         return None
-    label, worst = max(scored, key=lambda entry: _badness(entry[1]))
+    label, worst = max(scored, key=lambda entry: entry[1].badness)
     if worst.worst is None:
         return {"name": label, "problem": worst.problem}
     return {"name": label, "index": list(worst.worst.index), "browser": worst.worst.actual,
@@ -183,10 +177,6 @@ def _worst_epoch(history: list[tuple[str, Comparison]]) -> dict[str, Any] | None
         return worst
     return {"metric": worst["name"], "epoch": worst["index"][0], "browser": worst["browser"],
             "keras": worst["keras"], "abs_err": worst["abs_err"]}
-
-
-def _browser_weights(raw: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    return {w["name"]: decode_tensor(w["value"]) for w in raw}
 
 
 def _start(context: CheckContext, mutate: Mutation | None, mode: str, data: str = "train",
@@ -203,7 +193,7 @@ def _fit_like(context: CheckContext, training: TrainingReference, run: str, job:
     comparison = TrainingComparison(context, training_tolerance(context.backend))
     comparison.compare_histories(ran["history"], training.get("runs", run, "history"))
     if ran.get("weights") is not None and "weights" in training.get("runs", run):
-        comparison.compare_weights(_browser_weights(ran["weights"]), training.named_arrays("runs", run, "weights"))
+        comparison.compare_weights(decode_named(ran["weights"]), training.named_arrays("runs", run, "weights"))
     comparison.details.update({"train_ms": ran.get("ms"), "responsiveness": ran.get("responsiveness"),
                                "epochs_reported": len(ran.get("progress") or [])})
     return comparison, ran

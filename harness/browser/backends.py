@@ -1,0 +1,131 @@
+"""Backend ids: a tfjs backend, optionally a variant of it (``webgl:f16``), optionally a tfjs version.
+
+A backend id is ``NAME[@VERSION]``, where NAME is a key of ``BACKENDS`` and VERSION a tfjs version
+installed in ``web/`` (see ``tfjs_versions``); without a version the page runs the default tfjs.
+
+Each variant sets tfjs flags before its backend initialises and names the facts the page must then
+report (``web/backends.js`` ``info()``): a variant that is not really in effect (the flag ignored,
+the threaded WASM binary not loaded...) makes every check on it an ``error``, never a quiet pass on
+the wrong configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.errors import HarnessError, UsageError
+
+HALF_FLOAT_TRAINING = (
+    "training in half-float textures is out of scope: measured on webgl:f16, the mlp's and binary model's "
+    "losses overflow to NaN in the first epochs and the others drift by 1e-3 to 1e-2 (functional's evaluate "
+    "loss by 8.7 of ~10), because every weight update is rounded to 11 significant bits")
+HALF_FLOAT_STORAGE = (
+    "byte-exact storage is out of scope: weights held in half-float textures come back rounded to 11 significant "
+    "bits when the page reads or saves them, so every saved weight differs from the loaded one")
+WASM_THREADS = 2
+WASM_PLAIN, WASM_SIMD, WASM_THREADED_SIMD = (
+    "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm", "tfjs-backend-wasm-threaded-simd.wasm")
+
+
+@dataclass(frozen=True)
+class BackendVariant:
+    """A tfjs backend with flags, and what ``info()`` must report when it is in effect."""
+
+    name: str
+    tfjs_backend: str
+    description: str
+    flags: dict[str, bool] = field(default_factory=dict)
+    expected: dict[str, Any] = field(default_factory=dict)
+    significand_bits: int = 24  # float32; 11 for half-float textures
+    wasm_threads: int | None = None  # the threaded WASM binary's thread count (None: tfjs' default)
+    # Check groups (``harness.checks.CHECK_GROUPS``) that cannot hold on this variant by design, each with
+    # the measured reason: their checks are reported as skips that say so.
+    out_of_scope: dict[str, str] = field(default_factory=dict)
+
+
+BACKENDS: dict[str, BackendVariant] = {variant.name: variant for variant in (
+    BackendVariant("cpu", "cpu", "plain JavaScript kernels, float32"),
+    BackendVariant("webgl", "webgl", "WebGL2, float32 render targets, packed textures",
+                   expected={"webglRenderFloat32Enabled": True, "webglPack": True}),
+    # tfjs runs half the logical cores, so 1 thread on a 2-core machine: 2 makes the threads really work.
+    BackendVariant("wasm", "wasm", "XNNPACK with SIMD and 2 threads (needs a cross-origin isolated page)",
+                   expected={"crossOriginIsolated": True, "wasmSimd": True, "wasmMultithread": True,
+                             "wasmBinary": WASM_THREADED_SIMD, "wasmThreads": WASM_THREADS},
+                   wasm_threads=WASM_THREADS),
+    BackendVariant("webgl:f16", "webgl", "WebGL2 with half-float textures, as on most phones",
+                   flags={"WEBGL_FORCE_F16_TEXTURES": True},
+                   # tfjs' floatPrecision() says 32 here and 16 for float32 textures (its underflow probe
+                   # is inverted, tensorflow/tfjs#6980): the render-target flag is the real evidence.
+                   expected={"webglRenderFloat32Enabled": False, "webglForceF16Textures": True},
+                   significand_bits=11,
+                   out_of_scope={"training": HALF_FLOAT_TRAINING, "storage": HALF_FLOAT_STORAGE}),
+    BackendVariant("webgl:nopack", "webgl", "WebGL2 with packed textures off",
+                   flags={"WEBGL_PACK": False}, expected={"webglRenderFloat32Enabled": True, "webglPack": False}),
+    BackendVariant("wasm:nosimd", "wasm", "WASM without SIMD (and so without threads: tfjs has no such binary)",
+                   flags={"WASM_HAS_SIMD_SUPPORT": False}, expected={"wasmSimd": False, "wasmBinary": WASM_PLAIN}),
+    BackendVariant("wasm:1thread", "wasm", "WASM with SIMD but no threads",
+                   flags={"WASM_HAS_MULTITHREAD_SUPPORT": False},
+                   expected={"wasmSimd": True, "wasmMultithread": False, "wasmBinary": WASM_SIMD,
+                             "wasmThreads": 1}),
+    BackendVariant("webgpu", "webgpu", "WebGPU compute shaders (Chromium --enable-unsafe-webgpu)",
+                   expected={"webgpuAvailable": True, "floatPrecision": 32}),
+)}
+# `make report` and pytest without --backends: the three backends every browser has.
+DEFAULT_BACKENDS: tuple[str, ...] = ("cpu", "webgl", "wasm")
+MATRICES: dict[str, tuple[str, ...]] = {"default": DEFAULT_BACKENDS, "nightly": tuple(BACKENDS)}
+
+
+class UnknownBackendError(UsageError):
+    """A backend id names no known backend variant."""
+
+
+class BackendNotInEffectError(HarnessError):
+    """The page's backend is not the variant that was asked for."""
+
+
+def split_backend_id(backend_id: str) -> tuple[str, str | None]:
+    """``"wasm:1thread@4.21.0"`` -> ``("wasm:1thread", "4.21.0")``; no version -> None."""
+    name, _, version = backend_id.partition("@")
+    return name, version or None
+
+
+def backend_variant(backend_id: str) -> BackendVariant:
+    """The variant a backend id runs; raises ``UnknownBackendError`` naming the known ones."""
+    name, _ = split_backend_id(backend_id)
+    if name not in BACKENDS:
+        raise UnknownBackendError(f"unknown backend '{backend_id}' (known: {', '.join(BACKENDS)})")
+    return BACKENDS[name]
+
+
+def with_versions(backends: tuple[str, ...], versions: tuple[str, ...]) -> tuple[str, ...]:
+    """Every backend at every tfjs version, versions adjacent: ``cpu@4.21.0, cpu@4.22.0, webgl@4.21.0...``."""
+    if not versions:
+        return backends
+    return tuple(f"{backend}@{version}" for backend in backends for version in versions)
+
+
+def not_in_effect(backend_id: str, info: dict[str, Any]) -> list[str]:
+    """How the page's (or worker's) reported facts ``info`` contradict ``backend_id``'s variant and tfjs
+    version; empty when it is in effect."""
+    variant = backend_variant(backend_id)
+    _, version = split_backend_id(backend_id)
+    problems = []
+    if version and info.get("tfjsVersion") != version:
+        problems.append(f"tfjsVersion is {info.get('tfjsVersion')!r}, not {version!r}")
+    if info.get("backend") != variant.tfjs_backend:
+        problems.append(f"backend is '{info.get('backend')}', not '{variant.tfjs_backend}'")
+    for fact, wanted in variant.expected.items():
+        if info.get(fact) != wanted:
+            problems.append(f"{fact} is {info.get(fact)!r}, not {wanted!r}")
+    return problems
+
+
+def assert_in_effect(backend_id: str, info: dict[str, Any]) -> None:
+    """Raise ``BackendNotInEffectError`` unless the page's facts ``info`` show ``backend_id``'s variant."""
+    problems = not_in_effect(backend_id, info)
+    if problems:
+        variant = backend_variant(backend_id)
+        flags = ", ".join(f"{k}={v}" for k, v in variant.flags.items()) or "no flags"
+        raise BackendNotInEffectError(f"backend '{backend_id}' ({variant.description}; {flags}) is not in effect: "
+                                      + "; ".join(problems))

@@ -1,0 +1,216 @@
+"""Headless Chromium through Playwright's sync API: one browser, one page (and context) per backend.
+
+Every page call is a job on the page (``parity.start``) that Python polls with its own timeout,
+so a hung or crashed page surfaces as ``CheckTimeoutError`` or ``PageCrashedError`` instead of
+hanging the run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.browser.backends import assert_in_effect, backend_variant, split_backend_id
+from harness.browser.chromium import choose_chromium, ensure_chromium
+from harness.errors import HarnessError
+from harness.options import DEFAULT_TIMEOUT_S
+
+POLL_INTERVAL_MS = 5
+# Chromium silently drops a page's downloads beyond 10 within one second; stay below that.
+DOWNLOADS_PER_SECOND = 8
+CHROMIUM_ARGS = (
+    # The machines this runs on have no network; without these Chromium floods it with requests.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    # WebGL/WebGPU on SwiftShader when there is no GPU.
+    "--enable-unsafe-swiftshader",
+    "--enable-unsafe-webgpu",
+    "--ignore-gpu-blocklist",
+)
+
+
+class BrowserError(HarnessError):
+    """The page reported an error (a JS exception in a harness operation)."""
+
+
+class PageCrashedError(BrowserError):
+    """The page's renderer crashed or the page was closed under the call."""
+
+
+class CheckTimeoutError(BrowserError):
+    """A page call did not finish within its timeout."""
+
+
+@dataclass
+class BackendPage:
+    """A page with one tfjs backend active, in its own browser context."""
+
+    backend: str
+    context: Any
+    page: Any
+    timeout_s: float
+    info: dict[str, Any] = field(default_factory=dict)
+    console_errors: list[str] = field(default_factory=list)
+    downloads: list[Any] = field(default_factory=list)
+    _download_times: list[float] = field(default_factory=list)
+    crashed: bool = False
+    _models: dict[str, int] = field(default_factory=dict)
+
+    def call(self, op: str, *args: Any, timeout_s: float | None = None) -> Any:
+        """Run ``parity`` operation ``op`` on the page and return its value."""
+        from playwright.sync_api import Error as PlaywrightError
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        timeout = self.timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout
+        try:
+            # wait_for_function, unlike evaluate, honours a timeout even when the page is hung.
+            job = self.page.wait_for_function(
+                "([op, args]) => parity.start(op, args)", arg=[op, list(args)], timeout=timeout * 1000
+            ).json_value()
+            remaining_ms = max(1.0, (deadline - time.monotonic()) * 1000)
+            handle = self.page.wait_for_function(
+                "job => parity.poll(job)", arg=job, timeout=remaining_ms, polling=POLL_INTERVAL_MS
+            )
+            outcome = handle.json_value()
+        except PlaywrightTimeout as error:
+            raise CheckTimeoutError(f"{op} on {self.backend} did not finish within {timeout:g} s") from error
+        except PlaywrightError as error:
+            if self.crashed or "crash" in str(error).lower() or "closed" in str(error).lower():
+                self.crashed = True
+                raise PageCrashedError(f"page for {self.backend} crashed during {op}: {error.message}") from error
+            raise BrowserError(f"{op} on {self.backend}: {error.message}") from error
+        if not outcome["ok"]:
+            console = "".join(f"\n  console: {line}" for line in self.console_errors[-3:])
+            self.console_errors.clear()
+            raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}{console}")
+        return outcome["value"]
+
+    def record_console(self, kind: str, text: str) -> None:
+        """Keep the page's console errors: they explain a failed call."""
+        if kind == "error":
+            self.console_errors.append(text)
+
+    def make_room_for_downloads(self, count: int) -> None:
+        """Wait until ``count`` more downloads fit in Chromium's per-second limit, and book them."""
+        while True:
+            now = time.monotonic()
+            self._download_times[:] = [t for t in self._download_times if now - t < 1.0]
+            if len(self._download_times) + count <= DOWNLOADS_PER_SECOND:
+                self._download_times.extend([now] * count)
+                return
+            self.page.wait_for_timeout((1.0 - (now - self._download_times[0])) * 1000 + POLL_INTERVAL_MS)
+
+    def take_downloads(self, count: int, timeout_s: float = 30.0) -> list[Any]:
+        """The next ``count`` downloads the page started (Playwright ``Download``s), waiting up to ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.downloads) < count:
+            if time.monotonic() > deadline:
+                raise BrowserError(f"the page on {self.backend} started {len(self.downloads)} downloads within "
+                                   f"{timeout_s:g} s, not {count}")
+            self.page.wait_for_timeout(POLL_INTERVAL_MS * 4)
+        taken, self.downloads[:] = self.downloads[:count], self.downloads[count:]
+        return taken
+
+    def model(self, url: str) -> int:
+        """The id of the model at ``url`` on this page, loading it on first use."""
+        if url not in self._models:
+            self._models[url] = self.call("load", url)
+        return self._models[url]
+
+    def close(self) -> None:
+        """Close the page (without waiting for unload handlers: it may be hung) and its context."""
+        try:
+            self.page.close(run_before_unload=False)
+            self.context.close()
+        except Exception:  # noqa: BLE001 - a crashed or hung context may refuse to close cleanly
+            pass
+
+
+class ParityBrowser:
+    """One Chromium for the whole run; makes a fresh ``BackendPage`` per backend on demand."""
+
+    def __init__(self, executable: Path | None = None, headless: bool = True) -> None:
+        self._executable = executable
+        self._headless = headless
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    def start(self) -> ParityBrowser:
+        """Launch Chromium (Playwright's own if installed, else the system one)."""
+        from playwright.sync_api import sync_playwright
+
+        if self._executable is None:
+            choose_chromium(None)  # a bad TFJS_PARITY_CHROMIUM is reported before Playwright starts
+        self._playwright = sync_playwright().start()
+        try:
+            installed = Path(self._playwright.chromium.executable_path)
+            own = installed if installed.is_file() else None
+            executable = self._executable or choose_chromium(own)
+            if executable is None:  # installing runs Playwright's CLI, which must not run inside this driver
+                self._playwright.stop()
+                self._playwright = None
+                executable = ensure_chromium()
+                self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=None if executable == own else str(executable),
+                headless=self._headless,
+                args=list(CHROMIUM_ARGS),
+                chromium_sandbox=False,
+            )
+        except BaseException:
+            self.close()  # a driver left running would refuse every later sync_playwright() in this thread
+            raise
+        return self
+
+    @property
+    def version(self) -> str:
+        return self._browser.version
+
+    def new_context(self) -> Any:
+        """A fresh Playwright browser context (for pages outside the parity page, such as a report)."""
+        return self._browser.new_context()
+
+    def new_page(self, origin: str, backend: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendPage:
+        """A fresh page at ``origin`` with backend id ``backend`` (see ``backend_variants``) in effect;
+        raises ``BrowserError`` if it cannot be, ``BackendNotInEffectError`` if the page runs something else
+        (another variant or tfjs version)."""
+        variant = backend_variant(backend)
+        _, version = split_backend_id(backend)
+        context = self._browser.new_context()
+        page = context.new_page()
+        backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s)
+        page.on("crash", lambda _: setattr(backend_page, "crashed", True))
+        page.on("pageerror", lambda error: backend_page.record_console("error", str(error)))
+        page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text))
+        page.on("download", lambda download: backend_page.downloads.append(download))
+        try:
+            page.goto(f"{origin}/" + (f"?tfjs={version}" if version else ""), wait_until="load",
+                      timeout=timeout_s * 1000)
+            page.wait_for_function("() => self.parity && self.parity.start", timeout=timeout_s * 1000)
+            backend_page.info = backend_page.call("setBackend", variant.tfjs_backend, variant.flags,
+                                                  variant.wasm_threads)
+            assert_in_effect(backend, backend_page.info)
+        except Exception:
+            backend_page.close()
+            raise
+        return backend_page
+
+    def close(self) -> None:
+        """Close the browser and stop Playwright."""
+        if self._browser is not None:
+            self._browser.close()
+        if self._playwright is not None:
+            self._playwright.stop()
+        self._browser = self._playwright = None
+
+    def __enter__(self) -> ParityBrowser:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,202 @@
+"""The aiohttp server the page talks to: the page, the pinned tfjs bundles, and mounted model folders.
+
+It binds to 127.0.0.1 only and serves nothing else: no directory listings, no ``..``, no
+symlinks, GET/HEAD only except the upload endpoint for models the page saves with ``tf.io.http``
+(see ``uploads``), which writes only into the run's private slot store (``slots``). Every response is
+cross-origin isolated (COOP/COEP), which threaded WASM needs. It runs on its own event loop in a
+daemon thread so Playwright's sync API can drive the browser from the caller's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from harness.browser.slots import SlotStore
+from harness.browser.tfjs_versions import TFJS_PACKAGES, dist_directories
+from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES, SLOTS, UPLOAD_LIMIT, upload
+from harness.errors import SetupError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+WEB_DIR = REPO_ROOT / "web"
+PAGE_FILE_SUFFIXES = {".html", ".js", ".css"}
+CONTENT_TYPES = {
+    ".wasm": "application/wasm",
+    ".js": "text/javascript",
+    ".json": "application/json",
+    ".bin": "application/octet-stream",
+    ".html": "text/html",
+    ".css": "text/css",
+    ".map": "application/json",
+}
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+PAGE_DIR = web.AppKey("page_dir", Path)
+MOUNTS = web.AppKey("mounts", dict[str, Path])
+TFJS_DIRS = web.AppKey("tfjs_dirs", dict[str, Path])
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def safe_file(root: Path, relative: str) -> Path | None:
+    """``root/relative`` if it is a regular file inside ``root`` reached without symlinks, else None."""
+    parts = relative.split("/")
+    if not relative or any(p in ("", ".", "..") or "\\" in p or "\0" in p for p in parts):
+        return None
+    path = root
+    for part in parts:
+        path = path / part
+        if path.is_symlink():
+            return None
+    if not path.is_file():
+        return None
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return None
+    return path
+
+
+def _file_response(path: Path | None) -> web.StreamResponse:
+    if path is None:
+        raise web.HTTPNotFound(text="not found")
+    content_type = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+    return web.FileResponse(path, headers={"Content-Type": content_type})
+
+
+@web.middleware
+async def isolation_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Cross-origin isolation and no-sniff on every response, errors included."""
+    try:
+        response = await handler(request)
+    except web.HTTPException as error:
+        error.headers.update(ISOLATION_HEADERS)
+        raise
+    response.headers.update(ISOLATION_HEADERS)
+    return response
+
+
+async def index(request: web.Request) -> web.StreamResponse:
+    return _file_response(safe_file(request.app[PAGE_DIR], "index.html"))
+
+
+async def page_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    path = safe_file(request.app[PAGE_DIR], name)
+    if path is not None and path.suffix not in PAGE_FILE_SUFFIXES:
+        path = None
+    return _file_response(path)
+
+
+async def tfjs_file(request: web.Request) -> web.StreamResponse:
+    dist = request.app[TFJS_DIRS].get(request.match_info["package"])
+    return _file_response(safe_file(dist, request.match_info["name"]) if dist else None)
+
+
+async def mounted_file(request: web.Request) -> web.StreamResponse:
+    root = request.app[MOUNTS].get(request.match_info["mount"])
+    return _file_response(safe_file(root, request.match_info["tail"]) if root else None)
+
+
+def make_app(slots: SlotStore, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES,
+             web_dir: Path = WEB_DIR) -> web.Application:
+    """The application: ``/`` page and ``/web/<file>`` from ``web_dir``, ``/tfjs/<package>[@<version>]/<file>``
+    from its ``node_modules``, ``/files/<mount>/<path>``, and ``POST /upload/<slot>`` into ``slots``."""
+    app = web.Application(middlewares=[isolation_headers])
+    app[PAGE_DIR] = web_dir
+    app[MOUNTS] = {}
+    app[SLOTS] = slots
+    app[UPLOAD_LIMIT] = upload_limit
+    app[TFJS_DIRS] = dist_directories(web_dir / "node_modules")
+    app.router.add_get("/", index)
+    app.router.add_get("/web/{name}", page_file)
+    app.router.add_get("/tfjs/{package}/{name}", tfjs_file)
+    app.router.add_get("/files/{mount}/{tail:.+}", mounted_file)
+    app.router.add_post("/upload/{slot}", upload)
+    return app
+
+
+class ParityServer:
+    """The app running on 127.0.0.1 on a free port, in a daemon thread with its own event loop.
+
+    ``slots`` is the run's private store of models the browser saved; ``upload_limit`` caps
+    one upload's body in bytes.
+    """
+
+    def __init__(self, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES) -> None:
+        self.slots = SlotStore()
+        self.app = make_app(self.slots, upload_limit)
+        self._loop = asyncio.new_event_loop()
+        self._runner = web.AppRunner(self.app, access_log=None)
+        self._thread = threading.Thread(target=self._loop.run_forever, name="parity-server", daemon=True)
+        self._mount_ids = itertools.count(1)
+        self._slots_prefix = ""
+        self.port = 0
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ParityServer:
+        """Start serving; returns self."""
+        missing = [p for p in TFJS_PACKAGES if not self.app[TFJS_DIRS][p].is_dir()]
+        if missing:
+            raise SetupError(
+                f"tfjs bundles missing in {self.app[PAGE_DIR] / 'node_modules'} ({', '.join(missing)}): run `npm ci` "
+                "in web/ (make test / make report do it)"
+            )
+        self.slots.open()
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        self._slots_prefix = self.mount(self.slots.root)
+        return self
+
+    async def _start(self) -> None:
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    def mount(self, directory: Path) -> str:
+        """Serve the files under ``directory``; returns the URL prefix (ending in ``/``) they appear at."""
+        mount_id = f"m{next(self._mount_ids)}"
+        self.app[MOUNTS][mount_id] = directory.resolve()
+        return f"{self.origin}/files/{mount_id}/"
+
+    def upload_url(self, slot: str) -> str:
+        """Where the page saves a model with ``tf.io.http`` to fill ``slot``."""
+        return f"{self.origin}/upload/{slot}"
+
+    def saved_url(self, slot: str, file: str) -> str:
+        """Where the page loads ``file`` of a filled ``slot`` from."""
+        return f"{self._slots_prefix}{slot}/{file}"
+
+    def name_saved_files(self, message: str) -> str:
+        """``message`` with the page's URLs of saved models replaced by their paths on disk."""
+        if not self._slots_prefix:
+            return message
+        return message.replace(self._slots_prefix, f"{self.slots.root}/")
+
+    def stop(self) -> None:
+        """Stop serving, end the server thread and remove the slot store."""
+        if self._thread.is_alive():
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self.slots.close()
+
+    def __enter__(self) -> ParityServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,67 @@
+"""``browser-to-python``: models the browser saved (``downloads://`` and ``http://``) are loaded in
+Python with ``tensorflowjs.converters.load_keras_model``. Keras must predict what the browser
+predicted (within the backend's tolerance) and hold exactly the browser's weights; this covers
+the converted model and one trained in a Web Worker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.browser.tensors import decode_named, decode_tensor
+from harness.reference.artifacts import load_keras_model
+from harness.reference.keras_model import keras_predict, keras_weights
+from harness.checks.context import CheckContext
+from harness.checks.saving import FILE_SCHEMES, SaveTamper, fingerprint, open_subjects, save_model
+from harness.verdict.compare import Comparison, compare_exact, compare_within, format_failure, largest
+from harness.results import CheckResult
+from harness.verdict.tolerances import model_predict_tolerance
+
+
+def check_browser_to_python(context: CheckContext, tamper: SaveTamper | None = None) -> CheckResult:
+    """Keras on the browser's saved files predicts what the browser predicts and has the browser's weights."""
+    tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
+    inputs = context.reference.load_inputs()
+    problems: list[str] = []
+    outputs: list[Comparison] = []
+    details: dict[str, Any] = {}
+    for subject in open_subjects(context):
+        browser = fingerprint(context, subject.model_id, with_values=True)
+        browser_outputs = [decode_tensor(o) for o in browser["outputs"]]
+        browser_weights = decode_named(browser["weights"])
+        for scheme in FILE_SCHEMES:
+            saved = save_model(context, subject, scheme)
+            if tamper is not None:
+                tamper(context, saved)
+            keras = load_keras_model(saved.model_json)
+            title = (f"{context.reference.name} / {subject.label} model saved to {scheme}:// / Keras on "
+                     f"{context.backend}")
+            compared = [compare_within(b, k, tolerance)
+                        for b, k in zip(browser_outputs, keras_predict(keras, inputs))]
+            outputs += compared
+            problems += [format_failure(c, f"{title} / output {i}") for i, c in enumerate(compared) if not c.ok]
+            problems += _weight_problems(browser_weights, keras_weights(keras), title)
+            details[f"{subject.label}/{scheme}"] = {**subject.describe(), **_figures(compared)}
+    figures = _figures(outputs)
+    return context.result(status="fail" if problems else "pass", message="\n\n".join(problems),
+                          max_abs_err=figures["max_abs_err"], max_rel_err=figures["max_rel_err"],
+                          atol=tolerance.atol, rtol=tolerance.rtol, details=details)
+
+
+def _weight_problems(browser: dict[str, np.ndarray], keras: dict[str, np.ndarray], title: str) -> list[str]:
+    """Keras' weights must equal the browser's exactly, name by name."""
+    if set(browser) != set(keras):
+        return [f"{title}: weight names differ: only in the browser {sorted(set(browser) - set(keras))}, "
+                f"only in Keras {sorted(set(keras) - set(browser))}"]
+    problems = []
+    for name, value in browser.items():
+        comparison = compare_exact(keras[name], value)
+        if not comparison.ok:
+            problems.append(format_failure(comparison, f"{title} / weight {name} differs", ("KERAS", "BROWSER")))
+    return problems
+
+
+def _figures(comparisons: list[Comparison]) -> dict[str, float | None]:
+    return {"max_abs_err": largest(c.max_abs_err for c in comparisons),
+            "max_rel_err": largest(c.max_rel_err for c in comparisons)}

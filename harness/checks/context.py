@@ -1,0 +1,45 @@
+"""What every check receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from harness.browser.page import BackendPage
+from harness.reference.directory import ReferenceModel
+from harness.results import CheckResult
+from harness.browser.server import ParityServer
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """A check's inputs: the page with its backend active, the reference, where the page finds it, and
+    the server (for checks that save models through it)."""
+
+    check: str
+    backend: str
+    page: BackendPage
+    reference: ReferenceModel
+    model_url: str
+    server: ParityServer | None = None
+
+    def result(self, **fields: object) -> CheckResult:
+        """A ``CheckResult`` for this model, backend and check."""
+        return CheckResult(model=self.reference.name, backend=self.backend, check=self.check, **fields)  # type: ignore[arg-type]
+
+
+class CheckFunction(Protocol):
+    def __call__(self, context: CheckContext) -> CheckResult: ...
+
+
+def check_family(family: str, values: Iterable[str],
+                 check: Callable[[CheckContext, str], CheckResult]) -> dict[str, CheckFunction]:
+    """``{"family[value]": check with that value}`` for each value, e.g. ``save-load[http]``."""
+    def bound(value: str) -> CheckFunction:
+        def run(context: CheckContext) -> CheckResult:
+            return check(context, value)
+
+        return run
+
+    return {f"{family}[{value}]": bound(value) for value in values}

@@ -1,0 +1,78 @@
+"""First-failing-layer diagnosis: when ``predict`` fails, which layer's activations leave tolerance first.
+
+The page builds a probe model exposing every layer's output (``parity.models.layerOutputs``), Keras
+does the same on the converted model read back in Python, and the layers are compared in Keras'
+layer order (topological) on the first ``DIAGNOSIS_ROWS`` reference samples.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from harness.reference.artifacts import load_keras_model
+from harness.checks.context import CheckContext
+from harness.verdict.compare import Comparison, compare_within
+from harness.verdict.tolerances import Tolerance
+from harness.browser.tensors import decode_tensor, encode_tensor
+
+DIAGNOSIS_ROWS = 2  # samples compared layer by layer: enough to localise, small enough for mobilenet_v2
+
+
+def keras_layer_outputs(model: Any, inputs: list[np.ndarray]) -> list[tuple[str, np.ndarray]]:
+    """Each layer's activations in Keras, named as ``layerOutputs`` names them on the page."""
+    import tf_keras
+
+    names, symbolic = [], []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer" or len(layer._inbound_nodes) != 1:
+            continue
+        outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+        for k, output in enumerate(outputs):
+            names.append(layer.name if len(outputs) == 1 else f"{layer.name}[{k}]")
+            symbolic.append(output)
+    values = tf_keras.Model(model.inputs, symbolic).predict(inputs, verbose=0)
+    return list(zip(names, values if isinstance(values, list) else [values]))
+
+
+def first_failing_layer(context: CheckContext, model_id: int, tolerance: Tolerance) -> dict[str, Any]:
+    """The first layer (in Keras' order) whose page activations leave ``tolerance``, its error, and the error
+    of the layer before it; ``{"layer": None}`` when every layer is within tolerance."""
+    inputs = [x[:DIAGNOSIS_ROWS] for x in context.reference.load_inputs()]
+    page = {entry["name"]: decode_tensor(entry["tensor"])
+            for entry in context.page.call("layerOutputs", model_id, [encode_tensor(x) for x in inputs])}
+    keras = keras_layer_outputs(load_keras_model(context.reference.directory / context.reference.model_json), inputs)
+    previous: dict[str, Any] | None = None
+    compared = 0
+    for name, expected in keras:
+        if name not in page:
+            continue
+        comparison = compare_within(page[name], expected.astype(page[name].dtype, copy=False), tolerance)
+        compared += 1
+        entry = _entry(name, comparison)
+        if not comparison.ok:
+            return {"layer": name, **entry, "previous": previous, "layers_compared": compared}
+        previous = {"layer": name, **entry}
+    return {"layer": None, "layers_compared": compared}
+
+
+def _entry(name: str, comparison: Comparison) -> dict[str, Any]:
+    worst = comparison.worst
+    return {"max_abs_err": comparison.max_abs_err, "problem": comparison.problem,
+            "worst": None if worst is None else {"index": list(worst.index), "browser": worst.actual,
+                                                 "keras": worst.expected}}
+
+
+def describe(diagnosis: dict[str, Any], tolerance: Tolerance) -> str:
+    """One paragraph for the check's message."""
+    if diagnosis["layer"] is None:
+        return (f"Layer by layer ({diagnosis['layers_compared']} layers, first {DIAGNOSIS_ROWS} samples): every "
+                "layer is within tolerance there, so the difference shows only on other samples.")
+    error = diagnosis["problem"] or f"max abs error {diagnosis['max_abs_err']:.3g}"
+    text = (f"First layer out of tolerance: {diagnosis['layer']} ({error}; atol {tolerance.atol:g}, "
+            f"rtol {tolerance.rtol:g})")
+    before = diagnosis["previous"]
+    if before is None:
+        return text + "; it is the first layer."
+    return text + f"; the layer before it, {before['layer']}, was within: max abs error {before['max_abs_err']:.3g}."

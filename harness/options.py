@@ -1,0 +1,40 @@
+"""Option values every front end shares: the defaults, and the comma-list syntax of ``--models``,
+``--backends``, ``--checks``, ``--tfjs``, ``--inputs``, ``--input-range`` and ``--input-shape``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from harness.errors import UsageError
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT_S = 120.0  # per check: mobilenet_v2's slowest check takes ~25 s on SwiftShader WebGL
+DEFAULT_UPLOAD_LIMIT_MIB = 256.0
+DEFAULT_REPORT_DIR = Path("reports")
+
+
+def comma_list(raw: str, unique: bool = True) -> tuple[str, ...]:
+    """``" a, b,,a "`` -> ``("a", "b")``: stripped, empty items dropped, and (if ``unique``) repeats dropped."""
+    items = tuple(item.strip() for item in raw.split(",") if item.strip())
+    return tuple(dict.fromkeys(items)) if unique else items
+
+
+def comma_numbers(raw: str, option: str, kind: Callable[[str], T]) -> tuple[T, ...]:
+    """The numbers in ``raw`` converted by ``kind`` (in order, repeats kept); a ``UsageError`` names ``option``
+    if one is not a number."""
+    try:
+        return tuple(kind(item) for item in comma_list(raw, unique=False))
+    except ValueError:
+        raise UsageError(f"{option}: {raw!r} is not a comma-separated list of numbers") from None
+
+
+def known_names(raw: str, known: tuple[str, ...], option: str) -> tuple[str, ...]:
+    """The names in ``raw``, each one of ``known``; else a ``UsageError`` naming ``option`` and the choices."""
+    names = comma_list(raw)
+    unknown = [name for name in names if name not in known]
+    if not names or unknown:
+        raise UsageError(f"{option}: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(known)}")
+    return names

@@ -1,0 +1,98 @@
+"""The zoo's reference directories, built once and cached under ``fixtures/`` by a content hash.
+
+The cache key covers the model's spec (name, seed, sizes), the source of every module of the
+``harness.reference`` package (model definitions, training, conversion, the build recipe: whatever
+shapes the numbers), the library versions that shape them, and the oneDNN setting. A warm run
+reads manifests only and never imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.reference.directory import ReferenceModel, load_reference
+from harness.reference.keras_env import library_versions, onednn_setting
+from harness.reference.zoo import ModelSpec, get_spec
+
+FIXTURE_FORMAT = 2
+REFERENCE_PACKAGE = Path(__file__).resolve().parent
+DEFAULT_FIXTURES_DIR = REFERENCE_PACKAGE.parent.parent / "fixtures"
+
+
+@functools.lru_cache(maxsize=1)
+def reference_source_digest() -> str:
+    """SHA-256 over every module of the reference package, by relative path: the code that shapes references."""
+    digest = hashlib.sha256()
+    for path in sorted(REFERENCE_PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(REFERENCE_PACKAGE).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def fixture_key(spec: ModelSpec) -> str:
+    """Content hash of everything that determines ``spec``'s fixture."""
+    digest = hashlib.sha256()
+    for part in (
+        f"format={FIXTURE_FORMAT}",
+        repr((spec.name, spec.epochs, spec.train_samples, spec.reference_batch, spec.seed)),
+        reference_source_digest(),
+        repr(sorted(library_versions().items())),
+        f"onednn={onednn_setting()}",
+    ):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def _exclusive(root: Path) -> Iterator[None]:
+    """Serialise builds across processes (pytest-xdist workers share the cache)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_references(names: list[str], root: Path = DEFAULT_FIXTURES_DIR) -> dict[str, ReferenceModel]:
+    """The reference for each zoo model in ``names``, building (and caching) any that is missing."""
+    specs = [get_spec(name) for name in names]
+    references = {}
+    with _exclusive(root):
+        for spec in specs:
+            key = fixture_key(spec)
+            directory = root / f"{spec.name}-{key}"
+            if not (directory / "manifest.json").is_file():
+                _build(spec, directory, key)
+                _prune_stale(root, spec.name, keep=directory)
+            references[spec.name] = load_reference(directory)
+    return references
+
+
+def _prune_stale(root: Path, name: str, keep: Path) -> None:
+    for old in root.glob(f"{name}-*"):
+        if old != keep and old.is_dir() and len(old.name) == len(keep.name):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _build(spec: ModelSpec, directory: Path, key: str) -> None:
+    """Build into a staging directory and rename it into place, so a reader never sees half a fixture."""
+    from harness.reference.zoo_build import build_zoo_reference
+
+    staging = directory.with_name(f".building-{directory.name}-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        build_zoo_reference(spec, staging, key)
+        os.replace(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,155 @@
+"""Converting a Keras model to tfjs, in-process (the converter CLI costs ~8 s of imports per call):
+the layers model every reference holds, and the other conversions built next to it.
+
+- ``quantized-uint8``, ``quantized-uint16``, ``quantized-float16``: the converter's weight
+  quantization. Keras' outputs with the *dequantized* weights (read back exactly as tfjs reads
+  them) are stored too: the difference between those and the float outputs is the model's own
+  response to the quantization step, which sizes the quantized tolerance.
+- ``sharded``: weights split into small shards (64 KiB, or a third of the weights for smaller
+  models, so every model gets at least three shards).
+- ``graph``: the model saved as a TF SavedModel (serving signature) and converted to a graph model
+  (``--input_format=tf_saved_model``), loaded in the browser with ``tf.loadGraphModel``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.reference.directory import save_arrays
+from harness.reference.keras_model import keras_names, keras_predict
+from harness.reference.rounding import float32_rounding
+
+MODEL_JSON = "model.json"
+GRAPH_DIRECTORY = "graph"
+
+QUANTIZATIONS = ("uint8", "uint16", "float16")
+QUANTIZATION_LEVELS = {"uint8": 255, "uint16": 65535}
+FLOAT16_RELATIVE_STEP = 2.0**-11  # float16 keeps 11 significant bits: rounding moves a value by <= 2^-11 of it
+SHARD_BYTES = 64 * 1024
+MIN_SHARDS = 3
+
+
+def convert_layers_model(model: Any, directory: Path, **options: Any) -> str:
+    """Write ``model`` (a tf_keras model) as a tfjs layers model into ``directory``; returns the model.json name.
+    ``options`` go to the converter (``quantization_dtype_map``, ``weight_shard_size_bytes``)."""
+    import warnings
+
+    from tensorflowjs.converters import save_keras_model
+
+    with warnings.catch_warnings():
+        # The converter saves through HDF5 on purpose; Keras' "legacy format" advice is noise here.
+        warnings.filterwarnings("ignore", message="You are saving your model as an HDF5 file")
+        save_keras_model(model, str(directory), **options)
+    return MODEL_JSON
+
+
+def quantized_conversion(dtype: str) -> str:
+    """The name of the ``dtype`` (uint8, uint16, float16) weight quantization's conversion."""
+    return f"quantized-{dtype}"
+
+
+def build_conversions(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray],
+                      directory: Path) -> dict[str, Any]:
+    """Convert ``model`` every other way into subdirectories of ``directory``; returns the manifest entries.
+    ``float_outputs``: Keras' outputs on ``reference_x``."""
+    conversions: dict[str, Any] = {}
+    for dtype in QUANTIZATIONS:
+        conversions[quantized_conversion(dtype)] = build_quantized(model, reference_x, float_outputs, directory, dtype)
+    conversions["sharded"] = _sharded(model, directory)
+    conversions["graph"] = _graph(model, directory)
+    return conversions
+
+
+def weight_bytes(model_json: Path) -> int:
+    """Total bytes of the weight files listed in ``model_json``'s weights manifest."""
+    manifest = json.loads(model_json.read_text())["weightsManifest"]
+    return sum((model_json.parent / path).stat().st_size for group in manifest for path in group["paths"])
+
+
+def shard_count(model_json: Path) -> int:
+    """How many weight files ``model_json`` lists."""
+    return sum(len(group["paths"]) for group in json.loads(model_json.read_text())["weightsManifest"])
+
+
+def _convert(model: Any, target: Path, **options: Any) -> Path:
+    target.mkdir()
+    return target / convert_layers_model(model, target, **options)
+
+
+def build_quantized(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray], directory: Path,
+                    dtype: str) -> dict[str, Any]:
+    """Convert ``model`` with ``dtype`` weight quantization into ``directory/quantized-<dtype>`` and record what
+    the quantized check needs: sizes, step, and Keras' outputs with the dequantized weights."""
+    from harness.reference.artifacts import load_keras_model
+
+    name = quantized_conversion(dtype)
+    model_json = _convert(model, directory / name, quantization_dtype_map={dtype: True})
+    dequantized_model = load_keras_model(model_json)
+    dequantized = keras_predict(dequantized_model, reference_x)
+    effect = max(float(np.max(np.abs(d.astype(np.float64) - f))) for d, f in zip(dequantized, float_outputs))
+    return {
+        "directory": name,
+        "quantization": dtype,
+        "weight_bytes": weight_bytes(model_json),
+        "max_step": _max_step(model, dtype),
+        "output_effect": effect,
+        "float32_rounding": float32_rounding(dequantized_model, reference_x, dequantized),
+        "outputs": save_arrays(directory / name, "dequantized_output", list(model.output_names), dequantized),
+    }
+
+
+def _max_step(model: Any, dtype: str) -> float:
+    """The largest quantization step over the model's weights: (max - min) / levels, or float16 rounding."""
+    steps = []
+    for weight in model.weights:
+        values = weight.numpy().astype(np.float64)
+        if dtype == "float16":
+            steps.append(float(np.max(np.abs(values))) * FLOAT16_RELATIVE_STEP)
+        else:
+            steps.append(float(values.max() - values.min()) / QUANTIZATION_LEVELS[dtype])
+    return max(steps)
+
+
+def _sharded(model: Any, directory: Path) -> dict[str, Any]:
+    total = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
+    shard_bytes = min(SHARD_BYTES, max(4, total // MIN_SHARDS // 4 * 4))
+    model_json = _convert(model, directory / "sharded", weight_shard_size_bytes=shard_bytes)
+    return {"directory": "sharded", "shard_bytes": shard_bytes, "shards": shard_count(model_json)}
+
+
+def _graph(model: Any, directory: Path) -> dict[str, Any]:
+    """SavedModel (serving signature) -> graph model; records which signature names are Keras' inputs/outputs."""
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflowjs.converters import convert_tf_saved_model
+
+    with tempfile.TemporaryDirectory() as saved_model:
+        tf.saved_model.save(model, saved_model)
+        convert_tf_saved_model(saved_model, str(directory / GRAPH_DIRECTORY))
+    signature = read_signature(directory / GRAPH_DIRECTORY)
+    return graph_entry(signature, keras_names(model.inputs), list(model.output_names))
+
+
+def read_signature(graph_directory: Path) -> dict[str, Any]:
+    """The serving signature a converted graph model's ``model.json`` records."""
+    return json.loads((graph_directory / MODEL_JSON).read_text())["signature"]
+
+
+def graph_entry(signature: dict[str, Any], input_keys: list[str], output_keys: list[str]) -> dict[str, Any]:
+    """The ``graph`` conversion's manifest entry: for each of the reference's inputs and outputs, its
+    signature key and the graph node tfjs feeds or fetches."""
+    def nodes(side: str, keys: list[str]) -> list[dict[str, str]]:
+        tensors = signature.get(side, {})
+        missing = [key for key in keys if key not in tensors]
+        if missing:
+            raise ValueError(f"the serving signature has no {side[:-1]} called {missing[0]!r} "
+                             f"(it has {sorted(tensors)})")
+        return [{"key": key, "node": tensors[key]["name"]} for key in keys]
+
+    return {"directory": GRAPH_DIRECTORY, "inputs": nodes("inputs", input_keys),
+            "outputs": nodes("outputs", output_keys)}

@@ -1,0 +1,247 @@
+"""Keras' side of the training checks, run once at fixture-build time and stored next to the model.
+
+Every run starts from the weights the converted model holds (Python's starting weights) with a
+fresh optimizer, on the same seeded data, unshuffled, in the same batches. Stored per model:
+
+    training.json            spec, data entries, and each run's histories / results
+    train_*.npy, heldout_*   the training data and the held-out data
+    weights_<run>_<i>.npy    final weights of a run, by name (see training.json)
+    after_fit_<i>.npy        Keras' predictions on the reference inputs after ``fit``
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import SetupError
+from harness.reference.optimizers import OptimizerSpec
+from harness.reference.directory import TRAINING_JSON, save_arrays
+from harness.reference.keras_model import keras_data, keras_names, keras_predict
+from harness.reference.training_spec import TrainingSpec, compile_keras, disable_dropout
+
+# The Core API recipe's two optimizers (plain SGD and Adam), and how many passes over the data.
+CORE_API_OPTIMIZERS: dict[str, OptimizerSpec] = {
+    "sgd": OptimizerSpec("sgd", 0.1),
+    "adam": OptimizerSpec("adam", 1e-3),
+}
+CORE_API_PASSES = 2
+# An early-stopping decision is only robust if every epoch's improvement is this far (relative to
+# the loss) from the threshold: far beyond the history tolerance, so float noise cannot flip it.
+EARLY_STOPPING_MIN_MARGIN = 1e-3
+
+
+class TrainingReferenceError(SetupError):
+    """Keras' training run cannot serve as a reference (for example, no robust early stop)."""
+
+
+def _history(history: Any) -> dict[str, list[float]]:
+    return {key: [float(v) for v in values] for key, values in history.history.items()}
+
+
+class _Trainer:
+    """Resets a model to its starting weights with a fresh optimizer before each run."""
+
+    def __init__(self, model: Any, training: TrainingSpec, directory: Path) -> None:
+        self.model = model
+        self.training = training
+        self.directory = directory
+        self.start = model.get_weights()
+        self.names = keras_names(model.weights)
+        disable_dropout(model)
+
+    def fresh(self) -> Any:
+        self.model.set_weights(self.start)
+        compile_keras(self.model, self.training)
+        return self.model
+
+    def save_weights(self, run: str) -> list[dict[str, Any]]:
+        arrays = [np.asarray(w, dtype=np.float32) for w in self.model.get_weights()]
+        return save_arrays(self.directory, f"weights_{run}", self.names, arrays)
+
+
+def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarray], directory: Path) -> None:
+    """Run every training check's Keras side for zoo ``spec`` and write ``training.json``."""
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # the many short fits would warn about retracing
+    training: TrainingSpec = spec.training
+    trainer = _Trainer(model, training, directory)
+    x, y = spec.make_data(np.random.default_rng(spec.seed + 2), training.samples)
+    held_x, held_y = spec.make_data(np.random.default_rng(spec.seed + 3), training.heldout_samples)
+    input_names = keras_names(model.inputs)
+    output_names = list(model.output_names)
+    fit_args = {"batch_size": training.batch_size, "shuffle": False, "verbose": 0}
+    if training.head_from is not None:
+        runs = {"fine-tune": _fine_tune_run(trainer, training.head_from, x, y, reference_x, fit_args)}
+    else:
+        runs = _full_model_runs(trainer, x, y, held_x, held_y, reference_x, fit_args)
+
+    write_training_json(directory, {
+        "compile": training.tfjs_compile(),
+        "epochs": training.epochs,
+        "batch_size": training.batch_size,
+        "validation_split": training.validation_split,
+        "start_weights": save_arrays(directory, "start_weights", trainer.names,
+                                  [np.asarray(w, dtype=np.float32) for w in trainer.start]),
+        "train": {"inputs": save_arrays(directory, "train_input", input_names, x),
+                  "targets": save_arrays(directory, "train_target", output_names, y)},
+        "heldout": {"inputs": save_arrays(directory, "heldout_input", input_names, held_x),
+                    "targets": save_arrays(directory, "heldout_target", output_names, held_y)},
+        "runs": runs,
+    })
+
+
+def _full_model_runs(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray],
+                     held_x: list[np.ndarray], held_y: list[np.ndarray], reference_x: list[np.ndarray],
+                     fit_args: dict[str, Any]) -> dict[str, Any]:
+    """Keras' side of ``fit``, ``fit-dataset``, ``evaluate``, ``validation-split``, ``early-stopping``
+    and (for the seeds' model) ``core-api``."""
+    import tensorflow as tf
+
+    training, model, directory = trainer.training, trainer.model, trainer.directory
+    output_names = list(model.output_names)
+    runs: dict[str, Any] = {}
+    fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs, **fit_args)
+    after = keras_predict(model, reference_x)
+    runs["fit"] = {"history": _history(fitted), "weights": trainer.save_weights("fit"),
+                   "outputs": save_arrays(directory, "after_fit", output_names, after)}
+
+    dataset = tf.data.Dataset.from_tensor_slices((tuple(x), tuple(y)) if len(x) > 1 or len(y) > 1 else (x[0], y[0]))
+    fitted = trainer.fresh().fit(dataset.batch(training.batch_size), epochs=training.epochs, verbose=0)
+    runs["fit-dataset"] = {"history": _history(fitted), "weights": trainer.save_weights("fit_dataset")}
+
+    results = trainer.fresh().evaluate(keras_data(held_x), keras_data(held_y), batch_size=training.batch_size,
+                                       verbose=0, return_dict=True)
+    runs["evaluate"] = {"results": {key: float(value) for key, value in results.items()}}
+
+    fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs,
+                                 validation_split=training.validation_split, **fit_args)
+    runs["validation-split"] = {"history": _history(fitted)}
+
+    runs["early-stopping"] = _early_stopping_run(trainer, x, y, fit_args)
+    if training.core_api:
+        runs["core-api"] = _core_api_runs(trainer, x, y, directory)
+    return runs
+
+
+def split_head(model: Any, head_from: str) -> tuple[Any, Any]:
+    """``model`` as a feature extractor (inputs to layer ``head_from``'s output) and a head (the
+    layers after it, sharing their weights with ``model``), as web/training.js splits it."""
+    import tf_keras as keras
+
+    names = [layer.name for layer in model.layers]
+    if head_from not in names:
+        raise TrainingReferenceError(f"fine-tune: no layer '{head_from}' in model '{model.name}'")
+    features = model.get_layer(head_from).output
+    extractor = keras.Model(model.inputs, features)
+    head_input = keras.Input(shape=features.shape[1:], name=f"{head_from}_input")
+    output = head_input
+    for layer in model.layers[names.index(head_from) + 1:]:
+        output = layer(output)
+    return extractor, keras.Model(head_input, output)
+
+
+def _fine_tune_run(trainer: _Trainer, head_from: str, x: list[np.ndarray], y: list[np.ndarray],
+                   reference_x: list[np.ndarray], fit_args: dict[str, Any]) -> dict[str, Any]:
+    """Transfer learning: features from the frozen base in inference mode, then only the head trains."""
+    model = trainer.fresh()
+    extractor, head = split_head(model, head_from)
+    features = extractor.predict(keras_data(x), batch_size=trainer.training.batch_size, verbose=0)
+    compile_keras(head, trainer.training)
+    fitted = head.fit(features, keras_data(y), epochs=trainer.training.epochs, **fit_args)
+    names = keras_names(head.weights)
+    weights = save_arrays(trainer.directory, "weights_fine_tune", names,
+                          [np.asarray(w, dtype=np.float32) for w in head.get_weights()])
+    return {"head_from": head_from, "history": _history(fitted), "weights": weights,
+            "outputs": save_arrays(trainer.directory, "after_fine_tune", list(model.output_names),
+                                   keras_predict(model, reference_x))}
+
+
+def write_training_json(directory: Path, content: dict[str, Any]) -> None:
+    (directory / TRAINING_JSON).write_text(json.dumps(content, indent=1) + "\n")
+
+
+def simulate_early_stopping(losses: list[float], min_delta: float, patience: int) -> tuple[int | None, float]:
+    """Keras' (and tfjs') stopping rule on a loss history: the stopped epoch (or None) and the
+    smallest gap, over the decisions taken, between an epoch's improvement and ``min_delta``."""
+    best, wait, margin = math.inf, 0, math.inf
+    for epoch, loss in enumerate(losses):
+        wait += 1
+        gap = math.inf if best == math.inf else (best - loss) - min_delta
+        if best != math.inf:
+            margin = min(margin, abs(gap))
+        if gap > 0:
+            best, wait = loss, 0
+        if wait >= patience and epoch > 0:
+            return epoch, margin
+    return None, margin
+
+
+def choose_min_delta(losses: list[float], patience: int) -> tuple[float, int]:
+    """The ``min_delta`` that stops a plain run's history mid-way with the widest decision margin."""
+    improvements = [abs(a - b) for a, b in zip(losses, losses[1:]) if a != b]
+    if not improvements:
+        raise TrainingReferenceError("early-stopping: the loss never changes, so no stop can be designed")
+    scale = max(abs(v) for v in losses)
+    best: tuple[float, float, int] | None = None
+    for min_delta in np.geomspace(min(improvements), max(improvements), 64):
+        stopped, margin = simulate_early_stopping(losses, float(min_delta), patience)
+        if stopped is None or not patience < stopped < len(losses) - 1:
+            continue
+        if best is None or margin > best[0]:
+            best = (margin, float(min_delta), stopped)
+    if best is None or best[0] < EARLY_STOPPING_MIN_MARGIN * scale:
+        raise TrainingReferenceError(
+            f"early-stopping: no min_delta stops this run mid-way with a margin of "
+            f"{EARLY_STOPPING_MIN_MARGIN:g} x loss (losses {losses})")
+    return best[1], best[2]
+
+
+def _early_stopping_run(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray],
+                        fit_args: dict[str, Any]) -> dict[str, Any]:
+    import tf_keras as keras
+
+    spec = trainer.training.early_stopping
+    plain = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=spec.max_epochs, **fit_args)
+    min_delta, expected_stop = choose_min_delta(plain.history[spec.monitor], spec.patience)
+    stopper = keras.callbacks.EarlyStopping(monitor=spec.monitor, min_delta=min_delta, patience=spec.patience,
+                                            mode="min")
+    fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=spec.max_epochs, callbacks=[stopper], **fit_args)
+    if stopper.stopped_epoch != expected_stop:
+        raise TrainingReferenceError(f"early-stopping: Keras stopped at epoch {stopper.stopped_epoch}, "
+                                     f"its plain run predicts {expected_stop}")
+    return {"monitor": spec.monitor, "patience": spec.patience, "min_delta": min_delta,
+            "max_epochs": spec.max_epochs, "stopped_epoch": int(stopper.stopped_epoch),
+            "history": _history(fitted)}
+
+
+def _core_api_runs(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray], directory: Path) -> dict[str, Any]:
+    """The seeds' Core API loop with ``tf.GradientTape``: relu(x @ w1 + b1) @ w2 + b2, softmax CE."""
+    import tensorflow as tf
+
+    names = ["w1", "b1", "w2", "b2"]
+    batch = trainer.training.batch_size
+    batches = [(x[0][i:i + batch], y[0][i:i + batch]) for i in range(0, len(x[0]), batch)] * CORE_API_PASSES
+    runs: dict[str, Any] = {}
+    for label, optimizer_spec in CORE_API_OPTIMIZERS.items():
+        variables = [tf.Variable(w) for w in trainer.start]
+        optimizer = optimizer_spec.keras()
+        losses = []
+        for xb, yb in batches:
+            with tf.GradientTape() as tape:
+                w1, b1, w2, b2 = variables
+                logits = tf.nn.relu(xb @ w1 + b1) @ w2 + b2
+                loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels=yb, logits=logits))
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            losses.append(float(loss))
+        runs[label] = {
+            "optimizer": optimizer_spec.tfjs(),
+            "losses": losses,
+            "variables": save_arrays(directory, f"core_{label}", names, [v.numpy() for v in variables]),
+        }
+    return {"batch_size": batch, "passes": CORE_API_PASSES, "runs": runs}

@@ -1,0 +1,211 @@
+"""A reference directory (see ``references``) for a user's own model: inputs, reference outputs, conversion.
+
+- Keras 2 models (``.h5``, tf_keras SavedModel) are converted to a layers model (optionally also
+  quantized); their reference outputs come from Keras.
+- TF SavedModels (and Keras 3 files, exported to one) are converted to a graph model; their
+  reference outputs come from TensorFlow running the serving signature.
+- Converted tfjs models come with the user's inputs and reference outputs (``.npy`` files).
+
+Inputs, when the user gives none, are seeded: integers in ``[0, input_dim)`` for an input that feeds
+an Embedding, else uniform floats in ``input_range``, of the model's shapes and dtypes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.reference.conversions import GRAPH_DIRECTORY, graph_entry, read_signature
+from harness.reference.directory import ReferenceModel, load_reference, save_arrays, write_manifest
+from harness.reference.formats import ModelFormatError
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """How to get the model's inputs: the user's ``.npy`` files, or generated ones."""
+
+    files: tuple[Path, ...] = ()
+    shapes: tuple[tuple[int, ...], ...] = ()  # per input, without the batch dimension (overrides the model's)
+    batch: int = 8
+    value_range: tuple[float, float] = (0.0, 1.0)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """One model input as the harness needs it: name, shape without batch (None where unknown), dtype."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+    vocabulary: int | None = None  # an Embedding's input_dim, for an input that feeds one
+
+
+def make_inputs(specs: list[InputSpec], plan: InputPlan) -> list[np.ndarray]:
+    """The user's arrays (checked against ``specs``) or seeded arrays of the model's shapes and dtypes."""
+    if plan.files:
+        return load_user_arrays(plan.files, specs, "--inputs")
+    if plan.shapes and len(plan.shapes) != len(specs):
+        raise ModelFormatError(f"--input-shape: given {len(plan.shapes)} shapes, the model has {len(specs)} inputs")
+    rng = np.random.default_rng(plan.seed)
+    arrays = []
+    for i, spec in enumerate(specs):
+        shape = plan.shapes[i] if plan.shapes else spec.shape
+        known = [int(d) for d in shape if d is not None]
+        if len(known) != len(shape):
+            raise ModelFormatError(f"input '{spec.name}' has shape {list(spec.shape)} with unknown dimensions: "
+                                   "give --input-shape (without the batch dimension) or --inputs")
+        full = (plan.batch, *known)
+        if spec.vocabulary is not None or np.dtype(spec.dtype).kind in "iu":
+            arrays.append(rng.integers(0, spec.vocabulary or 10, size=full).astype(spec.dtype))
+        else:
+            low, high = plan.value_range
+            arrays.append(rng.uniform(low, high, size=full).astype(spec.dtype))
+    return arrays
+
+
+def load_user_arrays(files: tuple[Path, ...], specs: list[InputSpec] | None, option: str) -> list[np.ndarray]:
+    """``.npy`` files (no pickles), one per input or output; the message names the file and option."""
+    if specs is not None and len(files) != len(specs):
+        raise ModelFormatError(f"{option}: given {len(files)} files, the model has {len(specs)}")
+    arrays = []
+    for i, path in enumerate(files):
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ModelFormatError(f"{option} {path}: not a readable .npy array: {error}") from error
+        spec = specs[i] if specs is not None else None
+        if spec is not None and array.shape[1:] != tuple(spec.shape) and None not in spec.shape:
+            raise ModelFormatError(f"{option} {path}: shape {list(array.shape)}, input '{spec.name}' takes "
+                                   f"[batch, {', '.join(map(str, spec.shape))}]")
+        arrays.append(array)
+    return arrays
+
+
+def keras_input_specs(model: Any) -> list[InputSpec]:
+    """A Keras 2 model's inputs, with the vocabulary of any Embedding an input feeds directly."""
+    import tf_keras as keras
+
+    vocabulary: dict[str, int] = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Embedding):
+            for node in layer.inbound_nodes:
+                for tensor in node.keras_inputs:
+                    vocabulary[tensor.name] = layer.input_dim
+    return [InputSpec(t.name.split(":")[0], tuple(t.shape[1:]), t.dtype.name, vocabulary.get(t.name))
+            for t in model.inputs]
+
+
+def build_layers_reference(model: Any, directory: Path, name: str, plan: InputPlan, quantize: str | None = None,
+                           custom_objects: dict[str, Any] | None = None) -> ReferenceModel:
+    """Convert a Keras 2 ``model`` into ``directory`` with its inputs and Keras' outputs (and ``quantize``d)."""
+    from harness.reference.conversions import build_quantized, convert_layers_model, quantized_conversion
+    from harness.reference.keras_model import keras_predict, layers_manifest
+    from harness.reference.rounding import float32_rounding
+
+    inputs = make_inputs(keras_input_specs(model), plan)
+    outputs = keras_predict(model, inputs)
+    conversions = {}
+    if quantize is not None:
+        conversions[quantized_conversion(quantize)] = build_quantized(model, inputs, outputs, directory, quantize)
+    write_manifest(directory, {
+        **layers_manifest(model, directory, name, convert_layers_model(model, directory), inputs, outputs),
+        "float32_rounding": float32_rounding(model, inputs, outputs, custom_objects),
+        "conversions": conversions,
+    })
+    return load_reference(directory)
+
+
+def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
+    """Convert a TF SavedModel (serving signature) into ``directory/graph`` with TF's outputs as the reference."""
+    import tensorflow as tf
+    from tensorflowjs.converters import convert_tf_saved_model
+
+    from harness.reference.preflight import converter_problem
+
+    loaded = tf.saved_model.load(str(saved_model))
+    if "serving_default" not in loaded.signatures:
+        raise ModelFormatError(f"{saved_model}: no 'serving_default' signature (has {sorted(loaded.signatures)})")
+    serve = loaded.signatures["serving_default"]
+    input_specs = serve.structured_input_signature[1]
+    specs = [InputSpec(key, tuple(spec.shape[1:]), spec.dtype.name) for key, spec in sorted(input_specs.items())]
+    inputs = make_inputs(specs, plan)
+    produced = serve(**{spec.name: tf.constant(x) for spec, x in zip(specs, inputs)})
+    output_keys = sorted(produced)
+    outputs = [np.asarray(produced[key]) for key in output_keys]
+    try:
+        convert_tf_saved_model(str(saved_model), str(directory / GRAPH_DIRECTORY))
+    except ValueError as error:
+        problems = converter_problem(str(error))
+        if problems:
+            raise UnsupportedModelError(problems) from error
+        raise ModelFormatError(f"{saved_model}: the converter refused it: {error}") from error
+    signature = read_signature(directory / GRAPH_DIRECTORY)
+    write_manifest(directory, {
+        "name": name,
+        "model_json": f"{GRAPH_DIRECTORY}/model.json",
+        "inputs": save_arrays(directory, "input", [s.name for s in specs], inputs),
+        "outputs": save_arrays(directory, "output", output_keys, [o.astype(np.float32) for o in outputs]),
+        "weights": [],
+        "param_count": 0,
+        "conversions": {"graph": graph_entry(signature, [s.name for s in specs], output_keys)},
+    })
+    return load_reference(directory)
+
+
+def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inputs: tuple[Path, ...],
+                         expected: tuple[Path, ...]) -> ReferenceModel:
+    """An already converted tfjs model (layers or graph) with the user's inputs and reference outputs, copied
+    into ``directory``. A layers model's ``topology`` is checked against the weights its manifest lists; a
+    graph model's inputs and outputs are its signature's, in key order."""
+    from harness.reference.artifacts import check_weight_files, read_model_json
+
+    if not inputs or not expected:
+        raise ModelFormatError(f"{model_json_path.parent}: a converted tfjs model needs --inputs and --expected "
+                               "(.npy files: inputs, and the outputs the original model gave for them)")
+    raw = read_model_json(model_json_path)
+    check_weight_files(model_json_path, raw)
+    graph = raw.get("format") == "graph-model"
+    target = directory / GRAPH_DIRECTORY if graph else directory
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_json_path, target / "model.json")
+    for group in raw.get("weightsManifest", []):
+        for path in group["paths"]:
+            shutil.copyfile(model_json_path.parent / path, target / path)
+    weights = [{"name": w["name"], "shape": w["shape"]}
+               for group in raw.get("weightsManifest", []) for w in group["weights"]]
+    input_arrays = load_user_arrays(inputs, None, "--inputs")
+    output_arrays = [a.astype(np.float32) for a in load_user_arrays(expected, None, "--expected")]
+    input_names = [f"input_{i}" for i in range(len(inputs))]
+    output_names = [f"output_{i}" for i in range(len(expected))]
+    conversions = {}
+    if graph:
+        signature = raw.get("signature") or {}
+        input_names, output_names = sorted(signature.get("inputs", {})), sorted(signature.get("outputs", {}))
+        if len(input_names) != len(input_arrays) or len(output_names) != len(output_arrays):
+            raise ModelFormatError(f"{model_json_path}: its signature has inputs {input_names} and outputs "
+                                   f"{output_names}; give one --inputs and one --expected file for each, in that order")
+        conversions["graph"] = graph_entry(signature, input_names, output_names)
+    write_manifest(directory, {
+        "name": name,
+        "model_json": f"{GRAPH_DIRECTORY}/model.json" if graph else "model.json",
+        "inputs": save_arrays(directory, "input", input_names, input_arrays),
+        "outputs": save_arrays(directory, "output", output_names, output_arrays),
+        "weights": [] if graph else weights,
+        "param_count": 0 if graph else int(sum(np.prod(w["shape"], dtype=np.int64) for w in weights)),
+        "conversions": conversions,
+    })
+    return load_reference(directory)
+
+
+class UnsupportedModelError(HarnessError):
+    """Preflight found layers, activations, initializers or ops tfjs cannot deserialise or run."""
+
+    def __init__(self, problems: list[Any]) -> None:
+        self.problems = problems
+        super().__init__("tfjs cannot run this model as it is:\n" + "\n".join(f"  - {p}" for p in problems))

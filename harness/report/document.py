@@ -1,0 +1,82 @@
+"""The parity report as a document: the JSON structure every rendering reads (``parity.json`` is
+the source of truth), its summary line, and the model x backend matrix and change tables the
+renderings share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from harness.results import STATUSES, CheckResult
+
+STATUS_ORDER = {"error": 0, "fail": 1, "xfail": 2, "skip": 3, "pass": 4}
+CHANGE_HEADER = ["model", "backend", "check", "what", "before", "after", "change"]
+
+
+def build_report(environment: dict[str, Any], results: Iterable[CheckResult],
+                 baseline: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON document: environment, a summary, one row per model x backend x check, and the comparison
+    with a baseline report (``baseline.compare_with_baseline``) if there was one."""
+    rows = [r.to_dict() for r in results]
+    summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
+    report = {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}
+    if baseline is not None:
+        report["baseline"] = baseline
+    return report
+
+
+def responsiveness(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model and backend: the main thread's longest timer gap while training on it (``fit``)
+    and while a Web Worker trained (``fit-worker``), in milliseconds."""
+    table: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        figures = (row.get("details") or {}).get("responsiveness")
+        if row["check"] in ("fit", "fit-worker") and figures:
+            entry = table.setdefault((row["model"], row["backend"]), {"model": row["model"], "backend": row["backend"]})
+            side = "main_thread" if row["check"] == "fit" else "worker"
+            entry[f"{side}_longest_gap_ms"] = round(figures["longestGapMs"], 1)
+            entry[f"{side}_train_ms"] = round(figures["durationMs"], 1)
+    return list(table.values())
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """``"22 pass, 1 fail, 1 error, 0 skip"`` (and ``"; 2 regression(s) against the baseline"``)."""
+    line = ", ".join(f"{n} {status}" for status, n in report["summary"].items())
+    if "baseline" in report:
+        line += f"; {len(report['baseline']['regressions'])} regression(s) against the baseline"
+    return line
+
+
+def change_rows(changes: list[dict[str, Any]]) -> list[list[str]]:
+    """Regressions or improvements as table rows (``CHANGE_HEADER``)."""
+    return [[c["model"], c["backend"], c["check"], c["kind"], fmt(c["before"]), fmt(c["after"]), c["summary"]]
+            for c in changes]
+
+
+def _cell(rows: list[dict[str, Any]]) -> str:
+    status = min((r["status"] for r in rows), key=STATUS_ORDER.__getitem__)
+    # A known upstream bug's error (xfail) would hide the cell's real figure.
+    errors = [r["max_abs_err"] for r in rows if r.get("max_abs_err") is not None and r["status"] != "xfail"]
+    return f"{status} {max(errors):.1e}" if errors else status
+
+
+def matrix_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Model x backend matrix: worst status of the cell's checks and the largest abs error."""
+    rows = report["results"]
+    backends = list(dict.fromkeys(r["backend"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    table = [["model", *backends]]
+    for model in models:
+        line = [model]
+        for backend in backends:
+            cell = [r for r in rows if r["model"] == model and r["backend"] == backend]
+            line.append(_cell(cell) if cell else "-")
+        table.append(line)
+    return table
+
+
+def fmt(value: Any) -> str:
+    """A figure as the tables show it: 2 decimals in scientific notation, empty for None."""
+    if value is None:
+        return ""
+    return f"{value:.2e}" if isinstance(value, float) else str(value)

@@ -1,0 +1,168 @@
+"""A parity session: one server, one browser, one page per backend, and guarded check runs.
+
+A check that raises is recorded as ``error`` with the reason. A crashed or hung page is closed
+and replaced by a fresh one for the next check, so one bad check never ends the run.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.browser.backends import backend_variant
+from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
+from harness.browser.server import ParityServer
+from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
+from harness.checks import CHECKS, CheckContext, CheckFunction, check_group
+from harness.errors import HarnessError
+from harness.reference.directory import ReferenceModel
+from harness.reference.keras_env import library_versions
+from harness.results import CheckResult
+from harness.verdict.known_issues import unsupported_here
+
+ResultListener = Callable[[CheckResult], None]
+
+
+class ParitySession:
+    """Runs checks in the browser and hands each result to ``on_result``."""
+
+    def __init__(self, timeout_s: float, on_result: ResultListener | None = None,
+                 upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES) -> None:
+        self.timeout_s = timeout_s
+        self.on_result = on_result
+        self.server = ParityServer(upload_limit)
+        self.browser = ParityBrowser()
+        self.backend_info: dict[str, dict[str, Any]] = {}
+        self._pages: dict[str, BackendPage] = {}
+        self._mounts: dict[Path, str] = {}
+
+    def start(self) -> ParitySession:
+        """Start the server and launch the browser."""
+        self.server.start()
+        try:
+            self.browser.start()
+        except Exception:
+            self.server.stop()
+            raise
+        return self
+
+    def close(self) -> None:
+        """Close every page, the browser and the server."""
+        for page in self._pages.values():
+            page.close()
+        self._pages.clear()
+        self.browser.close()
+        self.server.stop()
+
+    def __enter__(self) -> ParitySession:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def page(self, backend: str) -> BackendPage:
+        """The live page for ``backend``, made on first use (and again after a crash or hang)."""
+        page = self._pages.get(backend)
+        if page is None or page.crashed:
+            if page is not None:
+                page.close()
+            page = self.browser.new_page(self.server.origin, backend, timeout_s=self.timeout_s)
+            self._pages[backend] = page
+            self.backend_info[backend] = page.info
+        return page
+
+    def discard_page(self, backend: str) -> None:
+        """Close ``backend``'s page; the next check gets a fresh one."""
+        page = self._pages.pop(backend, None)
+        if page is not None:
+            page.close()
+
+    def model_url(self, reference: ReferenceModel) -> str:
+        """Where the page loads ``reference``'s model.json from."""
+        return self.file_url(reference.directory, reference.model_json)
+
+    def file_url(self, directory: Path, name: str) -> str:
+        """Where the page finds file ``name`` of ``directory`` (mounted on first use)."""
+        directory = directory.resolve()
+        if directory not in self._mounts:
+            self._mounts[directory] = self.server.mount(directory)
+        return self._mounts[directory] + name
+
+    def run_check(self, check: str, reference: ReferenceModel, backend: str,
+                  function: CheckFunction | None = None) -> CheckResult:
+        """Run check ``check`` (or ``function`` under that name); never raises for a check's failure."""
+        started = time.perf_counter()
+        try:
+            group = check_group(check) if function is None else None
+            out_of_scope = backend_variant(backend).out_of_scope.get(group or "")
+            if out_of_scope:
+                return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
+                                                message=f"{check} on {backend}: {out_of_scope}"), started)
+            function = function or CHECKS[check]
+            url = self.model_url(reference)
+            context = CheckContext(check, backend, self.page(backend), reference, url, self.server)
+            result = function(context)
+        except (PageCrashedError, CheckTimeoutError) as error:
+            self.discard_page(backend)
+            result = self._error(check, reference, backend, f"{error}; a fresh page was made for the next check")
+        except BrowserError as error:
+            result = self._browser_error(check, reference, backend, error)
+        except (HarnessError, OSError, KeyError) as error:
+            result = self._error(check, reference, backend, self._name_files(str(error), reference))
+        except Exception as error:  # noqa: BLE001 - one broken check must not end the run
+            result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
+        return self._finish(result, started)
+
+    def _finish(self, result: CheckResult, started: float) -> CheckResult:
+        result.seconds = round(time.perf_counter() - started, 3)
+        if self.on_result is not None:
+            self.on_result(result)
+        return result
+
+    def _browser_error(self, check: str, reference: ReferenceModel, backend: str, error: BrowserError) -> CheckResult:
+        """An ``error`` row naming files on disk, or a ``skip`` when tfjs cannot run this here (a missing or
+        limited kernel, see ``known_issues.UNSUPPORTED_HERE``)."""
+        reason = unsupported_here(str(error))
+        if reason is None:
+            return self._error(check, reference, backend, self._name_files(str(error), reference))
+        message = f"not supported by tfjs here: {reason} ({error})"
+        return CheckResult(model=reference.name, backend=backend, check=check, status="skip", message=message)
+
+    def _error(self, check: str, reference: ReferenceModel, backend: str, message: str) -> CheckResult:
+        return CheckResult(model=reference.name, backend=backend, check=check, status="error", message=message)
+
+    def _name_files(self, message: str, reference: ReferenceModel) -> str:
+        """Replace the page's URLs of reference files and of saved models by their paths on disk."""
+        prefix = self._mounts.get(reference.directory.resolve())
+        message = message.replace(prefix, f"{reference.directory}/") if prefix else message
+        return self.server.name_saved_files(message)
+
+    def environment(self) -> dict[str, Any]:
+        """The report's environment block: versions, platform, and each backend's facts."""
+        return {
+            "browser": f"Chromium {self.browser.version}",
+            "tfjs": ", ".join(dict.fromkeys(str(i.get("tfjsVersion")) for i in self.backend_info.values())) or None,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "libraries": library_versions(),
+            "backends": dict(self.backend_info),
+            "gpu_note": _gpu_note(self.backend_info),
+        }
+
+
+def reference_environment(references: dict[str, ReferenceModel]) -> dict[str, Any]:
+    """What the report records about the references: the oneDNN setting they were built with, and cache keys."""
+    return {
+        "onednn": ",".join(sorted({str(ref.build_info.get("onednn")) for ref in references.values()})),
+        "fixtures": {name: ref.build_info.get("key") for name, ref in references.items()},
+    }
+
+
+def _gpu_note(backend_info: dict[str, dict[str, Any]]) -> str | None:
+    renderers = {i.get("webglRenderer") or "" for i in backend_info.values()}
+    if any("SwiftShader" in r for r in renderers):
+        return "WebGL/WebGPU ran on SwiftShader (software rendering, no GPU): their timings are not GPU timings."
+    return None

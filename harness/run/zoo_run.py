@@ -1,0 +1,57 @@
+"""A whole parity run: references, one session, every model x backend x check, and the report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.browser.backends import DEFAULT_BACKENDS
+from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
+from harness.checks import DEFAULT_CHECKS, check_applies
+from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
+from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
+from harness.report.baseline import RegressionRules, compare_with_baseline, load_baseline
+from harness.report.files import REPORT_JSON, write_atomically, write_report
+from harness.report.junit import write_junit
+from harness.results import CheckResult
+from harness.run.session import ParitySession, reference_environment
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to run and where to write the report."""
+
+    models: tuple[str, ...]
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
+    checks: tuple[str, ...] = DEFAULT_CHECKS
+    out: Path = DEFAULT_REPORT_DIR
+    fixtures: Path = DEFAULT_FIXTURES_DIR
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES
+    baseline: Path | None = None
+    save_baseline: Path | None = None
+    junit: Path | None = None
+    rules: RegressionRules = RegressionRules()
+
+
+def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
+    """Run every check; the reports are rewritten after each backend so nothing measured is lost."""
+    baseline = load_baseline(options.baseline) if options.baseline else None
+    references = ensure_references(list(options.models), options.fixtures)
+    results: list[CheckResult] = []
+    with ParitySession(options.timeout_s, on_result=results.append, upload_limit=options.upload_limit) as session:
+        for backend in options.backends:
+            for name in options.models:
+                for check in options.checks:
+                    if check_applies(check, references[name]):
+                        session.run_check(check, references[name], backend)
+            environment = {**session.environment(), **reference_environment(references)}
+            comparison = None
+            if baseline is not None:
+                comparison = {"path": str(options.baseline), **compare_with_baseline(baseline, results, options.rules)}
+            write_report(options.out, environment, results, comparison)
+            if options.junit:
+                write_junit(options.junit, results, comparison)
+    if options.save_baseline:
+        write_atomically(options.save_baseline, (options.out / REPORT_JSON).read_text())
+    return options.out / REPORT_JSON, results

@@ -1,0 +1,178 @@
+"""Every tolerance the harness judges by, in one place, each with the reason for its value.
+
+Rule (numpy's, asymmetric): ``|browser - keras| <= atol + rtol * |keras|``.
+The tolerance tables of ``docs/tolerances.md`` are checked against this module by a test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeVar
+
+from harness.browser.backends import UnknownBackendError, backend_variant
+from harness.verdict.compare import Tolerance
+
+T = TypeVar("T")
+
+
+# Measured on the zoo (make report, Chromium 156, tfjs 4.22, SwiftShader WebGL): the largest
+# |browser - keras| was about 1e-7 on cpu and wasm and about 4e-7 on webgl. Each tolerance is
+# that error times a stated margin, so a real regression (a 1e-3 change in one weight moves an
+# output by ~1e-4) fails by orders of magnitude.
+PREDICT_TOLERANCES: dict[str, Tolerance] = {
+    "cpu": Tolerance(
+        atol=2e-6, rtol=1e-5,
+        reason="float32 JS kernels; observed max abs error ~1e-7; margin 20x for deeper/recurrent models",
+    ),
+    "wasm": Tolerance(
+        atol=2e-6, rtol=1e-5,
+        reason="float32 XNNPACK kernels (SIMD, threaded); observed ~1e-7; same margin as cpu",
+    ),
+    "webgl": Tolerance(
+        atol=1e-5, rtol=1e-4,
+        reason="float32 render targets on SwiftShader; observed ~4e-7; GPU drivers reorder sums "
+               "and use fused multiply-add, so margin 25x",
+    ),
+    "webgpu": Tolerance(
+        atol=1e-5, rtol=1e-4,
+        reason="float32 compute shaders; same precision class as webgl",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class TrainingTolerance:
+    """Training compounds error, so it has its own tolerances.
+
+    ``history`` judges each epoch's loss and metrics (and evaluate results, per-step Core API
+    losses, predictions after training); ``weights`` judges each final weight variable.
+    """
+
+    history: Tolerance
+    weights: Tolerance
+
+
+# Measured on the zoo (make report, 3 to 12 epochs): the largest error on cpu and wasm was
+# ~1e-6 on losses (functional, loss ~10: 1e-7 relative) and ~5e-7 on predictions after training;
+# final weights differed by at most 9e-7 (cnn). A 1% learning rate change moves weights by ~2e-3
+# and losses by ~5e-3, Adam epsilon 1e-8 vs 1e-7 moves weights by ~5e-4: all far outside.
+TRAINING_TOLERANCES: dict[str, TrainingTolerance] = {
+    "cpu": TrainingTolerance(
+        history=Tolerance(
+            atol=2e-6, rtol=1e-5,
+            reason="the predict tolerance: observed ~1e-6 on losses of ~10, 5e-7 on outputs after training",
+        ),
+        weights=Tolerance(
+            atol=5e-6, rtol=1e-5,
+            reason="observed at most 9e-7 (cnn conv bias, BatchNormalization moving variance); margin 5x",
+        ),
+    ),
+    "wasm": TrainingTolerance(
+        history=Tolerance(atol=2e-6, rtol=1e-5, reason="as cpu: observed errors are the same size"),
+        weights=Tolerance(atol=5e-6, rtol=1e-5, reason="as cpu: observed errors are the same size"),
+    ),
+    "webgl": TrainingTolerance(
+        history=Tolerance(
+            atol=1e-5, rtol=5e-4,
+            reason="tfjs webgl reports floatPrecision 16 even with float32 textures (tensorflow/tfjs#6980), "
+                   "so tfjs-layers clips crossentropy inputs at 1e-4, not Keras' 1e-7: losses drift as "
+                   "predictions saturate (binary model, epoch 7: 9e-5 relative); margin 5x",
+        ),
+        weights=Tolerance(
+            atol=1e-5, rtol=1e-4,
+            reason="the webgl predict tolerance: observed at most 9e-7 (cnn); margin 10x",
+        ),
+    ),
+    "webgpu": TrainingTolerance(
+        history=Tolerance(
+            atol=1e-5, rtol=1e-4,
+            reason="the webgpu predict tolerance: webgpu reports floatPrecision 32, so no 1e-4 clipping; "
+                   "observed at most 9.5e-7 (functional, loss ~10)",
+        ),
+        weights=Tolerance(atol=1e-5, rtol=1e-4, reason="the webgpu predict tolerance: observed at most 8.3e-7 (cnn)"),
+    ),
+}
+
+
+def _lookup(table: dict[str, T], backend: str, kind: str) -> T:
+    """``backend``'s entry: its variant's own (``webgl:f16``), else its tfjs backend's (``webgl``)."""
+    variant = backend_variant(backend)
+    for key in (variant.name, variant.tfjs_backend):
+        if key in table:
+            return table[key]
+    raise UnknownBackendError(f"no {kind} tolerance for backend '{backend}' (known: {', '.join(sorted(table))})")
+
+
+def predict_tolerance(backend: str) -> Tolerance:
+    """The predict tolerance for a backend id such as ``webgl`` (a variant falls back to its base)."""
+    return _lookup(PREDICT_TOLERANCES, backend, "predict")
+
+
+# A quantized model is judged against the unquantized Keras model with the backend's predict
+# tolerance widened by the quantization's own effect: how far Keras' outputs move when its weights
+# are replaced by the dequantized ones (each weight moved by at most half a quantization step:
+# (max - min) / 255 / 2 for uint8, / 65535 / 2 for uint16, 2^-11 relative for float16), measured
+# on the reference inputs at fixture time. The margin covers inputs that meet the rounding worse.
+QUANTIZATION_EFFECT_MARGIN = 2.0
+
+
+def quantized_tolerance(backend: str, output_effect: float, quantization: str,
+                        float32_rounding: float = 0.0) -> Tolerance:
+    """The tolerance for a ``quantization`` (uint8, uint16, float16) model whose dequantized weights
+    move Keras' outputs by ``output_effect`` at most; ``float32_rounding`` as for ``model_predict_tolerance``."""
+    base = model_predict_tolerance(backend, float32_rounding)
+    return Tolerance(
+        atol=base.atol + QUANTIZATION_EFFECT_MARGIN * output_effect, rtol=base.rtol,
+        reason=f"{base.reason}; + {QUANTIZATION_EFFECT_MARGIN:g} x the {quantization} quantization's "
+               f"measured effect on Keras' outputs ({output_effect:.2g})",
+    )
+
+
+# Every prediction comparison widens its tolerance by FLOAT32_ROUNDING_MARGIN x the model's own
+# float32 rounding error R (Keras float32 vs the same model in float64 on the reference inputs,
+# measured at fixture time, see ``rounding``). tfjs' kernels sum in another order than
+# TensorFlow's, and the graph optimizer folds BatchNormalization into convolution weights, so the
+# browser's rounding differs from Keras' by about R on each side. The small zoo models have
+# R <= 1.5e-7 (negligible widening); mobilenet_v2 (52 BatchNormalizations on calibrated
+# statistics) has R = 3.2e-6, and shows predict 2.5e-6 (cpu), 3.2e-6 (webgl), 3.0e-6 (wasm) and
+# graph-model 5.9e-6, 6.5e-6, 4.5e-6. The same widening applies to:
+# - fine-tune-worker's predictions after training: the head trains on features that differ by
+#   float32 rounding, and its 1280-wide Dense layer sums those differences (5.0e-6, 7.6e-6, 8.0e-6);
+# - quantized[...] against Keras with the same dequantized weights, by the *dequantized* model's
+#   R: quantized BatchNormalization statistics make the model more sensitive to rounding.
+FLOAT32_ROUNDING_MARGIN = 4.0
+FLOAT32_SIGNIFICAND_BITS = 24
+# A backend variant computing in lower precision (webgl:f16: half-float textures, 11 significand
+# bits) rounds 2^(24 - 11) = 8192 times more coarsely, so R is scaled by that factor there: the
+# tolerance follows the precision the backend runs at, per model, instead of one loose number.
+# Measured with webgl:f16 (SwiftShader): every prediction comparison of the zoo stayed within
+# 0.18x to 1.08x of the scaled R (mlp predict 1.8e-4 against 4.2e-4; mobilenet_v2 1.7e-2 against
+# 2.7e-2; functional browser-to-python 1.3e-3 against 1.2e-3), so the margin of 4 holds there too.
+
+
+def rounding_at_backend_precision(backend: str, float32_rounding: float) -> float:
+    """The model's rounding error at ``backend``'s precision: R scaled by 2^(24 - significand bits)."""
+    return float32_rounding * 2.0 ** (FLOAT32_SIGNIFICAND_BITS - backend_variant(backend).significand_bits)
+
+
+def widened_by_rounding(base: Tolerance, backend: str, float32_rounding: float, cause: str) -> Tolerance:
+    """``base`` with atol widened by the margin times the model's rounding error on ``backend``
+    (``rounding_at_backend_precision``); ``cause`` says why."""
+    rounding = rounding_at_backend_precision(backend, float32_rounding)
+    scaled = "" if rounding == float32_rounding else f", scaled to {backend}'s precision: {rounding:.2g}"
+    return Tolerance(
+        atol=base.atol + FLOAT32_ROUNDING_MARGIN * rounding, rtol=base.rtol,
+        reason=f"{base.reason}; + {FLOAT32_ROUNDING_MARGIN:g} x the model's own float32 rounding error "
+               f"({float32_rounding:.2g}{scaled}): {cause}",
+    )
+
+
+def model_predict_tolerance(backend: str, float32_rounding: float) -> Tolerance:
+    """The predict tolerance for a model whose float32 outputs are ``float32_rounding`` from exact."""
+    return widened_by_rounding(predict_tolerance(backend), backend, float32_rounding,
+                               "the browser orders float32 arithmetic differently from TensorFlow")
+
+
+def training_tolerance(backend: str) -> TrainingTolerance:
+    """The training tolerances for a backend id (a variant falls back to its base)."""
+    return _lookup(TRAINING_TOLERANCES, backend, "training")

@@ -1,0 +1,67 @@
+// The API the Python side calls. Every call runs as a job: `start` returns at once and Python
+// polls `poll` with its own timeout, so a hung page cannot hang the harness.
+(function (parity) {
+  'use strict';
+  const operations = {
+    info: () => parity.backends.info(),
+    setBackend: (name, flags, wasmThreads) => parity.backends.setBackend(name, flags, wasmThreads),
+    load: url => parity.models.load(url),
+    topology: modelId => parity.models.topology(modelId),
+    predict: (modelId, inputs, repeats) => parity.models.predict(modelId, inputs, repeats),
+    layerOutputs: (modelId, inputs) => parity.models.layerOutputs(modelId, inputs),
+    perturbWeight: (modelId, name, index, delta) => parity.models.perturbWeight(modelId, name, index, delta),
+    dispose: modelId => parity.models.dispose(modelId),
+    train: job => measured(progress => parity.training.run(job, (epoch, logs) => progress.push({ epoch, logs }))),
+    trainInWorker: job => measured(() => parity.workers.train(job)),
+    coreApi: job => parity.training.coreApi(job),
+    fingerprint: (modelId, inputs, withValues) => parity.storage.fingerprint(modelId, inputs, withValues),
+    save: (modelId, url) => parity.storage.save(modelId, url),
+    trainedModel: job => parity.storage.trainedModel(job),
+    listModels: () => parity.storage.listModels(),
+    clearStorage: () => parity.storage.clearStorage(),
+    copyModel: (from, to) => parity.storage.copyModel(from, to),
+    moveModel: (from, to) => parity.storage.moveModel(from, to),
+    removeModel: url => parity.storage.removeModel(url),
+    tamperStored: url => parity.storage.tamperStored(url),
+    graphRun: (url, inputs, outputs) => parity.graph.run(url, inputs, outputs),
+    addScript: url => parity.preflight.addScript(url),
+    registeredClasses: () => parity.preflight.registeredClasses(),
+  };
+  const finished = new Map();
+
+  /** Run `work(progress)` while measuring main-thread responsiveness; merge both into one result. */
+  async function measured(work) {
+    const progress = [];
+    const { value, responsiveness } = await parity.responsiveness.whileMeasuring(() => work(progress));
+    return { progress, ...value, responsiveness };
+  }
+  let nextJob = 1;
+
+  function describe(error) {
+    if (error instanceof Error) return `${error.name}: ${error.message}`;
+    return typeof error === 'string' ? error : JSON.stringify(error);
+  }
+
+  /** Start operation `op` with `args`; returns a job id for `poll`. */
+  function start(op, args) {
+    const job = nextJob++;
+    const operation = operations[op];
+    const run = operation
+      ? Promise.resolve().then(() => operation(...args))
+      : Promise.reject(new Error(`unknown operation '${op}'`));
+    run.then(value => finished.set(job, { ok: true, value: value === undefined ? null : value }),
+             error => finished.set(job, { ok: false, error: describe(error) }));
+    return job;
+  }
+
+  /** The job's outcome once it has finished ({ok, value} or {ok: false, error}), else null. */
+  function poll(job) {
+    const outcome = finished.get(job);
+    if (!outcome) return null;
+    finished.delete(job);
+    return outcome;
+  }
+
+  parity.start = start;
+  parity.poll = poll;
+})(self.parity = self.parity || {});
