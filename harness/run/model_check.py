@@ -41,7 +41,7 @@ from harness.results import CheckResult
 from harness.run.session import ParitySession
 
 REFERENCE_DIRECTORY = "model"
-CUSTOM_JS = "custom_layers.js"  # the user's --custom-js, copied next to the reference
+CUSTOM_JS = "custom.js"
 
 
 @dataclass(frozen=True)
