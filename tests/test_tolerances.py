@@ -1,4 +1,4 @@
-"""Tolerances are data in one module, and the README documents every number."""
+"""Tolerances are data in one module, and docs/tolerances.md documents every number."""
 
 import re
 from pathlib import Path
@@ -13,14 +13,14 @@ from harness.verdict.tolerances import (
     training_tolerance,
 )
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+TOLERANCES_DOC = Path(__file__).resolve().parent.parent / "docs" / "tolerances.md"
 
 
 @pytest.mark.parametrize("backend", sorted(PREDICT_TOLERANCES))
 def test_readme_tolerance_table_matches_the_module(backend):
     tolerance = PREDICT_TOLERANCES[backend]
-    row = re.search(rf"^\| `{backend}` \| ([\d.e-]+) \| ([\d.e-]+) \|", README.read_text(), re.MULTILINE)
-    assert row, f"README has no tolerance row for {backend}"
+    row = re.search(rf"^\| `{backend}` \| ([\d.e-]+) \| ([\d.e-]+) \|", TOLERANCES_DOC.read_text(), re.MULTILINE)
+    assert row, f"docs/tolerances.md has no tolerance row for {backend}"
     assert float(row.group(1)) == tolerance.atol and float(row.group(2)) == tolerance.rtol
 
 
@@ -52,8 +52,8 @@ def test_half_float_variant_scales_the_rounding_term_to_11_significant_bits():
 @pytest.mark.parametrize("judges", ["history", "weights"])
 def test_readme_training_tolerance_table_matches_the_module(backend, judges):
     tolerance = getattr(TRAINING_TOLERANCES[backend], judges)
-    row = re.search(rf"^\| `{backend}` \| {judges} \| ([^|]+) \| ([^|]+) \|", README.read_text(), re.MULTILINE)
-    assert row, f"README has no {judges} training tolerance row for {backend}"
+    row = re.search(rf"^\| `{backend}` \| {judges} \| ([^|]+) \| ([^|]+) \|", TOLERANCES_DOC.read_text(), re.MULTILINE)
+    assert row, f"docs/tolerances.md has no {judges} training tolerance row for {backend}"
     assert float(row.group(1)) == tolerance.atol and float(row.group(2)) == tolerance.rtol
     assert tolerance.reason and tolerance.atol < 1e-3
 

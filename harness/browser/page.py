@@ -177,7 +177,7 @@ class ParityBrowser:
         return self._browser.new_context()
 
     def new_page(self, origin: str, backend: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendPage:
-        """A fresh page at ``origin`` with backend id ``backend`` (see ``backend_variants``) in effect;
+        """A fresh page at ``origin`` with backend id ``backend`` (see ``backends``) in effect;
         raises ``BrowserError`` if it cannot be, ``BackendNotInEffectError`` if the page runs something else
         (another variant or tfjs version)."""
         variant = backend_variant(backend)

@@ -6,7 +6,7 @@ Layout of one reference directory::
     model.json, *.bin        the converted tfjs layers model
     input_0.npy, ...         the reference inputs (seeded, in the model's range)
     output_0.npy, ...        Keras' outputs for those inputs
-    training.json, *.npy     Keras' side of the training checks (see ``training_references``)
+    training.json, *.npy     Keras' side of the training checks (see ``training_runs``)
 """
 
 from __future__ import annotations

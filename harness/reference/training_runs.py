@@ -64,7 +64,7 @@ class _Trainer:
         return save_arrays(self.directory, f"weights_{run}", self.names, arrays)
 
 
-def build_training_references(spec: Any, model: Any, reference_x: list[np.ndarray], directory: Path) -> None:
+def build_training_runs(spec: Any, model: Any, reference_x: list[np.ndarray], directory: Path) -> None:
     """Run every training check's Keras side for zoo ``spec`` and write ``training.json``."""
     import tensorflow as tf
 

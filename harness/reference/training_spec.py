@@ -54,7 +54,7 @@ class TrainingSpec:
     core_api: bool = False  # the model is Dense-relu-Dense-softmax: run the seeds' Core API recipe on it
     # Transfer learning: only the layers after this one train, on the features the frozen base
     # computes in inference mode (the only training run recorded for such a model, see
-    # ``training_references``: tfjs' BatchNormalization uses batch statistics whenever it trains,
+    # ``training_runs``: tfjs' BatchNormalization uses batch statistics whenever it trains,
     # frozen or not, while Keras 2 keeps a frozen one in inference mode).
     head_from: str | None = None
 

@@ -1,4 +1,4 @@
-"""A reference directory (see ``references``) for a user's own model: inputs, reference outputs, conversion.
+"""A reference directory (see ``directory``) for a user's own model: inputs, reference outputs, conversion.
 
 - Keras 2 models (``.h5``, tf_keras SavedModel) are converted to a layers model (optionally also
   quantized); their reference outputs come from Keras.

@@ -29,7 +29,7 @@ def build_zoo_reference(spec: ModelSpec, directory: Path, key: str) -> None:
     from harness.reference.conversions import build_conversions, convert_layers_model
     from harness.reference.keras_model import keras_data, keras_predict, layers_manifest
     from harness.reference.rounding import float32_rounding
-    from harness.reference.training_runs import build_training_references
+    from harness.reference.training_runs import build_training_runs
     from harness.reference.training_spec import compile_keras
 
     keras.backend.clear_session()  # layer names must not depend on what was built before
@@ -50,7 +50,7 @@ def build_zoo_reference(spec: ModelSpec, directory: Path, key: str) -> None:
     rounding = float32_rounding(model, reference_x, outputs)
     model_json = convert_layers_model(model, directory)
     conversions = build_conversions(model, reference_x, outputs, directory)
-    build_training_references(spec, model, reference_x, directory)
+    build_training_runs(spec, model, reference_x, directory)
     write_manifest(directory, {
         **layers_manifest(model, directory, spec.name, model_json, reference_x, outputs),
         "description": spec.description,
