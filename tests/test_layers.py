@@ -37,13 +37,15 @@ def import_edges(root: Path) -> dict[str, set[str]]:
                 if node.level:
                     anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
-                targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+                # ``from harness import zoo`` imports the module harness.zoo; ``from harness.zoo import ZOO``
+                # imports from harness.zoo.
+                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                           for alias in node.names]
             for target in targets:
                 while target and target not in modules:
                     target = target.rpartition(".")[0]
                 if target and target != name and not name.startswith(target + "."):
                     edges[name].add(target)
-                    break
     return edges
 
 
@@ -128,6 +130,12 @@ def test_a_planted_forbidden_import_is_caught(tmp_path):
     root = planted(tmp_path / "2", "report/html.py", "from ..checks import CHECKS")
     assert layer_violations(import_edges(root)) == [
         "harness.report.html -> harness.checks (layer 'report' may not import layer 'checks')"]
+
+
+def test_a_planted_circle_through_a_package_import_is_caught(tmp_path):
+    root = planted(tmp_path, "reference/keras_env.py", "from harness.reference import cache, zoo")
+    [circle] = circles(import_edges(root))  # keras_env -> cache -> keras_env
+    assert {"harness.reference.cache", "harness.reference.keras_env"} <= set(circle)
 
 
 def test_a_planted_circle_is_caught(tmp_path):
