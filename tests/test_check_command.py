@@ -101,6 +101,14 @@ def models(tmp_path_factory):
     keras3.Sequential([keras3.Input((5,)), keras3.layers.Dense(4, activation="relu"),
                        keras3.layers.Dense(2)]).save(root / "keras3.keras")
 
+    # The example of a reference that proves nothing: a deep, freshly initialised softmax classifier
+    # (tiny weights: every answer is 1/10 whatever the input).
+    small = keras.initializers.RandomNormal(stddev=1e-3, seed=1)
+    keras.Sequential([keras.Input((8,)), *(keras.layers.Dense(16, activation="relu", kernel_initializer=small)
+                                           for _ in range(4)),
+                      keras.layers.Dense(10, activation="softmax", kernel_initializer=small, name="scores")]
+                     ).save(root / "fresh.h5")
+
     from harness.reference.conversions import convert_layers_model
 
     (root / "tfjs").mkdir()
@@ -249,3 +257,20 @@ def test_unknown_model_formats_are_refused(tmp_path, capsys):
 def test_quantize_is_refused_for_graph_models(models, tmp_path, capsys):
     status, output, _ = check(capsys, tmp_path, models / "tf_savedmodel", "--quantize", "uint8")
     assert status == cli.EXIT_USAGE and "--quantize applies to Keras 2 models" in output
+
+
+def test_a_model_whose_outputs_are_constant_is_refused_with_what_to_do(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "fresh.h5", "--backends", "cpu")
+    assert status == cli.EXIT_USAGE, output
+    assert "reference outputs prove nothing" in output and "fresh/scores: nearly constant across the batch" in output
+    assert "seeded inputs in --input-range 0,1" in output and "trained weights" in output and report is None
+
+
+def test_constant_expected_outputs_are_refused(models, tmp_path, capsys):
+    constant = tmp_path / "constant.npy"
+    np.save(constant, np.full((8, 3), 1 / 3, dtype=np.float32))
+    status, output, _ = check(capsys, tmp_path, models / "tfjs", "--inputs",
+                              f"{models / 'tokens.npy'},{models / 'numbers.npy'}", "--expected", constant,
+                              "--backends", "cpu")
+    assert status == cli.EXIT_USAGE, output
+    assert f"{constant}: nearly constant across the batch" in output and "--expected must be" in output

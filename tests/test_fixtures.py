@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from harness.reference import cache, zoo
-from harness.reference.zoo_build import DegenerateReferenceError, build_zoo_reference
+from harness.reference.degeneracy import DegenerateReferenceError
+from harness.reference.zoo_build import build_zoo_reference
 from harness.reference.optimizers import OptimizerSpec
 from harness.reference.training_spec import TrainingSpec
 from harness.reference.directory import ReferenceFileError, load_reference

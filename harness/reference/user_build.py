@@ -21,6 +21,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.reference.conversions import GRAPH_DIRECTORY, graph_entry, read_signature
+from harness.reference.degeneracy import refuse_degenerate
 from harness.reference.directory import ReferenceModel, load_reference, save_arrays, write_manifest
 from harness.reference.formats import ModelFormatError
 
@@ -87,6 +88,14 @@ def load_user_arrays(files: tuple[Path, ...], specs: list[InputSpec] | None, opt
     return arrays
 
 
+def generated_advice(plan: InputPlan) -> str:
+    """What to do when a user's model gives constant outputs on ``plan``'s inputs."""
+    low, high = plan.value_range
+    where = "the --inputs files" if plan.files else f"seeded inputs in --input-range {low:g},{high:g}"
+    return (f"(on {where}) Check the model with its trained weights (a freshly initialised one often answers the "
+            "same for every input), give --inputs from real data, or an --input-range that spans what it expects.")
+
+
 def keras_input_specs(model: Any) -> list[InputSpec]:
     """A Keras 2 model's inputs, with the vocabulary of any Embedding an input feeds directly."""
     import tf_keras as keras
@@ -110,6 +119,7 @@ def build_layers_reference(model: Any, directory: Path, name: str, plan: InputPl
 
     inputs = make_inputs(keras_input_specs(model), plan)
     outputs = keras_predict(model, inputs)
+    refuse_degenerate(outputs, list(model.output_names), name, generated_advice(plan))
     conversions = {}
     if quantize is not None:
         conversions[quantized_conversion(quantize)] = build_quantized(model, inputs, outputs, directory, quantize)
@@ -138,6 +148,7 @@ def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: I
     produced = serve(**{spec.name: tf.constant(x) for spec, x in zip(specs, inputs)})
     output_keys = sorted(produced)
     outputs = [np.asarray(produced[key]) for key in output_keys]
+    refuse_degenerate(outputs, output_keys, name, generated_advice(plan))
     try:
         convert_tf_saved_model(str(saved_model), str(directory / GRAPH_DIRECTORY))
     except ValueError as error:
@@ -181,6 +192,8 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
                for group in raw.get("weightsManifest", []) for w in group["weights"]]
     input_arrays = load_user_arrays(inputs, None, "--inputs")
     output_arrays = [a.astype(np.float32) for a in load_user_arrays(expected, None, "--expected")]
+    refuse_degenerate(output_arrays, [str(path) for path in expected], name,
+                      "--expected must be what the original model gave for --inputs, on a batch of varied real samples")
     input_names = [f"input_{i}" for i in range(len(inputs))]
     output_names = [f"output_{i}" for i in range(len(expected))]
     conversions = {}

@@ -9,15 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.errors import SetupError
-from harness.reference.degeneracy import degeneracy_problems
+from harness.reference.degeneracy import refuse_degenerate
 from harness.reference.directory import write_manifest
 from harness.reference.keras_env import configure_tensorflow_environment, library_versions, onednn_setting
 from harness.reference.zoo import ModelSpec
-
-
-class DegenerateReferenceError(SetupError):
-    """A freshly built model's reference outputs are (nearly) constant: the check would prove nothing."""
 
 
 def build_zoo_reference(spec: ModelSpec, directory: Path, key: str) -> None:
@@ -40,13 +35,7 @@ def build_zoo_reference(spec: ModelSpec, directory: Path, key: str) -> None:
     model.fit(keras_data(train_x), keras_data(train_y), epochs=spec.epochs, batch_size=32, shuffle=False, verbose=0)
     reference_x, _ = spec.make_data(np.random.default_rng(spec.seed + 1), spec.reference_batch)
     outputs = keras_predict(model, reference_x)
-    problems = [
-        problem
-        for name, output in zip(model.output_names, outputs)
-        for problem in degeneracy_problems(output, f"{spec.name}/{name}")
-    ]
-    if problems:
-        raise DegenerateReferenceError("reference outputs prove nothing:\n" + "\n".join(problems))
+    refuse_degenerate(outputs, list(model.output_names), spec.name)
     rounding = float32_rounding(model, reference_x, outputs)
     model_json = convert_layers_model(model, directory)
     conversions = build_conversions(model, reference_x, outputs, directory)
