@@ -22,6 +22,7 @@ from harness.options import (
     comma_list,
     comma_numbers,
     known_names,
+    mib_to_bytes,
 )
 from harness.reference.zoo import ZOO
 
@@ -171,7 +172,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
         out=args.out,
         timeout_s=args.timeout,
-        upload_limit=int(args.upload_limit_mib * 2**20),
+        upload_limit=mib_to_bytes(args.upload_limit_mib),
         baseline=args.baseline,
         save_baseline=args.save_baseline,
         junit=args.junit,

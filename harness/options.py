@@ -16,6 +16,11 @@ DEFAULT_UPLOAD_LIMIT_MIB = 256.0
 DEFAULT_REPORT_DIR = Path("reports")
 
 
+def mib_to_bytes(mib: float) -> int:
+    """An ``--upload-limit-mib`` value in bytes."""
+    return int(mib * 2**20)
+
+
 def comma_list(raw: str, unique: bool = True) -> tuple[str, ...]:
     """``" a, b,,a "`` -> ``("a", "b")``: stripped, empty items dropped, and (if ``unique``) repeats dropped."""
     items = tuple(item.strip() for item in raw.split(",") if item.strip())

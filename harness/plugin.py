@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.options import DEFAULT_TIMEOUT_S, DEFAULT_UPLOAD_LIMIT_MIB, comma_list
+from harness.options import DEFAULT_TIMEOUT_S, DEFAULT_UPLOAD_LIMIT_MIB, comma_list, mib_to_bytes
 
 if TYPE_CHECKING:
     from harness.reference.directory import ReferenceModel
@@ -97,7 +97,7 @@ def parity_session(
     from harness.run.session import ParitySession, reference_environment
 
     results = pytestconfig.stash[RESULTS_KEY]
-    upload_limit = int(pytestconfig.getoption("parity_upload_limit_mib") * 2**20)
+    upload_limit = mib_to_bytes(pytestconfig.getoption("parity_upload_limit_mib"))
     with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append,
                        upload_limit=upload_limit) as session:
         yield session

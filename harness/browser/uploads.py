@@ -15,11 +15,12 @@ from pathlib import Path
 from aiohttp import BodyPartReader, web
 
 from harness.browser.slots import SlotStore
+from harness.options import DEFAULT_UPLOAD_LIMIT_MIB, mib_to_bytes
 
 MODEL_JSON_PART = "model.json"
 WEIGHTS_PART = "model.weights.bin"
 UPLOAD_PARTS = (MODEL_JSON_PART, WEIGHTS_PART)
-DEFAULT_UPLOAD_LIMIT_BYTES = 256 * 2**20
+DEFAULT_UPLOAD_LIMIT_BYTES = mib_to_bytes(DEFAULT_UPLOAD_LIMIT_MIB)
 CHUNK_BYTES = 2**16
 
 SLOTS = web.AppKey("slots", SlotStore)
