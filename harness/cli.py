@@ -96,14 +96,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_check_command(commands: Any, backends: str) -> None:
-    from harness.reference.conversions import QUANTIZATIONS
+    from harness.checks import USER_CHECKS
 
     check = commands.add_parser(
-        "check", help="convert a model of your own and check it on every backend",
-        description="Convert MODEL (Keras .h5, tf_keras or TF SavedModel directory, Keras 3 .keras with "
+        "check", help="convert models of your own and check them on every backend",
+        description="Convert each MODEL (Keras .h5, tf_keras or TF SavedModel directory, Keras 3 .keras with "
                     "--via-savedmodel, or a converted tfjs model directory with --inputs and --expected) and "
-                    "check that the browser gives the same answers.")
-    check.add_argument("model", type=Path, metavar="MODEL")
+                    "check that the browser gives the same answers: inference, conversions, training (when the "
+                    "model was saved after compile(), or with --train) and storage, in one run and one report.")
+    check.add_argument("models", type=Path, nargs="+", metavar="MODEL")
+    check.add_argument("--checks", default=",".join(USER_CHECKS),
+                       help=f"comma-separated checks (default: {','.join(USER_CHECKS)}; also core-api, "
+                            "fine-tune-worker)")
+    check.add_argument("--train", type=Path, default=None, metavar="FILE.json",
+                       help="how the training checks train: optimizer, learning_rate, loss, metrics, epochs, "
+                            "batch_size, samples, heldout_samples, validation_split, patience, max_epochs (overrides "
+                            "the model's own compile config field by field)")
+    check.add_argument("--data", type=Path, default=None, metavar="FILE.npz",
+                       help="training data: arrays named after the model's inputs and outputs (or x0.., y0..); "
+                            "default: seeded inputs and a linear teacher's targets of the loss' kind")
     check.add_argument("--inputs", default="", help="comma-separated .npy files, one per model input "
                        "(default: seeded random inputs of the model's shapes and dtypes)")
     check.add_argument("--expected", default="", help="comma-separated .npy reference outputs (converted tfjs models)")
@@ -114,8 +125,6 @@ def _add_check_command(commands: Any, backends: str) -> None:
                        help="range of generated float inputs (default: 0,1)")
     check.add_argument("--seed", type=int, default=0, help="seed of generated inputs (default: 0)")
     check.add_argument("--backends", default=backends, help=f"comma-separated backends (default: {backends})")
-    check.add_argument("--quantize", choices=QUANTIZATIONS, default=None,
-                       help="also quantize the weights and judge with the derived quantization tolerance")
     check.add_argument("--via-savedmodel", action="store_true",
                        help="Keras 3 .keras: export a SavedModel (model.export) and convert it to a graph model")
     check.add_argument("--custom-objects", type=Path, default=None, metavar="FILE.py",
@@ -192,6 +201,7 @@ def _tfjs_versions(raw: str) -> tuple[str, ...]:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from harness.checks import CHECKS
     from harness.reference.user_build import InputPlan
     from harness.run.model_check import CheckOptions, run_user_check
 
@@ -201,11 +211,15 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError(f"--input-range: {args.input_range!r} is not LOW,HIGH with LOW < HIGH")
     if args.batch < 2 or args.timeout <= 0:
         raise UsageError("--batch must be at least 2 (a reference must vary) and --timeout positive")
+    if args.train is not None and not args.train.is_file():
+        raise UsageError(f"--train {args.train}: no such file")
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
                      seed=args.seed)
-    options = CheckOptions(model=args.model, backends=_backend_ids(args.backends), out=args.out, inputs=plan,
-                           expected=_paths(args.expected), quantize=args.quantize, via_savedmodel=args.via_savedmodel,
-                           custom_objects=args.custom_objects, custom_js=args.custom_js, timeout_s=args.timeout)
+    options = CheckOptions(models=tuple(args.models), backends=_backend_ids(args.backends),
+                           checks=known_names(args.checks, tuple(CHECKS), "--checks"), out=args.out, inputs=plan,
+                           expected=_paths(args.expected), train=args.train, data=args.data,
+                           via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
+                           custom_js=args.custom_js, timeout_s=args.timeout)
     return _run_and_print(lambda: run_user_check(options))
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import run_cli
 from harness import cli
+from harness.checks import USER_CHECKS
 from harness.reference.keras_env import configure_tensorflow_environment
 
 pytestmark = pytest.mark.browser
@@ -134,24 +135,29 @@ def rows(report):
 
 
 def test_keras2_h5_with_an_embedding_and_two_inputs(models, tmp_path, capsys):
-    status, output, report = check(capsys, tmp_path, models / "two_inputs.h5", "--backends", "cpu")
+    status, output, report = check(capsys, tmp_path, models / "two_inputs.h5", "--backends", "cpu",
+                                   "--checks", "topology,predict")
     assert status == cli.EXIT_PASS, output
     assert {key[0] for key in rows(report)} == {"preflight", "topology", "predict"}
     assert report["environment"]["format"] == "keras-h5"
-    tokens = np.load(tmp_path / "report" / "model" / "input_0.npy")
+    tokens = np.load(tmp_path / "report" / "models" / "two_inputs" / "input_0.npy")
     assert tokens.dtype == np.int32 and 0 <= tokens.min() and tokens.max() < 20 and len(np.unique(tokens)) > 5
 
 
 def test_tf_keras_savedmodel_directory(models, tmp_path, capsys):
-    status, output, report = check(capsys, tmp_path, models / "tf_keras_savedmodel", "--backends", "cpu")
+    status, output, report = check(capsys, tmp_path, models / "tf_keras_savedmodel", "--backends", "cpu",
+                                   "--checks", "topology,predict")
     assert status == cli.EXIT_PASS, output
     assert report["environment"]["format"] == "tf-keras-savedmodel"
 
 
-def test_tf_savedmodel_becomes_a_graph_model(models, tmp_path, capsys):
+def test_tf_savedmodel_becomes_a_graph_model_and_other_checks_say_why_they_skip(models, tmp_path, capsys):
     status, output, report = check(capsys, tmp_path, models / "tf_savedmodel", "--backends", "cpu")
     assert status == cli.EXIT_PASS, output
     assert rows(report)[("graph-model", "cpu")]["status"] == "pass"
+    skipped = {check for (check, _), row in rows(report).items() if row["status"] == "skip"}
+    assert skipped == set(USER_CHECKS) - {"graph-model"}
+    assert "a graph model: tfjs runs it for inference only" in rows(report)[("fit", "cpu")]["message"]
 
 
 def test_keras3_file_is_refused_with_the_working_route(models, tmp_path, capsys):
@@ -179,7 +185,7 @@ def test_converted_tfjs_directory_fails_on_wrong_reference_outputs(models, tmp_p
     np.save(tmp_path / "wrong.npy", wrong)
     inputs = f"{models / 'tokens.npy'},{models / 'numbers.npy'}"
     status, output, report = check(capsys, tmp_path, models / "tfjs", "--inputs", inputs, "--expected",
-                                   tmp_path / "wrong.npy", "--backends", "cpu")
+                                   tmp_path / "wrong.npy", "--backends", "cpu", "--checks", "predict")
     assert status == cli.EXIT_FAIL
     assert "[2, 1]" in rows(report)[("predict", "cpu")]["message"]
 
@@ -217,7 +223,8 @@ def test_preflight_names_an_unregistered_custom_layer(models, tmp_path, capsys):
 
 def test_custom_layer_registered_on_both_sides_passes_on_every_backend(models, tmp_path, capsys):
     status, output, report = check(capsys, tmp_path, models / "custom.h5", "--custom-objects",
-                                   models / "custom_layers.py", "--custom-js", models / "custom_layers.js")
+                                   models / "custom_layers.py", "--custom-js", models / "custom_layers.js",
+                                   "--checks", "topology,predict")
     assert status == cli.EXIT_PASS, output
     assert {r["status"] for r in report["results"]} == {"pass"}
     assert len(report["results"]) == 9  # preflight, topology, predict x cpu, webgl, wasm
@@ -230,7 +237,7 @@ def test_custom_layer_unknown_to_keras_is_a_clear_error(models, tmp_path, capsys
 
 
 def test_quantized_check_of_a_users_model(models, tmp_path, capsys):
-    status, output, report = check(capsys, tmp_path, models / "two_inputs.h5", "--quantize", "uint8",
+    status, output, report = check(capsys, tmp_path, models / "two_inputs.h5", "--checks", "quantized[uint8]",
                                    "--backends", "cpu")
     assert status == cli.EXIT_PASS, output
     row = rows(report)[("quantized[uint8]", "cpu")]
@@ -254,16 +261,13 @@ def test_unknown_model_formats_are_refused(tmp_path, capsys):
         assert status == cli.EXIT_USAGE and message in output, output
 
 
-def test_quantize_is_refused_for_graph_models(models, tmp_path, capsys):
-    status, output, _ = check(capsys, tmp_path, models / "tf_savedmodel", "--quantize", "uint8")
-    assert status == cli.EXIT_USAGE and "--quantize applies to Keras 2 models" in output
-
-
 def test_a_model_whose_outputs_are_constant_is_refused_with_what_to_do(models, tmp_path, capsys):
     status, output, report = check(capsys, tmp_path, models / "fresh.h5", "--backends", "cpu")
     assert status == cli.EXIT_USAGE, output
     assert "reference outputs prove nothing" in output and "fresh/scores: nearly constant across the batch" in output
-    assert "seeded inputs in --input-range 0,1" in output and "trained weights" in output and report is None
+    assert "seeded inputs in --input-range 0,1" in output and "trained weights" in output
+    row = rows(report)[("reference", "cpu")]
+    assert row["status"] == "error" and "nearly constant across the batch" in row["message"]
 
 
 def test_constant_expected_outputs_are_refused(models, tmp_path, capsys):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, check_applies
+from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, check_applies, recorded_reason
 from harness.plugin import assert_passed
 
 pytestmark = pytest.mark.browser
@@ -25,6 +25,9 @@ def test_conversion(parity_session, reference_model, parity_backend, check):
 
 @pytest.mark.parametrize("check", MODEL_TRAINING_CHECKS)
 def test_training(parity_session, reference_model, parity_backend, check):
+    reason = recorded_reason(check, reference_model)
+    if reason:
+        pytest.fail(f"the zoo's reference of {reference_model.name} has no Keras run for {check}: {reason}")
     if not check_applies(check, reference_model):
         pytest.skip(f"{reference_model.name} trains only its head (see fine-tune-worker): "
                     f"no Keras reference for {check}")

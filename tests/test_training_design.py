@@ -23,11 +23,18 @@ def test_min_delta_is_chosen_to_stop_mid_run_with_the_widest_margin():
     assert 2 < stopped < len(losses) - 1
 
 
+def test_a_steadily_falling_loss_stops_at_the_first_chance_with_a_wide_margin():
+    losses = [1.42, 1.31, 1.25, 1.18, 1.12, 1.05, 0.98, 0.91, 0.84, 0.77, 0.71, 0.65]  # a user's classifier
+    min_delta, stopped = choose_min_delta(losses, patience=2)
+    assert stopped == 2 and min_delta == pytest.approx(2 * (1.42 - 1.25))
+    assert simulate_early_stopping(losses, min_delta, 2) == (2, pytest.approx(1.42 - 1.25))
+
+
 def test_a_run_that_cannot_stop_robustly_is_refused():
     with pytest.raises(TrainingReferenceError, match="the loss never changes"):
         choose_min_delta([1.0] * 8, patience=2)
-    with pytest.raises(TrainingReferenceError, match="no min_delta stops this run mid-way"):
-        choose_min_delta([2.0, 1.0, 0.5, 0.25], patience=2)  # too short to stop mid-way
+    with pytest.raises(TrainingReferenceError, match="no min_delta stops this run"):
+        choose_min_delta([2.0, 1.0, 0.5], patience=2)  # too short to stop at all
 
 
 def test_tfjs_accuracy_names_map_to_keras_names():

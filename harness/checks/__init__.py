@@ -19,6 +19,7 @@ from harness.checks.training import (
     check_validation_split,
 )
 from harness.reference.directory import ReferenceModel
+from harness.reference.keras_build import TRAINING
 
 CHECKS: dict[str, CheckFunction] = {
     "topology": check_topology,
@@ -48,6 +49,13 @@ STORAGE_CHECKS = (*SAVE_LOAD_CHECKS, "browser-to-python", "model-management")
 CHECK_GROUPS = {"inference": INFERENCE_CHECKS, "conversion": CONVERSION_CHECKS, "training": TRAINING_CHECKS,
                 "storage": STORAGE_CHECKS}
 DEFAULT_CHECKS = INFERENCE_CHECKS + CONVERSION_CHECKS + TRAINING_CHECKS + STORAGE_CHECKS
+# Training recipes written for one zoo model: not run on a user's model unless asked for.
+MODEL_SPECIFIC_CHECKS = {
+    "core-api": "the Core API recipe is written for a Dense-relu-Dense-softmax model (the zoo's mlp)",
+    "fine-tune-worker": "transfer learning needs to know which layers form the frozen base (the zoo's mobilenet_v2)",
+}
+# What ``tfjs-parity check`` runs on a user's model by default: every check but the model-specific ones.
+USER_CHECKS = tuple(check for check in DEFAULT_CHECKS if check not in MODEL_SPECIFIC_CHECKS)
 
 
 def check_group(check: str) -> str | None:
@@ -57,6 +65,8 @@ def check_group(check: str) -> str | None:
 
 def check_applies(check: str, reference: ReferenceModel) -> bool:
     """Whether ``check`` has a Keras reference for this model (training runs are recorded per model)."""
+    if reference.is_graph_model:
+        return check == "graph-model"
     if check in TRAINING_CHECKS:
         return reference.has_training(TRAINING_RUNS.get(check, check))
     if check in CONVERSION_OF_CHECK:
@@ -64,5 +74,29 @@ def check_applies(check: str, reference: ReferenceModel) -> bool:
     return True
 
 
+def recorded_reason(check: str, reference: ReferenceModel) -> str | None:
+    """Why ``check`` cannot apply to this model, as its reference build recorded it (a conversion the converter
+    refused, no training setup, no robust early stop); None if nothing was recorded."""
+    if check in TRAINING_CHECKS:
+        run = TRAINING_RUNS.get(check, check)
+        return reference.unavailable.get(run) or reference.unavailable.get(TRAINING)
+    if check in CONVERSION_OF_CHECK:
+        return reference.unavailable.get(CONVERSION_OF_CHECK[check])
+    return None
+
+
+def skip_reason(check: str, reference: ReferenceModel) -> str:
+    """Why ``check`` does not apply to this model, for a ``skip`` row."""
+    recorded = recorded_reason(check, reference)
+    if recorded:
+        return recorded
+    if reference.is_graph_model:
+        return "a graph model: tfjs runs it for inference only (no layers to train, save or convert again)"
+    if check in MODEL_SPECIFIC_CHECKS:
+        return MODEL_SPECIFIC_CHECKS[check]
+    return f"no Keras reference was recorded for {check}"
+
+
 __all__ = ["CHECKS", "CHECK_GROUPS", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS",
-           "TRAINING_CHECKS", "CheckContext", "CheckFunction", "check_applies", "check_group"]
+           "TRAINING_CHECKS", "USER_CHECKS", "CheckContext", "CheckFunction", "check_applies", "check_group",
+           "recorded_reason", "skip_reason"]

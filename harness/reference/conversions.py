@@ -19,12 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.reference.directory import save_arrays
+from harness.reference.directory import GRAPH_DIRECTORY, save_arrays
 from harness.reference.keras_model import keras_names, keras_predict
 from harness.reference.rounding import float32_rounding
 
 MODEL_JSON = "model.json"
-GRAPH_DIRECTORY = "graph"
 
 QUANTIZATIONS = ("uint8", "uint16", "float16")
 QUANTIZATION_LEVELS = {"uint8": 255, "uint16": 65535}
@@ -52,16 +51,28 @@ def quantized_conversion(dtype: str) -> str:
     return f"quantized-{dtype}"
 
 
-def build_conversions(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray],
-                      directory: Path) -> dict[str, Any]:
-    """Convert ``model`` every other way into subdirectories of ``directory``; returns the manifest entries.
-    ``float_outputs``: Keras' outputs on ``reference_x``."""
+CONVERSIONS = (*(quantized_conversion(dtype) for dtype in QUANTIZATIONS), "sharded", GRAPH_DIRECTORY)
+
+
+def build_conversions(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray], directory: Path,
+                      names: tuple[str, ...] = CONVERSIONS) -> tuple[dict[str, Any], dict[str, str]]:
+    """Convert ``model`` each of the ways ``names`` (of ``CONVERSIONS``) into subdirectories of ``directory``.
+    ``float_outputs``: Keras' outputs on ``reference_x``. Returns the manifest entries of the conversions
+    made, and for each one that failed, why (the converter's own message)."""
     conversions: dict[str, Any] = {}
-    for dtype in QUANTIZATIONS:
-        conversions[quantized_conversion(dtype)] = build_quantized(model, reference_x, float_outputs, directory, dtype)
-    conversions["sharded"] = _sharded(model, directory)
-    conversions["graph"] = _graph(model, directory)
-    return conversions
+    failed: dict[str, str] = {}
+    for name in names:
+        try:
+            if name == "sharded":
+                conversions[name] = _sharded(model, directory)
+            elif name == GRAPH_DIRECTORY:
+                conversions[name] = _graph(model, directory)
+            else:
+                dtype = name.removeprefix(quantized_conversion(""))
+                conversions[name] = build_quantized(model, reference_x, float_outputs, directory, dtype)
+        except Exception as error:  # noqa: BLE001 - the converter's refusal is the finding, whatever it raises
+            failed[name] = f"the {name} conversion failed: {type(error).__name__}: {error}"
+    return conversions, failed
 
 
 def weight_bytes(model_json: Path) -> int:

@@ -23,6 +23,7 @@ import numpy as np
 from harness.errors import HarnessError
 
 MANIFEST = "manifest.json"
+GRAPH_DIRECTORY = "graph"  # where a graph model (converted from a SavedModel) lives in a reference directory
 TRAINING_JSON = "training.json"
 # tfjs names an RNN cell's weights without the cell's scope: Keras' `lstm/lstm_cell/kernel` is
 # tfjs' `lstm/kernel` (the converter's weight manifest keeps the Keras name; loading maps it).
@@ -70,6 +71,13 @@ class ReferenceModel:
     build_info: dict[str, Any]
     conversions: dict[str, Any] = field(default_factory=dict)
     float32_rounding: float = 0.0  # Keras float32 vs float64 on the inputs (see ``harness.reference.rounding``)
+    # Conversions and training runs that could not be built, each with the reason (see ``keras_build``).
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_graph_model(self) -> bool:
+        """Whether the model itself is a graph model (a TF SavedModel's), not a layers model."""
+        return self.model_json.startswith(f"{GRAPH_DIRECTORY}/")
 
     def load_inputs(self) -> list[np.ndarray]:
         """The reference inputs, in the model's input order."""
@@ -180,6 +188,7 @@ def load_reference(directory: Path) -> ReferenceModel:
             build_info=raw.get("build", {}),
             conversions=raw.get("conversions", {}),
             float32_rounding=float(raw.get("float32_rounding", 0.0)),
+            unavailable=dict(raw.get("unavailable", {})),
         )
     except FileNotFoundError as error:
         raise ReferenceFileError(f"{path}: no manifest (not a reference directory)") from error

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,17 @@ EARLY_STOPPING_MIN_MARGIN = 1e-3
 
 class TrainingReferenceError(SetupError):
     """Keras' training run cannot serve as a reference (for example, no robust early stop)."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The data both sides train on (``train``) and evaluate on (``heldout``): inputs and targets, in the
+    model's input and output order."""
+
+    train_x: list[np.ndarray]
+    train_y: list[np.ndarray]
+    heldout_x: list[np.ndarray]
+    heldout_y: list[np.ndarray]
 
 
 def _history(history: Any) -> dict[str, list[float]]:
@@ -64,22 +76,27 @@ class _Trainer:
         return save_arrays(self.directory, f"weights_{run}", self.names, arrays)
 
 
-def build_training_runs(spec: Any, model: Any, reference_x: list[np.ndarray], directory: Path) -> None:
-    """Run every training check's Keras side for zoo ``spec`` and write ``training.json``."""
+def build_training_runs(training: TrainingSpec, data: TrainingData, model: Any, reference_x: list[np.ndarray],
+                        directory: Path) -> dict[str, str]:
+    """Run every training check's Keras side and write ``training.json``; returns the checks whose Keras run
+    cannot serve as a reference, each with the reason (early-stopping without a robust stop)."""
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # the many short fits would warn about retracing
-    training: TrainingSpec = spec.training
     trainer = _Trainer(model, training, directory)
-    x, y = spec.make_data(np.random.default_rng(spec.seed + 2), training.samples)
-    held_x, held_y = spec.make_data(np.random.default_rng(spec.seed + 3), training.heldout_samples)
+    x, y = data.train_x, data.train_y
     input_names = keras_names(model.inputs)
     output_names = list(model.output_names)
     fit_args = {"batch_size": training.batch_size, "shuffle": False, "verbose": 0}
+    unavailable: dict[str, str] = {}
     if training.head_from is not None:
         runs = {"fine-tune": _fine_tune_run(trainer, training.head_from, x, y, reference_x, fit_args)}
     else:
-        runs = _full_model_runs(trainer, x, y, held_x, held_y, reference_x, fit_args)
+        runs = _full_model_runs(trainer, data, reference_x, fit_args)
+        try:
+            runs["early-stopping"] = _early_stopping_run(trainer, x, y, fit_args)
+        except TrainingReferenceError as error:
+            unavailable["early-stopping"] = str(error)
 
     write_training_json(directory, {
         "compile": training.tfjs_compile(),
@@ -90,20 +107,21 @@ def build_training_runs(spec: Any, model: Any, reference_x: list[np.ndarray], di
                                   [np.asarray(w, dtype=np.float32) for w in trainer.start]),
         "train": {"inputs": save_arrays(directory, "train_input", input_names, x),
                   "targets": save_arrays(directory, "train_target", output_names, y)},
-        "heldout": {"inputs": save_arrays(directory, "heldout_input", input_names, held_x),
-                    "targets": save_arrays(directory, "heldout_target", output_names, held_y)},
+        "heldout": {"inputs": save_arrays(directory, "heldout_input", input_names, data.heldout_x),
+                    "targets": save_arrays(directory, "heldout_target", output_names, data.heldout_y)},
         "runs": runs,
     })
+    return unavailable
 
 
-def _full_model_runs(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray],
-                     held_x: list[np.ndarray], held_y: list[np.ndarray], reference_x: list[np.ndarray],
+def _full_model_runs(trainer: _Trainer, data: TrainingData, reference_x: list[np.ndarray],
                      fit_args: dict[str, Any]) -> dict[str, Any]:
-    """Keras' side of ``fit``, ``fit-dataset``, ``evaluate``, ``validation-split``, ``early-stopping``
-    and (for the seeds' model) ``core-api``."""
+    """Keras' side of ``fit``, ``fit-dataset``, ``evaluate``, ``validation-split`` and (for the seeds'
+    model) ``core-api``."""
     import tensorflow as tf
 
     training, model, directory = trainer.training, trainer.model, trainer.directory
+    x, y, held_x, held_y = data.train_x, data.train_y, data.heldout_x, data.heldout_y
     output_names = list(model.output_names)
     runs: dict[str, Any] = {}
     fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs, **fit_args)
@@ -122,8 +140,6 @@ def _full_model_runs(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray]
     fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs,
                                  validation_split=training.validation_split, **fit_args)
     runs["validation-split"] = {"history": _history(fitted)}
-
-    runs["early-stopping"] = _early_stopping_run(trainer, x, y, fit_args)
     if training.core_api:
         runs["core-api"] = _core_api_runs(trainer, x, y, directory)
     return runs
@@ -183,7 +199,10 @@ def simulate_early_stopping(losses: list[float], min_delta: float, patience: int
 
 
 def choose_min_delta(losses: list[float], patience: int) -> tuple[float, int]:
-    """The ``min_delta`` that stops a plain run's history mid-way with the widest decision margin."""
+    """The ``min_delta`` that stops a plain run's history mid-way with the widest decision margin. A run
+    that offers no robust mid-way stop (a loss falling steadily) stops at the first chance instead:
+    ``min_delta`` twice the loss' fall over the first ``patience`` epochs, so no epoch counts as an
+    improvement and every decision is as far from the threshold as that fall."""
     improvements = [abs(a - b) for a, b in zip(losses, losses[1:]) if a != b]
     if not improvements:
         raise TrainingReferenceError("early-stopping: the loss never changes, so no stop can be designed")
@@ -196,10 +215,23 @@ def choose_min_delta(losses: list[float], patience: int) -> tuple[float, int]:
         if best is None or margin > best[0]:
             best = (margin, float(min_delta), stopped)
     if best is None or best[0] < EARLY_STOPPING_MIN_MARGIN * scale:
+        best = _first_chance_stop(losses, patience)
+    if best is None or best[0] < EARLY_STOPPING_MIN_MARGIN * scale:
         raise TrainingReferenceError(
-            f"early-stopping: no min_delta stops this run mid-way with a margin of "
-            f"{EARLY_STOPPING_MIN_MARGIN:g} x loss (losses {losses})")
+            f"early-stopping: no min_delta stops this run with a margin of {EARLY_STOPPING_MIN_MARGIN:g} x loss "
+            f"(losses {losses})")
     return best[1], best[2]
+
+
+def _first_chance_stop(losses: list[float], patience: int) -> tuple[float, float, int] | None:
+    """(margin, min_delta, stopped epoch) for a stop at epoch ``patience``, or None if the run is too short."""
+    if len(losses) <= patience + 1:
+        return None
+    fall = max(losses[0] - loss for loss in losses[1:patience + 1])
+    if fall <= 0:
+        return None
+    stopped, margin = simulate_early_stopping(losses, 2 * fall, patience)
+    return (margin, 2 * fall, stopped) if stopped == patience else None
 
 
 def _early_stopping_run(trainer: _Trainer, x: list[np.ndarray], y: list[np.ndarray],

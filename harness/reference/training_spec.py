@@ -1,4 +1,5 @@
-"""How a zoo model is trained, described once and compiled identically in Keras and on the page.
+"""How a model is trained (a zoo model, or a user's: see ``user_training``), described once and
+compiled identically in Keras and on the page.
 
 Names differ between the libraries; the mappings live here:
 
@@ -24,6 +25,7 @@ LOSSES: dict[str, str] = {
     "sparse_categorical_crossentropy": "sparseCategoricalCrossentropy",
     "binary_crossentropy": "binaryCrossentropy",
     "mse": "meanSquaredError",
+    "mean_absolute_error": "meanAbsoluteError",
 }
 METRICS: dict[str, str] = {"accuracy": "accuracy"}
 TFJS_ACCURACY_KEY = re.compile(r"(^|_)acc$")

@@ -12,6 +12,7 @@ an Embedding, else uniform floats in ``input_range``, of the model's shapes and 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.reference.conversions import GRAPH_DIRECTORY, graph_entry, read_signature
+from harness.reference.conversions import graph_entry, read_signature
 from harness.reference.degeneracy import refuse_degenerate
-from harness.reference.directory import ReferenceModel, load_reference, save_arrays, write_manifest
+from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel, load_reference, save_arrays, write_manifest
 from harness.reference.formats import ModelFormatError
+from harness.reference.user_training import TrainingSetup, generated_training_data, read_training_data
 
 
 @dataclass(frozen=True)
@@ -110,25 +112,26 @@ def keras_input_specs(model: Any) -> list[InputSpec]:
             for t in model.inputs]
 
 
-def build_layers_reference(model: Any, directory: Path, name: str, plan: InputPlan, quantize: str | None = None,
-                           custom_objects: dict[str, Any] | None = None) -> ReferenceModel:
-    """Convert a Keras 2 ``model`` into ``directory`` with its inputs and Keras' outputs (and ``quantize``d)."""
-    from harness.reference.conversions import build_quantized, convert_layers_model, quantized_conversion
-    from harness.reference.keras_model import keras_predict, layers_manifest
-    from harness.reference.rounding import float32_rounding
+def build_layers_reference(model: Any, directory: Path, name: str, plan: InputPlan, setup: TrainingSetup,
+                           custom_objects: dict[str, Any], conversions: tuple[str, ...], train: bool) -> ReferenceModel:
+    """A Keras 2 ``model`` through the one pipeline (``keras_build``): its inputs and Keras' outputs, the
+    ``conversions`` asked for, and (if ``train``) Keras' training runs with ``setup``."""
+    from harness.reference.keras_build import TRAINING, KerasSource, build_keras_reference
 
-    inputs = make_inputs(keras_input_specs(model), plan)
-    outputs = keras_predict(model, inputs)
-    refuse_degenerate(outputs, list(model.output_names), name, generated_advice(plan))
-    conversions = {}
-    if quantize is not None:
-        conversions[quantized_conversion(quantize)] = build_quantized(model, inputs, outputs, directory, quantize)
-    write_manifest(directory, {
-        **layers_manifest(model, directory, name, convert_layers_model(model, directory), inputs, outputs),
-        "float32_rounding": float32_rounding(model, inputs, outputs, custom_objects),
-        "conversions": conversions,
-    })
-    return load_reference(directory)
+    specs = keras_input_specs(model)
+    inputs = make_inputs(specs, plan)
+    data = None
+    if train and setup.spec is not None:
+        if setup.data_file is not None:
+            data = read_training_data(setup.data_file, model, setup.spec)
+        else:
+            def make_x(rows: int, seed_offset: int) -> list[np.ndarray]:
+                return make_inputs(specs, dataclasses.replace(plan, files=(), batch=rows, seed=plan.seed + seed_offset))
+
+            data = generated_training_data(model, setup.spec, make_x)
+    source = KerasSource(name, model, inputs, setup.spec, data, custom_objects, generated_advice(plan),
+                         {TRAINING: setup.reason} if setup.reason else {})
+    return build_keras_reference(source, directory, conversions, train)
 
 
 def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
@@ -175,6 +178,8 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
     into ``directory``. A layers model's ``topology`` is checked against the weights its manifest lists; a
     graph model's inputs and outputs are its signature's, in key order."""
     from harness.reference.artifacts import check_weight_files, read_model_json
+    from harness.reference.conversions import CONVERSIONS
+    from harness.reference.keras_build import TRAINING
 
     if not inputs or not expected:
         raise ModelFormatError(f"{model_json_path.parent}: a converted tfjs model needs --inputs and --expected "
@@ -197,6 +202,10 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
     input_names = [f"input_{i}" for i in range(len(inputs))]
     output_names = [f"output_{i}" for i in range(len(expected))]
     conversions = {}
+    unavailable = {} if graph else {
+        TRAINING: "an already converted tfjs model: no Keras model to compute the training reference with",
+        **{name: "an already converted tfjs model: no Keras model to convert other ways" for name in CONVERSIONS},
+    }
     if graph:
         signature = raw.get("signature") or {}
         input_names, output_names = sorted(signature.get("inputs", {})), sorted(signature.get("outputs", {}))
@@ -212,6 +221,7 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
         "weights": [] if graph else weights,
         "param_count": 0 if graph else int(sum(np.prod(w["shape"], dtype=np.int64) for w in weights)),
         "conversions": conversions,
+        "unavailable": unavailable,
     })
     return load_reference(directory)
 

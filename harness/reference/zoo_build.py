@@ -1,6 +1,6 @@
-"""The recipe that turns a zoo model into its reference directory: train briefly on seeded data,
-refuse outputs that prove nothing, convert in-process (and every other way, see ``conversions``),
-record inputs and Keras' outputs, then run Keras' side of every training check."""
+"""The recipe that turns a zoo model into its reference directory: build it, train it briefly on
+seeded data (so its weights are not fresh initialisations), then the one pipeline every Keras model
+takes (``keras_build``) with the zoo's own training setup and seeded training data."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.reference.degeneracy import refuse_degenerate
-from harness.reference.directory import write_manifest
 from harness.reference.keras_env import configure_tensorflow_environment, library_versions, onednn_setting
 from harness.reference.zoo import ModelSpec
 
@@ -21,10 +19,9 @@ def build_zoo_reference(spec: ModelSpec, directory: Path, key: str) -> None:
     configure_tensorflow_environment()
     import tf_keras as keras
 
-    from harness.reference.conversions import build_conversions, convert_layers_model
-    from harness.reference.keras_model import keras_data, keras_predict, layers_manifest
-    from harness.reference.rounding import float32_rounding
-    from harness.reference.training_runs import build_training_runs
+    from harness.reference.keras_build import KerasSource, build_keras_reference
+    from harness.reference.keras_model import keras_data
+    from harness.reference.training_runs import TrainingData
     from harness.reference.training_spec import compile_keras
 
     keras.backend.clear_session()  # layer names must not depend on what was built before
@@ -34,17 +31,11 @@ def build_zoo_reference(spec: ModelSpec, directory: Path, key: str) -> None:
     train_x, train_y = spec.make_data(np.random.default_rng(spec.seed), spec.train_samples)
     model.fit(keras_data(train_x), keras_data(train_y), epochs=spec.epochs, batch_size=32, shuffle=False, verbose=0)
     reference_x, _ = spec.make_data(np.random.default_rng(spec.seed + 1), spec.reference_batch)
-    outputs = keras_predict(model, reference_x)
-    refuse_degenerate(outputs, list(model.output_names), spec.name)
-    rounding = float32_rounding(model, reference_x, outputs)
-    model_json = convert_layers_model(model, directory)
-    conversions = build_conversions(model, reference_x, outputs, directory)
-    build_training_runs(spec, model, reference_x, directory)
-    write_manifest(directory, {
-        **layers_manifest(model, directory, spec.name, model_json, reference_x, outputs),
+    data = TrainingData(*spec.make_data(np.random.default_rng(spec.seed + 2), spec.training.samples),
+                        *spec.make_data(np.random.default_rng(spec.seed + 3), spec.training.heldout_samples))
+    source = KerasSource(spec.name, model, reference_x, spec.training, data)
+    build_keras_reference(source, directory, extra={
         "description": spec.description,
-        "float32_rounding": rounding,
-        "conversions": conversions,
         "build": {
             "key": key,
             "versions": library_versions(),

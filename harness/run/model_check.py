@@ -1,10 +1,15 @@
-"""``tfjs-parity check MODEL``: a user's own model, converted and checked on every backend.
+"""``tfjs-parity check MODEL [MODEL ...]``: users' own models, each converted and checked on every backend.
 
-Order: detect the format (refusing Keras 3 files unless ``via_savedmodel``), load the model, start
-the browser, load the user's ``custom_js`` into each backend's page, preflight (one ``preflight``
-row per backend), convert, then ``topology`` and ``predict`` (or ``quantized[...]``) for a layers
-model, ``graph-model`` for a graph model. The reference directory is kept in ``out/model/`` next
-to the report, so a failure can be reproduced.
+One run, one TensorFlow import, one browser and one report for all the models. First every MODEL's
+format is detected (refusing Keras 3 files unless ``via_savedmodel``) and the browser starts with
+the user's ``custom_js`` in each backend's page. Then, model by model: load, preflight (one
+``preflight`` row per backend), build the reference through the same pipeline as the zoo's
+(``reference.keras_build`` for a Keras model), and run every selected check on every backend; a
+check that cannot apply to this model is a ``skip`` row that says why. A model whose reference
+cannot be built (unreadable, outputs that prove nothing, bad ``--data``) gets one ``error`` row
+per backend naming the cause, and the run goes on with the next model; the run then ends with that
+cause (exit status 2). Each model's reference directory is kept in ``out/models/NAME/``, so a
+failure can be reproduced; the report is rewritten after each model.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import DEFAULT_BACKENDS
+from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS, check_applies, skip_reason
+from harness.checks.conversion import CONVERSION_OF_CHECK
+from harness.errors import HarnessError, UsageError
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
 from harness.reference.directory import ReferenceModel
 from harness.reference.formats import (
@@ -36,11 +44,13 @@ from harness.reference.user_build import (
     build_layers_reference,
     build_tfjs_reference,
 )
+from harness.reference.user_training import read_train_file, resolve_training
 from harness.report.files import REPORT_JSON, write_report
 from harness.results import CheckResult
 from harness.run.session import ParitySession
 
-REFERENCE_DIRECTORY = "model"
+MODELS_DIRECTORY = "models"
+CUSTOM_JS_DIRECTORY = "custom-js"  # only the user's --custom-js is served from here
 CUSTOM_JS = "custom.js"
 
 
@@ -48,98 +58,149 @@ CUSTOM_JS = "custom.js"
 class CheckOptions:
     """What ``tfjs-parity check`` was asked to do."""
 
-    model: Path
+    models: tuple[Path, ...]
     backends: tuple[str, ...] = DEFAULT_BACKENDS
+    checks: tuple[str, ...] = USER_CHECKS
     out: Path = DEFAULT_REPORT_DIR
     inputs: InputPlan = field(default_factory=InputPlan)
     expected: tuple[Path, ...] = ()
-    quantize: str | None = None
+    train: Path | None = None
+    data: Path | None = None
     via_savedmodel: bool = False
     custom_objects: Path | None = None
     custom_js: Path | None = None
     timeout_s: float = DEFAULT_TIMEOUT_S
 
 
-def validate(options: CheckOptions) -> str:
-    """MODEL's format, after every check that needs no browser; ``ModelFormatError`` names the problem."""
-    kind = detect_format(options.model)
-    if kind == "keras3" and not options.via_savedmodel:
-        raise ModelFormatError(f"{options.model}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
-    if options.quantize and kind not in LAYERS_FORMATS:
-        raise ModelFormatError(f"--quantize applies to Keras 2 models (.h5, tf_keras SavedModel), converted as "
-                               f"layers models; {options.model} is {kind}")
+@dataclass(frozen=True)
+class UserModel:
+    """One MODEL of the run: its path, format, and the name its rows carry."""
+
+    path: Path
+    kind: str
+    name: str
+
+
+def validate(options: CheckOptions) -> list[UserModel]:
+    """Every MODEL with its format and a unique name, after every check that needs no browser;
+    ``UsageError`` (``ModelFormatError``) names the problem."""
+    if len(options.models) > 1:
+        for flag, value in (("--inputs", options.inputs.files), ("--expected", options.expected),
+                            ("--data", options.data)):
+            if value:
+                raise UsageError(f"{flag} belongs to one model; check models that need it one at a time")
     if options.custom_js is not None and not options.custom_js.is_file():
         raise ModelFormatError(f"--custom-js {options.custom_js}: no such file")
-    return kind
+    if options.data is not None and not options.data.is_file():
+        raise UsageError(f"--data {options.data}: no such file")
+    models, names = [], set()
+    for path in options.models:
+        kind = detect_format(path)
+        if kind == "keras3" and not options.via_savedmodel:
+            raise ModelFormatError(f"{path}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
+        stem = path.stem if path.name != "model.json" else path.parent.name
+        name, n = stem, 1
+        while name in names:
+            n += 1
+            name = f"{stem}-{n}"
+        names.add(name)
+        models.append(UserModel(path, kind, name))
+    return models
 
 
 def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
-    """Check the user's model on every backend; the report is rewritten after each backend."""
-    kind = validate(options)
+    """Check every model on every backend; the report is rewritten after each model. A model whose
+    reference could not be built ends the run with its cause, after the others ran."""
+    models = validate(options)
+    train = read_train_file(options.train) if options.train is not None else {}
     configure_tensorflow_environment()
-    name = options.model.stem if options.model.name != "model.json" else options.model.parent.name
-    directory = options.out / REFERENCE_DIRECTORY
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
     custom_objects = load_custom_objects(options.custom_objects)
-    keras_model = load_keras2_model(options.model, custom_objects) if kind in LAYERS_FORMATS else None
-    if options.custom_js is not None:
-        shutil.copyfile(options.custom_js, directory / CUSTOM_JS)
+    shutil.rmtree(options.out / MODELS_DIRECTORY, ignore_errors=True)
     results: list[CheckResult] = []
+    refused: list[str] = []
     with ParitySession(options.timeout_s, on_result=results.append) as session:
-        environment = {"model": str(options.model), "format": kind}
-
-        def report() -> None:
-            write_report(options.out, {**session.environment(), **environment}, results)
-
-        for backend in options.backends:
-            _prepare_page(session, backend, directory, options)
+        if options.custom_js is not None:
+            scripts = options.out / CUSTOM_JS_DIRECTORY
+            scripts.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(options.custom_js, scripts / CUSTOM_JS)
+            for backend in options.backends:
+                session.page(backend).call("addScript", session.file_url(scripts, CUSTOM_JS))
         registered = set(session.page(options.backends[0]).call("registeredClasses"))
-        problems = preflight(keras_model.get_config(), registered) if keras_model is not None else []
-        reference = None
-        if not problems:
+        for model in models:
             try:
-                reference = _build_reference(kind, keras_model, custom_objects, directory, name, options)
-            except UnsupportedModelError as error:
-                problems = error.problems
-        for backend in options.backends:
-            results.append(_preflight_result(name, backend, kind, problems))
-            if reference is not None:
-                for check in _checks(reference, options):
-                    session.run_check(check, reference, backend)
-            report()
+                reference, problems = _prepare(model, options, train, custom_objects, registered)
+            except HarnessError as error:
+                refused.append(f"{model.name}: {error}")
+                results.extend(_setup_error(model, backend, error) for backend in options.backends)
+            else:
+                for backend in options.backends:
+                    results.append(_preflight_result(model, backend, problems))
+                    if reference is not None:
+                        _run_checks(session, reference, backend, options.checks)
+            write_report(options.out, {**session.environment(), **_environment(models)}, results)
+    if refused:
+        raise _RefusedModels("\n".join(refused))
     return options.out / REPORT_JSON, results
 
 
-def _prepare_page(session: ParitySession, backend: str, directory: Path, options: CheckOptions) -> None:
-    if options.custom_js is not None:
-        session.page(backend).call("addScript", session.file_url(directory, CUSTOM_JS))
+class _RefusedModels(HarnessError):
+    """At least one model's reference could not be built (each model's cause, one per line)."""
 
 
-def _build_reference(kind: str, keras_model: Any, custom_objects: dict[str, Any], directory: Path, name: str,
-                     options: CheckOptions) -> ReferenceModel:
-    if keras_model is not None:
-        return build_layers_reference(keras_model, directory, name, options.inputs, options.quantize, custom_objects)
-    if kind in ("tfjs-layers", "tfjs-graph"):
-        model_json = options.model if options.model.name == "model.json" else options.model / "model.json"
-        return build_tfjs_reference(model_json, directory, name, options.inputs.files, options.expected)
-    if kind == "keras3":
-        with tempfile.TemporaryDirectory() as exported:
-            export_keras3_savedmodel(options.model, Path(exported) / "saved_model")
-            return build_graph_reference(Path(exported) / "saved_model", directory, name, options.inputs)
-    return build_graph_reference(options.model, directory, name, options.inputs)
+def _environment(models: list[UserModel]) -> dict[str, Any]:
+    if len(models) == 1:
+        return {"model": str(models[0].path), "format": models[0].kind}
+    return {"models": {m.name: {"path": str(m.path), "format": m.kind} for m in models}}
 
 
-def _checks(reference: ReferenceModel, options: CheckOptions) -> list[str]:
-    if "graph" in reference.conversions:
-        return ["graph-model"]
-    return ["topology", f"quantized[{options.quantize}]" if options.quantize else "predict"]
-
-
-def _preflight_result(name: str, backend: str, kind: str, problems: list[Problem]) -> CheckResult:
-    details = {"format": kind, "problems": [vars(p) for p in problems]}
+def _prepare(model: UserModel, options: CheckOptions, train: dict[str, Any], custom_objects: dict[str, Any],
+             registered: set[str]) -> tuple[ReferenceModel | None, list[Problem]]:
+    """``model``'s reference (None when preflight found problems) and preflight's problems."""
+    directory = options.out / MODELS_DIRECTORY / model.name
+    directory.mkdir(parents=True)
+    keras_model = load_keras2_model(model.path, custom_objects) if model.kind in LAYERS_FORMATS else None
+    problems = preflight(keras_model.get_config(), registered) if keras_model is not None else []
     if problems:
-        message = f"{name}: tfjs cannot run this model as it is:\n" + "\n".join(f"  - {p}" for p in problems)
-        return CheckResult(model=name, backend=backend, check="preflight", status="fail", message=message,
+        return None, problems
+    try:
+        if keras_model is not None:
+            setup = resolve_training(model.path, model.kind, train, options.data, list(keras_model.output_names))
+            conversions = tuple(CONVERSION_OF_CHECK[c] for c in options.checks if c in CONVERSION_CHECKS)
+            needs_training = any(c in TRAINING_CHECKS or c in STORAGE_CHECKS for c in options.checks)
+            return build_layers_reference(keras_model, directory, model.name, options.inputs, setup, custom_objects,
+                                          conversions, needs_training), []
+        if model.kind in ("tfjs-layers", "tfjs-graph"):
+            model_json = model.path if model.path.name == "model.json" else model.path / "model.json"
+            return build_tfjs_reference(model_json, directory, model.name, options.inputs.files,
+                                        options.expected), []
+        if model.kind == "keras3":
+            with tempfile.TemporaryDirectory() as exported:
+                export_keras3_savedmodel(model.path, Path(exported) / "saved_model")
+                return build_graph_reference(Path(exported) / "saved_model", directory, model.name, options.inputs), []
+        return build_graph_reference(model.path, directory, model.name, options.inputs), []
+    except UnsupportedModelError as error:
+        return None, error.problems
+
+
+def _run_checks(session: ParitySession, reference: ReferenceModel, backend: str, checks: tuple[str, ...]) -> None:
+    """Every check of ``checks`` on ``backend``: run where it applies, else a ``skip`` row saying why."""
+    for check in checks:
+        if check_applies(check, reference):
+            session.run_check(check, reference, backend)
+        else:
+            session.skip(check, reference, backend, skip_reason(check, reference))
+
+
+def _setup_error(model: UserModel, backend: str, error: HarnessError) -> CheckResult:
+    return CheckResult(model=model.name, backend=backend, check="reference", status="error",
+                       message=f"{model.name}: the reference could not be built: {error}",
+                       details={"format": model.kind, "path": str(model.path)})
+
+
+def _preflight_result(model: UserModel, backend: str, problems: list[Problem]) -> CheckResult:
+    details = {"format": model.kind, "problems": [vars(p) for p in problems]}
+    if problems:
+        message = f"{model.name}: tfjs cannot run this model as it is:\n" + "\n".join(f"  - {p}" for p in problems)
+        return CheckResult(model=model.name, backend=backend, check="preflight", status="fail", message=message,
                            details=details)
-    return CheckResult(model=name, backend=backend, check="preflight", status="pass", details=details)
+    return CheckResult(model=model.name, backend=backend, check="preflight", status="pass", details=details)

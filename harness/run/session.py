@@ -116,6 +116,11 @@ class ParitySession:
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
         return self._finish(result, started)
 
+    def skip(self, check: str, reference: ReferenceModel, backend: str, reason: str) -> CheckResult:
+        """Record that ``check`` does not apply to ``reference``, and why."""
+        result = CheckResult(model=reference.name, backend=backend, check=check, status="skip", message=reason)
+        return self._finish(result, time.perf_counter())
+
     def _finish(self, result: CheckResult, started: float) -> CheckResult:
         result.seconds = round(time.perf_counter() - started, 3)
         if self.on_result is not None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.browser.backends import DEFAULT_BACKENDS
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
-from harness.checks import DEFAULT_CHECKS, check_applies
+from harness.checks import DEFAULT_CHECKS, check_applies, recorded_reason
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
 from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.report.baseline import RegressionRules, compare_with_baseline, load_baseline
@@ -43,7 +43,10 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
         for backend in options.backends:
             for name in options.models:
                 for check in options.checks:
-                    if check_applies(check, references[name]):
+                    reason = recorded_reason(check, references[name])
+                    if reason:
+                        session.skip(check, references[name], backend, reason)
+                    elif check_applies(check, references[name]):
                         session.run_check(check, references[name], backend)
             environment = {**session.environment(), **reference_environment(references)}
             comparison = None

@@ -1,0 +1,72 @@
+"""The one pipeline from a Keras 2 model to its reference directory, for zoo and user models alike.
+
+In order: Keras' outputs on the reference inputs, refused if they prove nothing (``degeneracy``);
+the model's own float32 rounding error (``rounding``); the layers model; each other conversion
+asked for (``conversions``); Keras' side of the training checks when a training setup is known
+(``training_runs``); and the manifest, which also records every check that cannot apply and why
+(``unavailable``: a conversion the converter refused, no training setup, no robust early stop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.reference.conversions import CONVERSIONS
+from harness.reference.degeneracy import refuse_degenerate
+from harness.reference.directory import ReferenceModel, load_reference, write_manifest
+from harness.reference.training_runs import TrainingData
+from harness.reference.training_spec import TrainingSpec
+
+# The ``unavailable`` key under which a model without a training setup records why.
+TRAINING = "training"
+
+
+@dataclass(frozen=True)
+class KerasSource:
+    """A tf_keras model with the weights to check, its reference inputs, and (optionally) how it trains.
+
+    ``advice`` is what the user should do if the outputs prove nothing; ``unavailable`` names checks that
+    cannot apply before anything is built (``TRAINING``: why there is no training setup).
+    """
+
+    name: str
+    model: Any
+    inputs: list[np.ndarray]
+    training: TrainingSpec | None = None
+    data: TrainingData | None = None
+    custom_objects: dict[str, Any] = field(default_factory=dict)
+    advice: str = ""
+    unavailable: dict[str, str] = field(default_factory=dict)
+
+
+def build_keras_reference(source: KerasSource, directory: Path, conversions: tuple[str, ...] = CONVERSIONS,
+                          train: bool = True, extra: dict[str, Any] | None = None) -> ReferenceModel:
+    """Build ``source``'s reference into the (empty) ``directory``: the layers model, the ``conversions``
+    asked for, and (if ``train`` and a training setup is known) Keras' training runs. ``extra`` goes into
+    the manifest as it is (the zoo's description and build record)."""
+    from harness.reference.conversions import build_conversions, convert_layers_model
+    from harness.reference.keras_model import keras_predict, layers_manifest
+    from harness.reference.rounding import float32_rounding
+    from harness.reference.training_runs import build_training_runs
+
+    model = source.model
+    outputs = keras_predict(model, source.inputs)
+    refuse_degenerate(outputs, list(model.output_names), source.name, source.advice)
+    rounding = float32_rounding(model, source.inputs, outputs, source.custom_objects)
+    model_json = convert_layers_model(model, directory)
+    made, unavailable = build_conversions(model, source.inputs, outputs, directory, conversions)
+    unavailable = {**source.unavailable, **unavailable}
+    if train and source.training is not None and source.data is not None:
+        unavailable.update(build_training_runs(source.training, source.data, model, source.inputs, directory))
+    write_manifest(directory, {
+        **layers_manifest(model, directory, source.name, model_json, source.inputs, outputs),
+        "float32_rounding": rounding,
+        "conversions": made,
+        "unavailable": unavailable,
+        **(extra or {}),
+    })
+    return load_reference(directory)

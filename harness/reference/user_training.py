@@ -1,0 +1,334 @@
+"""How a user's own model trains in the training checks, and on what data.
+
+The training setup comes from the model file's own compile config (a model saved after ``compile``
+carries optimizer, loss and metrics), overridden field by field by ``--train FILE`` (JSON, fields
+in ``TRAIN_FIELDS``). An optimizer or loss the harness cannot build identically on both sides is
+not an error: it becomes the reason the training checks are skipped (``NoTfjsTwin``).
+
+The data is ``--data FILE.npz`` (arrays named after the model's inputs and outputs, or ``x0``..,
+``y0``..; the last ``heldout_samples`` rows are held out for ``evaluate``), or generated: seeded
+inputs as for the reference, and targets from a fixed random linear teacher on those inputs, of
+the kind the loss wants (one-hot classes, integer classes, 0/1, or real values in the range of the
+model's own outputs), so training has something to learn.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import HarnessError, UsageError
+from harness.reference.optimizers import OptimizerSpec
+from harness.reference.training_runs import TrainingData
+from harness.reference.training_spec import LOSSES, EarlyStoppingSpec, TrainingSpec
+
+# Keras' other names for the losses in ``training_spec.LOSSES``.
+LOSS_ALIASES = {"mean_squared_error": "mse", "mae": "mean_absolute_error"}
+ACCURACY_NAMES = ("accuracy", "acc")
+# Keras optimizer config fields that change the update in a way the harness' tfjs twin does not.
+UNTWINNED_OPTIMIZER_FIELDS = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue")
+OPTIMIZER_KINDS = {"sgd": "sgd", "adam": "adam", "rmsprop": "rmsprop"}
+TRAIN_FIELDS = {
+    "optimizer": "sgd, momentum, adam or rmsprop (or an object: kind, learning_rate, momentum, nesterov, "
+                 "beta_1, beta_2, epsilon, rho, centered)",
+    "learning_rate": "a positive number",
+    "loss": f"one of {', '.join(sorted({*LOSSES, *LOSS_ALIASES}))}",
+    "metrics": "a list: accuracy is compared; others are ignored",
+    "epochs": "a positive integer",
+    "batch_size": "a positive integer",
+    "samples": "a positive integer: generated training rows",
+    "heldout_samples": "a positive integer: generated (or held-out --data) rows for evaluate",
+    "validation_split": "a number in (0, 1)",
+    "patience": "a positive integer: early-stopping patience",
+    "max_epochs": "a positive integer: early-stopping's longest run",
+}
+TEACHER_SEED = 7
+
+
+class NoTfjsTwin(HarnessError):
+    """The model's training setup uses something the harness cannot build identically in tfjs."""
+
+
+@dataclass(frozen=True)
+class TrainingSetup:
+    """How a user's model trains (``spec``), on what (``data_file``, else generated), or why it cannot."""
+
+    spec: TrainingSpec | None
+    reason: str | None = None
+    data_file: Path | None = None
+
+
+def resolve_training(path: Path, kind: str, train: dict[str, Any], data_file: Path | None,
+                     output_names: list[str]) -> TrainingSetup:
+    """The training setup of the model at ``path`` (format ``kind``) with ``--train``'s fields ``train``."""
+    try:
+        return TrainingSetup(training_spec(compiled_training_config(path, kind), train, output_names), None, data_file)
+    except NoTfjsTwin as error:
+        return TrainingSetup(None, str(error))
+
+
+def compiled_training_config(path: Path, kind: str) -> dict[str, Any] | None:
+    """The ``training_config`` Keras saved with the model (None when it was saved without ``compile``)."""
+    if kind == "keras-h5":
+        import h5py
+
+        with h5py.File(path, "r") as handle:
+            raw = handle.attrs.get("training_config")
+        return json.loads(raw) if raw is not None else None
+    if kind == "tf-keras-savedmodel":
+        from tf_keras.protobuf import saved_metadata_pb2
+
+        metadata = saved_metadata_pb2.SavedMetadata()
+        metadata.ParseFromString((path / "keras_metadata.pb").read_bytes())
+        root = next((node for node in metadata.nodes if node.node_path == "root"), None)
+        return json.loads(root.metadata).get("training_config") if root is not None else None
+    return None
+
+
+def read_train_file(path: Path) -> dict[str, Any]:
+    """``--train FILE``'s fields, each checked; ``UsageError`` names the file and the field."""
+    try:
+        raw = json.loads(path.read_text())
+    except OSError as error:
+        raise UsageError(f"--train {path}: cannot read it: {error}") from error
+    except json.JSONDecodeError as error:
+        raise UsageError(f"--train {path}: not JSON: {error}") from error
+    if not isinstance(raw, dict):
+        raise UsageError(f"--train {path}: must be a JSON object with fields {', '.join(TRAIN_FIELDS)}")
+    for key, value in raw.items():
+        if key not in TRAIN_FIELDS:
+            raise UsageError(f"--train {path}: unknown field '{key}' (known: {', '.join(TRAIN_FIELDS)})")
+        if not _valid(key, value):
+            raise UsageError(f"--train {path}: field '{key}' is {value!r}; it must be {TRAIN_FIELDS[key]}")
+    try:
+        if "optimizer" in raw:
+            _optimizer_from_train(raw)
+        if "loss" in raw:
+            loss_name(raw["loss"])
+    except NoTfjsTwin as error:
+        raise UsageError(f"--train {path}: {error}") from None
+    return raw
+
+
+def _valid(key: str, value: Any) -> bool:
+    if key in ("optimizer",):
+        return isinstance(value, (str, dict))
+    if key == "loss":
+        return isinstance(value, str)
+    if key == "metrics":
+        return isinstance(value, list) and all(isinstance(m, str) for m in value)
+    if key in ("learning_rate",):
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+    if key == "validation_split":
+        return isinstance(value, (int, float)) and 0 < value < 1
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def training_spec(compiled: dict[str, Any] | None, overrides: dict[str, Any], output_names: list[str]) -> TrainingSpec:
+    """The training setup from the file's compile config with ``--train``'s ``overrides``; ``NoTfjsTwin``
+    says why there is none the harness can reproduce (no compile config and no --train, an optimizer or
+    loss without a tfjs twin)."""
+    compiled = compiled or {}
+    if "optimizer" in overrides:
+        optimizer = _optimizer_from_train(overrides)
+    elif compiled.get("optimizer_config"):
+        optimizer = keras_optimizer(compiled["optimizer_config"])
+        if "learning_rate" in overrides:
+            optimizer = dataclasses.replace(optimizer, learning_rate=float(overrides["learning_rate"]))
+    else:
+        raise NoTfjsTwin("no training setup: the model was saved without compile() and no --train file gives "
+                         "an optimizer and a loss")
+    if "loss" in overrides:
+        loss: str | dict[str, str] = loss_name(overrides["loss"])
+    elif compiled.get("loss") is not None:
+        loss = _compiled_loss(compiled["loss"], output_names)
+    else:
+        raise NoTfjsTwin("no training setup: no loss in the model's compile config or in --train")
+    metrics = overrides.get("metrics", _compiled_metrics(compiled.get("metrics")))
+    defaults = TrainingSpec(optimizer=optimizer, loss=loss)
+    stopping = EarlyStoppingSpec(patience=overrides.get("patience", defaults.early_stopping.patience),
+                                 max_epochs=overrides.get("max_epochs", defaults.early_stopping.max_epochs))
+    return dataclasses.replace(
+        defaults,
+        metrics=tuple(dict.fromkeys("accuracy" for m in metrics if m in ACCURACY_NAMES)),
+        early_stopping=stopping,
+        **{key: overrides[key] for key in ("epochs", "batch_size", "samples", "heldout_samples", "validation_split")
+           if key in overrides},
+    )
+
+
+def keras_optimizer(raw: dict[str, Any]) -> OptimizerSpec:
+    """The ``OptimizerSpec`` of a Keras optimizer config (``{"class_name", "config"}``), or ``NoTfjsTwin``."""
+    name = str(raw.get("class_name", "")).split(">")[-1]
+    config = raw.get("config", {})
+    kind = name.lower()
+    if kind not in OPTIMIZER_KINDS:
+        raise NoTfjsTwin(f"optimizer {name}: the harness builds only SGD, Adam and RMSprop identically in tfjs")
+    rate = config.get("learning_rate")
+    if not isinstance(rate, (int, float)):
+        raise NoTfjsTwin(f"optimizer {name}: learning_rate {rate!r} is a schedule; tfjs optimizers take a constant")
+    used = [key for key in UNTWINNED_OPTIMIZER_FIELDS if config.get(key)]
+    if config.get("use_ema"):
+        used.append("use_ema")
+    if config.get("amsgrad"):
+        used.append("amsgrad")
+    if used:
+        raise NoTfjsTwin(f"optimizer {name}: {', '.join(used)} has no tfjs twin")
+    if kind == "sgd":
+        momentum = float(config.get("momentum", 0.0))
+        if momentum:
+            return OptimizerSpec("momentum", float(rate), momentum=momentum, nesterov=bool(config.get("nesterov")))
+        return OptimizerSpec("sgd", float(rate))
+    if kind == "adam":
+        return OptimizerSpec("adam", float(rate), beta_1=float(config.get("beta_1", 0.9)),
+                             beta_2=float(config.get("beta_2", 0.999)), epsilon=float(config.get("epsilon", 1e-7)))
+    return OptimizerSpec("rmsprop", float(rate), rho=float(config.get("rho", 0.9)),
+                         momentum=float(config.get("momentum", 0.0)), epsilon=float(config.get("epsilon", 1e-7)),
+                         centered=bool(config.get("centered", False)))
+
+
+def _optimizer_from_train(raw: dict[str, Any]) -> OptimizerSpec:
+    value = raw["optimizer"]
+    fields = dict(value) if isinstance(value, dict) else {"kind": value}
+    if "learning_rate" in raw:
+        fields["learning_rate"] = raw["learning_rate"]
+    fields.setdefault("learning_rate", 0.01)
+    known = {f.name for f in dataclasses.fields(OptimizerSpec)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise NoTfjsTwin(f"optimizer: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})")
+    if fields.get("kind") not in ("sgd", "momentum", "adam", "rmsprop"):
+        raise NoTfjsTwin(f"optimizer {fields.get('kind')!r}: known are sgd, momentum, adam, rmsprop")
+    return OptimizerSpec(**fields)
+
+
+def loss_name(raw: Any) -> str:
+    """The ``LOSSES`` key of a Keras loss (a name, or a serialized loss object with default settings)."""
+    if isinstance(raw, dict):
+        config = raw.get("config", {})
+        settings = [key for key in ("from_logits", "label_smoothing") if config.get(key)]
+        if settings:
+            raise NoTfjsTwin(f"loss {raw.get('class_name')}: {', '.join(settings)} has no tfjs twin (tfjs' "
+                             "string losses take probabilities)")
+        raw = config.get("fn") or config.get("name") or raw.get("class_name")
+    name = LOSS_ALIASES.get(str(raw), str(raw))
+    if name not in LOSSES:
+        raise NoTfjsTwin(f"loss {raw!r}: the harness compares {', '.join(sorted(LOSSES))}")
+    return name
+
+
+def _compiled_loss(raw: Any, output_names: list[str]) -> str | dict[str, str]:
+    if isinstance(raw, dict) and "class_name" not in raw:
+        return {name: loss_name(raw[name]) for name in output_names}
+    if isinstance(raw, list):
+        return {name: loss_name(item) for name, item in zip(output_names, raw)}
+    return loss_name(raw)
+
+
+def _compiled_metrics(raw: Any) -> list[str]:
+    """Metric names from a compile config (nested lists of names or serialized metrics)."""
+    if raw is None:
+        return []
+    if isinstance(raw, dict):
+        if "class_name" in raw:
+            return [str(raw.get("config", {}).get("name", ""))]
+        return [name for value in raw.values() for name in _compiled_metrics(value)]
+    if isinstance(raw, list):
+        return [name for value in raw for name in _compiled_metrics(value)]
+    return [str(raw)]
+
+
+def read_training_data(path: Path, model: Any, training: TrainingSpec) -> TrainingData:
+    """``--data FILE.npz``: arrays named after the model's inputs and outputs (or x0.., y0..), every one
+    with the model's shape and as many rows; the last ``heldout_samples`` rows (at most a quarter) are held
+    out. ``UsageError`` names the file and the array."""
+    from harness.reference.keras_model import keras_names
+
+    try:
+        archive = np.load(path, allow_pickle=False)
+        arrays = {name: archive[name] for name in archive.files}
+    except (OSError, ValueError) as error:
+        raise UsageError(f"--data {path}: not a readable .npz archive: {error}") from error
+    x = [_data_array(path, arrays, name, f"x{i}", tensor) for i, (name, tensor) in
+         enumerate(zip(keras_names(model.inputs), model.inputs))]
+    y = [_data_array(path, arrays, name, f"y{i}", None) for i, name in enumerate(model.output_names)]
+    rows = {len(a) for a in x + y}
+    if len(rows) != 1:
+        raise UsageError(f"--data {path}: arrays have different numbers of rows ({sorted(rows)})")
+    total = rows.pop()
+    heldout = min(training.heldout_samples, total // 4)
+    if heldout < 2:
+        raise UsageError(f"--data {path}: {total} rows; need at least 8 (a quarter is held out for evaluate)")
+    return TrainingData([a[:-heldout] for a in x], [a[:-heldout] for a in y],
+                        [a[-heldout:] for a in x], [a[-heldout:] for a in y])
+
+
+def _data_array(path: Path, arrays: dict[str, np.ndarray], name: str, positional: str, tensor: Any) -> np.ndarray:
+    key = name if name in arrays else positional
+    if key not in arrays:
+        raise UsageError(f"--data {path}: no array '{name}' (or '{positional}'); it has {sorted(arrays)}")
+    array = arrays[key]
+    if tensor is not None:
+        expected = tuple(tensor.shape[1:])
+        if array.shape[1:] != expected and None not in expected:
+            raise UsageError(f"--data {path}: array '{key}' has shape {list(array.shape)}; the model's input "
+                             f"'{name}' takes [rows, {', '.join(map(str, expected))}]")
+        if np.dtype(tensor.dtype.name).kind != array.dtype.kind and not (
+                np.dtype(tensor.dtype.name).kind == "f" and array.dtype.kind in "iu"):
+            raise UsageError(f"--data {path}: array '{key}' is {array.dtype}; input '{name}' is {tensor.dtype.name}")
+        return array.astype(tensor.dtype.name)
+    return array
+
+
+def generated_training_data(model: Any, training: TrainingSpec, make_x: Any) -> TrainingData:
+    """Seeded inputs (``make_x(rows, seed_offset)``) and a linear teacher's targets of the kind the loss wants."""
+    x, held_x = make_x(training.samples, 2), make_x(training.heldout_samples, 3)
+    losses = training.loss if isinstance(training.loss, dict) else {n: training.loss for n in model.output_names}
+    teacher = _Teacher(model, x)
+    return TrainingData(x, teacher.targets(x, losses), held_x, teacher.targets(held_x, losses))
+
+
+class _Teacher:
+    """A fixed random linear map from the (standardised, flattened) inputs to every output's cells."""
+
+    def __init__(self, model: Any, x: list[np.ndarray]) -> None:
+        from harness.reference.keras_model import keras_predict
+
+        features = self._raw_features(x)
+        self.mean, self.std = features.mean(axis=0), features.std(axis=0) + 1e-6
+        self.model = model
+        produced = keras_predict(model, x)
+        self.output_shapes = [o.shape[1:] for o in produced]
+        self.output_stats = [(float(o.mean()), float(o.std()) or 1.0) for o in produced]
+        rng = np.random.default_rng(TEACHER_SEED)
+        self.maps = [rng.normal(size=(features.shape[1], int(np.prod(shape)))) / np.sqrt(features.shape[1])
+                     for shape in self.output_shapes]
+
+    @staticmethod
+    def _raw_features(x: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([a.reshape(len(a), -1).astype(np.float64) for a in x], axis=1)
+
+    def targets(self, x: list[np.ndarray], losses: dict[str, str]) -> list[np.ndarray]:
+        features = (self._raw_features(x) - self.mean) / self.std
+        targets = []
+        for i, name in enumerate(self.model.output_names):
+            logits = (features @ self.maps[i]).reshape(len(features), *self.output_shapes[i])
+            targets.append(_targets_for(losses[name], logits, self.output_stats[i]))
+        return targets
+
+
+def _targets_for(loss: str, logits: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
+    if loss == "categorical_crossentropy":
+        return np.eye(logits.shape[-1], dtype=np.float32)[np.argmax(logits, axis=-1)]
+    if loss == "sparse_categorical_crossentropy":
+        return np.argmax(logits, axis=-1).astype(np.int32)
+    if loss == "binary_crossentropy":
+        return (logits > np.median(logits)).astype(np.float32)
+    mean, std = stats
+    standard = (logits - logits.mean()) / (logits.std() or 1.0)
+    return (mean + std * standard).astype(np.float32)
