@@ -131,6 +131,9 @@ def _add_check_command(commands: Any, backends: str) -> None:
                        help="Python file defining the model's custom Keras layers (CUSTOM_OBJECTS or layer classes)")
     check.add_argument("--custom-js", type=Path, default=None, metavar="FILE.js",
                        help="JS file registering the same layers with tf.serialization.registerClass")
+    check.add_argument("--repair", action="store_true",
+                       help="remove config fields tfjs rejects that are metadata only (initializers, regularizers, "
+                            "constraints), write the repaired model to OUT/repaired/NAME/ and run every check on it")
     _add_report_and_timeout(check)
 
 
@@ -219,7 +222,7 @@ def _check(args: argparse.Namespace) -> int:
                            checks=known_names(args.checks, tuple(CHECKS), "--checks"), out=args.out, inputs=plan,
                            expected=_paths(args.expected), train=args.train, data=args.data,
                            via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
-                           custom_js=args.custom_js, timeout_s=args.timeout)
+                           custom_js=args.custom_js, repair=args.repair, timeout_s=args.timeout)
     return _run_and_print(lambda: run_user_check(options))
 
 

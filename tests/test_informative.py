@@ -2,7 +2,14 @@
 
 import numpy as np
 
-from harness.reference.degeneracy import degeneracy_problems
+from harness.reference.degeneracy import (
+    INFORMATIVE_FACTOR,
+    LOOSEST_PREDICT_ATOL,
+    LOOSEST_PREDICT_RTOL,
+    degeneracy_problems,
+    min_spread,
+)
+from harness.verdict.tolerances import PREDICT_TOLERANCES
 
 
 def test_tfjs_e2e_style_constant_softmax_is_refused():
@@ -28,3 +35,17 @@ def test_single_column_regression_only_needs_to_vary_across_the_batch():
 
 def test_batch_of_one_is_refused():
     assert degeneracy_problems(np.ones((1, 3)), "m/out")
+
+
+def test_the_rule_follows_the_loosest_predict_tolerance():
+    assert LOOSEST_PREDICT_ATOL == max(t.atol for t in PREDICT_TOLERANCES.values())
+    assert LOOSEST_PREDICT_RTOL == max(t.rtol for t in PREDICT_TOLERANCES.values())
+    assert min_spread(2.0) == INFORMATIVE_FACTOR * (1e-5 + 1e-4 * 2.0)
+
+
+def test_a_spread_too_small_for_the_tolerance_to_see_is_refused():
+    # Outputs near 1000 that vary by 5: a constant answer of 1000 would be off by at most 5, only 50x the
+    # tolerance there (1e-5 + 1e-4 x 1000 = 0.1): refused. Varying by 20 (200x): accepted.
+    narrow = 1000 + np.linspace(0, 5, 8).reshape(8, 1)
+    assert "spread 5 < 10" in degeneracy_problems(narrow, "m/price")[0]
+    assert degeneracy_problems(1000 + np.linspace(0, 20, 8).reshape(8, 1), "m/price") == []

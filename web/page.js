@@ -26,6 +26,7 @@
     graphRun: (url, inputs, outputs) => parity.graph.run(url, inputs, outputs),
     addScript: url => parity.preflight.addScript(url),
     registeredClasses: () => parity.preflight.registeredClasses(),
+    probeLayers: probes => parity.preflight.probeLayers(probes),
   };
   const finished = new Map();
 

@@ -139,11 +139,34 @@ def _graph(model: Any, directory: Path) -> dict[str, Any]:
     import tensorflow as tf
     from tensorflowjs.converters import convert_tf_saved_model
 
+    module, signatures = serving_module(model)
     with tempfile.TemporaryDirectory() as saved_model:
-        tf.saved_model.save(model, saved_model)
+        tf.saved_model.save(module, saved_model, signatures=signatures)
         convert_tf_saved_model(saved_model, str(directory / GRAPH_DIRECTORY))
     signature = read_signature(directory / GRAPH_DIRECTORY)
     return graph_entry(signature, keras_names(model.inputs), list(model.output_names))
+
+
+def serving_module(model: Any) -> tuple[Any, dict[str, Any]]:
+    """A ``tf.Module`` holding only ``model``'s variables and its inference function, and the signatures to save
+    it with: inputs named as Keras names them, outputs keyed by Keras' output names. Saving the Keras model
+    itself would also trace every layer's call for Keras' own metadata (25 s instead of 3 s for MobileNetV2),
+    which a graph model does not use."""
+    import tensorflow as tf
+
+    names = keras_names(model.inputs)
+    specs = [tf.TensorSpec([None, *tensor.shape[1:]], tensor.dtype, name=name)
+             for tensor, name in zip(model.inputs, names)]
+
+    @tf.function(input_signature=specs)
+    def serve(*inputs: Any) -> dict[str, Any]:
+        outputs = model(list(inputs) if len(inputs) > 1 else inputs[0], training=False)
+        return dict(zip(model.output_names, outputs if isinstance(outputs, list) else [outputs]))
+
+    module = tf.Module()
+    module.model_variables = list(model.variables)
+    module.serve = serve
+    return module, {"serving_default": serve}
 
 
 def read_signature(graph_directory: Path) -> dict[str, Any]:

@@ -14,8 +14,10 @@ failure can be reproduced; the report is rewritten after each model.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, U
 from harness.checks.conversion import CONVERSION_OF_CHECK
 from harness.errors import HarnessError, UsageError
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
-from harness.reference.directory import ReferenceModel
+from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel
 from harness.reference.formats import (
     KERAS3_ROUTE_HINT,
     LAYERS_FORMATS,
@@ -36,6 +38,15 @@ from harness.reference.formats import (
     load_keras2_model,
 )
 from harness.reference.keras_env import configure_tensorflow_environment
+from harness.reference.config_preflight import (
+    ConfigFinding,
+    LayerProbe,
+    config_findings,
+    layer_probes,
+    probe_requests,
+    repair_model_json,
+    repairs,
+)
 from harness.reference.preflight import Problem, preflight
 from harness.reference.user_build import (
     InputPlan,
@@ -50,6 +61,7 @@ from harness.results import CheckResult
 from harness.run.session import ParitySession
 
 MODELS_DIRECTORY = "models"
+REPAIRED_DIRECTORY = "repaired"  # --repair's model.json files (with their weights), one folder per model
 CUSTOM_JS_DIRECTORY = "custom-js"  # only the user's --custom-js is served from here
 CUSTOM_JS = "custom.js"
 
@@ -69,6 +81,7 @@ class CheckOptions:
     via_savedmodel: bool = False
     custom_objects: Path | None = None
     custom_js: Path | None = None
+    repair: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
 
 
@@ -125,16 +138,21 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
             shutil.copyfile(options.custom_js, scripts / CUSTOM_JS)
             for backend in options.backends:
                 session.page(backend).call("addScript", session.file_url(scripts, CUSTOM_JS))
-        registered = set(session.page(options.backends[0]).call("registeredClasses"))
+        page = session.page(options.backends[0])
+        registered = set(page.call("registeredClasses"))
+
+        def probe(probes: list[LayerProbe]) -> list[ConfigFinding]:
+            return config_findings(probes, page.call("probeLayers", probe_requests(probes)))
+
         for model in models:
             try:
-                reference, problems = _prepare(model, options, train, custom_objects, registered)
+                reference, problems, changes = _prepare(model, options, train, custom_objects, registered, probe)
             except HarnessError as error:
                 refused.append(f"{model.name}: {error}")
                 results.extend(_setup_error(model, backend, error) for backend in options.backends)
             else:
                 for backend in options.backends:
-                    results.append(_preflight_result(model, backend, problems))
+                    results.append(_preflight_result(model, backend, problems, changes, options.out))
                     if reference is not None:
                         _run_checks(session, reference, backend, options.checks)
             write_report(options.out, {**session.environment(), **_environment(models)}, results)
@@ -154,32 +172,62 @@ def _environment(models: list[UserModel]) -> dict[str, Any]:
 
 
 def _prepare(model: UserModel, options: CheckOptions, train: dict[str, Any], custom_objects: dict[str, Any],
-             registered: set[str]) -> tuple[ReferenceModel | None, list[Problem]]:
-    """``model``'s reference (None when preflight found problems) and preflight's problems."""
+             registered: set[str], probe: Callable[[list[LayerProbe]], list[ConfigFinding]],
+             ) -> tuple[ReferenceModel | None, list[Problem], list[str]]:
+    """``model``'s reference (None when preflight found problems), preflight's problems, and the changes
+    ``--repair`` made to its model.json."""
     directory = options.out / MODELS_DIRECTORY / model.name
     directory.mkdir(parents=True)
     keras_model = load_keras2_model(model.path, custom_objects) if model.kind in LAYERS_FORMATS else None
-    problems = preflight(keras_model.get_config(), registered) if keras_model is not None else []
+    if keras_model is None:
+        try:
+            return _build_without_keras(model, options, directory), [], []
+        except UnsupportedModelError as error:
+            return None, error.problems, []
+    problems: list[Problem] = preflight(keras_model.get_config(), registered)
     if problems:
-        return None, problems
-    try:
-        if keras_model is not None:
-            setup = resolve_training(model.path, model.kind, train, options.data, list(keras_model.output_names))
-            conversions = tuple(CONVERSION_OF_CHECK[c] for c in options.checks if c in CONVERSION_CHECKS)
-            needs_training = any(c in TRAINING_CHECKS or c in STORAGE_CHECKS for c in options.checks)
-            return build_layers_reference(keras_model, directory, model.name, options.inputs, setup, custom_objects,
-                                          conversions, needs_training), []
-        if model.kind in ("tfjs-layers", "tfjs-graph"):
-            model_json = model.path if model.path.name == "model.json" else model.path / "model.json"
-            return build_tfjs_reference(model_json, directory, model.name, options.inputs.files,
-                                        options.expected), []
-        if model.kind == "keras3":
-            with tempfile.TemporaryDirectory() as exported:
-                export_keras3_savedmodel(model.path, Path(exported) / "saved_model")
-                return build_graph_reference(Path(exported) / "saved_model", directory, model.name, options.inputs), []
-        return build_graph_reference(model.path, directory, model.name, options.inputs), []
-    except UnsupportedModelError as error:
-        return None, error.problems
+        return None, problems, []
+    findings = probe(layer_probes(keras_model))
+    removals = repairs(findings) if options.repair else None
+    if findings and removals is None:
+        return None, list(findings), []
+    setup = resolve_training(model.path, model.kind, train, options.data, list(keras_model.output_names))
+    conversions = tuple(CONVERSION_OF_CHECK[c] for c in options.checks if c in CONVERSION_CHECKS)
+    needs_training = any(c in TRAINING_CHECKS or c in STORAGE_CHECKS for c in options.checks)
+    reference = build_layers_reference(keras_model, directory, model.name, options.inputs, setup, custom_objects,
+                                       conversions, needs_training)
+    changes = _repair(reference, removals, options.out / REPAIRED_DIRECTORY / model.name) if removals else []
+    return reference, [], changes
+
+
+def _build_without_keras(model: UserModel, options: CheckOptions, directory: Path) -> ReferenceModel:
+    """The reference of a converted tfjs model, a TF SavedModel or a Keras 3 file (as a graph model)."""
+    if model.kind in ("tfjs-layers", "tfjs-graph"):
+        model_json = model.path if model.path.name == "model.json" else model.path / "model.json"
+        return build_tfjs_reference(model_json, directory, model.name, options.inputs.files, options.expected)
+    if model.kind == "keras3":
+        with tempfile.TemporaryDirectory() as exported:
+            export_keras3_savedmodel(model.path, Path(exported) / "saved_model")
+            return build_graph_reference(Path(exported) / "saved_model", directory, model.name, options.inputs)
+    return build_graph_reference(model.path, directory, model.name, options.inputs)
+
+
+def _repair(reference: ReferenceModel, removals: dict[str, tuple[str, ...]], target: Path) -> list[str]:
+    """Remove ``removals`` from every layers model.json of ``reference`` (the model and its conversions),
+    and copy the repaired model with its weights to ``target``; returns the changes, one line per layer."""
+    layers_models = [reference.directory / reference.model_json] + [
+        reference.directory / entry["directory"] / "model.json" for name, entry in reference.conversions.items()
+        if entry["directory"] != GRAPH_DIRECTORY]
+    changes = repair_model_json(layers_models[0], removals)
+    for path in layers_models[1:]:
+        repair_model_json(path, removals)
+    target.mkdir(parents=True, exist_ok=True)
+    raw = json.loads(layers_models[0].read_text())
+    for group in raw["weightsManifest"]:
+        for path in group["paths"]:
+            shutil.copyfile(reference.directory / path, target / path)
+    shutil.copyfile(layers_models[0], target / "model.json")
+    return changes
 
 
 def _run_checks(session: ParitySession, reference: ReferenceModel, backend: str, checks: tuple[str, ...]) -> None:
@@ -197,10 +245,19 @@ def _setup_error(model: UserModel, backend: str, error: HarnessError) -> CheckRe
                        details={"format": model.kind, "path": str(model.path)})
 
 
-def _preflight_result(model: UserModel, backend: str, problems: list[Problem]) -> CheckResult:
-    details = {"format": model.kind, "problems": [vars(p) for p in problems]}
+def _preflight_result(model: UserModel, backend: str, problems: list[Problem], changes: list[str],
+                      out: Path) -> CheckResult:
+    details = {"format": model.kind, "problems": [vars(p) for p in problems], "repairs": changes}
     if problems:
         message = f"{model.name}: tfjs cannot run this model as it is:\n" + "\n".join(f"  - {p}" for p in problems)
+        if any(isinstance(p, ConfigFinding) and p.repair for p in problems):
+            message += "\n(--repair removes the fields marked repairable, and every check then proves the result)"
         return CheckResult(model=model.name, backend=backend, check="preflight", status="fail", message=message,
                            details=details)
-    return CheckResult(model=model.name, backend=backend, check="preflight", status="pass", details=details)
+    message = ""
+    if changes:
+        repaired = out / REPAIRED_DIRECTORY / model.name / "model.json"
+        message = (f"repaired (--repair): every check below ran on {repaired}:\n"
+                   + "\n".join(f"  - {change}" for change in changes))
+    return CheckResult(model=model.name, backend=backend, check="preflight", status="pass", message=message,
+                       details=details)

@@ -59,6 +59,12 @@ UNSUPPORTED_HERE = (
     # converter fuses the LSTM's broadcast bias into it.
     (re.compile(r"(_FusedMatMul) only supports rank-1 bias but got rank (\d+)"),
      "the backend's '{1}' kernel takes only a rank-1 bias, and the converted graph gives it rank {2}"),
+    # Every input is fed ("Consider providing the following inputs: []"), yet the graph executor
+    # cannot reach the outputs: it does not follow a GRU's converted while loop (tensorflow/tfjs#4350).
+    (re.compile(r"Cannot compute the outputs \[[^\]]*\] from the provided inputs \[[^\]]*\]\. "
+                r"Consider providing the following inputs: \[\]"),
+     "tfjs' graph executor cannot run this model's control flow (a recurrent layer's while loop) although every "
+     "input is fed (tensorflow/tfjs#4350)"),
 )
 
 
