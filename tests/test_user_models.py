@@ -99,6 +99,16 @@ def user_models(tmp_path_factory):
     calibrate_batch_norm(mobilenet, np.random.default_rng(0).uniform(0, 1, (64, 32, 32, 3)).astype(np.float32))
     mobilenet.save(root / "mobilenet.h5")
 
+    image = keras.Input((12, 12, 3))
+    features = keras.layers.BatchNormalization()(keras.layers.Conv2D(6, 3, activation="relu")(image))
+    base = keras.Model(image, keras.layers.Flatten()(features), name="base")
+    calibrate_batch_norm(base, np.random.default_rng(1).uniform(0, 1, (64, 12, 12, 3)).astype(np.float32))
+    base.trainable = False
+    frozen_input = keras.Input((12, 12, 3))
+    frozen = keras.Model(frozen_input, keras.layers.Dense(3, activation="softmax")(base(frozen_input, training=False)))
+    frozen.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy", metrics=["accuracy"])
+    frozen.save(root / "frozen_base.h5")
+
     keras.Sequential([keras.Input((5, 3)), keras.layers.GRU(4), keras.layers.Dense(2)]).save(root / "gru_keras2.h5")
     keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
                       keras.layers.GlobalAveragePooling2D(keepdims=True), keras.layers.Conv2D(2, 1),
@@ -221,6 +231,34 @@ def test_predict_on_a_users_model_fails_on_one_perturbed_weight(one_run, parity_
     weights.tofile(shard)
     result = parity_session.run_check("predict", load_reference(directory), "cpu")
     assert result.status == "fail" and result.max_abs_err > result.atol, result.message
+
+
+@pytest.fixture(scope="module")
+def frozen_run(user_models, tmp_path_factory):
+    out = tmp_path_factory.mktemp("frozen-run")
+    status, report = check(out, user_models / "frozen_base.h5", "--backends", "cpu",
+                           "--checks", "predict,fit,fit-worker,validation-split,early-stopping")
+    return status, report, out
+
+
+def test_frozen_batch_normalization_is_the_named_known_difference_not_a_failure(frozen_run):
+    status, report, _ = frozen_run
+    assert status == cli.EXIT_PASS
+    rows = rows_of(report, "frozen_base")
+    assert rows["predict"]["status"] == "pass"
+    for check in ("fit", "fit-worker", "validation-split"):
+        assert rows[check]["status"] == "xfail", rows[check]["message"]
+        assert "known difference by design tfjs-frozen-batch-normalization" in rows[check]["message"]
+        assert "train only the layers after it" in rows[check]["message"]
+    stopping = rows["early-stopping"]
+    assert stopping["status"] == "skip" and "frozen BatchNormalization" in stopping["message"]
+
+
+def test_a_wrong_answer_on_a_frozen_batch_normalization_model_stays_a_failure(frozen_run, parity_session):
+    reference = load_reference(frozen_run[2] / "models" / "frozen_base")
+    result = parity_session.run_check("fit", reference, "cpu", lambda context: training.check_fit(
+        context, mutate=learning_rate_off_by_1_percent))
+    assert result.status == "fail", result.message
 
 
 def test_train_file_and_data_file_set_up_training(user_models, tmp_path):

@@ -145,6 +145,13 @@ class TrainingReference:
             value = value[key]
         return value
 
+    def batch_statistics(self) -> TrainingReference | None:
+        """Keras' runs with the model's frozen BatchNormalization layers normalising with batch statistics, as
+        tfjs trains them (see ``training_runs``), in place of ``runs``; None for a model without such layers."""
+        if "batch_statistics" not in self.raw:
+            return None
+        return TrainingReference(self.directory, {**self.raw, "runs": self.raw["batch_statistics"]["runs"]})
+
     def arrays(self, *keys: str) -> list[np.ndarray]:
         """The arrays listed at ``keys`` (a list of tensor entries), in order."""
         return [_load_array(self.directory, entry) for entry in _tensor_entries(self.get(*keys))]

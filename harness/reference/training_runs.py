@@ -56,7 +56,8 @@ def _history(history: Any) -> dict[str, list[float]]:
 
 
 class _Trainer:
-    """Resets a model to its starting weights with a fresh optimizer before each run."""
+    """Resets a model to its starting weights with a fresh optimizer before each run; ``prefix`` names the
+    files of the runs being recorded."""
 
     def __init__(self, model: Any, training: TrainingSpec, directory: Path) -> None:
         self.model = model
@@ -64,6 +65,7 @@ class _Trainer:
         self.directory = directory
         self.start = model.get_weights()
         self.names = keras_names(model.weights)
+        self.prefix = ""
         disable_dropout(model)
 
     def fresh(self) -> Any:
@@ -73,7 +75,7 @@ class _Trainer:
 
     def save_weights(self, run: str) -> list[dict[str, Any]]:
         arrays = [np.asarray(w, dtype=np.float32) for w in self.model.get_weights()]
-        return save_arrays(self.directory, f"weights_{run}", self.names, arrays)
+        return save_arrays(self.directory, f"{self.prefix}weights_{run}", self.names, arrays)
 
 
 def build_training_runs(training: TrainingSpec, data: TrainingData, model: Any, reference_x: list[np.ndarray],
@@ -89,14 +91,23 @@ def build_training_runs(training: TrainingSpec, data: TrainingData, model: Any, 
     output_names = list(model.output_names)
     fit_args = {"batch_size": training.batch_size, "shuffle": False, "verbose": 0}
     unavailable: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    frozen = frozen_batch_normalization(model)
     if training.head_from is not None:
         runs = {"fine-tune": _fine_tune_run(trainer, training.head_from, x, y, reference_x, fit_args)}
     else:
         runs = _full_model_runs(trainer, data, reference_x, fit_args)
-        try:
-            runs["early-stopping"] = _early_stopping_run(trainer, x, y, fit_args)
-        except TrainingReferenceError as error:
-            unavailable["early-stopping"] = str(error)
+        if frozen:
+            unavailable["early-stopping"] = (
+                f"frozen BatchNormalization ({', '.join(frozen)}): tfjs normalises with batch statistics whenever "
+                "it trains, Keras 2 does not, so no stop can be designed that both runs share")
+            extra["batch_statistics"] = {"layers": frozen,
+                                         "runs": _batch_statistics_runs(trainer, frozen, data, reference_x, fit_args)}
+        else:
+            try:
+                runs["early-stopping"] = _early_stopping_run(trainer, x, y, fit_args)
+            except TrainingReferenceError as error:
+                unavailable["early-stopping"] = str(error)
 
     write_training_json(directory, {
         "compile": training.tfjs_compile(),
@@ -110,8 +121,49 @@ def build_training_runs(training: TrainingSpec, data: TrainingData, model: Any, 
         "heldout": {"inputs": save_arrays(directory, "heldout_input", input_names, data.heldout_x),
                     "targets": save_arrays(directory, "heldout_target", output_names, data.heldout_y)},
         "runs": runs,
+        **extra,
     })
     return unavailable
+
+
+def frozen_batch_normalization(model: Any) -> list[str]:
+    """The names of ``model``'s BatchNormalization layers that do not train (nested models included)."""
+    import tf_keras as keras
+
+    return [layer.name for layer in model.submodules
+            if isinstance(layer, keras.layers.BatchNormalization) and not layer.trainable]
+
+
+def _batch_statistics_runs(trainer: _Trainer, frozen: list[str], data: TrainingData, reference_x: list[np.ndarray],
+                           fit_args: dict[str, Any]) -> dict[str, Any]:
+    """Keras' runs as tfjs trains a model with frozen BatchNormalization: in every training step those layers
+    normalise with the batch's statistics and update their moving statistics, whatever ``training`` argument
+    the model passes them (tfjs does not honour one), their gamma and beta still frozen; evaluation and
+    prediction use the moving statistics. The training checks compare with these only to recognise that
+    difference (``verdict.known_issues.FROZEN_BATCH_NORMALIZATION``)."""
+    model = trainer.model
+    in_train_step = [False]  # read while Keras traces a step: True only inside train_step
+    layers = [layer for layer in model.submodules if getattr(layer, "name", None) in frozen]
+    train_step = model.train_step
+
+    def tfjs_train_step(batch: Any) -> Any:
+        in_train_step[0] = True
+        try:
+            return train_step(batch)
+        finally:
+            in_train_step[0] = False
+
+    model.train_step = tfjs_train_step
+    for layer in layers:
+        layer._get_training_value = lambda training=None: in_train_step[0]
+    trainer.prefix = "batch_statistics_"
+    try:
+        return _full_model_runs(trainer, data, reference_x, fit_args)
+    finally:
+        trainer.prefix = ""
+        del model.train_step
+        for layer in layers:
+            del layer._get_training_value
 
 
 def _full_model_runs(trainer: _Trainer, data: TrainingData, reference_x: list[np.ndarray],
@@ -127,7 +179,7 @@ def _full_model_runs(trainer: _Trainer, data: TrainingData, reference_x: list[np
     fitted = trainer.fresh().fit(keras_data(x), keras_data(y), epochs=training.epochs, **fit_args)
     after = keras_predict(model, reference_x)
     runs["fit"] = {"history": _history(fitted), "weights": trainer.save_weights("fit"),
-                   "outputs": save_arrays(directory, "after_fit", output_names, after)}
+                   "outputs": save_arrays(directory, f"{trainer.prefix}after_fit", output_names, after)}
 
     dataset = tf.data.Dataset.from_tensor_slices((tuple(x), tuple(y)) if len(x) > 1 or len(y) > 1 else (x[0], y[0]))
     fitted = trainer.fresh().fit(dataset.batch(training.batch_size), epochs=training.epochs, verbose=0)

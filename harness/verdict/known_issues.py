@@ -14,14 +14,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class KnownIssue:
-    """An upstream bug: what it does, and where it is tracked."""
+    """An upstream bug (or a difference by design): what it does, and where it is tracked."""
 
     key: str
     summary: str
     upstream: str
+    kind: str = "upstream bug"
 
     def describe(self) -> str:
-        return f"known upstream bug {self.key} ({self.upstream}):\n{self.summary}"
+        return f"known {self.kind} {self.key} ({self.upstream}):\n{self.summary}"
 
 
 TFJS_MULTI_OUTPUT_EVALUATION = KnownIssue(
@@ -30,6 +31,18 @@ TFJS_MULTI_OUTPUT_EVALUATION = KnownIssue(
             "with several outputs evaluate() and the val_* history are shifted by one name: 'loss' holds "
             "the first output's loss and '<first output>_loss' holds the total",
     upstream="tfjs-layers makeTestFunction; same root cause as https://github.com/tensorflow/tfjs/issues/5941",
+)
+
+
+FROZEN_BATCH_NORMALIZATION = KnownIssue(
+    key="tfjs-frozen-batch-normalization",
+    summary="tfjs' BatchNormalization normalises with the batch's statistics (and updates its moving statistics) "
+            "whenever the model trains, frozen (trainable: false) or not; Keras 2 runs a frozen one in inference "
+            "mode. The browser's training matched Keras' run with those layers normalising by batch statistics "
+            "instead. Workaround: compute the frozen part's outputs in inference mode and train only the layers "
+            "after it (as the fine-tune-worker check does), or unfreeze the BatchNormalization layers",
+    upstream="tfjs-layers BatchNormalization.call has no equivalent of Keras' trainable=False inference override",
+    kind="difference by design",
 )
 
 
