@@ -191,13 +191,6 @@ def _start(context: CheckContext, mutate: Mutation | None, mode: str, data: str 
     return training, mutate(job) if mutate else job
 
 
-def _fit_like(context: CheckContext, training: TrainingReference, run: str, job: Job,
-              operation: str) -> tuple[TrainingComparison, dict[str, Any]]:
-    """Send ``job``, then compare the history and final weights with Keras' run ``run``."""
-    ran = context.page.call(operation, encoded_job(job))
-    return _fit_comparison(context, training, run, ran), ran
-
-
 def _fit_comparison(context: CheckContext, training: TrainingReference, run: str,
                     ran: dict[str, Any]) -> TrainingComparison:
     """The browser's history and final weights (``ran``) against Keras' run ``run``."""
@@ -359,7 +352,8 @@ def check_early_stopping(context: CheckContext, mutate: Mutation | None = None) 
     _, job = _start(context, mutate, "fit", epochs=spec["max_epochs"],
                     earlyStopping={"monitor": spec["monitor"], "minDelta": spec["min_delta"],
                                    "patience": spec["patience"]})
-    comparison, ran = _fit_like(context, training, "early-stopping", job, "train")
+    ran = context.page.call("train", encoded_job(job))
+    comparison = _fit_comparison(context, training, "early-stopping", ran)
     browser_stop = ran.get("stoppedEpoch")
     comparison.details["stopped_epoch"] = {"keras": spec["stopped_epoch"], "browser": browser_stop}
     if browser_stop != spec["stopped_epoch"]:

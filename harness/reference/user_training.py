@@ -116,13 +116,13 @@ def read_train_file(path: Path) -> dict[str, Any]:
 
 
 def _valid(key: str, value: Any) -> bool:
-    if key in ("optimizer",):
+    if key == "optimizer":
         return isinstance(value, (str, dict))
     if key == "loss":
         return isinstance(value, str)
     if key == "metrics":
         return isinstance(value, list) and all(isinstance(m, str) for m in value)
-    if key in ("learning_rate",):
+    if key == "learning_rate":
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
     if key == "validation_split":
         return isinstance(value, (int, float)) and 0 < value < 1
