@@ -8,6 +8,7 @@ or weight data shorter (truncated) or longer than the weights manifest describes
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,13 @@ def load_keras_model(path: Path) -> Any:
         raise ArtifactError(f"{path}: tensorflowjs could not load it into Keras: {type(error).__name__}: {error}") \
             from error
 
+
+
+def copy_model_files(model_json: Path, target: Path) -> None:
+    """Copy a tfjs ``model.json`` and every weight file its manifest lists into ``target``."""
+    raw = json.loads(model_json.read_text())
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model_json, target / "model.json")
+    for group in raw.get("weightsManifest", []):
+        for path in group["paths"]:
+            shutil.copyfile(model_json.parent / path, target / path)

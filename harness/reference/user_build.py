@@ -13,7 +13,6 @@ an Embedding, else uniform floats in ``input_range``, of the model's shapes and 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,7 +176,7 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
     """An already converted tfjs model (layers or graph) with the user's inputs and reference outputs, copied
     into ``directory``. A layers model's ``topology`` is checked against the weights its manifest lists; a
     graph model's inputs and outputs are its signature's, in key order."""
-    from harness.reference.artifacts import check_weight_files, read_model_json
+    from harness.reference.artifacts import check_weight_files, copy_model_files, read_model_json
     from harness.reference.conversions import CONVERSIONS
     from harness.reference.keras_build import TRAINING
 
@@ -187,12 +186,7 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
     raw = read_model_json(model_json_path)
     check_weight_files(model_json_path, raw)
     graph = raw.get("format") == "graph-model"
-    target = directory / GRAPH_DIRECTORY if graph else directory
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(model_json_path, target / "model.json")
-    for group in raw.get("weightsManifest", []):
-        for path in group["paths"]:
-            shutil.copyfile(model_json_path.parent / path, target / path)
+    copy_model_files(model_json_path, directory / GRAPH_DIRECTORY if graph else directory)
     weights = [{"name": w["name"], "shape": w["shape"]}
                for group in raw.get("weightsManifest", []) for w in group["weights"]]
     input_arrays = load_user_arrays(inputs, None, "--inputs")

@@ -14,7 +14,6 @@ failure can be reproduced; the report is rewritten after each model.
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, U
 from harness.checks.conversion import CONVERSION_OF_CHECK
 from harness.errors import HarnessError, UsageError
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
+from harness.reference.artifacts import copy_model_files
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel
 from harness.reference.formats import (
     KERAS3_ROUTE_HINT,
@@ -216,17 +216,12 @@ def _repair(reference: ReferenceModel, removals: dict[str, tuple[str, ...]], tar
     """Remove ``removals`` from every layers model.json of ``reference`` (the model and its conversions),
     and copy the repaired model with its weights to ``target``; returns the changes, one line per layer."""
     layers_models = [reference.directory / reference.model_json] + [
-        reference.directory / entry["directory"] / "model.json" for name, entry in reference.conversions.items()
+        reference.directory / entry["directory"] / "model.json" for entry in reference.conversions.values()
         if entry["directory"] != GRAPH_DIRECTORY]
     changes = repair_model_json(layers_models[0], removals)
     for path in layers_models[1:]:
         repair_model_json(path, removals)
-    target.mkdir(parents=True, exist_ok=True)
-    raw = json.loads(layers_models[0].read_text())
-    for group in raw["weightsManifest"]:
-        for path in group["paths"]:
-            shutil.copyfile(reference.directory / path, target / path)
-    shutil.copyfile(layers_models[0], target / "model.json")
+    copy_model_files(layers_models[0], target)
     return changes
 
 
