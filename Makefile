@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # Extra `tfjs-parity run` options, e.g. RUN_ARGS="--matrix nightly --baseline old/parity.json".
 RUN_ARGS ?=
 
-.PHONY: setup report test bench lint clean
+.PHONY: setup report test bench lint clean dist
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 	@$(PY) -m harness.browser.chromium --ensure >/dev/null
@@ -32,7 +32,13 @@ test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) web/node_modules fixtures $(REPORT_DIR) test-results
+	rm -rf $(VENV) web/node_modules fixtures $(REPORT_DIR) test-results build dist
+
+# The wheel: the harness, the page and the default tfjs bundles with their licences (see web_assets.py).
+dist: $(PY_STAMP) $(NPM_STAMP)
+	rm -rf build dist
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+	@ls -l dist/*.whl
 
 lint: $(PY_STAMP)
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint]'

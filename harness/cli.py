@@ -195,11 +195,11 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
 
 def _tfjs_versions(raw: str) -> tuple[str, ...]:
     """``--tfjs``'s versions, each installed in web/ (else ``UnknownTfjsVersionError``, a ``UsageError``)."""
-    from harness.browser.server import WEB_DIR
     from harness.browser.tfjs_versions import check_versions
+    from harness.browser.web_assets import web_dir
 
     versions = comma_list(raw)
-    check_versions(versions, WEB_DIR / "node_modules")
+    check_versions(versions, web_dir() / "node_modules")
     return versions
 
 

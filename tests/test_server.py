@@ -72,6 +72,7 @@ def test_listings_escapes_and_symlinks_are_refused(served, tail):
 @pytest.mark.parametrize("path", [
     "/web/package.json", "/web/package-lock.json", "/web/node_modules/@tensorflow/tfjs/package.json",
     "/tfjs/tfjs-core/tf-core.min.js", "/tfjs/tfjs/../package.json", "/files/nope/model.json", "/etc/passwd",
+    "/tfjs/tfjs/tf.js", "/tfjs/tfjs/tf.min.js.map", "/tfjs/tfjs-backend-wasm/tf-backend-wasm.node.js",
 ])
 def test_nothing_else_is_served(served, path):
     response, _ = request(served[0], path)

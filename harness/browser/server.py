@@ -18,13 +18,11 @@ from pathlib import Path
 from aiohttp import web
 
 from harness.browser.slots import SlotStore
-from harness.browser.tfjs_versions import TFJS_PACKAGES, dist_directories
+from harness.browser.tfjs_versions import BUNDLE_FILES, TFJS_PACKAGES, dist_directories
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES, SLOTS, UPLOAD_LIMIT, upload
+from harness.browser.web_assets import PAGE_FILE_SUFFIXES, web_dir
 from harness.errors import SetupError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-WEB_DIR = REPO_ROOT / "web"
-PAGE_FILE_SUFFIXES = {".html", ".js", ".css"}
 CONTENT_TYPES = {
     ".wasm": "application/wasm",
     ".js": "text/javascript",
@@ -99,8 +97,10 @@ async def page_file(request: web.Request) -> web.StreamResponse:
 
 
 async def tfjs_file(request: web.Request) -> web.StreamResponse:
-    dist = request.app[TFJS_DIRS].get(request.match_info["package"])
-    return _file_response(safe_file(dist, request.match_info["name"]) if dist else None)
+    package, name = request.match_info["package"], request.match_info["name"]
+    dist = request.app[TFJS_DIRS].get(package)
+    served = dist is not None and name in BUNDLE_FILES[package.split("@")[0]]
+    return _file_response(safe_file(dist, name) if dist and served else None)
 
 
 async def mounted_file(request: web.Request) -> web.StreamResponse:
@@ -109,15 +109,17 @@ async def mounted_file(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(slots: SlotStore, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES,
-             web_dir: Path = WEB_DIR) -> web.Application:
-    """The application: ``/`` page and ``/web/<file>`` from ``web_dir``, ``/tfjs/<package>[@<version>]/<file>``
-    from its ``node_modules``, ``/files/<mount>/<path>``, and ``POST /upload/<slot>`` into ``slots``."""
+             page_dir: Path | None = None) -> web.Application:
+    """The application: ``/`` page and ``/web/<file>`` from ``page_dir`` (default: ``web_assets.web_dir()``),
+    ``/tfjs/<package>[@<version>]/<bundle>`` from its ``node_modules`` (the bundle files the page loads, no
+    other), ``/files/<mount>/<path>``, and ``POST /upload/<slot>`` into ``slots``."""
+    page_dir = page_dir or web_dir()
     app = web.Application(middlewares=[isolation_headers])
-    app[PAGE_DIR] = web_dir
+    app[PAGE_DIR] = page_dir
     app[MOUNTS] = {}
     app[SLOTS] = slots
     app[UPLOAD_LIMIT] = upload_limit
-    app[TFJS_DIRS] = dist_directories(web_dir / "node_modules")
+    app[TFJS_DIRS] = dist_directories(page_dir / "node_modules")
     app.router.add_get("/", index)
     app.router.add_get("/web/{name}", page_file)
     app.router.add_get("/tfjs/{package}/{name}", tfjs_file)

@@ -14,7 +14,15 @@ from pathlib import Path
 
 from harness.errors import UsageError
 
-TFJS_PACKAGES = ("tfjs", "tfjs-backend-wasm", "tfjs-backend-webgpu")
+# The files of each package the page loads (web/tfjs_versions.js, and the WASM binaries tfjs picks from):
+# the server serves these and nothing else of a package.
+BUNDLE_FILES: dict[str, tuple[str, ...]] = {
+    "tfjs": ("tf.min.js",),
+    "tfjs-backend-wasm": ("tf-backend-wasm.min.js", "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm",
+                          "tfjs-backend-wasm-threaded-simd.wasm"),
+    "tfjs-backend-webgpu": ("tf-backend-webgpu.min.js",),
+}
+TFJS_PACKAGES = tuple(BUNDLE_FILES)
 _ALIAS = re.compile(r"^(?P<package>tfjs|tfjs-backend-wasm|tfjs-backend-webgpu)-(?P<version>\d+\.\d+\.\d+)$")
 
 
