@@ -27,6 +27,7 @@ from harness.options import (
 from harness.reference.zoo import ZOO
 
 if TYPE_CHECKING:
+    from harness.browser.tfjs_versions import TfjsSelection
     from harness.results import CheckResult
     from harness.run.zoo_run import RunOptions
 
@@ -65,9 +66,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--matrix", choices=tuple(MATRICES), default=None,
                      help="a named backend set instead of --backends: " +
                           "; ".join(f"{name}: {','.join(ids)}" for name, ids in MATRICES.items()))
-    run.add_argument("--tfjs", default="", metavar="V1,V2",
-                     help="run every backend on each of these tfjs versions, side by side (installed in web/ "
-                          "as npm aliases; default: the one pinned as @tensorflow/tfjs)")
     rules = RegressionRules()
     run.add_argument("--baseline", type=Path, default=None, metavar="PARITY.JSON",
                      help="an earlier parity.json: report regressions and improvements against it; "
@@ -91,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"largest model upload the server accepts from the page, in MiB (default: "
                           f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
     _add_report_and_timeout(run)
+    _add_tfjs_options(run)
     _add_check_command(commands, backends)
     return parser
 
@@ -135,6 +134,18 @@ def _add_check_command(commands: Any, backends: str) -> None:
                        help="remove config fields tfjs rejects that are metadata only (initializers, regularizers, "
                             "constraints), write the repaired model to OUT/repaired/NAME/ and run every check on it")
     _add_report_and_timeout(check)
+    _add_tfjs_options(check)
+
+
+def _add_tfjs_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--tfjs", default="", metavar="V1,V2",
+                         help="run every backend on each of these tfjs versions, side by side; a version other "
+                              "than the default is installed with npm on first use into the per-user cache "
+                              "($TFJS_PARITY_CACHE, default ~/.cache/tfjs-parity)")
+    command.add_argument("--tfjs-dir", type=Path, default=None, metavar="DIR",
+                         help="the default tfjs is your app's: DIR is its node_modules (with @tensorflow/tfjs, and "
+                              "-backend-wasm / -backend-webgpu for those backends) or the folder holding it "
+                              "(default: the version tfjs-parity pins)")
 
 
 def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
@@ -164,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_options(args: argparse.Namespace) -> RunOptions:
     """``tfjs-parity run``'s options, checked; a ``UsageError`` names the option that is wrong."""
-    from harness.browser.backends import DEFAULT_BACKENDS, MATRICES, with_versions
+    from harness.browser.backends import DEFAULT_BACKENDS, MATRICES
     from harness.checks import DEFAULT_CHECKS
     from harness.report.baseline import RegressionRules
     from harness.run.zoo_run import RunOptions
@@ -178,9 +189,11 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     if args.baseline and not args.baseline.is_file():
         raise UsageError(f"--baseline: {args.baseline} is not a file")
     backends = MATRICES[args.matrix] if args.matrix else _backend_ids(args.backends or ",".join(DEFAULT_BACKENDS))
+    backends, tfjs = _tfjs(args, backends)
     return RunOptions(
         models=known_names(args.models, tuple(ZOO), "--models"),
-        backends=with_versions(backends, _tfjs_versions(args.tfjs)),
+        backends=backends,
+        tfjs=tfjs,
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
         out=args.out,
         timeout_s=args.timeout,
@@ -193,14 +206,19 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _tfjs_versions(raw: str) -> tuple[str, ...]:
-    """``--tfjs``'s versions, each installed in web/ (else ``UnknownTfjsVersionError``, a ``UsageError``)."""
-    from harness.browser.tfjs_versions import check_versions
-    from harness.browser.web_assets import web_dir
+def _tfjs(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:
+    """The backend ids at ``--tfjs``'s versions, and the run's tfjs (``--tfjs-dir``, versions installed on first
+    use); an ``UnknownTfjsVersionError`` (a ``UsageError``) names what is missing."""
+    from harness.browser.backends import with_versions
+    from harness.browser.tfjs_versions import check_backends, select_tfjs
 
-    versions = comma_list(raw)
-    check_versions(versions, web_dir() / "node_modules")
-    return versions
+    if args.tfjs_dir is not None and not args.tfjs_dir.is_dir():
+        raise UsageError(f"--tfjs-dir {args.tfjs_dir}: no such directory")
+    versions = comma_list(args.tfjs)
+    selection = select_tfjs(versions, args.tfjs_dir)
+    backends = with_versions(backends, versions)
+    check_backends(selection, backends)
+    return backends, selection
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -218,7 +236,8 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError(f"--train {args.train}: no such file")
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
                      seed=args.seed)
-    options = CheckOptions(models=tuple(args.models), backends=_backend_ids(args.backends),
+    backends, tfjs = _tfjs(args, _backend_ids(args.backends))
+    options = CheckOptions(models=tuple(args.models), backends=backends, tfjs=tfjs,
                            checks=known_names(args.checks, tuple(CHECKS), "--checks"), out=args.out, inputs=plan,
                            expected=_paths(args.expected), train=args.train, data=args.data,
                            via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.browser.tfjs_versions import BUNDLE_FILES
+from harness.browser.web_assets import BUNDLE_FILES
 
 ROOT = Path(__file__).resolve().parent.parent
 

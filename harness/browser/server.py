@@ -10,7 +10,9 @@ daemon thread so Playwright's sync API can drive the browser from the caller's t
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
 import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -18,9 +20,9 @@ from pathlib import Path
 from aiohttp import web
 
 from harness.browser.slots import SlotStore
-from harness.browser.tfjs_versions import BUNDLE_FILES, TFJS_PACKAGES, dist_directories
+from harness.browser.tfjs_versions import TfjsSelection, select_tfjs
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES, SLOTS, UPLOAD_LIMIT, upload
-from harness.browser.web_assets import PAGE_FILE_SUFFIXES, web_dir
+from harness.browser.web_assets import BUNDLE_FILES, PAGE_FILE_SUFFIXES, web_dir
 from harness.errors import SetupError
 
 CONTENT_TYPES = {
@@ -43,6 +45,7 @@ ISOLATION_HEADERS = {
 PAGE_DIR = web.AppKey("page_dir", Path)
 MOUNTS = web.AppKey("mounts", dict[str, Path])
 TFJS_DIRS = web.AppKey("tfjs_dirs", dict[str, Path])
+SERVED_BUNDLES = web.AppKey("served_bundles", dict[str, dict[str, object]])
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -99,8 +102,18 @@ async def page_file(request: web.Request) -> web.StreamResponse:
 async def tfjs_file(request: web.Request) -> web.StreamResponse:
     package, name = request.match_info["package"], request.match_info["name"]
     dist = request.app[TFJS_DIRS].get(package)
-    served = dist is not None and name in BUNDLE_FILES[package.split("@")[0]]
-    return _file_response(safe_file(dist, name) if dist and served else None)
+    path = safe_file(dist, name) if dist and name in BUNDLE_FILES[package.split("@")[0]] else None
+    if path is not None and request.path not in request.app[SERVED_BUNDLES]:
+        request.app[SERVED_BUNDLES][request.path] = _bundle_record(path)
+    return _file_response(path)
+
+
+def _bundle_record(path: Path) -> dict[str, object]:
+    """What the report says about a served bundle file: where it is, its package's version, size and sha256."""
+    manifest = path.parent.parent / "package.json"
+    version = json.loads(manifest.read_text()).get("version") if manifest.is_file() else None
+    data = path.read_bytes()
+    return {"file": str(path), "version": version, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
 async def mounted_file(request: web.Request) -> web.StreamResponse:
@@ -109,17 +122,17 @@ async def mounted_file(request: web.Request) -> web.StreamResponse:
 
 
 def make_app(slots: SlotStore, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES,
-             page_dir: Path | None = None) -> web.Application:
-    """The application: ``/`` page and ``/web/<file>`` from ``page_dir`` (default: ``web_assets.web_dir()``),
-    ``/tfjs/<package>[@<version>]/<bundle>`` from its ``node_modules`` (the bundle files the page loads, no
-    other), ``/files/<mount>/<path>``, and ``POST /upload/<slot>`` into ``slots``."""
-    page_dir = page_dir or web_dir()
+             tfjs: TfjsSelection | None = None) -> web.Application:
+    """The application: ``/`` page and ``/web/<file>`` from ``web_assets.web_dir()``,
+    ``/tfjs/<package>[@<version>]/<bundle>`` from ``tfjs`` (default: the pinned version; the bundle files the
+    page loads, no other), ``/files/<mount>/<path>``, and ``POST /upload/<slot>`` into ``slots``."""
     app = web.Application(middlewares=[isolation_headers])
-    app[PAGE_DIR] = page_dir
+    app[PAGE_DIR] = web_dir()
     app[MOUNTS] = {}
     app[SLOTS] = slots
     app[UPLOAD_LIMIT] = upload_limit
-    app[TFJS_DIRS] = dist_directories(page_dir / "node_modules")
+    app[TFJS_DIRS] = (tfjs or select_tfjs()).dist_directories()
+    app[SERVED_BUNDLES] = {}
     app.router.add_get("/", index)
     app.router.add_get("/web/{name}", page_file)
     app.router.add_get("/tfjs/{package}/{name}", tfjs_file)
@@ -135,9 +148,9 @@ class ParityServer:
     one upload's body in bytes.
     """
 
-    def __init__(self, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES) -> None:
+    def __init__(self, upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None) -> None:
         self.slots = SlotStore()
-        self.app = make_app(self.slots, upload_limit)
+        self.app = make_app(self.slots, upload_limit, tfjs)
         self._loop = asyncio.new_event_loop()
         self._runner = web.AppRunner(self.app, access_log=None)
         self._thread = threading.Thread(target=self._loop.run_forever, name="parity-server", daemon=True)
@@ -151,12 +164,10 @@ class ParityServer:
 
     def start(self) -> ParityServer:
         """Start serving; returns self."""
-        missing = [p for p in TFJS_PACKAGES if not self.app[TFJS_DIRS][p].is_dir()]
-        if missing:
+        if "tfjs" not in self.app[TFJS_DIRS]:
             raise SetupError(
-                f"tfjs bundles missing in {self.app[PAGE_DIR] / 'node_modules'} ({', '.join(missing)}): run `npm ci` "
-                "in web/ (make test / make report do it)"
-            )
+                f"tfjs bundles missing in {self.app[PAGE_DIR] / 'node_modules'}: run `npm ci` in web/ (make test / "
+                "make report do it), or pass --tfjs-dir with your app's node_modules")
         self.slots.open()
         self._thread.start()
         asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
@@ -174,6 +185,10 @@ class ParityServer:
         mount_id = f"m{next(self._mount_ids)}"
         self.app[MOUNTS][mount_id] = directory.resolve()
         return f"{self.origin}/files/{mount_id}/"
+
+    def served_bundles(self) -> dict[str, dict[str, object]]:
+        """Every tfjs bundle file the page and its workers fetched: URL path -> file, version, bytes, sha256."""
+        return dict(sorted(self.app[SERVED_BUNDLES].items()))
 
     def upload_url(self, slot: str) -> str:
         """Where the page saves a model with ``tf.io.http`` to fill ``slot``."""

@@ -46,7 +46,11 @@ def _environment(env: dict[str, Any]) -> str:
             "crossOriginIsolated", "webglRenderer"]
     backends = env.get("backends", {})
     rows = [[escape(name), *(escape(str(info.get(k))) for k in keys)] for name, info in backends.items()]
-    return html + ("<h3>Backends as the page reported them</h3>" + _table(["backend", *keys], rows) if rows else "")
+    html += "<h3>Backends as the page reported them</h3>" + _table(["backend", *keys], rows) if rows else ""
+    bundles = [[escape(url), escape(str(b["version"])), f"<code>{escape(b['sha256'])}</code>", escape(b["file"])]
+               for url, b in env.get("tfjs_bundles", {}).items()]
+    return html + ("<h3>tfjs bundles served</h3>" + _table(["URL", "version", "sha256", "file"], bundles)
+                   if bundles else "")
 
 
 def _cell(rows: list[dict[str, Any]]) -> str:

@@ -72,6 +72,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [f"- {name} {version}" for name, version in env.get("libraries", {}).items()]
     if env.get("gpu_note"):
         lines.append(f"- note: {env['gpu_note']}")
+    bundles = [[url, str(b["version"]), f"`{b['sha256']}`", b["file"]]
+               for url, b in env.get("tfjs_bundles", {}).items()]
+    if bundles:
+        lines += ["", "### tfjs bundles served", "", *_md_table([["URL", "version", "sha256", "file"], *bundles])]
     lines += _responsiveness_section(report.get("responsiveness", []))
     header = ["model", "backend", "check", "status", "max abs err", "max rel err", "atol", "rtol",
               "weights max abs err", "worst element or epoch (browser / keras)", "first ms", "median ms", "message"]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import DEFAULT_BACKENDS
+from harness.browser.tfjs_versions import TfjsSelection
 from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS, check_applies, skip_reason
 from harness.checks.conversion import CONVERSION_OF_CHECK
 from harness.errors import HarnessError, UsageError
@@ -83,6 +84,7 @@ class CheckOptions:
     custom_js: Path | None = None
     repair: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
+    tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
 
 
 @dataclass(frozen=True)
@@ -131,7 +133,7 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     shutil.rmtree(options.out / MODELS_DIRECTORY, ignore_errors=True)
     results: list[CheckResult] = []
     refused: list[str] = []
-    with ParitySession(options.timeout_s, on_result=results.append) as session:
+    with ParitySession(options.timeout_s, on_result=results.append, tfjs=options.tfjs) as session:
         if options.custom_js is not None:
             scripts = options.out / CUSTOM_JS_DIRECTORY
             scripts.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from typing import Any
 from harness.browser.backends import backend_variant
 from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
 from harness.browser.server import ParityServer
+from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.checks import CHECKS, CheckContext, CheckFunction, check_group
 from harness.errors import HarnessError
@@ -30,10 +31,10 @@ class ParitySession:
     """Runs checks in the browser and hands each result to ``on_result``."""
 
     def __init__(self, timeout_s: float, on_result: ResultListener | None = None,
-                 upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES) -> None:
+                 upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None) -> None:
         self.timeout_s = timeout_s
         self.on_result = on_result
-        self.server = ParityServer(upload_limit)
+        self.server = ParityServer(upload_limit, tfjs)
         self.browser = ParityBrowser()
         self.backend_info: dict[str, dict[str, Any]] = {}
         self._pages: dict[str, BackendPage] = {}
@@ -154,6 +155,7 @@ class ParitySession:
             "platform": platform.platform(),
             "libraries": library_versions(),
             "backends": dict(self.backend_info),
+            "tfjs_bundles": self.server.served_bundles(),
             "gpu_note": _gpu_note(self.backend_info),
         }
 

@@ -12,6 +12,7 @@ from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
 from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.report.baseline import RegressionRules, compare_with_baseline, load_baseline
 from harness.report.files import REPORT_JSON, write_atomically, write_report
+from harness.browser.tfjs_versions import TfjsSelection
 from harness.report.junit import write_junit
 from harness.results import CheckResult
 from harness.run.session import ParitySession, reference_environment
@@ -32,6 +33,7 @@ class RunOptions:
     save_baseline: Path | None = None
     junit: Path | None = None
     rules: RegressionRules = RegressionRules()
+    tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
 
 
 def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
@@ -39,7 +41,8 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
     baseline = load_baseline(options.baseline) if options.baseline else None
     references = ensure_references(list(options.models), options.fixtures)
     results: list[CheckResult] = []
-    with ParitySession(options.timeout_s, on_result=results.append, upload_limit=options.upload_limit) as session:
+    with ParitySession(options.timeout_s, on_result=results.append, upload_limit=options.upload_limit,
+                       tfjs=options.tfjs) as session:
         for backend in options.backends:
             for name in options.models:
                 for check in options.checks:
