@@ -224,7 +224,8 @@ def _tfjs(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[st
 def _check(args: argparse.Namespace) -> int:
     from harness.checks import CHECKS
     from harness.reference.user_build import InputPlan
-    from harness.run.model_check import CheckOptions, run_user_check
+    from harness.reference.user_training import read_train_file
+    from harness.run.model_check import CheckOptions, ModelOptions, run_user_check
 
     value_range = comma_numbers(args.input_range, "--input-range", float)
     shapes = tuple(comma_numbers(shape, "--input-shape", int) for shape in args.input_shape)
@@ -237,11 +238,11 @@ def _check(args: argparse.Namespace) -> int:
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
                      seed=args.seed)
     backends, tfjs = _tfjs(args, _backend_ids(args.backends))
-    options = CheckOptions(models=tuple(args.models), backends=backends, tfjs=tfjs,
-                           checks=known_names(args.checks, tuple(CHECKS), "--checks"), out=args.out, inputs=plan,
-                           expected=_paths(args.expected), train=args.train, data=args.data,
-                           via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
-                           custom_js=args.custom_js, repair=args.repair, timeout_s=args.timeout)
+    how = ModelOptions(backends=backends, checks=known_names(args.checks, tuple(CHECKS), "--checks"), inputs=plan,
+                       expected=_paths(args.expected), train=read_train_file(args.train) if args.train else {},
+                       data=args.data, via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
+                       custom_js=args.custom_js, repair=args.repair)
+    options = CheckOptions(models=tuple(args.models), how=how, out=args.out, timeout_s=args.timeout, tfjs=tfjs)
     return _run_and_print(lambda: run_user_check(options))
 
 

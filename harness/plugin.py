@@ -1,14 +1,21 @@
 """The pytest plugin (registered through the ``pytest11`` entry point).
 
-Options: ``--models``, ``--backends``, ``--parity-report DIR``, ``--parity-timeout``,
-``--parity-fixtures``, ``--parity-upload-limit-mib``. A test that asks for ``parity_model`` and
-``parity_backend`` is run for each selected pair, with ids like ``test_predict[mlp-webgl]``. Heavy
-modules are imported inside fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
+For your own models, the ``parity`` fixture: ``parity.check("model.h5").assert_passed()`` runs the
+same checks as ``tfjs-parity check`` in the session's browser and fails the test with the rows' own
+messages. Its defaults come from ``parity_check_args`` (override it in your ``conftest.py``).
+
+For the zoo, a test that asks for ``parity_model`` and ``parity_backend`` is run for each selected
+pair, with ids like ``test_predict[mlp-webgl]``.
+
+Options (one group, all ``--parity-*``): ``--parity-backends``, ``--parity-models``,
+``--parity-report DIR``, ``--parity-timeout``, ``--parity-tfjs``, ``--parity-tfjs-dir``,
+``--parity-fixtures``, ``--parity-upload-limit-mib``. Heavy modules are imported inside fixtures so
+``pytest --help`` stays fast and never imports TensorFlow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +24,15 @@ import pytest
 from harness.options import DEFAULT_TIMEOUT_S, DEFAULT_UPLOAD_LIMIT_MIB, comma_list, mib_to_bytes
 
 if TYPE_CHECKING:
+    from harness.browser.tfjs_versions import TfjsSelection
     from harness.reference.directory import ReferenceModel
     from harness.results import CheckResult
+    from harness.run.model_check import ModelChecker
     from harness.run.session import ParitySession
 
 RESULTS_KEY = pytest.StashKey[list["CheckResult"]]()
 ENVIRONMENT_KEY = pytest.StashKey[dict[str, Any]]()
+REFERENCES_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,13 +40,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
     backends = ",".join(DEFAULT_BACKENDS)
     group = parser.getgroup("tfjs-parity", "Keras vs TensorFlow.js parity")
-    group.addoption("--models", default=None, help="comma-separated zoo models to check (default: all)")
-    group.addoption("--backends", default=backends, help=f"comma-separated tfjs backends (default: {backends})")
-    group.addoption("--parity-report", default=None, metavar="DIR", help="write parity.json and parity.md into DIR")
+    group.addoption("--parity-backends", default=backends,
+                    help=f"comma-separated tfjs backends (default: {backends})")
+    group.addoption("--parity-models", default=None, help="comma-separated zoo models to check (default: all)")
+    group.addoption("--parity-report", default=None, metavar="DIR",
+                    help="write parity.json, parity.md and parity.html into DIR")
     group.addoption("--parity-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                     help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
+    group.addoption("--parity-tfjs", default="", metavar="V1,V2",
+                    help="run every backend on each of these tfjs versions (installed with npm on first use)")
+    group.addoption("--parity-tfjs-dir", default=None, metavar="DIR",
+                    help="serve your app's own tfjs: its node_modules (default: the version tfjs-parity pins)")
     group.addoption("--parity-fixtures", default=None, metavar="DIR",
-                    help="fixture cache directory (default: fixtures/)")
+                    help="zoo fixture cache directory (default: fixtures/)")
     group.addoption("--parity-upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                     help=f"largest model upload the server accepts from the page, in MiB (default: "
                          f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
@@ -45,16 +61,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: needs the parity server and headless Chromium")
     config.stash[RESULTS_KEY] = []
-    _selected(config)  # a bad --models/--backends is a usage error before collection
+    _selected(config)  # a bad --parity-models/--parity-backends is a usage error before collection
 
 
 def _selected(config: pytest.Config) -> tuple[list[str], list[str]]:
+    """The zoo models and the backend ids (at each ``--parity-tfjs`` version) the options select."""
+    from harness.browser.backends import with_versions
     from harness.errors import UsageError
     from harness.reference.zoo import ZOO, get_spec
     from harness.verdict.tolerances import predict_tolerance
 
-    models = list(comma_list(config.getoption("models") or ",".join(ZOO)))
-    backends = list(comma_list(config.getoption("backends")))
+    models = list(comma_list(config.getoption("parity_models") or ",".join(ZOO)))
+    backends = list(with_versions(comma_list(config.getoption("parity_backends")),
+                                  comma_list(config.getoption("parity_tfjs"))))
     try:
         for model in models:
             get_spec(model)
@@ -79,47 +98,136 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("parity_backend", backends, ids=backends)
 
 
+def _tfjs(config: pytest.Config) -> TfjsSelection:
+    from harness.browser.tfjs_versions import check_backends, select_tfjs
+    from harness.errors import UsageError
+
+    tfjs_dir = config.getoption("parity_tfjs_dir")
+    try:
+        selection = select_tfjs(comma_list(config.getoption("parity_tfjs")), Path(tfjs_dir) if tfjs_dir else None)
+        check_backends(selection, tuple(_selected(config)[1]))
+    except UsageError as error:
+        raise pytest.UsageError(f"tfjs-parity: {error}") from None
+    return selection
+
+
 @pytest.fixture(scope="session")
-def parity_references(pytestconfig: pytest.Config) -> dict[str, ReferenceModel]:
-    """The selected zoo models' references, built once and cached. Example: ``parity_references["mlp"]``."""
-    from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
-
-    models, _ = _selected(pytestconfig)
-    root = pytestconfig.getoption("parity_fixtures")
-    return ensure_references(models, Path(root) if root else DEFAULT_FIXTURES_DIR)
-
-
-@pytest.fixture(scope="session")
-def parity_session(
-    pytestconfig: pytest.Config, parity_references: dict[str, ReferenceModel]
-) -> Iterator[ParitySession]:
-    """One server and one browser per test session. Example: ``parity_session.run_check("predict", ref, "wasm")``."""
-    from harness.run.session import ParitySession, reference_environment
+def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
+    """One server and one browser per test session (per xdist worker). Example:
+    ``parity_session.run_check("predict", reference_model, "wasm")``."""
+    from harness.run.session import ParitySession
 
     results = pytestconfig.stash[RESULTS_KEY]
     upload_limit = mib_to_bytes(pytestconfig.getoption("parity_upload_limit_mib"))
     with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append,
-                       upload_limit=upload_limit) as session:
+                       upload_limit=upload_limit, tfjs=_tfjs(pytestconfig)) as session:
         yield session
-        pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **reference_environment(parity_references)}
+        references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
+        pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}
+
+
+@pytest.fixture(scope="session")
+def parity_check_args(pytestconfig: pytest.Config) -> dict[str, Any]:
+    """The defaults of every ``parity.check``: ``backends`` (``--parity-backends``) and ``checks`` (every check that
+    applies to a user's model). Override it in your conftest.py, e.g.
+    ``return {**parity_check_args, "checks": ("topology", "predict")}``."""
+    from harness.checks import USER_CHECKS
+
+    return {"backends": tuple(_selected(pytestconfig)[1]), "checks": USER_CHECKS}
+
+
+@pytest.fixture(scope="session")
+def parity(parity_session: ParitySession, parity_check_args: dict[str, Any],
+           tmp_path_factory: pytest.TempPathFactory) -> ModelParity:
+    """Checks your own models in the browser. Example: ``parity.check("model.h5").assert_passed()``."""
+    from harness.run.model_check import ModelChecker
+
+    return ModelParity(ModelChecker(parity_session, tmp_path_factory.mktemp("parity")), parity_check_args)
+
+
+class ModelParity:
+    """``check(model, ...)``: the checks of ``tfjs-parity check`` on one model, in the session's browser."""
+
+    def __init__(self, checker: ModelChecker, defaults: dict[str, Any]) -> None:
+        self._checker = checker
+        self._defaults = defaults
+
+    def check(self, model: str | Path, *, name: str | None = None, backends: Sequence[str] | None = None,
+              checks: Sequence[str] | None = None, data: str | Path | None = None,
+              train: dict[str, Any] | str | Path | None = None, inputs: Sequence[str | Path] = (),
+              **options: Any) -> ParityRows:
+        """Check ``model`` (a Keras .h5, a SavedModel directory, a converted model.json...) on every backend and
+        return its rows. ``name`` labels the rows (default: the file's stem); ``data`` is an ``.npz`` of training
+        data, ``train`` the training fields of ``--train`` (a dict or a JSON file), ``inputs`` ``.npy`` files, one
+        per model input; ``options`` are ``expected`` (``.npy`` reference outputs of a converted model),
+        ``custom_objects``, ``custom_js``, ``repair``, ``via_savedmodel``, and for generated inputs ``batch``,
+        ``value_range``, ``seed`` and ``shapes`` (as the options of ``tfjs-parity check``)."""
+        __tracebackhide__ = True
+        from harness.errors import UsageError
+        from harness.run.model_check import model_options, validate
+
+        settings = {**self._defaults, **options}
+        settings["backends"] = tuple(backends or settings["backends"])
+        settings["checks"] = tuple(checks or settings["checks"])
+        try:
+            how = model_options(data=data, train=train, inputs=inputs, **settings)
+            models = validate((Path(model),), how, (name,) if name else ())
+        except UsageError as error:
+            pytest.fail(f"tfjs-parity: parity.check({str(model)!r}): {error}", pytrace=False)
+        rows, _ = self._checker.check(models, how)
+        return ParityRows(rows)
+
+
+class ParityRows(list["CheckResult"]):
+    """The rows of one ``parity.check``: ``assert_passed()`` fails the test with the rows' own messages."""
+
+    def assert_passed(self) -> None:
+        """Fail the test if a row failed or errored (every such row's message); else ``xfail`` if a row is a known
+        tfjs issue; else ``skip`` if no check could run; else pass."""
+        __tracebackhide__ = True
+        assert_passed(self)
+
+
+def assert_passed(result: CheckResult | Iterable[CheckResult]) -> None:
+    """Fail the test with the checks' own messages unless they passed; a known upstream bug (``xfail``) and a
+    check tfjs cannot run here (``skip``) are reported as such (a skip only when no check ran)."""
+    __tracebackhide__ = True
+    from harness.results import CheckResult
+
+    rows = [result] if isinstance(result, CheckResult) else list(result)
+    if not rows:
+        pytest.fail("no check ran", pytrace=False)
+    failed = [r for r in rows if r.status in ("fail", "error")]
+    if failed:
+        pytest.fail("\n\n".join(_described(r) for r in failed), pytrace=False)
+    xfailed = [r for r in rows if r.status == "xfail"]
+    if xfailed:
+        pytest.xfail("; ".join(_described(r) for r in xfailed))
+    if all(r.status == "skip" for r in rows):
+        pytest.skip("; ".join(_described(r) for r in rows))
+
+
+def _described(row: CheckResult) -> str:
+    return f"[{row.status}] {row.model} / {row.check} / {row.backend}: {row.message}"
+
+
+@pytest.fixture(scope="session")
+def parity_references(pytestconfig: pytest.Config) -> dict[str, ReferenceModel]:
+    """The selected zoo models' references, built once and cached. Example: ``parity_references["mlp"]``."""
+    from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
+    from harness.run.session import reference_environment
+
+    models, _ = _selected(pytestconfig)
+    root = pytestconfig.getoption("parity_fixtures")
+    references = ensure_references(models, Path(root) if root else DEFAULT_FIXTURES_DIR)
+    pytestconfig.stash[REFERENCES_KEY] = reference_environment(references)
+    return references
 
 
 @pytest.fixture
 def reference_model(parity_references: dict[str, ReferenceModel], parity_model: str) -> ReferenceModel:
-    """The reference of the model under test. Example: ``def test_x(reference_model): ...``."""
+    """The reference of the zoo model under test. Example: ``def test_x(reference_model): ...``."""
     return parity_references[parity_model]
-
-
-def assert_passed(result: CheckResult) -> None:
-    """Fail the test with the check's own message unless the check passed; a known upstream bug
-    (``xfail``) and a check tfjs cannot run here (``skip``) are reported as such."""
-    __tracebackhide__ = True
-    if result.status == "xfail":
-        pytest.xfail(result.message)
-    if result.status == "skip":
-        pytest.skip(result.message)
-    if result.status != "pass":
-        pytest.fail(f"[{result.status}] {result.message}", pytrace=False)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -1,6 +1,8 @@
-"""The pytest plugin from the outside: options, readable ids, and merged reports under pytest -n 2."""
+"""The pytest plugin from the outside: options, readable ids, merged reports under pytest -n 2, and a user's
+own project testing its own models with the ``parity`` fixture."""
 
 import json
+import shutil
 
 import pytest
 
@@ -17,7 +19,8 @@ def test_backend_only(parity_backend):
 
 def test_ids_are_model_dash_backend(pytester):
     pytester.makepyfile(test_ids=TEST_FILE)
-    result = pytester.runpytest("--collect-only", "-q", "--models", "mlp,cnn", "--backends", "cpu,wasm")
+    result = pytester.runpytest("--collect-only", "-q", "--parity-models", "mlp,cnn",
+                                "--parity-backends", "cpu,wasm")
     result.stdout.fnmatch_lines([
         "test_ids.py::test_predict[mlp-cpu]", "test_ids.py::test_predict[mlp-wasm]",
         "test_ids.py::test_predict[cnn-cpu]", "test_ids.py::test_predict[cnn-wasm]",
@@ -27,7 +30,7 @@ def test_ids_are_model_dash_backend(pytester):
 
 def test_unknown_backend_is_a_usage_error(pytester):
     pytester.makepyfile(test_ids=TEST_FILE)
-    result = pytester.runpytest("--collect-only", "--backends", "metal")
+    result = pytester.runpytest("--collect-only", "--parity-backends", "metal")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown backend 'metal' (known: cpu, webgl, wasm*"])
 
@@ -37,7 +40,7 @@ def test_xdist_workers_reports_are_merged(pytester, tmp_path):
     pytester.makepyfile(test_merge=TEST_FILE)
     report_dir = tmp_path / "report"
     result = pytester.runpytest_subprocess(
-        "-n", "2", "--models", "mlp,cnn", "--backends", "cpu,wasm", "--parity-report", str(report_dir),
+        "-n", "2", "--parity-models", "mlp,cnn", "--parity-backends", "cpu,wasm", "--parity-report", str(report_dir),
         "-p", "no:cacheprovider",
     )
     result.assert_outcomes(passed=6)
@@ -46,3 +49,82 @@ def test_xdist_workers_reports_are_merged(pytester, tmp_path):
     assert pairs == {("mlp", "cpu"), ("mlp", "wasm"), ("cnn", "cpu"), ("cnn", "wasm")}
     assert report["summary"]["pass"] == 4
     assert (report_dir / "parity.md").is_file()
+
+
+USER_CONFTEST = """
+import pytest
+
+
+@pytest.fixture(scope="session")
+def parity_check_args(parity_check_args):
+    return {**parity_check_args, "checks": ("topology", "predict", "save-load[indexeddb]")}
+"""
+
+USER_TESTS = """
+def test_the_keras_model_runs_in_the_browser(parity):
+    parity.check("model.h5").assert_passed()
+
+
+def test_the_shipped_web_model_matches_keras(parity):
+    parity.check("web_model/model.json", inputs=["inputs.npy"], expected=["expected.npy"],
+                 checks=["predict"]).assert_passed()
+
+
+def test_a_damaged_copy_of_the_web_model(parity):
+    parity.check("damaged/model.json", name="damaged", inputs=["inputs.npy"], expected=["expected.npy"],
+                 checks=["predict"]).assert_passed()
+"""
+
+
+@pytest.fixture
+def user_project(pytester):
+    """A user's project: a Keras model, its tfjs conversion as the app ships it with Keras' outputs, a copy of
+    that conversion with one weight changed by 0.05 in its shard, a conftest and a test file."""
+    from harness.reference.keras_env import configure_tensorflow_environment
+
+    configure_tensorflow_environment()
+    import numpy as np
+    import tensorflowjs
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(11)
+    model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(3, activation="softmax")])
+    model.save(pytester.path / "model.h5")
+    tensorflowjs.converters.save_keras_model(model, str(pytester.path / "web_model"))
+    inputs = np.random.default_rng(1).uniform(0, 1, (6, 5)).astype("float32")
+    np.save(pytester.path / "inputs.npy", inputs)
+    np.save(pytester.path / "expected.npy", model.predict(inputs, verbose=0))
+    shutil.copytree(pytester.path / "web_model", pytester.path / "damaged")
+    [shard] = (pytester.path / "damaged").glob("*.bin")
+    weights = np.fromfile(shard, dtype="float32")
+    weights[0] += 0.05
+    weights.tofile(shard)
+    pytester.makeconftest(USER_CONFTEST)
+    pytester.makepyfile(test_my_models=USER_TESTS)
+    return pytester
+
+
+@pytest.mark.browser
+def test_a_users_project_checks_its_own_models_and_a_damaged_one_fails(user_project):
+    report_dir = user_project.path / "report"
+    result = user_project.runpytest_subprocess("--parity-backends", "cpu,wasm", "--parity-report", str(report_dir),
+                                               "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*test_a_damaged_copy_of_the_web_model*", "*[[]fail] damaged / predict / cpu*",
+                                 "*Not equal to tolerance*"])
+    report = json.loads((report_dir / "parity.json").read_text())
+    rows = {(r["model"], r["check"], r["backend"]): r["status"] for r in report["results"]}
+    assert rows[("model", "save-load[indexeddb]", "wasm")] == "pass"
+    assert rows[("web_model", "predict", "cpu")] == "pass"
+    assert rows[("damaged", "predict", "cpu")] == rows[("damaged", "predict", "wasm")] == "fail"
+
+
+def test_a_bad_argument_to_check_fails_the_test_naming_it(pytester):
+    pytester.makepyfile(test_bad="""
+def test_typo(parity):
+    parity.check("model.h5", checks=["predcit"])
+""")
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*parity.check('model.h5'): checks: unknown predcit; choose from*"])

@@ -98,20 +98,26 @@ def read_train_file(path: Path) -> dict[str, Any]:
         raise UsageError(f"--train {path}: cannot read it: {error}") from error
     except json.JSONDecodeError as error:
         raise UsageError(f"--train {path}: not JSON: {error}") from error
+    return check_train_fields(raw, f"--train {path}")
+
+
+def check_train_fields(raw: Any, source: str) -> dict[str, Any]:
+    """``raw`` when it is an object of known training fields with valid values; else ``UsageError`` naming
+    ``source`` (``--train FILE``, or the pytest API's ``train=``) and the field."""
     if not isinstance(raw, dict):
-        raise UsageError(f"--train {path}: must be a JSON object with fields {', '.join(TRAIN_FIELDS)}")
+        raise UsageError(f"{source}: must be a JSON object with fields {', '.join(TRAIN_FIELDS)}")
     for key, value in raw.items():
         if key not in TRAIN_FIELDS:
-            raise UsageError(f"--train {path}: unknown field '{key}' (known: {', '.join(TRAIN_FIELDS)})")
+            raise UsageError(f"{source}: unknown field '{key}' (known: {', '.join(TRAIN_FIELDS)})")
         if not _valid(key, value):
-            raise UsageError(f"--train {path}: field '{key}' is {value!r}; it must be {TRAIN_FIELDS[key]}")
+            raise UsageError(f"{source}: field '{key}' is {value!r}; it must be {TRAIN_FIELDS[key]}")
     try:
         if "optimizer" in raw:
             _optimizer_from_train(raw)
         if "loss" in raw:
             loss_name(raw["loss"])
     except NoTfjsTwin as error:
-        raise UsageError(f"--train {path}: {error}") from None
+        raise UsageError(f"{source}: {error}") from None
     return raw
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,7 @@ from harness.reference.user_build import (
     build_layers_reference,
     build_tfjs_reference,
 )
-from harness.reference.user_training import read_train_file, resolve_training
+from harness.reference.user_training import check_train_fields, read_train_file, resolve_training
 from harness.report.files import REPORT_JSON, write_report
 from harness.results import CheckResult
 from harness.run.session import ParitySession
@@ -68,21 +68,29 @@ CUSTOM_JS = "custom.js"
 
 
 @dataclass(frozen=True)
-class CheckOptions:
-    """What ``tfjs-parity check`` was asked to do."""
+class ModelOptions:
+    """How models are checked: the same for every MODEL of a ``tfjs-parity check`` run, or one ``parity.check``
+    call of the pytest API. ``train`` holds fields already checked (``user_training.check_train_fields``)."""
 
-    models: tuple[Path, ...]
     backends: tuple[str, ...] = DEFAULT_BACKENDS
     checks: tuple[str, ...] = USER_CHECKS
-    out: Path = DEFAULT_REPORT_DIR
     inputs: InputPlan = field(default_factory=InputPlan)
     expected: tuple[Path, ...] = ()
-    train: Path | None = None
+    train: dict[str, Any] = field(default_factory=dict)
     data: Path | None = None
     via_savedmodel: bool = False
     custom_objects: Path | None = None
     custom_js: Path | None = None
     repair: bool = False
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """What ``tfjs-parity check`` was asked to do: which models, how, and where the report goes."""
+
+    models: tuple[Path, ...]
+    how: ModelOptions = field(default_factory=ModelOptions)
+    out: Path = DEFAULT_REPORT_DIR
     timeout_s: float = DEFAULT_TIMEOUT_S
     tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
 
@@ -96,71 +104,126 @@ class UserModel:
     name: str
 
 
-def validate(options: CheckOptions) -> list[UserModel]:
-    """Every MODEL with its format and a unique name, after every check that needs no browser;
-    ``UsageError`` (``ModelFormatError``) names the problem."""
-    if len(options.models) > 1:
-        for flag, value in (("--inputs", options.inputs.files), ("--expected", options.expected),
-                            ("--data", options.data)):
+def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dict[str, Any] | str | Path | None = None,
+                  data: str | Path | None = None, inputs: Sequence[str | Path] = (),
+                  expected: Sequence[str | Path] = (), batch: int = 8,
+                  value_range: tuple[float, float] = (0.0, 1.0), seed: int = 0,
+                  shapes: tuple[tuple[int, ...], ...] = (), **how: Any) -> ModelOptions:
+    """``ModelOptions`` from the pytest API's arguments, each checked; ``UsageError`` names the argument."""
+    from harness.browser.backends import UnknownBackendError, backend_variant
+    from harness.checks import CHECKS
+
+    unknown = sorted(set(how) - {"via_savedmodel", "custom_objects", "custom_js", "repair"})
+    if unknown:
+        raise UsageError(f"unknown argument {', '.join(unknown)}")
+    try:
+        for backend in backends:
+            backend_variant(backend)
+    except UnknownBackendError as error:
+        raise UsageError(f"backends: {error}") from None
+    wrong = [c for c in checks if c not in CHECKS]
+    if wrong:
+        raise UsageError(f"checks: unknown {', '.join(wrong)}; choose from {', '.join(CHECKS)}")
+    if batch < 2 or len(value_range) != 2 or value_range[0] >= value_range[1]:
+        raise UsageError("batch must be at least 2 (a reference must vary) and value_range (LOW, HIGH) with LOW < HIGH")
+    fields = (check_train_fields(train, "train=") if isinstance(train, dict)
+              else read_train_file(Path(train)) if train is not None else {})
+    plan = InputPlan(files=tuple(Path(i) for i in inputs), shapes=shapes, batch=batch,
+                     value_range=(value_range[0], value_range[1]), seed=seed)
+    paths = {k: Path(v) for k, v in how.items() if k in ("custom_objects", "custom_js") and v is not None}
+    return ModelOptions(backends=backends, checks=checks, inputs=plan, expected=tuple(Path(e) for e in expected),
+                        train=fields, data=Path(data) if data is not None else None, **{**how, **paths})
+
+
+def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...] = ()) -> list[UserModel]:
+    """Every model with its format and a unique name (``names`` when given, else each file's stem), after every
+    check that needs no browser; ``UsageError`` (``ModelFormatError``) names the problem."""
+    if len(models) > 1:
+        for flag, value in (("--inputs", how.inputs.files), ("--expected", how.expected), ("--data", how.data)):
             if value:
                 raise UsageError(f"{flag} belongs to one model; check models that need it one at a time")
-    if options.custom_js is not None and not options.custom_js.is_file():
-        raise ModelFormatError(f"--custom-js {options.custom_js}: no such file")
-    if options.data is not None and not options.data.is_file():
-        raise UsageError(f"--data {options.data}: no such file")
-    models, names = [], set()
-    for path in options.models:
+    if how.custom_js is not None and not how.custom_js.is_file():
+        raise ModelFormatError(f"--custom-js {how.custom_js}: no such file")
+    if how.data is not None and not how.data.is_file():
+        raise UsageError(f"--data {how.data}: no such file")
+    found, taken = [], set()
+    for index, path in enumerate(models):
         kind = detect_format(path)
-        if kind == "keras3" and not options.via_savedmodel:
+        if kind == "keras3" and not how.via_savedmodel:
             raise ModelFormatError(f"{path}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
-        stem = path.stem if path.name != "model.json" else path.parent.name
+        stem = names[index] if names else path.stem if path.name != "model.json" else path.parent.name
         name, n = stem, 1
-        while name in names:
+        while name in taken:
             n += 1
             name = f"{stem}-{n}"
-        names.add(name)
-        models.append(UserModel(path, kind, name))
-    return models
+        taken.add(name)
+        found.append(UserModel(path, kind, name))
+    return found
 
 
 def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     """Check every model on every backend; the report is rewritten after each model. A model whose
     reference could not be built ends the run with its cause, after the others ran."""
-    models = validate(options)
-    train = read_train_file(options.train) if options.train is not None else {}
+    models = validate(options.models, options.how)
     configure_tensorflow_environment()
-    custom_objects = load_custom_objects(options.custom_objects)
     shutil.rmtree(options.out / MODELS_DIRECTORY, ignore_errors=True)
     results: list[CheckResult] = []
-    refused: list[str] = []
     with ParitySession(options.timeout_s, on_result=results.append, tfjs=options.tfjs) as session:
-        if options.custom_js is not None:
-            scripts = options.out / CUSTOM_JS_DIRECTORY
-            scripts.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(options.custom_js, scripts / CUSTOM_JS)
-            for backend in options.backends:
-                session.page(backend).call("addScript", session.file_url(scripts, CUSTOM_JS))
-        page = session.page(options.backends[0])
+        checker = ModelChecker(session, options.out)
+        _, refused = checker.check(models, options.how, after_model=lambda: write_report(
+            options.out, {**session.environment(), **_environment(models)}, results))
+    if refused:
+        raise _RefusedModels("\n".join(refused))
+    return options.out / REPORT_JSON, results
+
+
+class ModelChecker:
+    """Checks users' models in one session, call after call (the CLI's one run, or the pytest API's calls):
+    reference directories go to ``out/models/NAME/``, and every row reaches the session's listener."""
+
+    def __init__(self, session: ParitySession, out: Path) -> None:
+        self.session = session
+        self.out = out
+        self._scripts = 0
+
+    def check(self, models: list[UserModel], how: ModelOptions,
+              after_model: Callable[[], object] | None = None) -> tuple[list[CheckResult], list[str]]:
+        """Check ``models`` (from ``validate``) as ``how`` says; returns their rows, and the causes of models whose
+        reference could not be built (each also an ``error`` row per backend)."""
+        custom_objects = load_custom_objects(how.custom_objects)
+        if how.custom_js is not None:
+            self._add_script(how.custom_js, how.backends)
+        page = self.session.page(how.backends[0])
         registered = set(page.call("registeredClasses"))
 
         def probe(probes: list[LayerProbe]) -> list[ConfigFinding]:
             return config_findings(probes, page.call("probeLayers", probe_requests(probes)))
 
+        rows: list[CheckResult] = []
+        refused = []
         for model in models:
             try:
-                reference, problems, changes = _prepare(model, options, train, custom_objects, registered, probe)
+                reference, problems, changes = _prepare(model, how, self.out, custom_objects, registered, probe)
             except HarnessError as error:
                 refused.append(f"{model.name}: {error}")
-                results.extend(_setup_error(model, backend, error) for backend in options.backends)
+                rows += [self.session.record(_setup_error(model, backend, error)) for backend in how.backends]
             else:
-                for backend in options.backends:
-                    results.append(_preflight_result(model, backend, problems, changes, options.out))
+                for backend in how.backends:
+                    rows.append(self.session.record(_preflight_result(model, backend, problems, changes, self.out)))
                     if reference is not None:
-                        _run_checks(session, reference, backend, options.checks)
-            write_report(options.out, {**session.environment(), **_environment(models)}, results)
-    if refused:
-        raise _RefusedModels("\n".join(refused))
-    return options.out / REPORT_JSON, results
+                        rows += _run_checks(self.session, reference, backend, how.checks)
+            if after_model is not None:
+                after_model()
+        return rows, refused
+
+    def _add_script(self, script: Path, backends: tuple[str, ...]) -> None:
+        """Serve the user's ``--custom-js`` (alone in its folder) and run it in each backend's page."""
+        self._scripts += 1
+        folder = self.out / CUSTOM_JS_DIRECTORY / str(self._scripts)
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(script, folder / CUSTOM_JS)
+        for backend in backends:
+            self.session.page(backend).call("addScript", self.session.file_url(folder, CUSTOM_JS))
 
 
 class _RefusedModels(HarnessError):
@@ -173,45 +236,45 @@ def _environment(models: list[UserModel]) -> dict[str, Any]:
     return {"models": {m.name: {"path": str(m.path), "format": m.kind} for m in models}}
 
 
-def _prepare(model: UserModel, options: CheckOptions, train: dict[str, Any], custom_objects: dict[str, Any],
-             registered: set[str], probe: Callable[[list[LayerProbe]], list[ConfigFinding]],
+def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dict[str, Any], registered: set[str],
+             probe: Callable[[list[LayerProbe]], list[ConfigFinding]],
              ) -> tuple[ReferenceModel | None, list[Problem], list[str]]:
     """``model``'s reference (None when preflight found problems), preflight's problems, and the changes
     ``--repair`` made to its model.json."""
-    directory = options.out / MODELS_DIRECTORY / model.name
+    directory = out / MODELS_DIRECTORY / model.name
     directory.mkdir(parents=True)
     keras_model = load_keras2_model(model.path, custom_objects) if model.kind in LAYERS_FORMATS else None
     if keras_model is None:
         try:
-            return _build_without_keras(model, options, directory), [], []
+            return _build_without_keras(model, how, directory), [], []
         except UnsupportedModelError as error:
             return None, error.problems, []
     problems: list[Problem] = preflight(keras_model.get_config(), registered)
     if problems:
         return None, problems, []
     findings = probe(layer_probes(keras_model))
-    removals = repairs(findings) if options.repair else None
+    removals = repairs(findings) if how.repair else None
     if findings and removals is None:
         return None, list(findings), []
-    setup = resolve_training(model.path, model.kind, train, options.data, list(keras_model.output_names))
-    conversions = tuple(CONVERSION_OF_CHECK[c] for c in options.checks if c in CONVERSION_CHECKS)
-    needs_training = any(c in TRAINING_CHECKS or c in STORAGE_CHECKS for c in options.checks)
-    reference = build_layers_reference(keras_model, directory, model.name, options.inputs, setup, custom_objects,
+    setup = resolve_training(model.path, model.kind, how.train, how.data, list(keras_model.output_names))
+    conversions = tuple(CONVERSION_OF_CHECK[c] for c in how.checks if c in CONVERSION_CHECKS)
+    needs_training = any(c in TRAINING_CHECKS or c in STORAGE_CHECKS for c in how.checks)
+    reference = build_layers_reference(keras_model, directory, model.name, how.inputs, setup, custom_objects,
                                        conversions, needs_training)
-    changes = _repair(reference, removals, options.out / REPAIRED_DIRECTORY / model.name) if removals else []
+    changes = _repair(reference, removals, out / REPAIRED_DIRECTORY / model.name) if removals else []
     return reference, [], changes
 
 
-def _build_without_keras(model: UserModel, options: CheckOptions, directory: Path) -> ReferenceModel:
+def _build_without_keras(model: UserModel, how: ModelOptions, directory: Path) -> ReferenceModel:
     """The reference of a converted tfjs model, a TF SavedModel or a Keras 3 file (as a graph model)."""
     if model.kind in ("tfjs-layers", "tfjs-graph"):
         model_json = model.path if model.path.name == "model.json" else model.path / "model.json"
-        return build_tfjs_reference(model_json, directory, model.name, options.inputs.files, options.expected)
+        return build_tfjs_reference(model_json, directory, model.name, how.inputs.files, how.expected)
     if model.kind == "keras3":
         with tempfile.TemporaryDirectory() as exported:
             export_keras3_savedmodel(model.path, Path(exported) / "saved_model")
-            return build_graph_reference(Path(exported) / "saved_model", directory, model.name, options.inputs)
-    return build_graph_reference(model.path, directory, model.name, options.inputs)
+            return build_graph_reference(Path(exported) / "saved_model", directory, model.name, how.inputs)
+    return build_graph_reference(model.path, directory, model.name, how.inputs)
 
 
 def _repair(reference: ReferenceModel, removals: dict[str, tuple[str, ...]], target: Path) -> list[str]:
@@ -227,13 +290,11 @@ def _repair(reference: ReferenceModel, removals: dict[str, tuple[str, ...]], tar
     return changes
 
 
-def _run_checks(session: ParitySession, reference: ReferenceModel, backend: str, checks: tuple[str, ...]) -> None:
+def _run_checks(session: ParitySession, reference: ReferenceModel, backend: str,
+                checks: tuple[str, ...]) -> list[CheckResult]:
     """Every check of ``checks`` on ``backend``: run where it applies, else a ``skip`` row saying why."""
-    for check in checks:
-        if check_applies(check, reference):
-            session.run_check(check, reference, backend)
-        else:
-            session.skip(check, reference, backend, skip_reason(check, reference))
+    return [session.run_check(check, reference, backend) if check_applies(check, reference)
+            else session.skip(check, reference, backend, skip_reason(check, reference)) for check in checks]
 
 
 def _setup_error(model: UserModel, backend: str, error: HarnessError) -> CheckResult:

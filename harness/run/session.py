@@ -122,11 +122,16 @@ class ParitySession:
         result = CheckResult(model=reference.name, backend=backend, check=check, status="skip", message=reason)
         return self._finish(result, time.perf_counter())
 
-    def _finish(self, result: CheckResult, started: float) -> CheckResult:
-        result.seconds = round(time.perf_counter() - started, 3)
+    def record(self, result: CheckResult) -> CheckResult:
+        """Hand a row made outside ``run_check`` (a model's preflight, a reference that could not be built) to
+        the listener."""
         if self.on_result is not None:
             self.on_result(result)
         return result
+
+    def _finish(self, result: CheckResult, started: float) -> CheckResult:
+        result.seconds = round(time.perf_counter() - started, 3)
+        return self.record(result)
 
     def _browser_error(self, check: str, reference: ReferenceModel, backend: str, error: BrowserError) -> CheckResult:
         """An ``error`` row naming files on disk, or a ``skip`` when tfjs cannot run this here (a missing or
