@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_report_and_timeout(run)
     _add_tfjs_options(run)
     _add_check_command(commands, backends)
+    commands.add_parser("doctor", help="say whether a run can work here (libraries, Chromium, tfjs, each backend), "
+                                       "and what to do if not; exit 1 when something blocks a run")
     return parser
 
 
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return EXIT_USAGE if exit_.code not in (0, None) else EXIT_PASS
     try:
-        return _check(args) if args.command == "check" else _run(args)
+        return {"check": _check, "run": _run, "doctor": _doctor}[args.command](args)
     except UsageError as error:
         parser.print_usage(sys.stderr)
         print(f"tfjs-parity: error: {error}", file=sys.stderr)
@@ -244,6 +246,14 @@ def _check(args: argparse.Namespace) -> int:
                        custom_js=args.custom_js, repair=args.repair)
     options = CheckOptions(models=tuple(args.models), how=how, out=args.out, timeout_s=args.timeout, tfjs=tfjs)
     return _run_and_print(lambda: run_user_check(options))
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from harness.run.doctor import diagnose, render
+
+    findings = diagnose()
+    print(render(findings))
+    return EXIT_FAIL if any(f.status == "problem" for f in findings) else EXIT_PASS
 
 
 def _paths(raw: str) -> tuple[Path, ...]:

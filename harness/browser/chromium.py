@@ -44,12 +44,20 @@ def _system_chromium() -> Path | None:
 
 def choose_chromium(own: Path | None) -> Path | None:
     """The override, else ``own`` (Playwright's installed Chromium, if any), else a system Chromium."""
+    return chromium_choice(own)[0]
+
+
+def chromium_choice(own: Path | None) -> tuple[Path | None, str]:
+    """``choose_chromium``'s pick and how it was found (for ``tfjs-parity doctor``)."""
     override = os.environ.get(ENV_VAR)
     if override:
         if not os.access(override, os.X_OK):
             raise ChromiumNotFoundError(f"{ENV_VAR}={override} is not an executable file")
-        return Path(override)
-    return own or _system_chromium()
+        return Path(override), f"from {ENV_VAR}"
+    if own:
+        return own, "Playwright's own Chromium"
+    system = _system_chromium()
+    return system, ("a system Chromium; Playwright's own is not installed" if system else "none found")
 
 
 def find_chromium() -> Path | None:

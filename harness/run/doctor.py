@@ -1,0 +1,165 @@
+"""``tfjs-parity doctor``: can a run work here, and if not, what to do.
+
+It looks at what a run needs, in the order a run needs it: the Python libraries (tensorflow,
+tf_keras, tensorflowjs import), a Chromium (path, version, how it was found), the tfjs bundles
+(the default and the versions in the per-user cache), npm (only for other tfjs versions), and then,
+in the browser, each backend's facts: WebGL's renderer and float32 render targets, WASM's SIMD,
+threads and cross-origin isolation, WebGPU. Each finding is ``ok``, ``note`` (something optional is
+missing) or ``problem`` (a run cannot work as asked) with its fix; a problem makes the exit status 1.
+"""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.browser.backends import DEFAULT_BACKENDS, backend_variant
+from harness.browser.tfjs_cache import HASHES, cache_root
+from harness.browser.tfjs_versions import pinned_install
+from harness.errors import HarnessError
+from harness.reference.keras_env import configure_tensorflow_environment
+
+LIBRARIES = (("tensorflow", "tensorflow"), ("tf_keras", "tf-keras"), ("tensorflowjs", "tensorflowjs"))
+OPTIONAL_BACKENDS = ("webgpu",)
+PIN_HINT = ("pip install -c constraints.txt tfjs-parity (constraints.txt from the tfjs-parity release: versions known "
+            "to install together)")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the doctor's answer."""
+
+    status: str  # "ok", "note" or "problem"
+    what: str
+    detail: str
+    fix: str = ""
+
+
+def diagnose(timeout_s: float = 60.0) -> list[Finding]:
+    """Every finding, from the Python libraries to each backend's facts in the browser."""
+    bundles, chromium = _tfjs_bundles(), _chromium()
+    findings = [*_libraries(), bundles, _cached_versions(), _npm(), chromium]
+    if chromium.status == "ok" and bundles.status == "ok":
+        findings += _backends(timeout_s)
+    return findings
+
+
+def _libraries() -> list[Finding]:
+    configure_tensorflow_environment()
+    found = []
+    for module, package in LIBRARIES:
+        try:
+            version = getattr(importlib.import_module(module), "__version__", "?")
+        except Exception as error:  # noqa: BLE001 - any import failure is the finding
+            found.append(Finding("problem", package, f"does not import: {type(error).__name__}: {error}",
+                                 PIN_HINT))
+        else:
+            found.append(Finding("ok", package, f"{version} imports"))
+    return found
+
+
+def _tfjs_bundles() -> Finding:
+    install = pinned_install()
+    if install is None:
+        return Finding("problem", "tfjs bundles", "the default tfjs is not installed",
+                       "in a checkout: `npm ci` in web/ (make setup does it); from a wheel: reinstall it")
+    return Finding("ok", "tfjs bundles", f"{install.version} (default) in {install.node_modules}")
+
+
+def _cached_versions() -> Finding:
+    root = cache_root() / "tfjs"
+    versions = sorted(p.name for p in root.glob("*") if (p / HASHES).is_file()) if root.is_dir() else []
+    detail = f"{', '.join(versions)} in {root}" if versions else f"none yet ({root})"
+    return Finding("ok", "other tfjs versions", detail + "; --tfjs VERSION installs one on first use")
+
+
+def _npm() -> Finding:
+    npm = shutil.which("npm")
+    if npm is None:
+        return Finding("note", "npm", "not on PATH: --tfjs cannot install other tfjs versions",
+                       "install Node.js with npm, or use --tfjs-dir with a node_modules that has the version")
+    version = subprocess.run([npm, "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    return Finding("ok", "npm", f"{version} at {npm}")
+
+
+def _chromium() -> Finding:
+    from playwright.sync_api import sync_playwright
+
+    from harness.browser.chromium import chromium_choice
+
+    with sync_playwright() as playwright:
+        installed = Path(playwright.chromium.executable_path)
+    try:
+        path, how = chromium_choice(installed if installed.is_file() else None)
+    except HarnessError as error:
+        return Finding("problem", "Chromium", str(error), "fix or unset the variable")
+    if path is None:
+        return Finding("problem", "Chromium", "none found",
+                       "python -m playwright install chromium (or apt-get install chromium, or set "
+                       "TFJS_PARITY_CHROMIUM)")
+    version = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
+    return Finding("ok", "Chromium", f"{version or 'version unknown'} at {path} ({how})")
+
+
+def _backends(timeout_s: float) -> list[Finding]:
+    """Each default backend's page (and WebGPU's): its facts, or why it is not in effect."""
+    from harness.run.session import ParitySession
+
+    found = []
+    try:
+        with ParitySession(timeout_s) as session:
+            for backend in (*DEFAULT_BACKENDS, *OPTIONAL_BACKENDS):
+                found.append(_backend(session, backend))
+    except HarnessError as error:
+        found.append(Finding("problem", "browser", f"cannot start: {error}", "see the Chromium line above"))
+    return found
+
+
+def _backend(session: Any, backend: str) -> Finding:
+    kind = "note" if backend in OPTIONAL_BACKENDS else "problem"
+    try:
+        info = session.page(backend).info
+    except Exception as error:  # noqa: BLE001 - the reason it cannot run is the finding
+        first = str(error).splitlines()[0]
+        return Finding(kind, backend, f"not in effect: {first}", BACKEND_FIXES[backend_variant(backend).tfjs_backend])
+    return Finding("ok", backend, _facts(backend, info))
+
+
+def _facts(backend: str, info: dict[str, Any]) -> str:
+    if backend == "webgl":
+        return (f"{info.get('webglRenderer')}, float32 render targets "
+                f"{'yes' if info.get('webglRenderFloat32Enabled') else 'no'}")
+    if backend == "wasm":
+        return (f"{info.get('wasmBinary')}: SIMD {info.get('wasmSimd')}, {info.get('wasmThreads')} threads, "
+                f"cross-origin isolated {info.get('crossOriginIsolated')}")
+    if backend == "webgpu":
+        return f"available, float precision {info.get('floatPrecision')}"
+    return f"tfjs {info.get('tfjsVersion')}"
+
+
+BACKEND_FIXES = {
+    "cpu": "the page itself does not load: run `tfjs-parity doctor` again and read the browser line",
+    "webgl": "Chromium needs a WebGL2 context with float32 render targets: without a GPU, tfjs-parity launches it "
+             "with --enable-unsafe-swiftshader; a Chromium that lacks SwiftShader cannot run webgl",
+    "wasm": "threaded WASM needs a cross-origin isolated page (the server sends COOP/COEP) and SharedArrayBuffer; "
+            "an old Chromium or a policy that disables them cannot run wasm with threads",
+    "webgpu": "WebGPU is optional (not a default backend); Chromium runs it with --enable-unsafe-webgpu where Vulkan "
+              "or SwiftShader's Vulkan is available",
+}
+
+
+def render(findings: list[Finding]) -> str:
+    """The findings, one per line, each problem or note followed by its fix."""
+    lines = ["tfjs-parity doctor"]
+    for finding in findings:
+        lines.append(f"  {finding.status:<8}{finding.what}: {finding.detail}")
+        if finding.fix and finding.status != "ok":
+            lines.append(f"  {'':<8}fix: {finding.fix}")
+    problems = sum(f.status == "problem" for f in findings)
+    lines.append("ready: every default backend can run" if not problems else
+                 f"{problems} problem{'s' if problems != 1 else ''}: a run cannot work as asked until fixed")
+    return "\n".join(lines)
