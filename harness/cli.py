@@ -152,7 +152,10 @@ def _add_tfjs_options(command: argparse.ArgumentParser) -> None:
 
 def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
     command.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR,
-                         help=f"report directory (default: {DEFAULT_REPORT_DIR}/)")
+                         help=f"report directory (default: {DEFAULT_REPORT_DIR}/); TensorFlow's own log lines go to "
+                              "tensorflow.log there")
+    command.add_argument("-q", "--quiet", action="store_true",
+                         help="print only the matrix and the failures at the end, no line per check")
     command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                          help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
 
@@ -196,6 +199,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         models=known_names(args.models, tuple(ZOO), "--models"),
         backends=backends,
         tfjs=tfjs,
+        progress="quiet" if args.quiet else None,
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
         out=args.out,
         timeout_s=args.timeout,
@@ -244,7 +248,8 @@ def _check(args: argparse.Namespace) -> int:
                        expected=_paths(args.expected), train=read_train_file(args.train) if args.train else {},
                        data=args.data, via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
                        custom_js=args.custom_js, repair=args.repair)
-    options = CheckOptions(models=tuple(args.models), how=how, out=args.out, timeout_s=args.timeout, tfjs=tfjs)
+    options = CheckOptions(models=tuple(args.models), how=how, out=args.out, timeout_s=args.timeout, tfjs=tfjs,
+                           progress="quiet" if args.quiet else None)
     return _run_and_print(lambda: run_user_check(options))
 
 

@@ -25,6 +25,8 @@ class CheckResult:
     max_rel_err: float | None = None
     atol: float | None = None
     rtol: float | None = None
+    # The largest error / allowance (atol + rtol * |expected|) of the row's comparisons: 1 is at the limit.
+    tolerance_ratio: float | None = None
     seconds: float | None = None
     details: dict[str, Any] = field(default_factory=dict)
 

@@ -74,3 +74,15 @@ def test_worst_ratio_is_error_over_allowance(expected):
     actual[0, 0] += 1e-3
     result = compare_arrays(actual, expected, atol=1e-4, rtol=0)
     assert result.worst_ratio == pytest.approx(10.0, rel=1e-3)
+
+
+def test_a_rows_tolerance_ratio_is_its_worst_comparisons_and_none_when_not_finite():
+    from harness.verdict.compare import compare_exact, worst_ratio
+
+    near = compare_arrays(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-6]), atol=1e-6, rtol=0.0)
+    far = compare_arrays(np.array([1.0]), np.array([1.5]), atol=0.1, rtol=0.0)
+    assert worst_ratio([near]) == pytest.approx(1.0, rel=1e-3)
+    assert worst_ratio([near, far]) == pytest.approx(5.0)
+    assert worst_ratio([]) is None
+    assert worst_ratio([compare_exact(np.array([1.0]), np.array([2.0]))]) is None
+    assert worst_ratio([compare_arrays(np.zeros(2), np.zeros(3), atol=1.0, rtol=0.0)]) is None

@@ -14,7 +14,7 @@ from harness.reference.artifacts import load_keras_model
 from harness.reference.keras_model import keras_predict, keras_weights
 from harness.checks.context import CheckContext
 from harness.checks.saving import FILE_SCHEMES, SaveTamper, fingerprint, open_subjects, save_model
-from harness.verdict.compare import Comparison, compare_exact, compare_within, format_failure, largest
+from harness.verdict.compare import Comparison, compare_exact, compare_within, format_failure, largest, worst_ratio
 from harness.results import CheckResult
 from harness.verdict.tolerances import model_predict_tolerance
 
@@ -46,7 +46,8 @@ def check_browser_to_python(context: CheckContext, tamper: SaveTamper | None = N
     figures = _figures(outputs)
     return context.result(status="fail" if problems else "pass", message="\n\n".join(problems),
                           max_abs_err=figures["max_abs_err"], max_rel_err=figures["max_rel_err"],
-                          atol=tolerance.atol, rtol=tolerance.rtol, details=details)
+                          atol=tolerance.atol, rtol=tolerance.rtol, tolerance_ratio=worst_ratio(outputs),
+                          details=details)
 
 
 def _weight_problems(browser: dict[str, np.ndarray], keras: dict[str, np.ndarray], title: str) -> list[str]:

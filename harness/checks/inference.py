@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from harness.checks.context import CheckContext
-from harness.verdict.compare import Comparison, compare_within, format_failure, largest
+from harness.verdict.compare import Comparison, compare_within, format_failure, largest, worst_ratio
 from harness.reference.directory import tfjs_weight_name
 from harness.results import CheckResult
 from harness.verdict.tolerances import Tolerance, model_predict_tolerance
@@ -103,6 +103,7 @@ def prediction_result(context: CheckContext, comparisons: list[Comparison], fail
         max_rel_err=largest(c.max_rel_err for c in comparisons),
         atol=tolerance.atol,
         rtol=tolerance.rtol,
+        tolerance_ratio=worst_ratio(comparisons),
         details={
             **timing,
             "elements": sum(c.elements for c in comparisons),

@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.browser.backends import not_in_effect
 from harness.checks.context import CheckContext
-from harness.verdict.compare import Comparison, compare_within, format_failure
+from harness.verdict.compare import Comparison, compare_within, format_failure, worst_ratio
 from harness.verdict.known_issues import (
     FROZEN_BATCH_NORMALIZATION,
     TFJS_MULTI_OUTPUT_EVALUATION,
@@ -161,6 +161,7 @@ class TrainingComparison:
             max_rel_err=max(history_rel) if history_rel else None,
             atol=self.tolerance.history.atol,
             rtol=self.tolerance.history.rtol,
+            tolerance_ratio=worst_ratio(c for _, c in self.history + self.values + self.weights),
             details=self.details,
         )
 

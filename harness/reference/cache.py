@@ -13,6 +13,8 @@ import functools
 import hashlib
 import os
 import shutil
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,8 +93,12 @@ def _build(spec: ModelSpec, directory: Path, key: str) -> None:
     staging = directory.with_name(f".building-{directory.name}-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    print(f"tfjs-parity: building the reference of {spec.name} (first use of this source: Keras' outputs, "
+          f"conversions and training runs) into {directory}", file=sys.stderr, flush=True)
+    started = time.perf_counter()
     try:
         build_zoo_reference(spec, staging, key)
         os.replace(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    print(f"tfjs-parity: built {spec.name} in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)

@@ -10,6 +10,8 @@ from typing import Any
 from harness.results import STATUSES, CheckResult
 
 STATUS_ORDER = {"error": 0, "fail": 1, "xfail": 2, "skip": 3, "pass": 4}
+MATRIX_LEGEND = ("Each cell: the worst status of the model's checks on that backend, and predict's largest error / "
+                 "tolerance (1 is at the tolerance's limit, above 1 fails). Every check's ratio: parity.html.")
 CHANGE_HEADER = ["model", "backend", "check", "what", "before", "after", "change"]
 
 
@@ -55,13 +57,13 @@ def change_rows(changes: list[dict[str, Any]]) -> list[list[str]]:
 
 def _cell(rows: list[dict[str, Any]]) -> str:
     status = min((r["status"] for r in rows), key=STATUS_ORDER.__getitem__)
-    # A known upstream bug's error (xfail) would hide the cell's real figure.
-    errors = [r["max_abs_err"] for r in rows if r.get("max_abs_err") is not None and r["status"] != "xfail"]
-    return f"{status} {max(errors):.1e}" if errors else status
+    ratios = [r["tolerance_ratio"] for r in rows if r["check"] == "predict" and r.get("tolerance_ratio") is not None]
+    return f"{status} {ratios[0]:.2g}" if ratios else status
 
 
 def matrix_rows(report: dict[str, Any]) -> list[list[str]]:
-    """Model x backend matrix: worst status of the cell's checks and the largest abs error."""
+    """Model x backend matrix: worst status of the cell's checks and predict's error / tolerance
+    (``MATRIX_LEGEND``)."""
     rows = report["results"]
     backends = list(dict.fromkeys(r["backend"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))

@@ -42,6 +42,9 @@ def _environment(env: dict[str, Any]) -> str:
     html = "<h2>Environment</h2>" + _table(["what", "version"], facts)
     if env.get("gpu_note"):
         html += f'<p class="note">{escape(env["gpu_note"])}</p>'
+    if env.get("tensorflow_log"):
+        log = escape(env["tensorflow_log"])
+        html += f'<p>TensorFlow\'s own log lines: <a href="{log}">{log}</a></p>'
     keys = ["tfjsVersion", "floatPrecision", "webglRenderFloat32Enabled", "webglPack", "wasmBinary", "wasmThreads",
             "crossOriginIsolated", "webglRenderer"]
     backends = env.get("backends", {})

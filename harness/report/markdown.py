@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.document import CHANGE_HEADER, change_rows, fmt, matrix_rows, summary_line
+from harness.report.document import CHANGE_HEADER, MATRIX_LEGEND, change_rows, fmt, matrix_rows, summary_line
 
 
 def _baseline_section(baseline: dict[str, Any] | None) -> list[str]:
@@ -65,13 +65,15 @@ def render_markdown(report: dict[str, Any]) -> str:
     """``parity.md``: summary, matrix, environment, and a table of every row."""
     env = report["environment"]
     lines = ["# tfjs-parity report", "", f"**{summary_line(report)}**", ""]
-    lines += _md_table(matrix_rows(report)) if report["results"] else ["(no results)"]
+    lines += [*_md_table(matrix_rows(report)), "", MATRIX_LEGEND] if report["results"] else ["(no results)"]
     lines += _baseline_section(report.get("baseline"))
     lines += ["", "## Environment", ""]
     lines += [f"- {key}: {env[key]}" for key in ("browser", "tfjs", "python", "platform", "onednn") if key in env]
     lines += [f"- {name} {version}" for name, version in env.get("libraries", {}).items()]
     if env.get("gpu_note"):
         lines.append(f"- note: {env['gpu_note']}")
+    if env.get("tensorflow_log"):
+        lines.append(f"- TensorFlow's own log lines: [{env['tensorflow_log']}]({env['tensorflow_log']})")
     bundles = [[url, str(b["version"]), f"`{b['sha256']}`", b["file"]]
                for url, b in env.get("tfjs_bundles", {}).items()]
     if bundles:

@@ -6,14 +6,30 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.report.document import matrix_rows, summary_line
+from harness.report.document import MATRIX_LEGEND, matrix_rows, summary_line
 
 
 def render_matrix(report: dict[str, Any]) -> str:
-    """The matrix as aligned plain text, for the terminal."""
+    """The matrix as aligned plain text, for the terminal, with its legend."""
     table = matrix_rows(report)
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table]
+    return "\n".join([*lines, MATRIX_LEGEND])
+
+
+def _grouped_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per model, status and reason for the xfails and skips: the checks and backends it covers."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["status"] in ("xfail", "skip"):
+            reason = row["message"].splitlines()[0] if row["message"] else ""
+            groups.setdefault((row["status"], row["model"], reason), []).append(row)
+    lines = []
+    for (status, model, reason), group in groups.items():
+        checks = ", ".join(dict.fromkeys(r["check"] for r in group))
+        backends = ", ".join(dict.fromkeys(r["backend"] for r in group))
+        lines.append(f"[{status}] {model} / {checks} / {backends}: {reason}")
+    return lines
 
 
 def render_outcome(report: dict[str, Any], report_path: Path) -> str:
@@ -23,14 +39,13 @@ def render_outcome(report: dict[str, Any], report_path: Path) -> str:
     for row in rows:
         if row["status"] in ("fail", "error"):
             lines.append(f"\n[{row['status']}] {row['model']} / {row['check']} / {row['backend']}\n{row['message']}")
-    for row in rows:
-        if row["status"] in ("xfail", "skip"):
-            lines.append(f"[{row['status']}] {row['model']} / {row['check']} / {row['backend']}: "
-                         f"{row['message'].splitlines()[0] if row['message'] else ''}")
+    lines += _grouped_notes(rows)
     regressions = (report.get("baseline") or {}).get("regressions", [])
     if regressions:
         lines.append(f"\nRegressions against the baseline {report['baseline']['path']}:")
         lines += [f"  {c['model']} / {c['check']} / {c['backend']}: {c['summary']}" for c in regressions]
     lines.append(f"\n{summary_line(report)}\nreport: {report_path} (and {report_path.with_suffix('.md')}, "
                  f"{report_path.with_suffix('.html')})")
+    if report["environment"].get("tensorflow_log"):
+        lines.append(f"TensorFlow's own log lines: {report_path.parent / report['environment']['tensorflow_log']}")
     return "\n".join(lines)

@@ -58,8 +58,10 @@ from harness.reference.user_build import (
 )
 from harness.reference.user_training import check_train_fields, read_train_file, resolve_training
 from harness.report.files import REPORT_JSON, write_report
+from harness.report.progress import Progress
 from harness.results import CheckResult
 from harness.run.session import ParitySession
+from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
 MODELS_DIRECTORY = "models"
 REPAIRED_DIRECTORY = "repaired"  # --repair's model.json files (with their weights), one folder per model
@@ -93,6 +95,7 @@ class CheckOptions:
     out: Path = DEFAULT_REPORT_DIR
     timeout_s: float = DEFAULT_TIMEOUT_S
     tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
+    progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
 
 
 @dataclass(frozen=True)
@@ -165,13 +168,18 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     """Check every model on every backend; the report is rewritten after each model. A model whose
     reference could not be built ends the run with its cause, after the others ran."""
     models = validate(options.models, options.how)
-    configure_tensorflow_environment()
     shutil.rmtree(options.out / MODELS_DIRECTORY, ignore_errors=True)
-    results: list[CheckResult] = []
-    with ParitySession(options.timeout_s, on_result=results.append, tfjs=options.tfjs) as session:
-        checker = ModelChecker(session, options.out)
-        _, refused = checker.check(models, options.how, after_model=lambda: write_report(
-            options.out, {**session.environment(), **_environment(models)}, results))
+    # One preflight row and one row per check, for each model and backend.
+    progress = Progress(len(models) * len(options.how.backends) * (len(options.how.checks) + 1), options.progress)
+    results = progress.rows
+    with tensorflow_log(options.out):
+        configure_tensorflow_environment()
+        with ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs) as session:
+            checker = ModelChecker(session, options.out)
+            environment = {**_environment(models), "tensorflow_log": TENSORFLOW_LOG}
+            _, refused = checker.check(models, options.how, after_model=lambda: write_report(
+                options.out, {**session.environment(), **environment}, results))
+        progress.finish()
     if refused:
         raise _RefusedModels("\n".join(refused))
     return options.out / REPORT_JSON, results

@@ -165,6 +165,15 @@ def largest(values: Iterable[float | None]) -> float | None:
     return max(present) if present else None
 
 
+def worst_ratio(comparisons: Iterable[Comparison]) -> float | None:
+    """The largest error / allowance over ``comparisons`` (1 is at the limit), for a row's summary; None when
+    there is none or one is not finite (a shape or non-finite problem, an exact comparison that differs)."""
+    ratios = [c.badness for c in comparisons if c.elements or c.problem]
+    if not ratios or not all(math.isfinite(r) for r in ratios):
+        return None
+    return max(ratios)
+
+
 def format_failure(comparison: Comparison, title: str, labels: tuple[str, str] = ("BROWSER", "KERAS")) -> str:
     """A numpy-style failure message a person can act on; ``labels`` name the actual and expected sides."""
     lines = [f"Not equal to tolerance rtol={comparison.rtol:g}, atol={comparison.atol:g}", title]

@@ -1,0 +1,73 @@
+"""Live progress while a run measures: one plain line per finished check (CI logs, pipes), or on a
+terminal one line rewritten in place with the counts and the time left, or nothing (``-q``)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from harness.results import STATUSES, CheckResult
+
+MODES = ("lines", "bar", "quiet")
+
+
+def row_line(row: CheckResult, done: int, total: int) -> str:
+    """``[ 12/198] pass   mlp / predict / webgl: max abs err 8.9e-08, 0.031 of tolerance (0.42 s)``."""
+    width = len(str(total))
+    figures = []
+    exact = row.atol == 0 and row.rtol == 0
+    if exact and row.max_abs_err is not None:
+        figures.append("identical" if row.max_abs_err == 0 else f"differs by {row.max_abs_err:.2g}")
+    elif row.max_abs_err is not None:
+        figures.append(f"max abs err {row.max_abs_err:.2g}")
+    if row.tolerance_ratio is not None:
+        figures.append(f"{row.tolerance_ratio:.2g} of tolerance")
+    if row.status in ("skip", "xfail", "error", "fail") and row.message:
+        reason = row.message.splitlines()[0]
+        figures.append(reason if len(reason) <= 100 else reason[:97] + "...")
+    seconds = f" ({row.seconds:.2f} s)" if row.seconds and row.status != "skip" else ""
+    return (f"[{done:>{width}}/{total}] {row.status:<6} {row.model} / {row.check} / {row.backend}"
+            f"{': ' + ', '.join(figures) if figures else ''}{seconds}")
+
+
+class Progress:
+    """A result listener (``ParitySession(on_result=...)``) that keeps each finished row in ``rows`` and shows
+    it; ``total`` is the expected number of rows (for the counts and the time left)."""
+
+    def __init__(self, total: int, mode: str | None = None, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self.mode = mode or ("bar" if self.stream.isatty() else "lines")
+        self.total = max(total, 1)
+        self.counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
+        self.rows: list[CheckResult] = []
+        self.started = time.perf_counter()
+
+    @property
+    def stream(self) -> TextIO:
+        """The given stream, else ``sys.stderr`` as it is now (``run.tensorflow_log`` swaps it during a run)."""
+        return self._stream or sys.stderr
+
+    def __call__(self, row: CheckResult) -> None:
+        self.rows.append(row)
+        self.counts[row.status] += 1
+        done = sum(self.counts.values())
+        self.total = max(self.total, done)
+        if self.mode == "lines":
+            print(row_line(row, done, self.total), file=self.stream, flush=True)
+        elif self.mode == "bar":
+            if row.status in ("fail", "error"):  # a failure stays on screen above the bar
+                print("\r\033[K" + row_line(row, done, self.total), file=self.stream)
+            print("\r\033[K" + self._bar(done, row), end="", file=self.stream, flush=True)
+
+    def _bar(self, done: int, row: CheckResult) -> str:
+        elapsed = time.perf_counter() - self.started
+        left = elapsed / done * (self.total - done)
+        counts = ", ".join(f"{n} {status}" for status, n in self.counts.items() if n)
+        return (f"{done}/{self.total} checks ({counts}), {elapsed:.0f} s, about {left:.0f} s left; "
+                f"last: {row.model} / {row.check} / {row.backend}")
+
+    def finish(self) -> None:
+        """End the in-place line, so what follows starts on its own line."""
+        if self.mode == "bar" and self.rows:
+            print(file=self.stream, flush=True)
