@@ -113,14 +113,17 @@ def _tfjs(config: pytest.Config) -> TfjsSelection:
 
 @pytest.fixture(scope="session")
 def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
-    """One server and one browser per test session (per xdist worker). Example:
+    """One server and one browser per test session (per xdist worker); with ``--parity-report DIR``, a failed
+    check's console log, screenshot and trace go to ``DIR/evidence/``. Example:
     ``parity_session.run_check("predict", reference_model, "wasm")``."""
-    from harness.run.session import ParitySession
+    from harness.run.session import EVIDENCE_DIRECTORY, ParitySession
 
     results = pytestconfig.stash[RESULTS_KEY]
     upload_limit = mib_to_bytes(pytestconfig.getoption("parity_upload_limit_mib"))
+    report = pytestconfig.getoption("parity_report")
     with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append,
-                       upload_limit=upload_limit, tfjs=_tfjs(pytestconfig)) as session:
+                       upload_limit=upload_limit, tfjs=_tfjs(pytestconfig),
+                       evidence=Path(report) / EVIDENCE_DIRECTORY if report else None) as session:
         yield session
         references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}

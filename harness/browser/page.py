@@ -56,6 +56,8 @@ class BackendPage:
     timeout_s: float
     info: dict[str, Any] = field(default_factory=dict)
     console_errors: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)  # every message of the page and its workers, timed
+    tracing: bool = False  # a Playwright trace runs on the context (see ``evidence``)
     downloads: list[Any] = field(default_factory=list)
     _download_times: list[float] = field(default_factory=list)
     crashed: bool = False
@@ -91,8 +93,10 @@ class BackendPage:
             raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}{console}")
         return outcome["value"]
 
-    def record_console(self, kind: str, text: str) -> None:
-        """Keep the page's console errors: they explain a failed call."""
+    def record_console(self, kind: str, text: str, source: str = "page") -> None:
+        """Keep every console message (for a failed check's evidence) and the errors apart: they explain a failed
+        call."""
+        self.console.append(f"{time.strftime('%H:%M:%S')} [{source}] {kind}: {text}")
         if kind == "error":
             self.console_errors.append(text)
 
@@ -130,6 +134,12 @@ class BackendPage:
             self.context.close()
         except Exception:  # noqa: BLE001 - a crashed or hung context may refuse to close cleanly
             pass
+
+
+def _source(message: Any) -> str:
+    """Which script logged a console message: the page, or a worker named by its file."""
+    worker = getattr(message, "worker", None)
+    return f"worker {worker.url.rsplit('/', 1)[-1]}" if worker else "page"
 
 
 class ParityBrowser:
@@ -176,18 +186,21 @@ class ParityBrowser:
         """A fresh Playwright browser context (for pages outside the parity page, such as a report)."""
         return self._browser.new_context()
 
-    def new_page(self, origin: str, backend: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> BackendPage:
-        """A fresh page at ``origin`` with backend id ``backend`` (see ``backends``) in effect;
-        raises ``BrowserError`` if it cannot be, ``BackendNotInEffectError`` if the page runs something else
-        (another variant or tfjs version)."""
+    def new_page(self, origin: str, backend: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 trace: bool = False) -> BackendPage:
+        """A fresh page at ``origin`` with backend id ``backend`` (see ``backends``) in effect, with a Playwright
+        trace running on its context when ``trace``; raises ``BrowserError`` if it cannot be,
+        ``BackendNotInEffectError`` if the page runs something else (another variant or tfjs version)."""
         variant = backend_variant(backend)
         _, version = split_backend_id(backend)
         context = self._browser.new_context()
+        if trace:
+            context.tracing.start(snapshots=True, screenshots=False, sources=False)
         page = context.new_page()
-        backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s)
+        backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s, tracing=trace)
         page.on("crash", lambda _: setattr(backend_page, "crashed", True))
         page.on("pageerror", lambda error: backend_page.record_console("error", str(error)))
-        page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text))
+        page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text, _source(msg)))
         page.on("download", lambda download: backend_page.downloads.append(download))
         try:
             page.goto(f"{origin}/" + (f"?tfjs={version}" if version else ""), wait_until="load",

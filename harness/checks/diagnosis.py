@@ -42,7 +42,8 @@ def first_failing_layer(context: CheckContext, model_id: int, tolerance: Toleran
     inputs = [x[:DIAGNOSIS_ROWS] for x in context.reference.load_inputs()]
     page = {entry["name"]: decode_tensor(entry["tensor"])
             for entry in context.page.call("layerOutputs", model_id, [encode_tensor(x) for x in inputs])}
-    keras = keras_layer_outputs(load_keras_model(context.reference.directory / context.reference.model_json), inputs)
+    files = load_keras_model(context.reference.directory / context.reference.model_json)
+    keras = keras_layer_outputs(files, inputs)
     previous: dict[str, Any] | None = None
     compared = 0
     for name, expected in keras:
@@ -54,7 +55,17 @@ def first_failing_layer(context: CheckContext, model_id: int, tolerance: Toleran
         if not comparison.ok:
             return {"layer": name, **entry, "previous": previous, "layers_compared": compared}
         previous = {"layer": name, **entry}
-    return {"layer": None, "layers_compared": compared}
+    return {"layer": None, "layers_compared": compared, "files_give_the_reference": _files_agree(files, inputs,
+                                                                                                context, tolerance)}
+
+
+def _files_agree(files: Any, inputs: list[np.ndarray], context: CheckContext, tolerance: Tolerance) -> bool:
+    """Whether Keras running the model files the page loaded gives the reference outputs on ``inputs``: if not,
+    the files are not the reference's model (changed weights or config), whatever the backend does."""
+    outputs = files.predict(inputs, verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    expected = [y[:DIAGNOSIS_ROWS] for y in context.reference.load_outputs()]
+    return all(compare_within(o, e.astype(o.dtype, copy=False), tolerance).ok for o, e in zip(outputs, expected))
 
 
 def _entry(name: str, comparison: Comparison) -> dict[str, Any]:
@@ -67,8 +78,12 @@ def _entry(name: str, comparison: Comparison) -> dict[str, Any]:
 def describe(diagnosis: dict[str, Any], tolerance: Tolerance) -> str:
     """One paragraph for the check's message."""
     if diagnosis["layer"] is None:
-        return (f"Layer by layer ({diagnosis['layers_compared']} layers, first {DIAGNOSIS_ROWS} samples): every "
-                "layer is within tolerance there, so the difference shows only on other samples.")
+        text = (f"Layer by layer ({diagnosis['layers_compared']} layers, first {DIAGNOSIS_ROWS} samples): every "
+                "layer is within tolerance of Keras running the same model files")
+        if diagnosis.get("files_give_the_reference") is False:
+            return text + (", but those files do not give the reference outputs in Keras either: the model files "
+                           "(weights or config) are not the reference's model.")
+        return text + ", so the difference shows only on other samples."
     error = diagnosis["problem"] or f"max abs error {diagnosis['max_abs_err']:.3g}"
     text = (f"First layer out of tolerance: {diagnosis['layer']} ({error}; atol {tolerance.atol:g}, "
             f"rtol {tolerance.rtol:g})")

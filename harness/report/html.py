@@ -8,6 +8,7 @@ then every row's details.
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 from typing import Any
 
 from harness.verdict.compare import ERROR_DECADES
@@ -163,8 +164,18 @@ def _details(results: list[dict[str, Any]]) -> str:
                      f'<td class="{r["status"]}">{escape(r["status"])}</td>',
                      *("" if v is None else f"{v:.2e}" for v in figures),
                      *("" if v is None else f"{v:.1f}" for v in timing),
-                     f"<pre>{escape(r['message'])}</pre>" if r["message"] else ""])
+                     (f"<pre>{escape(r['message'])}</pre>" if r["message"] else "") + _evidence_links(details)])
     return "<h2>Every check</h2>" + _table(header, rows)
+
+
+def _evidence_links(details: dict[str, Any]) -> str:
+    """Links to a failed row's console log, screenshot and trace (``playwright show-trace`` opens the trace)."""
+    evidence = details.get("evidence") or {}
+    if not evidence:
+        return ""
+    links = " ".join(f'<a href="{escape(path)}">{escape(Path(path).name)}</a>' for path in evidence.values())
+    return f'<p class="evidence">evidence: {links}</p>'
+
 
 
 def render_html(report: dict[str, Any]) -> str:

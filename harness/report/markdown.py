@@ -80,7 +80,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", "### tfjs bundles served", "", *_md_table([["URL", "version", "sha256", "file"], *bundles])]
     lines += _responsiveness_section(report.get("responsiveness", []))
     header = ["model", "backend", "check", "status", "max abs err", "max rel err", "atol", "rtol",
-              "weights max abs err", "worst element or epoch (browser / keras)", "first ms", "median ms", "message"]
+              "weights max abs err", "worst element or epoch (browser / keras)", "first ms", "median ms", "message",
+              "evidence"]
     table = [header]
     for r in report["results"]:
         details = r.get("details", {})
@@ -88,6 +89,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         table.append([r["model"], r["backend"], r["check"], r["status"], fmt(r["max_abs_err"]),
                       fmt(r["max_rel_err"]), fmt(r["atol"]), fmt(r["rtol"]),
                       fmt(details.get("weights_max_abs_err")), _worst(details),
-                      _ms(details.get("first_ms")), _ms(details.get("median_ms")), first_line.replace("|", "\\|")])
+                      _ms(details.get("first_ms")), _ms(details.get("median_ms")), first_line.replace("|", "\\|"),
+                      " ".join(f"[{kind}]({path})" for kind, path in (details.get("evidence") or {}).items())])
     lines += ["", "## Results", "", *_md_table(table), ""]
     return "\n".join(lines)

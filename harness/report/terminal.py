@@ -17,6 +17,18 @@ def render_matrix(report: dict[str, Any]) -> str:
     return "\n".join([*lines, MATRIX_LEGEND])
 
 
+def _evidence_line(row: dict[str, Any], report_dir: Path) -> list[str]:
+    """Where a failed row's console log, screenshot and trace are, and how to open the trace."""
+    evidence = (row.get("details") or {}).get("evidence") or {}
+    if not evidence:
+        return []
+    folder = report_dir / Path(next(iter(evidence.values()))).parent
+    line = f"evidence in {folder}/: {', '.join(Path(p).name for p in evidence.values())}"
+    if "trace" in evidence:
+        line += f" (open the trace: playwright show-trace {report_dir / evidence['trace']})"
+    return [line]
+
+
 def _grouped_notes(rows: list[dict[str, Any]]) -> list[str]:
     """One line per model, status and reason for the xfails and skips: the checks and backends it covers."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
@@ -39,6 +51,7 @@ def render_outcome(report: dict[str, Any], report_path: Path) -> str:
     for row in rows:
         if row["status"] in ("fail", "error"):
             lines.append(f"\n[{row['status']}] {row['model']} / {row['check']} / {row['backend']}\n{row['message']}")
+            lines += _evidence_line(row, report_path.parent)
     lines += _grouped_notes(rows)
     regressions = (report.get("baseline") or {}).get("regressions", [])
     if regressions:

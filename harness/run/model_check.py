@@ -60,7 +60,7 @@ from harness.reference.user_training import check_train_fields, read_train_file,
 from harness.report.files import REPORT_JSON, write_report
 from harness.report.progress import Progress
 from harness.results import CheckResult
-from harness.run.session import ParitySession
+from harness.run.session import ParitySession, fresh_evidence_folder
 from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
 MODELS_DIRECTORY = "models"
@@ -174,7 +174,8 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     results = progress.rows
     with tensorflow_log(options.out):
         configure_tensorflow_environment()
-        with ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs) as session:
+        with ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs,
+                           evidence=fresh_evidence_folder(options.out)) as session:
             checker = ModelChecker(session, options.out)
             environment = {**_environment(models), "tensorflow_log": TENSORFLOW_LOG}
             _, refused = checker.check(models, options.how, after_model=lambda: write_report(

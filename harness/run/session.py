@@ -7,12 +7,14 @@ and replaced by a fresh one for the next check, so one bad check never ends the 
 from __future__ import annotations
 
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import backend_variant
+from harness.browser.evidence import CheckRecording, folder_name
 from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
 from harness.browser.server import ParityServer
 from harness.browser.tfjs_versions import TfjsSelection
@@ -31,9 +33,11 @@ class ParitySession:
     """Runs checks in the browser and hands each result to ``on_result``."""
 
     def __init__(self, timeout_s: float, on_result: ResultListener | None = None,
-                 upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None) -> None:
+                 upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None,
+                 evidence: Path | None = None) -> None:
         self.timeout_s = timeout_s
         self.on_result = on_result
+        self.evidence = evidence  # where a failed check's console log, screenshot and trace go (None: nowhere)
         self.server = ParityServer(upload_limit, tfjs)
         self.browser = ParityBrowser()
         self.backend_info: dict[str, dict[str, Any]] = {}
@@ -70,7 +74,8 @@ class ParitySession:
         if page is None or page.crashed:
             if page is not None:
                 page.close()
-            page = self.browser.new_page(self.server.origin, backend, timeout_s=self.timeout_s)
+            page = self.browser.new_page(self.server.origin, backend, timeout_s=self.timeout_s,
+                                         trace=self.evidence is not None)
             self._pages[backend] = page
             self.backend_info[backend] = page.info
         return page
@@ -96,6 +101,8 @@ class ParitySession:
                   function: CheckFunction | None = None) -> CheckResult:
         """Run check ``check`` (or ``function`` under that name); never raises for a check's failure."""
         started = time.perf_counter()
+        recording: CheckRecording | None = None
+        broken = False
         try:
             group = check_group(check) if function is None else None
             out_of_scope = backend_variant(backend).out_of_scope.get(group or "")
@@ -104,10 +111,11 @@ class ParitySession:
                                                 message=f"{check} on {backend}: {out_of_scope}"), started)
             function = function or CHECKS[check]
             url = self.model_url(reference)
-            context = CheckContext(check, backend, self.page(backend), reference, url, self.server)
-            result = function(context)
+            page = self.page(backend)
+            recording = CheckRecording(page, f"{reference.name} / {check} / {backend}")
+            result = function(CheckContext(check, backend, page, reference, url, self.server))
         except (PageCrashedError, CheckTimeoutError) as error:
-            self.discard_page(backend)
+            broken = True
             result = self._error(check, reference, backend, f"{error}; a fresh page was made for the next check")
         except BrowserError as error:
             result = self._browser_error(check, reference, backend, error)
@@ -115,7 +123,23 @@ class ParitySession:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
+        if recording is not None:
+            self._keep_evidence(recording, result)
+        if broken:
+            self.discard_page(backend)
         return self._finish(result, started)
+
+    def _keep_evidence(self, recording: CheckRecording, result: CheckResult) -> None:
+        """A failed or errored row gets its check's console log, screenshot and trace (``evidence``), named in
+        ``details["evidence"]`` relative to the report directory; a passing one drops them."""
+        if self.evidence is None or result.status not in ("fail", "error"):
+            recording.drop()
+            return
+        directory = self.evidence.joinpath(*map(folder_name, (result.model, result.backend, result.check)))
+        summary = f"{result.status}: {result.model} / {result.check} / {result.backend}\n\n{result.message}"
+        kept = recording.keep(directory, summary)
+        result.details["evidence"] = {kind: str(Path(path).relative_to(self.evidence.parent))
+                                      for kind, path in kept.items()}
 
     def skip(self, check: str, reference: ReferenceModel, backend: str, reason: str) -> CheckResult:
         """Record that ``check`` does not apply to ``reference``, and why."""
@@ -163,6 +187,16 @@ class ParitySession:
             "tfjs_bundles": self.server.served_bundles(),
             "gpu_note": _gpu_note(self.backend_info),
         }
+
+
+EVIDENCE_DIRECTORY = "evidence"
+
+
+def fresh_evidence_folder(report_dir: Path) -> Path:
+    """``report_dir/evidence``, emptied of an earlier run's evidence (a failed check of this run writes there)."""
+    folder = report_dir / EVIDENCE_DIRECTORY
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
 
 
 def reference_environment(references: dict[str, ReferenceModel]) -> dict[str, Any]:

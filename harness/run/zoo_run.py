@@ -18,7 +18,7 @@ from harness.report.files import REPORT_JSON, write_atomically, write_report
 from harness.report.junit import write_junit
 from harness.report.progress import Progress
 from harness.results import CheckResult
-from harness.run.session import ParitySession, reference_environment
+from harness.run.session import ParitySession, fresh_evidence_folder, reference_environment
 from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
 
@@ -53,7 +53,7 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
         progress = Progress(len(planned), options.progress)
         results = progress.rows
         with ParitySession(options.timeout_s, on_result=progress, upload_limit=options.upload_limit,
-                           tfjs=options.tfjs) as session:
+                           tfjs=options.tfjs, evidence=fresh_evidence_folder(options.out)) as session:
             for backend in options.backends:
                 for _, name, check in [p for p in planned if p[0] == backend]:
                     reason = recorded_reason(check, references[name])
