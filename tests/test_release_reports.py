@@ -79,14 +79,17 @@ def test_parity_html_renders_in_chromium_with_its_plots(first_run, parity_sessio
         page.on("request", lambda request: requests.append(request.url))
         page.goto(html.as_uri(), wait_until="load")
         images = page.evaluate("() => [...document.images].map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-        summary = page.evaluate("() => document.querySelectorAll('td.cell.pass').length")
+        heatmap = page.evaluate("() => document.querySelectorAll('#heatmap td.cell.pass').length")
+        failures = page.evaluate("() => document.querySelectorAll('.failure').length")
+        sections = page.evaluate("() => [...document.querySelectorAll('details')].map(d => [d.open, d.innerText])")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True)
     finally:
         context.close()
     assert errors == []
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
-    # loss curves (mlp fit), error distribution, latency: each decoded to its full size
+    # training loss difference (mlp fit), error distribution, latency: each decoded to its full size
     assert images == [[True, 640, 300]] * 3
-    assert summary == 6  # mlp x (topology, predict, fit) x (cpu, wasm), all passing
+    assert heatmap == 6  # mlp x (topology, predict, fit) x (cpu, wasm), all passing
+    assert failures == 0 and len(sections) == 1 and not sections[0][0] and sections[0][1].startswith("mlp (6 rows)")
     assert SCREENSHOT.stat().st_size > 10_000

@@ -34,7 +34,7 @@ def test_matrix_cell_shows_worst_status_and_predicts_error_to_tolerance_ratio():
                           row("mlp", "cpu", "quantized[uint8]", err=1.1e-3, ratio=0.5).to_dict()]}
     lines = render_matrix(report).splitlines()
     assert lines[1].split() == ["mlp", "error", "0.0031"]
-    assert lines[-1].startswith("Each cell: the worst status of the model's checks on that backend")
+    assert lines[-1].startswith("Each cell: the worst status of the model's checks that ran on that backend")
 
 
 def test_atomic_write_leaves_no_temp_files_and_replaces(tmp_path):
@@ -83,3 +83,39 @@ def test_matrix_cell_without_a_predict_row_shows_the_status_only():
     report = {"results": [row("functional", "cpu", "fit", err=4e-7, ratio=0.2).to_dict(),
                           row("functional", "cpu", "evaluate", status="xfail", err=8.7, ratio=900.0).to_dict()]}
     assert render_matrix(report).splitlines()[1].split() == ["functional", "xfail"]
+
+
+def test_html_puts_failures_first_with_evidence_and_opens_only_failing_models():
+    from harness.report.document import build_report
+    from harness.report.html import render_html
+
+    failed = row("cnn", "wasm", status="fail", err=3e-3, ratio=40.0)
+    failed.message = "Not equal to tolerance rtol=1e-05, atol=2e-06"
+    failed.details["evidence"] = {"trace": "evidence/cnn/wasm/predict/trace.zip"}
+    page = render_html(build_report({}, [row("mlp", "cpu", ratio=0.004), failed, row("cnn", "cpu", ratio=0.3)]))
+    assert page.index("<h2>Failures (1)</h2>") < page.index("<h2>Matrix</h2>") < page.index("<h2>Error / tolerance")
+    assert '<a href="evidence/cnn/wasm/predict/trace.zip">trace.zip</a>' in page
+    assert "<details><summary>mlp (1 rows)</summary>" in page
+    assert "<details open><summary>cnn (2 rows, 1 failed)</summary>" in page
+    heatmap = page[page.index('<div id="heatmap">'):]
+    assert 'style="background: #e8f5e9"' not in heatmap  # 0.004 sits in the 1e-3..1e-2 band
+    assert 'style="background: #c8e6c9" title="pass: max abs err 1.00e-07, atol 2e-06, rtol 1e-05">0.004<' in heatmap
+    assert 'style="background: #ffd54f"' in heatmap and 'style="background: #e57373"' in heatmap
+
+
+def test_the_training_chart_plots_the_difference_against_its_tolerance():
+    from harness.report.html_plots import training_error_charts
+
+    fit = row("mlp", "webgl", "fit", err=2e-7).to_dict()
+    fit["details"]["history"] = {"keras": {"loss": [1.0, 0.5]}, "browser": {"loss": [1.0, 0.5000002]}}
+    [svg] = training_error_charts([fit])
+    assert "|browser - Keras| training loss per epoch" in svg and "webgl tolerance" in svg
+    assert svg.count("stroke-dasharray") == 1 and ">1e-12<" in svg  # the exact first epoch sits on the floor
+
+
+def test_a_cell_whose_checks_pass_but_for_skips_reads_pass_and_skip_only_when_none_ran():
+    passing = {"results": [row("rnn", "wasm", ratio=0.02).to_dict(),
+                           row("rnn", "wasm", "fit", status="skip").to_dict()]}
+    assert render_matrix(passing).splitlines()[1].split() == ["rnn", "pass", "0.02"]
+    skipped = {"results": [row("rnn", "wasm", "fit", status="skip", err=None).to_dict()]}
+    assert render_matrix(skipped).splitlines()[1].split() == ["rnn", "skip"]

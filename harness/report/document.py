@@ -10,8 +10,9 @@ from typing import Any
 from harness.results import STATUSES, CheckResult
 
 STATUS_ORDER = {"error": 0, "fail": 1, "xfail": 2, "skip": 3, "pass": 4}
-MATRIX_LEGEND = ("Each cell: the worst status of the model's checks on that backend, and predict's largest error / "
-                 "tolerance (1 is at the tolerance's limit, above 1 fails). Every check's ratio: parity.html.")
+MATRIX_LEGEND = ("Each cell: the worst status of the model's checks that ran on that backend (skip only when none "
+                 "ran; each skip is listed with its reason), and predict's largest error / tolerance (1 is at the "
+                 "tolerance's limit, above 1 fails). Every check's ratio: parity.html.")
 CHANGE_HEADER = ["model", "backend", "check", "what", "before", "after", "change"]
 
 
@@ -56,7 +57,9 @@ def change_rows(changes: list[dict[str, Any]]) -> list[list[str]]:
 
 
 def _cell(rows: list[dict[str, Any]]) -> str:
-    status = min((r["status"] for r in rows), key=STATUS_ORDER.__getitem__)
+    # The worst status of the checks that ran: a cell whose checks pass but for some skips reads pass.
+    ran = [r["status"] for r in rows if r["status"] != "skip"] or ["skip"]
+    status = min(ran, key=STATUS_ORDER.__getitem__)
     ratios = [r["tolerance_ratio"] for r in rows if r["check"] == "predict" and r.get("tolerance_ratio") is not None]
     return f"{status} {ratios[0]:.2g}" if ratios else status
 

@@ -1,21 +1,26 @@
 """``parity.html``: the report as one self-contained page (no network: styles and plots inline).
 
-Top to bottom: environment, summary, regressions against a baseline, the coloured matrix
-(model x check rows, backend columns), plots (loss curves, absolute-error distributions, latency),
-then every row's details.
+Top to bottom: the summary line, the failures in full (with their evidence), regressions against a
+baseline, the model x backend matrix, the heatmap of error / tolerance over model x check x backend,
+the plots (training loss difference against its tolerance, absolute-error distribution, latency),
+the environment, then every row, one collapsible section per model (open when it has a failure).
 """
 
 from __future__ import annotations
 
+import math
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.verdict.compare import ERROR_DECADES
-from harness.report.document import CHANGE_HEADER, STATUS_ORDER, change_rows, summary_line
-from harness.report.svg_charts import REFERENCE_COLOUR, Series, bar_chart, colour, data_uri, line_chart
+from harness.report.document import CHANGE_HEADER, MATRIX_LEGEND, change_rows, matrix_rows, summary_line
+from harness.report.html_plots import error_distribution_chart, latency_chart, training_error_charts
+from harness.report.svg_charts import data_uri
 
 STATUS_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "error": "#ef9a9a", "xfail": "#fff9c4", "skip": "#eeeeee"}
+# The heatmap's scale: how much of its tolerance a row uses, by decade (the last one fails).
+RATIO_BANDS = ((1e-3, "#e8f5e9", "below 1e-3"), (1e-2, "#c8e6c9", "1e-3 to 1e-2"), (1e-1, "#81c784", "1e-2 to 0.1"),
+               (1.0, "#ffd54f", "0.1 to 1: little margin"), (math.inf, "#e57373", "above 1: fails"))
 STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px; }
@@ -25,6 +30,9 @@ td.cell { text-align: center; white-space: nowrap; }
 pre { white-space: pre-wrap; margin: 0; font-size: 12px; }
 .plots img { margin: 0 1em 1em 0; border: 1px solid #eee; }
 .note { color: #8a6d00; }
+.failure { border-left: 4px solid #c62828; padding: 0.2em 0.8em; margin: 0 0 1em; }
+details { margin: 0 0 0.5em; } summary { cursor: pointer; font-weight: bold; }
+.swatch { display: inline-block; width: 1em; height: 1em; vertical-align: middle; margin: 0 0.3em 0 1em; }
 """ + "".join(f"td.{status} {{ background: {hue}; }}\n" for status, hue in STATUS_COLOURS.items())
 
 
@@ -34,6 +42,91 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     body = "".join("<tr>" + "".join(cell if cell.startswith("<td") else f"<td>{cell}</td>" for cell in row)
                    + "</tr>" for row in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _title(row: dict[str, Any]) -> str:
+    return f"{row['model']} / {row['check']} / {row['backend']}"
+
+
+def _evidence_links(details: dict[str, Any]) -> str:
+    """Links to a failed row's console log, screenshot and trace (``playwright show-trace`` opens the trace)."""
+    evidence = details.get("evidence") or {}
+    if not evidence:
+        return ""
+    links = " ".join(f'<a href="{escape(path)}">{escape(Path(path).name)}</a>' for path in evidence.values())
+    return f'<p class="evidence">evidence: {links} (open the trace with <code>playwright show-trace</code>)</p>'
+
+
+def _failures(results: list[dict[str, Any]]) -> str:
+    failed = [r for r in results if r["status"] in ("fail", "error")]
+    if not failed:
+        return ""
+    items = "".join(f'<div class="failure"><h3>[{escape(r["status"])}] {escape(_title(r))}</h3>'
+                    f"<pre>{escape(r['message'])}</pre>{_evidence_links(r.get('details') or {})}</div>"
+                    for r in failed)
+    return f"<h2>Failures ({len(failed)})</h2>{items}"
+
+
+def _matrix(report: dict[str, Any]) -> str:
+    table = matrix_rows(report)
+    rows = [[escape(line[0]), *(f'<td class="cell {escape(cell.split()[0])}">{escape(cell)}</td>'
+                                for cell in line[1:])] for line in table[1:]]
+    return f"<h2>Matrix</h2>{_table(table[0], rows)}<p>{escape(MATRIX_LEGEND)}</p>"
+
+
+def _band(ratio: float) -> str:
+    return next(hue for limit, hue, _ in RATIO_BANDS if ratio <= limit)
+
+
+def _heat_cell(rows: list[dict[str, Any]]) -> str:
+    """A heatmap cell: the row's error / tolerance on the band's colour; its status when it has no ratio."""
+    if not rows:
+        return '<td class="cell">-</td>'
+    row = rows[0]
+    ratio = row.get("tolerance_ratio")
+    figures = (f"max abs err {row['max_abs_err']:.2e}, atol {row['atol']:.2g}, rtol {row['rtol']:.2g}"
+               if row.get("max_abs_err") is not None and row.get("atol") is not None else "")
+    hint = escape(f"{row['status']}: {figures}" if figures else row["status"])
+    if ratio is None or row["status"] not in ("pass", "fail"):
+        exact = row["status"] == "pass" and row.get("atol") == 0 and row.get("max_abs_err") == 0
+        text = "identical" if exact else row["status"]
+        return f'<td class="cell {escape(row["status"])}" title="{hint}">{escape(text)}</td>'
+    return (f'<td class="cell {escape(row["status"])}" style="background: {_band(ratio)}" title="{hint}">'
+            f"{ratio:.2g}</td>")
+
+
+def _heatmap(results: list[dict[str, Any]]) -> str:
+    """Model x check rows, backend columns: how much of its tolerance each row uses."""
+    backends = list(dict.fromkeys(r["backend"] for r in results))
+    keys = list(dict.fromkeys((r["model"], r["check"]) for r in results))
+    rows = [[escape(model), escape(check),
+             *(_heat_cell([r for r in results if (r["model"], r["check"], r["backend"]) == (model, check, b)])
+               for b in backends)] for model, check in keys]
+    legend = "".join(f'<span class="swatch" style="background: {hue}"></span>{escape(label)}'
+                     for _, hue, label in RATIO_BANDS)
+    return ("<h2>Error / tolerance, every check</h2><p>Each cell: the row's largest error divided by its allowance "
+            "(atol + rtol &times; |expected|); hover for the figures. Exact comparisons show "
+            f"<em>identical</em>, rows without a figure their status.</p><p>{legend}</p>"
+            + f'<div id="heatmap">{_table(["model", "check", *backends], rows)}</div>')
+
+
+def _baseline(baseline: dict[str, Any] | None) -> str:
+    if baseline is None:
+        return ""
+    html = f"<h2>Regressions against the baseline</h2><p>Baseline: <code>{escape(baseline['path'])}</code></p>"
+    for title, key in (("Regressions", "regressions"), ("Improvements", "improvements")):
+        changes = baseline[key]
+        rows = [[escape(cell) for cell in row] for row in change_rows(changes)]
+        html += f"<h3>{title} ({len(changes)})</h3>" + (_table(CHANGE_HEADER, rows) if rows else "<p>None.</p>")
+    return html
+
+
+def _plots(results: list[dict[str, Any]]) -> str:
+    charts = training_error_charts(results) + error_distribution_chart(results) + latency_chart(results)
+    images = "".join(f'<img alt="chart" src="{data_uri(svg)}" width="640" height="300">' for svg in charts)
+    note = ('<p class="note">WebGL and WebGPU ran on SwiftShader (software) here: their latencies are not GPU '
+            "timings.</p>")
+    return f'<h2>Plots</h2>{note}<div class="plots">{images or "<p>No plottable rows.</p>"}</div>'
 
 
 def _environment(env: dict[str, Any]) -> str:
@@ -57,132 +150,39 @@ def _environment(env: dict[str, Any]) -> str:
                    if bundles else "")
 
 
-def _cell(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return '<td class="cell">-</td>'
-    status = min((r["status"] for r in rows), key=STATUS_ORDER.__getitem__)
-    error = rows[0].get("max_abs_err")
-    text = escape(status) + (f"<br>{error:.1e}" if error is not None and status != "xfail" else "")
-    tolerance = f"atol {rows[0]['atol']:.2g}, rtol {rows[0]['rtol']:.2g}" if rows[0].get("atol") is not None else ""
-    return f'<td class="cell {status}" title="{escape(tolerance)}">{text}</td>'
-
-
-def _matrix(results: list[dict[str, Any]]) -> str:
-    backends = list(dict.fromkeys(r["backend"] for r in results))
-    keys = list(dict.fromkeys((r["model"], r["check"]) for r in results))
-    rows = []
-    for model, check in keys:
-        cells = [_cell([r for r in results if (r["model"], r["check"], r["backend"]) == (model, check, backend)])
-                 for backend in backends]
-        rows.append([escape(model), escape(check), *cells])
-    return "<h2>Summary</h2>" + _table(["model", "check", *backends], rows)
-
-
-def _baseline(baseline: dict[str, Any] | None) -> str:
-    if baseline is None:
-        return ""
-    html = f"<h2>Regressions against the baseline</h2><p>Baseline: <code>{escape(baseline['path'])}</code></p>"
-    for title, key in (("Regressions", "regressions"), ("Improvements", "improvements")):
-        changes = baseline[key]
-        rows = [[escape(cell) for cell in row] for row in change_rows(changes)]
-        html += f"<h3>{title} ({len(changes)})</h3>" + (_table(CHANGE_HEADER, rows) if rows else "<p>None.</p>")
-    return html
-
-
-def _loss_charts(results: list[dict[str, Any]]) -> list[str]:
-    """Per model: Keras' training loss per epoch, and each backend's (the ``fit`` check)."""
-    charts = []
-    backends = list(dict.fromkeys(r["backend"] for r in results))
-    for model in dict.fromkeys(r["model"] for r in results):
-        fits = {r["backend"]: r["details"]["history"] for r in results
-                if r["model"] == model and r["check"] == "fit" and (r.get("details") or {}).get("history")}
-        if not fits:
-            continue
-        keras = next(iter(fits.values()))["keras"].get("loss", [])
-        series: list[Series] = [(b, list(fits[b]["browser"].get("loss", [])), colour(backends.index(b)))
-                                for b in backends if b in fits]
-        series.append(("Keras (Python)", list(keras), REFERENCE_COLOUR))
-        charts.append(line_chart(f"{model}: training loss per epoch (fit)", [str(e + 1) for e in range(len(keras))],
-                                 series, "loss"))
-    return charts
-
-
-def _error_chart(results: list[dict[str, Any]]) -> list[str]:
-    """Per backend: the share of predicted elements in each decade of |browser - Keras| (``predict``)."""
-    series: list[Series] = []
-    backends = list(dict.fromkeys(r["backend"] for r in results))
-    for backend in backends:
-        counts = [r["details"]["error_decades"] for r in results if r["backend"] == backend and r["check"] == "predict"
-                  and (r.get("details") or {}).get("error_decades")]
-        if counts:
-            total = [sum(column) for column in zip(*counts)]
-            elements = sum(total) or 1
-            series.append((backend, [100.0 * n / elements for n in total], colour(backends.index(backend))))
-    if not series:
-        return []
-    labels = ["<1e-12", *(f"{edge:.0e}" for edge in ERROR_DECADES)]
-    return [line_chart("Distribution of |browser - Keras| over all predict outputs", labels, series,
-                       "% of elements (bin = decade from label)")]
-
-
-def _latency_chart(results: list[dict[str, Any]]) -> list[str]:
-    """Per model and backend: in-browser median predict latency (bar) and first call (black tick)."""
-    rows = [r for r in results if r["check"] == "predict" and (r.get("details") or {}).get("median_ms") is not None]
-    if not rows:
-        return []
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    backends = list(dict.fromkeys(r["backend"] for r in results))
-    medians: list[Series] = []
-    firsts: list[Series] = []
-    for backend in backends:
-        by_model = {r["model"]: r["details"] for r in rows if r["backend"] == backend}
-        if by_model:
-            hue = colour(backends.index(backend))
-            medians.append((backend, [by_model.get(m, {}).get("median_ms") for m in models], hue))
-            firsts.append((backend, [by_model.get(m, {}).get("first_ms") for m in models], hue))
-    return [bar_chart("predict latency in the browser: median (bar), first call (tick)", models, medians, "ms",
-                      log=True, markers=firsts)]
-
-
-def _plots(results: list[dict[str, Any]]) -> str:
-    charts = _loss_charts(results) + _error_chart(results) + _latency_chart(results)
-    images = "".join(f'<img alt="chart" src="{data_uri(svg)}" width="640" height="300">' for svg in charts)
-    note = ('<p class="note">WebGL and WebGPU ran on SwiftShader (software) here: their latencies are not GPU '
-            "timings.</p>")
-    return f'<h2>Plots</h2>{note}<div class="plots">{images or "<p>No plottable rows.</p>"}</div>'
-
-
 def _details(results: list[dict[str, Any]]) -> str:
-    header = ["model", "backend", "check", "status", "max abs err", "max rel err", "atol", "rtol", "first ms",
-              "median ms", "message"]
-    rows = []
-    for r in results:
-        details = r.get("details") or {}
-        figures = [r.get("max_abs_err"), r.get("max_rel_err"), r.get("atol"), r.get("rtol")]
-        timing = [details.get("first_ms"), details.get("median_ms")]
-        rows.append([escape(r["model"]), escape(r["backend"]), escape(r["check"]),
-                     f'<td class="{r["status"]}">{escape(r["status"])}</td>',
-                     *("" if v is None else f"{v:.2e}" for v in figures),
-                     *("" if v is None else f"{v:.1f}" for v in timing),
-                     (f"<pre>{escape(r['message'])}</pre>" if r["message"] else "") + _evidence_links(details)])
-    return "<h2>Every check</h2>" + _table(header, rows)
-
-
-def _evidence_links(details: dict[str, Any]) -> str:
-    """Links to a failed row's console log, screenshot and trace (``playwright show-trace`` opens the trace)."""
-    evidence = details.get("evidence") or {}
-    if not evidence:
-        return ""
-    links = " ".join(f'<a href="{escape(path)}">{escape(Path(path).name)}</a>' for path in evidence.values())
-    return f'<p class="evidence">evidence: {links}</p>'
-
+    """Every row, one collapsible section per model, open when the model has a failure."""
+    header = ["backend", "check", "status", "max abs err", "max rel err", "atol", "rtol", "error / tolerance",
+              "first ms", "median ms", "message"]
+    sections = []
+    for model in dict.fromkeys(r["model"] for r in results):
+        mine = [r for r in results if r["model"] == model]
+        failed = sum(r["status"] in ("fail", "error") for r in mine)
+        rows = []
+        for r in mine:
+            details = r.get("details") or {}
+            figures = [r.get("max_abs_err"), r.get("max_rel_err"), r.get("atol"), r.get("rtol"),
+                       r.get("tolerance_ratio")]
+            timing = [details.get("first_ms"), details.get("median_ms")]
+            rows.append([escape(r["backend"]), escape(r["check"]),
+                         f'<td class="{r["status"]}">{escape(r["status"])}</td>',
+                         *("" if v is None else f"{v:.2e}" for v in figures),
+                         *("" if v is None else f"{v:.1f}" for v in timing),
+                         (f"<pre>{escape(r['message'])}</pre>" if r["message"] else "") + _evidence_links(details)])
+        counts = f"{len(mine)} rows" + (f", {failed} failed" if failed else "")
+        sections.append(f"<details{' open' if failed else ''}><summary>{escape(model)} ({counts})</summary>"
+                        + _table(header, rows) + "</details>")
+    return "<h2>Every check</h2>" + "".join(sections)
 
 
 def render_html(report: dict[str, Any]) -> str:
     """The whole page for a ``parity.json`` document."""
     results = report["results"]
-    body = (f"<h1>tfjs-parity report</h1><p><strong>{escape(summary_line(report))}</strong></p>"
-            + _environment(report["environment"]) + _baseline(report.get("baseline"))
-            + (_matrix(results) + _plots(results) + _details(results) if results else "<p>No results.</p>"))
+    body = f"<h1>tfjs-parity report</h1><p><strong>{escape(summary_line(report))}</strong></p>"
+    if results:
+        body += (_failures(results) + _baseline(report.get("baseline")) + _matrix(report) + _heatmap(results)
+                 + _plots(results) + _environment(report["environment"]) + _details(results))
+    else:
+        body += _baseline(report.get("baseline")) + "<p>No results.</p>" + _environment(report["environment"])
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tfjs-parity report</title>'
             f"<style>{STYLE}</style></head><body>{body}</body></html>\n")

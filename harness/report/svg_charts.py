@@ -13,7 +13,6 @@ WIDTH, HEIGHT = 640, 300
 LEFT, RIGHT, TOP, BOTTOM = 64, 150, 30, 48
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf")
-REFERENCE_COLOUR = "#000000"
 
 Series = tuple[str, list[float | None], str]  # label, values (None: no point), colour
 
@@ -75,18 +74,22 @@ def _x_labels(labels: list[str], x_of: list[float]) -> list[str]:
             for i, (label, x) in enumerate(zip(labels, x_of)) if i % step == 0]
 
 
-def line_chart(title: str, x_labels: list[str], series: list[Series], y_label: str, log: bool = False) -> str:
-    """One polyline (with points) per series over the shared ``x_labels``."""
+def line_chart(title: str, x_labels: list[str], series: list[Series], y_label: str, log: bool = False,
+               dashed: set[str] | None = None) -> str:
+    """One polyline (with points) per series over the shared ``x_labels``; the series labelled in ``dashed`` are
+    dashed lines without points, such as a tolerance."""
+    dashed = dashed or set()
     axis = _Axis([v for _, values, _ in series for v in values if v is not None], log)
     span = WIDTH - LEFT - RIGHT
     x_of = [LEFT + span * (i + 0.5) / max(len(x_labels), 1) for i in range(len(x_labels))]
     body = axis.ticks() + _x_labels(x_labels, x_of)
-    for _, values, hue in series:
+    for label, values, hue in series:
         points = [(x_of[i], axis.y(v)) for i, v in enumerate(values) if v is not None]
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        dash = ' stroke-dasharray="6 4"' if hue == REFERENCE_COLOUR else ""  # the reference stays visible on top
+        dash = ' stroke-dasharray="6 4"' if label in dashed else ""
         body.append(f'<polyline points="{path}" fill="none" stroke="{hue}" stroke-width="1.5"{dash}/>')
-        body += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{hue}"/>' for x, y in points]
+        if label not in dashed:
+            body += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{hue}"/>' for x, y in points]
     return _frame(title, y_label, body, [(label, hue) for label, _, hue in series])
 
 
