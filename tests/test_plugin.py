@@ -107,9 +107,10 @@ def user_project(pytester):
 
 @pytest.mark.browser
 def test_a_users_project_checks_its_own_models_and_a_damaged_one_fails(user_project):
+    """Under pytest -n 2, as a user's CI would run it: the report merges both workers' rows."""
     report_dir = user_project.path / "report"
-    result = user_project.runpytest_subprocess("--parity-backends", "cpu,wasm", "--parity-report", str(report_dir),
-                                               "-p", "no:cacheprovider")
+    result = user_project.runpytest_subprocess("-n", "2", "--parity-backends", "cpu,wasm", "--parity-report",
+                                               str(report_dir), "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*test_a_damaged_copy_of_the_web_model*", "*[[]fail] damaged / predict / cpu*",
                                  "*Not equal to tolerance*"])
@@ -118,6 +119,8 @@ def test_a_users_project_checks_its_own_models_and_a_damaged_one_fails(user_proj
     assert rows[("model", "save-load[indexeddb]", "wasm")] == "pass"
     assert rows[("web_model", "predict", "cpu")] == "pass"
     assert rows[("damaged", "predict", "cpu")] == rows[("damaged", "predict", "wasm")] == "fail"
+    damaged = next(r for r in report["results"] if (r["model"], r["check"]) == ("damaged", "predict"))
+    assert (report_dir / damaged["details"]["evidence"]["trace"]).is_file()
 
 
 def test_a_bad_argument_to_check_fails_the_test_naming_it(pytester):

@@ -195,7 +195,8 @@ class ParityBrowser:
         _, version = split_backend_id(backend)
         context = self._browser.new_context()
         if trace:
-            context.tracing.start(snapshots=True, screenshots=False, sources=False)
+            # No DOM snapshots or screencast: the page has no UI to show; the calls, console and network are what count.
+            context.tracing.start(snapshots=False, screenshots=False, sources=False)
         page = context.new_page()
         backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s, tracing=trace)
         page.on("crash", lambda _: setattr(backend_page, "crashed", True))

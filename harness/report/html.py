@@ -106,7 +106,9 @@ def _heatmap(results: list[dict[str, Any]]) -> str:
                      for _, hue, label in RATIO_BANDS)
     return ("<h2>Error / tolerance, every check</h2><p>Each cell: the row's largest error divided by its allowance "
             "(atol + rtol &times; |expected|); hover for the figures. Exact comparisons show "
-            f"<em>identical</em>, rows without a figure their status.</p><p>{legend}</p>"
+            "<em>identical</em>, rows without a figure their status. Quantized conversions sit near 0.5 by "
+            "construction: their tolerance is twice the quantization's own effect on the outputs.</p>"
+            f"<p>{legend}</p>"
             + f'<div id="heatmap">{_table(["model", "check", *backends], rows)}</div>')
 
 
