@@ -128,6 +128,6 @@ def test_a_bad_argument_to_check_fails_the_test_naming_it(pytester):
 def test_typo(parity):
     parity.check("model.h5", checks=["predcit"])
 """)
-    result = pytester.runpytest("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")  # its own Playwright, not this process's
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*parity.check('model.h5'): checks: unknown predcit; choose from*"])
