@@ -174,7 +174,7 @@ class ModelParity:
         settings["checks"] = tuple(checks or settings["checks"])
         try:
             how = model_options(data=data, train=train, inputs=inputs, **settings)
-            models = validate((Path(model),), how, (name,) if name else ())
+            models = validate((Path(model),), how, (name,) if name else (), taken=self._checker.names)
         except UsageError as error:
             pytest.fail(f"tfjs-parity: parity.check({str(model)!r}): {error}", pytrace=False)
         rows, _ = self._checker.check(models, how)

@@ -138,9 +138,11 @@ def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dic
                         train=fields, data=Path(data) if data is not None else None, **{**how, **paths})
 
 
-def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...] = ()) -> list[UserModel]:
-    """Every model with its format and a unique name (``names`` when given, else each file's stem), after every
-    check that needs no browser; ``UsageError`` (``ModelFormatError``) names the problem."""
+def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...] = (),
+             taken: set[str] | None = None) -> list[UserModel]:
+    """Every model with its format and a name (``names`` when given, else each file's stem) not in ``taken``
+    (``-2``, ``-3``... added; the new names join it), after every check that needs no browser; ``UsageError``
+    (``ModelFormatError``) names the problem."""
     if len(models) > 1:
         for flag, value in (("--inputs", how.inputs.files), ("--expected", how.expected), ("--data", how.data)):
             if value:
@@ -149,7 +151,8 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
         raise ModelFormatError(f"--custom-js {how.custom_js}: no such file")
     if how.data is not None and not how.data.is_file():
         raise UsageError(f"--data {how.data}: no such file")
-    found, taken = [], set()
+    found: list[UserModel] = []
+    taken = set() if taken is None else taken
     for index, path in enumerate(models):
         kind = detect_format(path)
         if kind == "keras3" and not how.via_savedmodel:
@@ -173,7 +176,6 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     progress = Progress(len(models) * len(options.how.backends) * (len(options.how.checks) + 1), options.progress)
     results = progress.rows
     with tensorflow_log(options.out):
-        configure_tensorflow_environment()
         with ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs,
                            evidence=fresh_evidence_folder(options.out)) as session:
             checker = ModelChecker(session, options.out)
@@ -191,8 +193,10 @@ class ModelChecker:
     reference directories go to ``out/models/NAME/``, and every row reaches the session's listener."""
 
     def __init__(self, session: ParitySession, out: Path) -> None:
+        configure_tensorflow_environment()  # before anything imports TensorFlow, whoever calls
         self.session = session
         self.out = out
+        self.names: set[str] = set()  # the models' names so far: each call's are new (``validate(taken=...)``)
         self._scripts = 0
 
     def check(self, models: list[UserModel], how: ModelOptions,
@@ -213,7 +217,8 @@ class ModelChecker:
         for model in models:
             try:
                 reference, problems, changes = _prepare(model, how, self.out, custom_objects, registered, probe)
-            except HarnessError as error:
+            except Exception as error:  # noqa: BLE001 - a model that cannot be prepared must not end the others
+                error = error if isinstance(error, HarnessError) else HarnessError(f"{type(error).__name__}: {error}")
                 refused.append(f"{model.name}: {error}")
                 rows += [self.session.record(_setup_error(model, backend, error)) for backend in how.backends]
             else:
