@@ -51,7 +51,7 @@ class Progress:
     def __call__(self, row: CheckResult) -> None:
         self.rows.append(row)
         self.counts[row.status] += 1
-        done = sum(self.counts.values())
+        done = len(self.rows)
         self.total = max(self.total, done)
         if self.mode == "lines":
             print(row_line(row, done, self.total), file=self.stream, flush=True)
