@@ -34,21 +34,6 @@ if TYPE_CHECKING:
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
-def _backend_ids(raw: str) -> tuple[str, ...]:
-    """``--backends``' ids, each a known backend id (else a ``UsageError`` naming the option)."""
-    from harness.browser.backends import UnknownBackendError, backend_variant
-
-    backends = comma_list(raw)
-    if not backends:
-        raise UsageError("--backends: no backend given")
-    try:
-        for backend in backends:
-            backend_variant(backend)
-    except UnknownBackendError as error:
-        raise UsageError(f"--backends: {error}") from None
-    return backends
-
-
 def build_parser() -> argparse.ArgumentParser:
     from harness.browser.backends import BACKENDS, DEFAULT_BACKENDS, MATRICES
     from harness.report.baseline import RegressionRules
@@ -180,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run_options(args: argparse.Namespace) -> RunOptions:
     """``tfjs-parity run``'s options, checked; a ``UsageError`` names the option that is wrong."""
-    from harness.browser.backends import DEFAULT_BACKENDS, MATRICES
+    from harness.browser.backends import DEFAULT_BACKENDS, MATRICES, backend_ids
     from harness.checks import DEFAULT_CHECKS
     from harness.report.baseline import RegressionRules
     from harness.run.zoo_run import RunOptions
@@ -193,7 +178,8 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         raise UsageError("give --matrix or --backends, not both")
     if args.baseline and not args.baseline.is_file():
         raise UsageError(f"--baseline: {args.baseline} is not a file")
-    backends = MATRICES[args.matrix] if args.matrix else _backend_ids(args.backends or ",".join(DEFAULT_BACKENDS))
+    backends = (MATRICES[args.matrix] if args.matrix
+                else backend_ids(args.backends or ",".join(DEFAULT_BACKENDS), "--backends"))
     backends, tfjs = _tfjs(args, backends)
     return RunOptions(
         models=known_names(args.models, tuple(ZOO), "--models"),
@@ -228,6 +214,7 @@ def _tfjs(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[st
 
 
 def _check(args: argparse.Namespace) -> int:
+    from harness.browser.backends import backend_ids
     from harness.checks import CHECKS
     from harness.reference.user_build import InputPlan
     from harness.reference.user_training import read_train_file
@@ -243,7 +230,7 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError(f"--train {args.train}: no such file")
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
                      seed=args.seed)
-    backends, tfjs = _tfjs(args, _backend_ids(args.backends))
+    backends, tfjs = _tfjs(args, backend_ids(args.backends, "--backends"))
     how = ModelOptions(backends=backends, checks=known_names(args.checks, tuple(CHECKS), "--checks"), inputs=plan,
                        expected=_paths(args.expected), train=read_train_file(args.train) if args.train else {},
                        data=args.data, via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,

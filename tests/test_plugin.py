@@ -76,10 +76,11 @@ def test_a_damaged_copy_of_the_web_model(parity):
 """
 
 
-@pytest.fixture
-def user_project(pytester):
-    """A user's project: a Keras model, its tfjs conversion as the app ships it with Keras' outputs, a copy of
-    that conversion with one weight changed by 0.05 in its shard, a conftest and a test file."""
+@pytest.fixture(scope="module")
+def user_model_files(tmp_path_factory):
+    """A Keras model, its tfjs conversion as the app ships it with Keras' outputs, and a copy of that conversion
+    with one weight changed by 0.05 in its shard. Module-scoped so TensorFlow is imported outside pytester's
+    sys.modules snapshot (unloading it would make the next import abort)."""
     from harness.reference.keras_env import configure_tensorflow_environment
 
     configure_tensorflow_environment()
@@ -87,19 +88,27 @@ def user_project(pytester):
     import tensorflowjs
     import tf_keras as keras
 
+    root = tmp_path_factory.mktemp("user-model-files")
     keras.utils.set_random_seed(11)
     model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(3, activation="softmax")])
-    model.save(pytester.path / "model.h5")
-    tensorflowjs.converters.save_keras_model(model, str(pytester.path / "web" / "model"))
+    model.save(root / "model.h5")
+    tensorflowjs.converters.save_keras_model(model, str(root / "web" / "model"))
     inputs = np.random.default_rng(1).uniform(0, 1, (6, 5)).astype("float32")
-    np.save(pytester.path / "inputs.npy", inputs)
-    np.save(pytester.path / "expected.npy", model.predict(inputs, verbose=0))
-    shutil.copytree(pytester.path / "web" / "model", pytester.path / "damaged")
-    [shard] = (pytester.path / "damaged").glob("*.bin")
+    np.save(root / "inputs.npy", inputs)
+    np.save(root / "expected.npy", model.predict(inputs, verbose=0))
+    shutil.copytree(root / "web" / "model", root / "damaged")
+    [shard] = (root / "damaged").glob("*.bin")
     weights = np.fromfile(shard, dtype="float32")
     weights[0] += 0.05
     weights.tofile(shard)
+    return root
+
+
+@pytest.fixture
+def user_project(pytester, user_model_files):
+    """A user's project: the model files, a conftest and a test file."""
+    shutil.copytree(user_model_files, pytester.path, dirs_exist_ok=True)
     pytester.makeconftest(USER_CONFTEST)
     pytester.makepyfile(test_my_models=USER_TESTS)
     return pytester

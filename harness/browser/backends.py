@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import HarnessError, UsageError
+from harness.options import comma_list
 
 HALF_FLOAT_TRAINING = (
     "training in half-float textures is out of scope: measured on webgl:f16, the mlp's and binary model's "
@@ -96,6 +97,20 @@ def backend_variant(backend_id: str) -> BackendVariant:
     if name not in BACKENDS:
         raise UnknownBackendError(f"unknown backend '{backend_id}' (known: {', '.join(BACKENDS)})")
     return BACKENDS[name]
+
+
+def backend_ids(raw: str, option: str) -> tuple[str, ...]:
+    """The comma-separated backend ids in ``raw``, each a known one; else a ``UsageError`` naming ``option``
+    (``--backends``, or the pytest API's ``backends``)."""
+    ids = comma_list(raw)
+    if not ids:
+        raise UsageError(f"{option}: no backend given")
+    try:
+        for backend_id in ids:
+            backend_variant(backend_id)
+    except UnknownBackendError as error:
+        raise UsageError(f"{option}: {error}") from None
+    return ids
 
 
 def with_versions(backends: tuple[str, ...], versions: tuple[str, ...]) -> tuple[str, ...]:

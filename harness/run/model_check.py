@@ -26,7 +26,7 @@ from harness.browser.tfjs_versions import TfjsSelection
 from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS, check_applies, skip_reason
 from harness.checks.conversion import CONVERSION_OF_CHECK
 from harness.errors import HarnessError, UsageError
-from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
+from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, known_names
 from harness.reference.artifacts import copy_model_files
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel
 from harness.reference.formats import (
@@ -113,20 +113,14 @@ def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dic
                   value_range: tuple[float, float] = (0.0, 1.0), seed: int = 0,
                   shapes: tuple[tuple[int, ...], ...] = (), **how: Any) -> ModelOptions:
     """``ModelOptions`` from the pytest API's arguments, each checked; ``UsageError`` names the argument."""
-    from harness.browser.backends import UnknownBackendError, backend_variant
+    from harness.browser.backends import backend_ids
     from harness.checks import CHECKS
 
     unknown = sorted(set(how) - {"via_savedmodel", "custom_objects", "custom_js", "repair"})
     if unknown:
         raise UsageError(f"unknown argument {', '.join(unknown)}")
-    try:
-        for backend in backends:
-            backend_variant(backend)
-    except UnknownBackendError as error:
-        raise UsageError(f"backends: {error}") from None
-    wrong = [c for c in checks if c not in CHECKS]
-    if wrong:
-        raise UsageError(f"checks: unknown {', '.join(wrong)}; choose from {', '.join(CHECKS)}")
+    backends = backend_ids(",".join(backends), "backends")
+    checks = known_names(",".join(checks), tuple(CHECKS), "checks")
     if batch < 2 or len(value_range) != 2 or value_range[0] >= value_range[1]:
         raise UsageError("batch must be at least 2 (a reference must vary) and value_range (LOW, HIGH) with LOW < HIGH")
     fields = (check_train_fields(train, "train=") if isinstance(train, dict)
