@@ -2,7 +2,9 @@
 
 Exit status: 0 every check passed, 1 a check failed or errored or (with ``--baseline``) a check
 regressed, 2 usage error or a setup problem that stops the run before any check (no Chromium, no
-tfjs bundles, a bad fixture or baseline): every ``HarnessError`` that escapes a run.
+tfjs bundles, a bad fixture or baseline, no browser endpoint reachable): every ``HarnessError``
+that escapes a run, 3 every check passed but a browser endpoint was lost during the run (its
+unfinished checks ran on another).
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from harness.options import (
 from harness.reference.zoo import ZOO
 
 if TYPE_CHECKING:
+    from harness.browser.endpoints import BrowserEndpoint
     from harness.browser.tfjs_versions import TfjsSelection
     from harness.results import CheckResult
     from harness.run.zoo_run import RunOptions
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ENDPOINT_LOST = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +146,12 @@ def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
                          help="print only the matrix and the failures at the end, no line per check")
     command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                          help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
+    command.add_argument("--browser-endpoint", default=None, metavar="WS_URL[,WS_URL]|FILE",
+                         help="run in browsers on remote Playwright browser servers (`playwright run-server`, "
+                              "Playwright's Docker image, a cloud grid; same major.minor Playwright version) instead "
+                              "of launching Chromium here: ws:// URLs, or a JSON file of endpoints (docs/remote.md). "
+                              "They reach this machine's 127.0.0.1 only through Playwright's tunnel; several share "
+                              "the work")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +195,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         backends=backends,
         tfjs=tfjs,
         progress="quiet" if args.quiet else None,
+        endpoints=_endpoints(args),
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
         out=args.out,
         timeout_s=args.timeout,
@@ -235,8 +245,12 @@ def _check(args: argparse.Namespace) -> int:
                        expected=_paths(args.expected), train=read_train_file(args.train) if args.train else {},
                        data=args.data, via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
                        custom_js=args.custom_js, repair=args.repair)
+    endpoints = _endpoints(args)
+    if len(endpoints) > 1:
+        raise UsageError("--browser-endpoint: `check` runs in one browser; give one endpoint (several share the work "
+                         "of `run`, or of pytest-xdist workers with --parity-browser-endpoint)")
     options = CheckOptions(models=tuple(args.models), how=how, out=args.out, timeout_s=args.timeout, tfjs=tfjs,
-                           progress="quiet" if args.quiet else None)
+                           progress="quiet" if args.quiet else None, endpoint=endpoints[0] if endpoints else None)
     return _run_and_print(lambda: run_user_check(options))
 
 
@@ -246,6 +260,12 @@ def _doctor(args: argparse.Namespace) -> int:
     findings = diagnose()
     print(render(findings))
     return EXIT_FAIL if any(f.status == "problem" for f in findings) else EXIT_PASS
+
+
+def _endpoints(args: argparse.Namespace) -> tuple[BrowserEndpoint, ...]:
+    from harness.browser.endpoints import parse_endpoints
+
+    return parse_endpoints(args.browser_endpoint) if args.browser_endpoint is not None else ()
 
 
 def _paths(raw: str) -> tuple[Path, ...]:
@@ -268,4 +288,6 @@ def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
     report = json.loads(report_path.read_text())
     print(render_outcome(report, report_path))
     passed = all(r.status in PASSING_STATUSES for r in results)
-    return EXIT_PASS if passed and not (report.get("baseline") or {}).get("regressions") else EXIT_FAIL
+    if not passed or (report.get("baseline") or {}).get("regressions"):
+        return EXIT_FAIL
+    return EXIT_ENDPOINT_LOST if report["environment"].get("browser_endpoints_lost") else EXIT_PASS

@@ -9,12 +9,13 @@ pair, with ids like ``test_predict[mlp-webgl]``.
 
 Options (one group, all ``--parity-*``): ``--parity-backends``, ``--parity-models``,
 ``--parity-report DIR``, ``--parity-timeout``, ``--parity-tfjs``, ``--parity-tfjs-dir``,
-``--parity-fixtures``, ``--parity-upload-limit-mib``. Heavy modules are imported inside fixtures so
-``pytest --help`` stays fast and never imports TensorFlow.
+``--parity-browser-endpoint``, ``--parity-fixtures``, ``--parity-upload-limit-mib``. Heavy modules are
+imported inside fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ import pytest
 from harness.options import DEFAULT_TIMEOUT_S, DEFAULT_UPLOAD_LIMIT_MIB, comma_list, mib_to_bytes
 
 if TYPE_CHECKING:
+    from harness.browser.endpoints import BrowserEndpoint
     from harness.browser.tfjs_versions import TfjsSelection
     from harness.reference.directory import ReferenceModel
     from harness.results import CheckResult
@@ -51,6 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run every backend on each of these tfjs versions (installed with npm on first use)")
     group.addoption("--parity-tfjs-dir", default=None, metavar="DIR",
                     help="serve your app's own tfjs: its node_modules (default: the version tfjs-parity pins)")
+    group.addoption("--parity-browser-endpoint", default=None, metavar="WS_URL[,WS_URL]|FILE",
+                    help="run in a browser on a remote Playwright browser server instead of launching Chromium here "
+                         "(see tfjs-parity --help); with several, each pytest-xdist worker takes one in turn")
     group.addoption("--parity-fixtures", default=None, metavar="DIR",
                     help="zoo fixture cache directory (default: fixtures/)")
     group.addoption("--parity-upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
@@ -62,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: needs the parity server and headless Chromium")
     config.stash[RESULTS_KEY] = []
     _selected(config)  # a bad --parity-models/--parity-backends is a usage error before collection
+    _endpoint(config)
 
 
 def _selected(config: pytest.Config) -> tuple[list[str], list[str]]:
@@ -111,6 +117,22 @@ def _tfjs(config: pytest.Config) -> TfjsSelection:
     return selection
 
 
+def _endpoint(config: pytest.Config) -> BrowserEndpoint | None:
+    """This worker's ``--parity-browser-endpoint``: xdist worker ``gwN`` takes endpoint N (modulo their number)."""
+    from harness.browser.endpoints import parse_endpoints
+    from harness.errors import UsageError
+
+    raw = config.getoption("parity_browser_endpoint")
+    if raw is None:
+        return None
+    try:
+        endpoints = parse_endpoints(raw, "--parity-browser-endpoint")
+    except UsageError as error:
+        raise pytest.UsageError(f"tfjs-parity: {error}") from None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return endpoints[int(worker.removeprefix("gw") or 0) % len(endpoints)]
+
+
 @pytest.fixture(scope="session")
 def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
     """One server and one browser per test session (per xdist worker); with ``--parity-report DIR``, a failed
@@ -123,7 +145,8 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
     report = pytestconfig.getoption("parity_report")
     with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append,
                        upload_limit=upload_limit, tfjs=_tfjs(pytestconfig),
-                       evidence=Path(report) / EVIDENCE_DIRECTORY if report else None) as session:
+                       evidence=Path(report) / EVIDENCE_DIRECTORY if report else None,
+                       endpoint=_endpoint(pytestconfig)) as session:
         yield session
         references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}

@@ -7,6 +7,8 @@ hanging the run.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,10 +16,12 @@ from typing import Any
 
 from harness.browser.backends import assert_in_effect, backend_variant, split_backend_id
 from harness.browser.chromium import choose_chromium, ensure_chromium
-from harness.errors import HarnessError
+from harness.browser.endpoints import BrowserEndpoint
+from harness.errors import HarnessError, SetupError
 from harness.options import DEFAULT_TIMEOUT_S
 
 POLL_INTERVAL_MS = 5
+CONNECT_TIMEOUT_S = 60  # a cloud grid may queue a session for a while before it starts a browser
 # Chromium silently drops a page's downloads beyond 10 within one second; stay below that.
 DOWNLOADS_PER_SECOND = 8
 CHROMIUM_ARGS = (
@@ -142,19 +146,34 @@ def _source(message: Any) -> str:
     return f"worker {worker.url.rsplit('/', 1)[-1]}" if worker else "page"
 
 
-class ParityBrowser:
-    """One Chromium for the whole run; makes a fresh ``BackendPage`` per backend on demand."""
+class BrowserEndpointError(SetupError):
+    """A remote browser server could not be reached, or refused the connection."""
 
-    def __init__(self, executable: Path | None = None, headless: bool = True) -> None:
+
+class ParityBrowser:
+    """One Chromium for the whole run, launched here or, with ``endpoint``, by a remote Playwright browser server;
+    makes a fresh ``BackendPage`` per backend on demand."""
+
+    def __init__(self, executable: Path | None = None, headless: bool = True,
+                 endpoint: BrowserEndpoint | None = None) -> None:
         self._executable = executable
         self._headless = headless
+        self.endpoint = endpoint
         self._playwright: Any = None
         self._browser: Any = None
 
     def start(self) -> ParityBrowser:
-        """Launch Chromium (Playwright's own if installed, else the system one)."""
+        """Launch Chromium (Playwright's own if installed, else the system one), or connect to ``endpoint``."""
         from playwright.sync_api import sync_playwright
 
+        if self.endpoint is not None:
+            self._playwright = sync_playwright().start()
+            try:
+                self._browser = self._connect(self.endpoint)
+            except BaseException:
+                self.close()
+                raise
+            return self
         if self._executable is None:
             choose_chromium(None)  # a bad TFJS_PARITY_CHROMIUM is reported before Playwright starts
         self._playwright = sync_playwright().start()
@@ -178,9 +197,41 @@ class ParityBrowser:
             raise
         return self
 
+    def _connect(self, endpoint: BrowserEndpoint) -> Any:
+        """The remote browser. It reaches this machine's 127.0.0.1 (the parity server) only through Playwright's
+        tunnel (``expose_network``). Our launch arguments are offered; a server may ignore them, so each page's
+        facts still decide whether a backend is in effect (``backends.assert_in_effect``)."""
+        from playwright.sync_api import Error as PlaywrightError
+
+        launch = {**endpoint.launch, "args": [*CHROMIUM_ARGS, *endpoint.launch.get("args", [])]}
+        headers = {"x-playwright-launch-options": json.dumps(launch), **endpoint.headers}
+        try:
+            return self._playwright.chromium.connect(endpoint.url, expose_network="<loopback>", headers=headers,
+                                                     timeout=CONNECT_TIMEOUT_S * 1000)
+        except PlaywrightError as error:
+            first = str(error.message).strip().splitlines()[0].removeprefix("BrowserType.connect: ")
+            hint = ("the server has no Playwright Chromium: give this endpoint a \"launch\": {\"executablePath\": ...} "
+                    "in a --browser-endpoint file, or install Playwright's browsers there (docs/remote.md)"
+                    if "Executable doesn't exist" in first else
+                    "is a Playwright browser server of the same major.minor version as this Playwright listening "
+                    "there?")
+            raise BrowserEndpointError(f"browser endpoint {endpoint.name} ({endpoint.public_url}): cannot connect: "
+                                       f"{first} ({hint})") from None
+
     @property
     def version(self) -> str:
         return self._browser.version
+
+    def responsive(self) -> bool:
+        """Whether the browser still answers (one round trip: a context made and closed). False once it is gone: a
+        remote endpoint dropped, or the browser died; a crashed page leaves it responsive."""
+        if self._browser is None or not self._browser.is_connected():
+            return False
+        try:
+            self._browser.new_context().close()
+        except Exception:  # noqa: BLE001 - whatever the transport says, the browser cannot run checks
+            return False
+        return True
 
     def new_context(self) -> Any:
         """A fresh Playwright browser context (for pages outside the parity page, such as a report)."""
@@ -216,9 +267,10 @@ class ParityBrowser:
         return backend_page
 
     def close(self) -> None:
-        """Close the browser and stop Playwright."""
-        if self._browser is not None:
-            self._browser.close()
+        """Close the browser (unless it is already gone) and stop Playwright."""
+        if self._browser is not None and self._browser.is_connected():
+            with contextlib.suppress(Exception):  # a remote browser may drop while it closes
+                self._browser.close()
         if self._playwright is not None:
             self._playwright.stop()
         self._browser = self._playwright = None

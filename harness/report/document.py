@@ -80,6 +80,30 @@ def matrix_rows(report: dict[str, Any]) -> list[list[str]]:
     return table
 
 
+ENDPOINT_HEADER = ["endpoint", "URL", "browser", "backend", "renderer", "cross-origin isolated", "WASM threads",
+                   "rows", "models"]
+
+
+def endpoint_rows(report: dict[str, Any]) -> list[list[str]]:
+    """Per remote browser endpoint and backend: the browser and the facts it showed, and the rows it ran
+    (``ENDPOINT_HEADER``); empty for a run in the local browser."""
+    table = []
+    for name, facts in report["environment"].get("browser_endpoints", {}).items():
+        for backend, info in facts.get("backends", {}).items():
+            ran = [r for r in report["results"] if (r.get("details") or {}).get("endpoint") == name
+                   and r["backend"] == backend]
+            table.append([name, facts["url"], facts["browser"], backend, str(info.get("webglRenderer") or ""),
+                          str(info.get("crossOriginIsolated")), str(info.get("wasmThreads") or ""), str(len(ran)),
+                          ", ".join(dict.fromkeys(r["model"] for r in ran))])
+    return table
+
+
+def lost_endpoint_lines(report: dict[str, Any]) -> list[str]:
+    """One line per browser endpoint lost during the run (or that never started), saying why."""
+    return [f"browser endpoint {name} was lost: {reason}"
+            for name, reason in report["environment"].get("browser_endpoints_lost", {}).items()]
+
+
 def fmt(value: Any) -> str:
     """A figure as the tables show it: 2 decimals in scientific notation, empty for None."""
     if value is None:

@@ -13,7 +13,16 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from harness.report.document import CHANGE_HEADER, MATRIX_LEGEND, change_rows, matrix_rows, summary_line
+from harness.report.document import (
+    CHANGE_HEADER,
+    ENDPOINT_HEADER,
+    MATRIX_LEGEND,
+    change_rows,
+    endpoint_rows,
+    lost_endpoint_lines,
+    matrix_rows,
+    summary_line,
+)
 from harness.report.html_plots import error_distribution_chart, latency_chart, training_error_charts
 from harness.report.svg_charts import data_uri
 
@@ -131,7 +140,8 @@ def _plots(results: list[dict[str, Any]]) -> str:
     return f'<h2>Plots</h2>{note}<div class="plots">{images or "<p>No plottable rows.</p>"}</div>'
 
 
-def _environment(env: dict[str, Any]) -> str:
+def _environment(report: dict[str, Any]) -> str:
+    env = report["environment"]
     facts = [[escape(key), escape(str(env[key]))] for key in ("browser", "tfjs", "python", "platform", "onednn")
              if key in env]
     facts += [[escape(name), escape(str(version))] for name, version in env.get("libraries", {}).items()]
@@ -148,8 +158,10 @@ def _environment(env: dict[str, Any]) -> str:
     html += "<h3>Backends as the page reported them</h3>" + _table(["backend", *keys], rows) if rows else ""
     bundles = [[escape(url), escape(str(b["version"])), f"<code>{escape(b['sha256'])}</code>", escape(b["file"])]
                for url, b in env.get("tfjs_bundles", {}).items()]
-    return html + ("<h3>tfjs bundles served</h3>" + _table(["URL", "version", "sha256", "file"], bundles)
-                   if bundles else "")
+    html += "<h3>tfjs bundles served</h3>" + _table(["URL", "version", "sha256", "file"], bundles) if bundles else ""
+    endpoints = [[escape(cell) for cell in row] for row in endpoint_rows(report)]
+    html += "<h3>Remote browser endpoints</h3>" + _table(ENDPOINT_HEADER, endpoints) if endpoints else ""
+    return html + "".join(f'<p class="failure">{escape(line)}</p>' for line in lost_endpoint_lines(report))
 
 
 def _details(results: list[dict[str, Any]]) -> str:
@@ -183,8 +195,8 @@ def render_html(report: dict[str, Any]) -> str:
     body = f"<h1>tfjs-parity report</h1><p><strong>{escape(summary_line(report))}</strong></p>"
     if results:
         body += (_failures(results) + _baseline(report.get("baseline")) + _matrix(report) + _heatmap(results)
-                 + _plots(results) + _environment(report["environment"]) + _details(results))
+                 + _plots(results) + _environment(report) + _details(results))
     else:
-        body += _baseline(report.get("baseline")) + "<p>No results.</p>" + _environment(report["environment"])
+        body += _baseline(report.get("baseline")) + "<p>No results.</p>" + _environment(report)
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>tfjs-parity report</title>'
             f"<style>{STYLE}</style></head><body>{body}</body></html>\n")

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.report.document import CHANGE_HEADER, MATRIX_LEGEND, change_rows, fmt, matrix_rows, summary_line
+from harness.report.document import (
+    CHANGE_HEADER,
+    ENDPOINT_HEADER,
+    MATRIX_LEGEND,
+    change_rows,
+    endpoint_rows,
+    fmt,
+    lost_endpoint_lines,
+    matrix_rows,
+    summary_line,
+)
 
 
 def _baseline_section(baseline: dict[str, Any] | None) -> list[str]:
@@ -78,6 +88,10 @@ def render_markdown(report: dict[str, Any]) -> str:
                for url, b in env.get("tfjs_bundles", {}).items()]
     if bundles:
         lines += ["", "### tfjs bundles served", "", *_md_table([["URL", "version", "sha256", "file"], *bundles])]
+    endpoints = endpoint_rows(report)
+    if endpoints:
+        lines += ["", "### Remote browser endpoints", "", *_md_table([ENDPOINT_HEADER, *endpoints])]
+    lines += [f"- **{line}**" for line in lost_endpoint_lines(report)]
     lines += _responsiveness_section(report.get("responsiveness", []))
     header = ["model", "backend", "check", "status", "max abs err", "max rel err", "atol", "rtol",
               "weights max abs err", "worst element or epoch (browser / keras)", "first ms", "median ms", "message",

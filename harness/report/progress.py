@@ -13,7 +13,8 @@ MODES = ("lines", "bar", "quiet")
 
 
 def row_line(row: CheckResult, done: int, total: int) -> str:
-    """``[ 12/198] pass   mlp / predict / webgl: max abs err 8.9e-08, 0.031 of tolerance (0.42 s)``."""
+    """``[ 12/198] pass   mlp / predict / webgl: max abs err 8.9e-08, 0.031 of tolerance (0.42 s)``; a row a remote
+    browser endpoint ran names it (``... / webgl @ grid-1: ...``)."""
     width = len(str(total))
     figures = []
     exact = row.atol == 0 and row.rtol == 0
@@ -27,7 +28,8 @@ def row_line(row: CheckResult, done: int, total: int) -> str:
         reason = row.message.splitlines()[0]
         figures.append(reason if len(reason) <= 100 else reason[:97] + "...")
     seconds = f" ({row.seconds:.2f} s)" if row.seconds and row.status != "skip" else ""
-    return (f"[{done:>{width}}/{total}] {row.status:<6} {row.model} / {row.check} / {row.backend}"
+    endpoint = f" @ {row.details['endpoint']}" if isinstance(row.details.get("endpoint"), str) else ""
+    return (f"[{done:>{width}}/{total}] {row.status:<6} {row.model} / {row.check} / {row.backend}{endpoint}"
             f"{': ' + ', '.join(figures) if figures else ''}{seconds}")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.report.document import MATRIX_LEGEND, matrix_rows, summary_line
+from harness.report.document import MATRIX_LEGEND, lost_endpoint_lines, matrix_rows, summary_line
 
 
 def render_matrix(report: dict[str, Any]) -> str:
@@ -53,6 +53,7 @@ def render_outcome(report: dict[str, Any], report_path: Path) -> str:
             lines.append(f"\n[{row['status']}] {row['model']} / {row['check']} / {row['backend']}\n{row['message']}")
             lines += _evidence_line(row, report_path.parent)
     lines += _grouped_notes(rows)
+    lines += lost_endpoint_lines(report)
     regressions = (report.get("baseline") or {}).get("regressions", [])
     if regressions:
         lines.append(f"\nRegressions against the baseline {report['baseline']['path']}:")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import DEFAULT_BACKENDS
+from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS, check_applies, skip_reason
 from harness.checks.conversion import CONVERSION_OF_CHECK
@@ -96,6 +97,7 @@ class CheckOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
     progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
+    endpoint: BrowserEndpoint | None = None  # a remote browser server; None: launch Chromium here
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     results = progress.rows
     with tensorflow_log(options.out):
         with ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs,
-                           evidence=fresh_evidence_folder(options.out)) as session:
+                           evidence=fresh_evidence_folder(options.out), endpoint=options.endpoint) as session:
             checker = ModelChecker(session, options.out)
             environment = {**_environment(models), "tensorflow_log": TENSORFLOW_LOG}
             _, refused = checker.check(models, options.how, after_model=lambda: write_report(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import backend_variant
+from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.evidence import CheckRecording, folder_name
 from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
 from harness.browser.server import ParityServer
@@ -34,12 +35,12 @@ class ParitySession:
 
     def __init__(self, timeout_s: float, on_result: ResultListener | None = None,
                  upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None,
-                 evidence: Path | None = None) -> None:
+                 evidence: Path | None = None, endpoint: BrowserEndpoint | None = None) -> None:
         self.timeout_s = timeout_s
         self.on_result = on_result
         self.evidence = evidence  # where a failed check's console log, screenshot and trace go (None: nowhere)
         self.server = ParityServer(upload_limit, tfjs)
-        self.browser = ParityBrowser()
+        self.browser = ParityBrowser(endpoint=endpoint)  # None: launch Chromium here
         self.backend_info: dict[str, dict[str, Any]] = {}
         self._pages: dict[str, BackendPage] = {}
         self._mounts: dict[Path, str] = {}
@@ -123,10 +124,12 @@ class ParitySession:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
-        if recording is not None:
+        if recording is not None and (result.status != "error" or self.browser.responsive()):  # else it runs again
             self._keep_evidence(recording, result)
         if broken:
             self.discard_page(backend)
+        if self.browser.endpoint is not None:
+            result.details["endpoint"] = self.browser.endpoint.name
         return self._finish(result, started)
 
     def _keep_evidence(self, recording: CheckRecording, result: CheckResult) -> None:
@@ -177,8 +180,10 @@ class ParitySession:
 
     def environment(self) -> dict[str, Any]:
         """The report's environment block: versions, platform, and each backend's facts."""
+        endpoint = self.browser.endpoint
         return {
             "browser": f"Chromium {self.browser.version}",
+            **({"browser_endpoints": {endpoint.name: self.endpoint_facts()}} if endpoint else {}),
             "tfjs": ", ".join(dict.fromkeys(str(i.get("tfjsVersion")) for i in self.backend_info.values())) or None,
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -188,6 +193,16 @@ class ParitySession:
             "gpu_note": _gpu_note(self.backend_info),
         }
 
+
+    def endpoint_facts(self) -> dict[str, Any]:
+        """What the report records of a remote endpoint: its URL (no query string), browser, and each backend's facts
+        there (renderer, cross-origin isolation, SIMD, threads...)."""
+        assert self.browser.endpoint is not None
+        return {
+            "url": self.browser.endpoint.public_url,
+            "browser": f"Chromium {self.browser.version}",
+            "backends": dict(self.backend_info),
+        }
 
 EVIDENCE_DIRECTORY = "evidence"
 

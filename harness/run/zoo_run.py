@@ -1,4 +1,5 @@
-"""A whole parity run: references, one session, every model x backend x check, and the report."""
+"""A whole parity run: references, then every model x backend x check in the local browser or sharded over remote
+browser endpoints (``run.shards``), and the report."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import DEFAULT_BACKENDS
+from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.checks import DEFAULT_CHECKS, check_applies, recorded_reason
@@ -18,7 +20,8 @@ from harness.report.files import REPORT_JSON, write_atomically, write_report
 from harness.report.junit import write_junit
 from harness.report.progress import Progress
 from harness.results import CheckResult
-from harness.run.session import ParitySession, fresh_evidence_folder, reference_environment
+from harness.run.session import ParitySession, ResultListener, fresh_evidence_folder, reference_environment
+from harness.run.shards import Group, Shards
 from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
 
@@ -39,39 +42,52 @@ class RunOptions:
     rules: RegressionRules = RegressionRules()
     tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
     progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
+    endpoints: tuple[BrowserEndpoint, ...] = ()  # remote browser servers sharing the work; (): launch Chromium here
 
 
 def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
-    """Run every check, showing each as it finishes; the reports are rewritten after each backend so nothing
-    measured is lost. TensorFlow's own log lines go to ``OUT/tensorflow.log``."""
+    """Run every check, showing each as it finishes; the report is rewritten after each (model, backend) group so
+    nothing measured is lost, its rows in the usual order (backend, model, check) whichever browser ran them.
+    TensorFlow's own log lines go to ``OUT/tensorflow.log``."""
     baseline = load_baseline(options.baseline) if options.baseline else None
     with tensorflow_log(options.out):
         references = ensure_references(list(options.models), options.fixtures)
-        planned = [(backend, name, check) for backend in options.backends for name in options.models
-                   for check in options.checks
-                   if recorded_reason(check, references[name]) or check_applies(check, references[name])]
-        progress = Progress(len(planned), options.progress)
-        results = progress.rows
-        with ParitySession(options.timeout_s, on_result=progress, upload_limit=options.upload_limit,
-                           tfjs=options.tfjs, evidence=fresh_evidence_folder(options.out)) as session:
-            for backend in options.backends:
-                for _, name, check in [p for p in planned if p[0] == backend]:
-                    reason = recorded_reason(check, references[name])
-                    if reason:
-                        session.skip(check, references[name], backend, reason)
-                    else:
-                        session.run_check(check, references[name], backend)
-                _write(options, session, references, baseline, results)
+        groups = [Group(name, backend, tuple(check for check in options.checks if recorded_reason(
+            check, references[name]) or check_applies(check, references[name])))
+            for backend in options.backends for name in options.models]
+        order = {(g.backend, g.model, check): i for i, g in enumerate(groups) for check in options.checks}
+        progress = Progress(sum(len(g.checks) for g in groups), options.progress)
+        evidence = fresh_evidence_folder(options.out)
+
+        def make_session(endpoint: BrowserEndpoint | None, listener: ResultListener) -> ParitySession:
+            return ParitySession(options.timeout_s, on_result=listener, upload_limit=options.upload_limit,
+                                 tfjs=options.tfjs, evidence=evidence, endpoint=endpoint)
+
+        def run_check(session: ParitySession, group: Group, check: str) -> CheckResult:
+            reference = references[group.model]
+            reason = recorded_reason(check, reference)
+            return (session.skip(check, reference, group.backend, reason) if reason
+                    else session.run_check(check, reference, group.backend))
+
+        def ordered() -> list[CheckResult]:
+            return sorted(progress.rows, key=lambda r: order[(r.backend, r.model, r.check)])
+
+        def write() -> None:
+            _write(options, shards.environment(), references, baseline, ordered())
+
+        shards = Shards(options.endpoints or (None,), make_session, progress, after_group=write)
+        shards.run(groups, run_check)
+        write()
         progress.finish()
     if options.save_baseline:
         write_atomically(options.save_baseline, (options.out / REPORT_JSON).read_text())
-    return options.out / REPORT_JSON, results
+    return options.out / REPORT_JSON, ordered()
 
 
-def _write(options: RunOptions, session: ParitySession, references: dict[str, ReferenceModel],
+def _write(options: RunOptions, environment: dict[str, Any], references: dict[str, ReferenceModel],
            baseline: list[dict[str, Any]] | None, results: list[CheckResult]) -> None:
     """The report (and JUnit file) of every row so far."""
-    environment = {**session.environment(), **reference_environment(references), "tensorflow_log": TENSORFLOW_LOG}
+    environment = {**environment, **reference_environment(references), "tensorflow_log": TENSORFLOW_LOG}
     comparison = None
     if baseline is not None:
         comparison = {"path": str(options.baseline), **compare_with_baseline(baseline, results, options.rules)}

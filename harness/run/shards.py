@@ -1,0 +1,187 @@
+"""A run's (model, backend) groups over one or more browsers: the local one, or remote endpoints in parallel.
+
+Each browser gets its own ``ParitySession`` (server and browser) on its own thread, since
+Playwright's sync API belongs to the thread that started it; a single browser runs on the calling
+thread. Browsers take the next group as they finish one. When a browser is lost mid-run (a remote
+endpoint drops, the browser dies), the row of the check in flight is dropped and the group's
+unfinished checks go back to the front of the queue for another browser; with none left, they
+become ``error`` rows naming the lost endpoint. No finished row is lost: each reaches the listener
+as it finishes, under one lock, and ``after_group`` runs after each group (the caller rewrites its
+report there).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.browser.endpoints import BrowserEndpoint
+from harness.errors import HarnessError, SetupError
+from harness.results import CheckResult
+from harness.run.session import ParitySession, ResultListener
+
+LOCAL = "local browser"  # how messages name the browser launched here
+
+
+@dataclass(frozen=True)
+class Group:
+    """The checks of one model on one backend, run in order in one browser."""
+
+    model: str
+    backend: str
+    checks: tuple[str, ...]
+
+
+RunCheck = Callable[[ParitySession, Group, str], CheckResult]
+MakeSession = Callable[[BrowserEndpoint | None, ResultListener], ParitySession]
+
+
+class BrowserLostError(HarnessError):
+    """The browser of a session is gone; the check in flight must run again elsewhere."""
+
+
+class Shards:
+    """Runs groups on the browsers ``endpoints`` name (``(None,)``: the local browser)."""
+
+    def __init__(self, endpoints: Sequence[BrowserEndpoint | None], make_session: MakeSession,
+                 on_result: ResultListener, after_group: Callable[[], None] = lambda: None) -> None:
+        self._endpoints = tuple(endpoints)
+        self._make_session = make_session
+        self._on_result = on_result
+        self._after_group = after_group
+        self._lock = threading.RLock()  # the listener, the queue and the environments
+        self._ready = threading.Condition(self._lock)
+        self._queue: deque[Group] = deque()
+        self._busy = 0  # groups in flight, which may come back to the queue
+        self._environments: dict[str, dict[str, Any]] = {}
+        self.lost: dict[str, str] = {}  # browser name -> why it was lost (or could not start)
+        self._started: list[str] = []
+        self._crash: BaseException | None = None
+
+    def run(self, groups: Sequence[Group], run_check: RunCheck) -> None:
+        """Run every group; returns when each of its checks has a row. ``SetupError`` if no browser could start
+        (with one browser, the error it started with)."""
+        self._queue.extend(groups)
+        if len(self._endpoints) == 1:
+            self._work(self._endpoints[0], run_check, raise_on_start=True)
+        else:
+            threads = [threading.Thread(target=self._work, args=(endpoint, run_check), name=f"shard-{_name(endpoint)}",
+                                        daemon=True) for endpoint in self._endpoints]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            if self._crash is not None:
+                raise self._crash
+            if not self._started:
+                raise SetupError("no browser endpoint could be used:\n" + "\n".join(
+                    f"  {name}: {reason}" for name, reason in self.lost.items()))
+        for group in self._queue:  # every browser was lost: what is left cannot run
+            for check in group.checks:
+                self._accept(None, self._lost_row(group, check))
+        self._queue.clear()
+
+    def environment(self) -> dict[str, Any]:
+        """The report's environment: each browser's, merged (see ``merge_environments``), with the lost ones."""
+        with self._lock:
+            merged = merge_environments(list(self._environments.values()))
+            if self.lost:
+                merged["browser_endpoints_lost"] = dict(self.lost)
+            return merged
+
+    def _work(self, endpoint: BrowserEndpoint | None, run_check: RunCheck, raise_on_start: bool = False) -> None:
+        name = _name(endpoint)
+        session = self._make_session(endpoint, lambda row: self._accept(session, row))
+        try:
+            session.start()
+        except HarnessError as error:
+            if raise_on_start:
+                raise
+            with self._lock:
+                self.lost[name] = f"could not start: {error}"
+            return
+        with self._lock:
+            self._started.append(name)
+        try:
+            while (group := self._take()) is not None:
+                done = 0
+                try:
+                    for check in group.checks:
+                        run_check(session, group, check)
+                        done += 1
+                except BrowserLostError as error:
+                    with self._lock:
+                        self.lost[name] = str(error)
+                    return
+                finally:
+                    self._give_back(Group(group.model, group.backend, group.checks[done:]))
+                with self._lock:
+                    self._environments[name] = session.environment()
+                    self._after_group()
+        except BaseException as error:  # noqa: BLE001 - a harness bug on a shard thread must reach the caller
+            with self._lock:
+                self._crash = self._crash or error
+                self._queue.clear()
+                self._ready.notify_all()
+            if raise_on_start:
+                raise
+        finally:
+            with self._lock:
+                self._environments[name] = session.environment()
+            session.close()
+
+    def _accept(self, session: ParitySession | None, row: CheckResult) -> None:
+        """Hand ``row`` on, unless its browser is gone (asked after an ``error``): then the check runs again
+        elsewhere."""
+        if session is not None and row.status == "error" and not session.browser.responsive():
+            reason = row.message.strip().splitlines()[0] if row.message.strip() else "the browser disconnected"
+            raise BrowserLostError(f"lost during {row.model} / {row.check} / {row.backend}: {reason}")
+        with self._lock:
+            self._on_result(row)
+
+    def _take(self) -> Group | None:
+        """The next group; waits while groups in flight may still come back, None when all are done."""
+        with self._ready:
+            while not self._queue and self._busy:
+                self._ready.wait()
+            if not self._queue:
+                return None
+            self._busy += 1
+            return self._queue.popleft()
+
+    def _give_back(self, rest: Group) -> None:
+        """A group is done; its unfinished checks (if any) go to the front of the queue."""
+        with self._ready:
+            self._busy -= 1
+            if rest.checks and self._crash is None:
+                self._queue.appendleft(rest)
+            self._ready.notify_all()
+
+    def _lost_row(self, group: Group, check: str) -> CheckResult:
+        lost = "; ".join(f"{name} {reason}" for name, reason in self.lost.items())
+        return CheckResult(model=group.model, backend=group.backend, check=check, status="error",
+                           message=f"not run: every browser was lost ({lost})", details={"endpoint": list(self.lost)})
+
+
+def _name(endpoint: BrowserEndpoint | None) -> str:
+    return LOCAL if endpoint is None else endpoint.name
+
+
+def merge_environments(environments: list[dict[str, Any]]) -> dict[str, Any]:
+    """One environment block from several sessions': values that differ are joined (``browser``, ``tfjs``), the
+    per-endpoint, per-backend and per-bundle facts merged (the first session's facts of a backend win)."""
+    if not environments:
+        return {}
+    merged = dict(environments[0])
+    for key in ("browser", "tfjs"):
+        merged[key] = ", ".join(dict.fromkeys(str(e[key]) for e in environments if e.get(key))) or None
+    for key in ("browser_endpoints", "backends", "tfjs_bundles"):
+        combined: dict[str, Any] = {}
+        for environment in environments:
+            combined.update({k: v for k, v in (environment.get(key) or {}).items() if k not in combined})
+        if combined:
+            merged[key] = combined
+    return merged

@@ -1,0 +1,258 @@
+"""Remote browsers over Playwright's protocol (``--browser-endpoint``), for real.
+
+Each endpoint is ``playwright run-server`` inside a network namespace this module creates, joined to
+this machine by a veth pair only: its browser cannot reach the harness's server on 127.0.0.1 except
+through Playwright's tunnel (``expose_network``). The servers get this machine's Chromium from the
+endpoint file's ``launch.executablePath``, as a server without Playwright's own browsers needs.
+"""
+
+import contextlib
+import itertools
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from harness import cli
+from harness.browser.chromium import find_chromium
+from harness.browser.endpoints import parse_endpoints
+from harness.errors import UsageError
+
+pytestmark = pytest.mark.browser
+_SERIAL = itertools.count(1)
+
+
+class NamespacedBrowserServer:
+    """``playwright run-server --unsafe`` in a network namespace of its own, reachable from here at ``url``."""
+
+    def __init__(self) -> None:
+        index = next(_SERIAL)
+        suffix = f"{os.getpid() % 10000}x{index}"
+        self.namespace, self.host_link, self.remote_link = f"parity{suffix}", f"vh{suffix}", f"vn{suffix}"
+        subnet = f"10.{200 + index}.{os.getpid() % 250}"
+        self.host_ip, self.remote_ip = f"{subnet}.1", f"{subnet}.2"
+        self.url = f"ws://{self.remote_ip}:3111/"
+        self.server: subprocess.Popen | None = None
+
+    def start(self) -> "NamespacedBrowserServer":
+        try:
+            _ip("netns", "add", self.namespace)
+        except (OSError, subprocess.CalledProcessError) as error:
+            pytest.skip(f"the operating system refused a network namespace: {getattr(error, 'stderr', error)}")
+        try:
+            _ip("link", "add", self.host_link, "type", "veth", "peer", "name", self.remote_link)
+            _ip("link", "set", self.remote_link, "netns", self.namespace)
+            _ip("addr", "add", f"{self.host_ip}/30", "dev", self.host_link)
+            _ip("link", "set", self.host_link, "up")
+            for command in (("addr", "add", f"{self.remote_ip}/30", "dev", self.remote_link),
+                            ("link", "set", self.remote_link, "up"), ("link", "set", "lo", "up")):
+                _ip(*command, namespace=self.namespace)
+            self.server = subprocess.Popen(
+                ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "playwright", "run-server",
+                 "--host", self.remote_ip, "--port", "3111", "--unsafe"],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            ready, _, _ = select.select([self.server.stdout], [], [], 60)
+            line = self.server.stdout.readline().strip() if ready else ""
+            assert "Listening on" in line, f"the browser server did not start: {line!r}"
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def endpoint(self, name: str) -> dict:
+        """This server as an entry of a ``--browser-endpoint`` file."""
+        return {"url": self.url, "name": name, "launch": {"executablePath": str(find_chromium())}}
+
+    def kill(self) -> None:
+        """Every process in the namespace, at once (as when the machine behind an endpoint goes away)."""
+        pids = subprocess.run(["ip", "netns", "pids", self.namespace], capture_output=True, text=True).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        if self.server is not None:
+            self.server.wait(timeout=30)
+
+    def stop(self) -> None:
+        self.kill()
+        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True, timeout=30)
+        subprocess.run(["ip", "link", "del", self.host_link], capture_output=True, timeout=30)
+
+
+def _ip(*arguments: str, namespace: str | None = None) -> None:
+    command = ["ip", "netns", "exec", namespace, "ip", *arguments] if namespace else ["ip", *arguments]
+    subprocess.run(command, check=True, capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def browser_servers():
+    """``browser_servers(n)``: n namespaced browser servers, all torn down after the test."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a network namespace needs root (CAP_NET_ADMIN) here")
+    started: list[NamespacedBrowserServer] = []
+
+    def start(count: int) -> list[NamespacedBrowserServer]:
+        for _ in range(count):
+            started.append(NamespacedBrowserServer().start())
+        return started[-count:]
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _endpoint_file(tmp_path: Path, servers: list[NamespacedBrowserServer]) -> Path:
+    path = tmp_path / "endpoints.json"
+    path.write_text(json.dumps([s.endpoint(f"remote-{i + 1}") for i, s in enumerate(servers)]))
+    return path
+
+
+def test_the_remote_browser_reaches_the_harness_only_through_the_tunnel(browser_servers):
+    from playwright.sync_api import Error, sync_playwright
+
+    from harness.browser.server import ParityServer
+
+    (server,) = browser_servers(1)
+    launch = {"x-playwright-launch-options": json.dumps(server.endpoint("remote")["launch"])}
+    with ParityServer() as parity, sync_playwright() as playwright:
+        direct = playwright.chromium.connect(server.url, headers=launch)
+        with pytest.raises(Error, match="ERR_CONNECTION_REFUSED"):
+            direct.new_page().goto(parity.origin + "/")
+        direct.close()
+        tunnelled = playwright.chromium.connect(server.url, headers=launch, expose_network="<loopback>")
+        page = tunnelled.new_page()
+        page.goto(parity.origin + "/")
+        assert page.evaluate("self.crossOriginIsolated") is True
+        tunnelled.close()
+
+
+def test_two_remote_endpoints_share_a_run_and_one_lost_midway_leaves_every_row_passing(browser_servers, tmp_path):
+    first, second = browser_servers(2)
+    command = [sys.executable, "-m", "harness", "run", "--models", "mlp", "--backends", "cpu,webgl,wasm",
+               "--out", str(tmp_path), "--browser-endpoint", str(_endpoint_file(tmp_path, [first, second]))]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if "@ remote-1" in line and first.server.poll() is None:
+            first.kill()  # mid-group: remote-1 has more checks of its (model, backend) group to run
+    status = run.wait(timeout=300)
+    output = "".join(lines)
+    assert status == cli.EXIT_ENDPOINT_LOST, output
+    report = json.loads((tmp_path / "parity.json").read_text())
+    rows = [(r["backend"], r["check"]) for r in report["results"]]
+    assert len(rows) == len(set(rows)) == _planned(output)
+    assert {r["status"] for r in report["results"]} == {"pass"}
+    ran_on = {r["details"]["endpoint"] for r in report["results"]}
+    assert ran_on == {"remote-1", "remote-2"}
+    lost = report["environment"]["browser_endpoints_lost"]
+    assert list(lost) == ["remote-1"]
+    assert "browser endpoint remote-1 was lost" in output
+    facts = report["environment"]["browser_endpoints"]["remote-2"]
+    assert facts["url"] == second.url and facts["browser"].startswith("Chromium ")
+    assert set(facts["backends"]) == {"cpu", "webgl", "wasm"}
+    assert facts["backends"]["wasm"]["crossOriginIsolated"] is True
+    assert "SwiftShader" in facts["backends"]["webgl"]["webglRenderer"]
+    assert "Remote browser endpoints" in (tmp_path / "parity.md").read_text()
+
+
+def test_when_every_endpoint_is_lost_the_unrun_checks_are_errors_naming_it(browser_servers, tmp_path):
+    (server,) = browser_servers(1)
+    command = [sys.executable, "-m", "harness", "run", "--models", "mlp", "--backends", "cpu", "--out", str(tmp_path),
+               "--browser-endpoint", str(_endpoint_file(tmp_path, [server]))]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if "@ remote-1" in line and server.server.poll() is None:
+            server.kill()
+    assert run.wait(timeout=300) == cli.EXIT_FAIL, "".join(lines)
+    report = json.loads((tmp_path / "parity.json").read_text())
+    errors = [r for r in report["results"] if r["status"] == "error"]
+    assert len(report["results"]) == _planned("".join(lines)) and errors
+    assert all("every browser was lost (remote-1" in r["message"] for r in errors)
+
+
+def _planned(output: str) -> int:
+    """The number of rows a run planned, as its progress lines count them (``[ 3/42] ...``)."""
+    return int(re.search(r"^\[ *\d+/(\d+)\]", output, re.MULTILINE).group(1))
+
+
+def test_an_endpoint_nobody_listens_on_stops_the_run_naming_it(tmp_path, capsys):
+    started = time.monotonic()
+    status = run_cli(["run", "--models", "mlp", "--backends", "cpu", "--out", str(tmp_path),
+                      "--browser-endpoint", "ws://127.0.0.1:9/"])
+    assert status == cli.EXIT_USAGE and time.monotonic() - started < 60
+    assert "browser endpoint 127.0.0.1:9 (ws://127.0.0.1:9/): cannot connect" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("[]", "expected a non-empty JSON list"),
+    ('[{"url": "http://x:1/"}]', "endpoint 1: \"url\" must be a ws:// or wss:// URL"),
+    ('[{"url": "ws://x:1/", "lauch": {}}]', "endpoint 1: unknown field lauch"),
+    ('["ws://x:1/", "ws://x:1/?token=2"]', "two endpoints are called x:1"),
+    ('[{"url": "ws://x:1/", "headers": {"a": 1}}]', "every \"headers\" value must be a string"),
+    ("{", "not a JSON file"),
+])
+def test_a_bad_endpoint_file_is_refused_naming_the_file_and_entry(tmp_path, content, message):
+    path = tmp_path / "endpoints.json"
+    path.write_text(content)
+    with pytest.raises(UsageError, match=f"--browser-endpoint {path}: .*{message}"):
+        parse_endpoints(str(path))
+
+
+def test_reports_never_show_an_endpoint_urls_credentials():
+    (endpoint,) = parse_endpoints("wss://user:secret@grid.example:443/playwright?token=secret")
+    assert endpoint.public_url == "wss://grid.example:443/playwright" and endpoint.name == "grid.example:443"
+
+
+@pytest.fixture(scope="module")
+def keras_file(tmp_path_factory):
+    """A small Keras model file, as a user's project holds one."""
+    from harness.reference.keras_env import configure_tensorflow_environment
+
+    configure_tensorflow_environment()
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(8)
+    path = tmp_path_factory.mktemp("remote-model") / "model.h5"
+    keras.Sequential([keras.Input((5,)), keras.layers.Dense(7, activation="tanh"), keras.layers.Dense(3)]).save(path)
+    return path
+
+
+USER_TEST = """
+def test_the_model_runs_on_this_workers_browser(parity):
+    parity.check(MODEL, backends=("cpu", "wasm"), checks=("topology", "predict")).assert_passed()
+"""
+
+
+def test_check_and_each_pytest_xdist_worker_take_a_remote_endpoint(browser_servers, keras_file, pytester, tmp_path,
+                                                                   capsys):
+    endpoints = _endpoint_file(tmp_path, browser_servers(2))
+    status = run_cli(["check", str(keras_file), "--backends", "cpu", "--checks", "predict", "--out",
+                      str(tmp_path / "check"), "--browser-endpoint", json.loads(endpoints.read_text())[0]["url"]])
+    assert status == cli.EXIT_USAGE  # that server needs the file's executablePath: the error says what failed
+    assert "has no Playwright Chromium: give this endpoint a \"launch\"" in capsys.readouterr().err
+    single = tmp_path / "one.json"
+    single.write_text(json.dumps(json.loads(endpoints.read_text())[:1]))
+    status = run_cli(["check", str(keras_file), "--backends", "cpu", "--checks", "predict", "--out",
+                      str(tmp_path / "check"), "--browser-endpoint", str(single)])
+    assert status == cli.EXIT_PASS, capsys.readouterr()
+    row = json.loads((tmp_path / "check" / "parity.json").read_text())["results"][1]
+    assert (row["check"], row["status"], row["details"]["endpoint"]) == ("predict", "pass", "remote-1")
+
+    pytester.makepyfile(test_user=f"MODEL = {str(keras_file)!r}\n" + USER_TEST)
+    report = tmp_path / "pytest-report"
+    result = pytester.runpytest_subprocess("-n", "2", "--dist", "each", "--parity-browser-endpoint", str(endpoints),
+                                           "--parity-report", str(report), "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    rows = json.loads((report / "parity.json").read_text())["results"]
+    assert {(r["details"].get("endpoint"), r["check"], r["status"]) for r in rows if r["check"] == "predict"} == {
+        ("remote-1", "predict", "pass"), ("remote-2", "predict", "pass")}
