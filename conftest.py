@@ -18,6 +18,18 @@ def run_cli(argv):
         return pool.submit(main, argv).result()
 
 
+def small_keras_model(seed, inputs=4, hidden=6, outputs=3):
+    """A small tanh MLP built with tf_keras (TensorFlow set up as the harness sets it up), seeded."""
+    from harness.reference.keras_env import configure_tensorflow_environment
+
+    configure_tensorflow_environment()
+    import tf_keras as keras
+
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((inputs,)), keras.layers.Dense(hidden, activation="tanh"),
+                             keras.layers.Dense(outputs)])
+
+
 @pytest.fixture
 def make_damaged_reference(tmp_path):
     """A copy of a reference directory with ``damage(directory)`` done to it, loaded as a reference.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, small_keras_model
 from harness import cli
 from harness.browser.chromium import find_chromium
 from harness.browser.endpoints import parse_endpoints
@@ -216,14 +216,8 @@ def test_reports_never_show_an_endpoint_urls_credentials():
 @pytest.fixture(scope="module")
 def keras_file(tmp_path_factory):
     """A small Keras model file, as a user's project holds one."""
-    from harness.reference.keras_env import configure_tensorflow_environment
-
-    configure_tensorflow_environment()
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(8)
     path = tmp_path_factory.mktemp("remote-model") / "model.h5"
-    keras.Sequential([keras.Input((5,)), keras.layers.Dense(7, activation="tanh"), keras.layers.Dense(3)]).save(path)
+    small_keras_model(8, inputs=5, hidden=7).save(path)
     return path
 
 

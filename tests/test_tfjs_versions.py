@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, small_keras_model
 from harness import cli
 from harness.browser import tfjs_cache
 from harness.browser.tfjs_versions import pinned_install, select_tfjs
@@ -29,14 +29,8 @@ def cache(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    from harness.reference.keras_env import configure_tensorflow_environment
-
-    configure_tensorflow_environment()
-    import tf_keras as keras
-
-    keras.utils.set_random_seed(4)
     path = tmp_path_factory.mktemp("tfjs-model") / "model.h5"
-    keras.Sequential([keras.Input((4,)), keras.layers.Dense(6, activation="tanh"), keras.layers.Dense(3)]).save(path)
+    small_keras_model(4).save(path)
     return path
 
 
