@@ -128,6 +128,9 @@ def _add_check_command(commands: Any, backends: str) -> None:
 
 
 def _add_tfjs_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--browsers", default="chromium", metavar="ENGINE[,ENGINE]",
+                         help="browser engines to run every backend on: chromium, firefox (columns like "
+                              "firefox:webgl; default: chromium)")
     command.add_argument("--tfjs", default="", metavar="V1,V2",
                          help="run every backend on each of these tfjs versions, side by side; a version other "
                               "than the default is installed with npm on first use into the per-user cache "
@@ -189,7 +192,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         raise UsageError(f"--baseline: {args.baseline} is not a file")
     backends = (MATRICES[args.matrix] if args.matrix
                 else backend_ids(args.backends or ",".join(DEFAULT_BACKENDS), "--backends"))
-    backends, tfjs = _tfjs(args, backends)
+    backends, tfjs = _expand(args, backends)
     return RunOptions(
         models=known_names(args.models, tuple(ZOO), "--models"),
         backends=backends,
@@ -208,17 +211,18 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _tfjs(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:
-    """The backend ids at ``--tfjs``'s versions, and the run's tfjs (``--tfjs-dir``, versions installed on first
-    use); an ``UnknownTfjsVersionError`` (a ``UsageError``) names what is missing."""
+def _expand(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:
+    """The backend ids at ``--tfjs``'s versions on ``--browsers``' engines, and the run's tfjs (``--tfjs-dir``,
+    versions installed on first use); an ``UnknownTfjsVersionError`` (a ``UsageError``) names what is missing."""
     from harness.browser.backends import with_versions
+    from harness.browser.engines import engine_names, with_engines
     from harness.browser.tfjs_versions import check_backends, select_tfjs
 
     if args.tfjs_dir is not None and not args.tfjs_dir.is_dir():
         raise UsageError(f"--tfjs-dir {args.tfjs_dir}: no such directory")
     versions = comma_list(args.tfjs)
     selection = select_tfjs(versions, args.tfjs_dir)
-    backends = with_versions(backends, versions)
+    backends = with_engines(with_versions(backends, versions), engine_names(args.browsers, "--browsers"))
     check_backends(selection, backends)
     return backends, selection
 
@@ -240,7 +244,7 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError(f"--train {args.train}: no such file")
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
                      seed=args.seed)
-    backends, tfjs = _tfjs(args, backend_ids(args.backends, "--backends"))
+    backends, tfjs = _expand(args, backend_ids(args.backends, "--backends"))
     how = ModelOptions(backends=backends, checks=known_names(args.checks, tuple(CHECKS), "--checks"), inputs=plan,
                        expected=_paths(args.expected), train=read_train_file(args.train) if args.train else {},
                        data=args.data, via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,

@@ -8,7 +8,7 @@ For the zoo, a test that asks for ``parity_model`` and ``parity_backend`` is run
 pair, with ids like ``test_predict[mlp-webgl]``.
 
 Options (one group, all ``--parity-*``): ``--parity-backends``, ``--parity-models``,
-``--parity-report DIR``, ``--parity-timeout``, ``--parity-tfjs``, ``--parity-tfjs-dir``,
+``--parity-report DIR``, ``--parity-timeout``, ``--parity-browsers``, ``--parity-tfjs``, ``--parity-tfjs-dir``,
 ``--parity-browser-endpoint``, ``--parity-fixtures``, ``--parity-upload-limit-mib``. Heavy modules are
 imported inside fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
 """
@@ -49,6 +49,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write parity.json, parity.md and parity.html into DIR")
     group.addoption("--parity-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                     help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
+    group.addoption("--parity-browsers", default="chromium", metavar="ENGINE[,ENGINE]",
+                    help="browser engines to run every backend on: chromium, firefox (default: chromium)")
     group.addoption("--parity-tfjs", default="", metavar="V1,V2",
                     help="run every backend on each of these tfjs versions (installed with npm on first use)")
     group.addoption("--parity-tfjs-dir", default=None, metavar="DIR",
@@ -71,16 +73,19 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _selected(config: pytest.Config) -> tuple[list[str], list[str]]:
-    """The zoo models and the backend ids (at each ``--parity-tfjs`` version) the options select."""
+    """The zoo models and the backend ids (at each ``--parity-tfjs`` version, on each ``--parity-browsers`` engine)
+    the options select."""
     from harness.browser.backends import with_versions
+    from harness.browser.engines import engine_names, with_engines
     from harness.errors import UsageError
     from harness.reference.zoo import ZOO, get_spec
     from harness.verdict.tolerances import predict_tolerance
 
     models = list(comma_list(config.getoption("parity_models") or ",".join(ZOO)))
-    backends = list(with_versions(comma_list(config.getoption("parity_backends")),
-                                  comma_list(config.getoption("parity_tfjs"))))
     try:
+        backends = list(with_engines(with_versions(comma_list(config.getoption("parity_backends")),
+                                                   comma_list(config.getoption("parity_tfjs"))),
+                                     engine_names(config.getoption("parity_browsers"), "--parity-browsers")))
         for model in models:
             get_spec(model)
         for backend in backends:
@@ -138,6 +143,7 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
     """One server and one browser per test session (per xdist worker); with ``--parity-report DIR``, a failed
     check's console log, screenshot and trace go to ``DIR/evidence/``. Example:
     ``parity_session.run_check("predict", reference_model, "wasm")``."""
+    from harness.browser.engines import engines_of
     from harness.run.session import EVIDENCE_DIRECTORY, ParitySession
 
     results = pytestconfig.stash[RESULTS_KEY]
@@ -146,7 +152,8 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
     with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append,
                        upload_limit=upload_limit, tfjs=_tfjs(pytestconfig),
                        evidence=Path(report) / EVIDENCE_DIRECTORY if report else None,
-                       endpoint=_endpoint(pytestconfig)) as session:
+                       endpoint=_endpoint(pytestconfig), engines=engines_of(tuple(_selected(pytestconfig)[1]))) \
+            as session:
         yield session
         references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}

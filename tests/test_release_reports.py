@@ -70,7 +70,7 @@ def test_junit_has_a_suite_per_backend_and_a_case_per_check(first_run):
 def test_parity_html_renders_in_chromium_with_its_plots(first_run, parity_session):
     html = first_run / "parity.html"
     assert "http://" not in html.read_text().replace("http://www.w3.org/2000/svg", "")  # nothing to fetch
-    context = parity_session.browser.new_context()
+    context = parity_session.browser().new_context()
     try:
         page = context.new_page()
         errors, requests = [], []

@@ -16,13 +16,15 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from conftest import run_cli, small_keras_model
 from harness import cli
-from harness.browser.chromium import find_chromium
+from harness.browser.engines import CHROMIUM
+from harness.browser.executables import resolve_browser
 from harness.browser.endpoints import parse_endpoints
 from harness.errors import UsageError
 
@@ -69,7 +71,7 @@ class NamespacedBrowserServer:
 
     def endpoint(self, name: str) -> dict:
         """This server as an entry of a ``--browser-endpoint`` file."""
-        return {"url": self.url, "name": name, "launch": {"executablePath": str(find_chromium())}}
+        return {"url": self.url, "name": name, "launch": {"executablePath": str(resolve_browser(CHROMIUM)[0])}}
 
     def kill(self) -> None:
         """Every process in the namespace, at once (as when the machine behind an endpoint goes away)."""
@@ -115,18 +117,23 @@ def _endpoint_file(tmp_path: Path, servers: list[NamespacedBrowserServer]) -> Pa
 
 
 def test_the_remote_browser_reaches_the_harness_only_through_the_tunnel(browser_servers):
+    (server,) = browser_servers(1)
+    launch = {"x-playwright-launch-options": json.dumps(server.endpoint("remote")["launch"])}
+    with ThreadPoolExecutor(max_workers=1) as pool:  # this thread's Playwright may belong to parity_session
+        pool.submit(_load_the_page_directly_and_through_the_tunnel, server.url, launch).result()
+
+
+def _load_the_page_directly_and_through_the_tunnel(url: str, launch: dict) -> None:
     from playwright.sync_api import Error, sync_playwright
 
     from harness.browser.server import ParityServer
 
-    (server,) = browser_servers(1)
-    launch = {"x-playwright-launch-options": json.dumps(server.endpoint("remote")["launch"])}
     with ParityServer() as parity, sync_playwright() as playwright:
-        direct = playwright.chromium.connect(server.url, headers=launch)
+        direct = playwright.chromium.connect(url, headers=launch)
         with pytest.raises(Error, match="ERR_CONNECTION_REFUSED"):
             direct.new_page().goto(parity.origin + "/")
         direct.close()
-        tunnelled = playwright.chromium.connect(server.url, headers=launch, expose_network="<loopback>")
+        tunnelled = playwright.chromium.connect(url, headers=launch, expose_network="<loopback>")
         page = tunnelled.new_page()
         page.goto(parity.origin + "/")
         assert page.evaluate("self.crossOriginIsolated") is True

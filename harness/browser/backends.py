@@ -1,7 +1,9 @@
-"""Backend ids: a tfjs backend, optionally a variant of it (``webgl:f16``), optionally a tfjs version.
+"""Backend ids: a tfjs backend, optionally a variant of it (``webgl:f16``), optionally a tfjs version,
+optionally on another browser engine than Chromium.
 
-A backend id is ``NAME[@VERSION]``, where NAME is a key of ``BACKENDS`` and VERSION a tfjs version
-installed in ``web/`` (see ``tfjs_versions``); without a version the page runs the default tfjs.
+A backend id is ``[ENGINE:]NAME[@VERSION]``, where ENGINE is a key of ``engines.ENGINES`` other
+than chromium, NAME a key of ``BACKENDS`` and VERSION a tfjs version (see ``tfjs_versions``);
+without a version the page runs the default tfjs.
 
 Each variant sets tfjs flags before its backend initialises and names the facts the page must then
 report (``web/backends.js`` ``info()``): a variant that is not really in effect (the flag ignored,
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.browser.engines import split_engine
 from harness.errors import HarnessError, UsageError
 from harness.options import comma_list
 
@@ -86,8 +89,9 @@ class BackendNotInEffectError(HarnessError):
 
 
 def split_backend_id(backend_id: str) -> tuple[str, str | None]:
-    """``"wasm:1thread@4.21.0"`` -> ``("wasm:1thread", "4.21.0")``; no version -> None."""
-    name, _, version = backend_id.partition("@")
+    """``"wasm:1thread@4.21.0"`` (or ``"firefox:wasm:1thread@4.21.0"``) -> ``("wasm:1thread", "4.21.0")``; no
+    version -> None. The engine (``engines.split_engine``) is not part of the name."""
+    name, _, version = split_engine(backend_id)[1].partition("@")
     return name, version or None
 
 

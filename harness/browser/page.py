@@ -1,4 +1,4 @@
-"""Headless Chromium through Playwright's sync API: one browser, one page (and context) per backend.
+"""Browsers through Playwright's sync API: one browser per engine, one page (and context) per backend.
 
 Every page call is a job on the page (``parity.start``) that Python polls with its own timeout,
 so a hung or crashed page surfaces as ``CheckTimeoutError`` or ``PageCrashedError`` instead of
@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import assert_in_effect, backend_variant, split_backend_id
-from harness.browser.chromium import choose_chromium, ensure_chromium
+from harness.browser.display import display
 from harness.browser.endpoints import BrowserEndpoint
+from harness.browser.engines import CHROMIUM, Engine
+from harness.browser.executables import resolve_browser
 from harness.errors import HarnessError, SetupError
 from harness.options import DEFAULT_TIMEOUT_S
 
@@ -151,50 +153,34 @@ class BrowserEndpointError(SetupError):
 
 
 class ParityBrowser:
-    """One Chromium for the whole run, launched here or, with ``endpoint``, by a remote Playwright browser server;
-    makes a fresh ``BackendPage`` per backend on demand."""
+    """One browser of one engine for the whole session, launched here or, with ``endpoint``, by a remote Playwright
+    browser server; makes a fresh ``BackendPage`` per backend on demand. ``playwright`` is the session's driver
+    (Playwright's sync API allows one per thread)."""
 
-    def __init__(self, executable: Path | None = None, headless: bool = True,
-                 endpoint: BrowserEndpoint | None = None) -> None:
-        self._executable = executable
-        self._headless = headless
+    def __init__(self, playwright: Any, engine: Engine = CHROMIUM, endpoint: BrowserEndpoint | None = None,
+                 headless: bool = True) -> None:
+        self._playwright = playwright
+        self.engine = engine
         self.endpoint = endpoint
-        self._playwright: Any = None
+        self._headless = headless
         self._browser: Any = None
 
     def start(self) -> ParityBrowser:
-        """Launch Chromium (Playwright's own if installed, else the system one), or connect to ``endpoint``."""
-        from playwright.sync_api import sync_playwright
-
+        """Launch the engine's browser (Playwright's own build if installed, else the system's), or connect to
+        ``endpoint``."""
         if self.endpoint is not None:
-            self._playwright = sync_playwright().start()
-            try:
-                self._browser = self._connect(self.endpoint)
-            except BaseException:
-                self.close()
-                raise
+            self._browser = self._connect(self.endpoint)
             return self
-        if self._executable is None:
-            choose_chromium(None)  # a bad TFJS_PARITY_CHROMIUM is reported before Playwright starts
-        self._playwright = sync_playwright().start()
-        try:
-            installed = Path(self._playwright.chromium.executable_path)
-            own = installed if installed.is_file() else None
-            executable = self._executable or choose_chromium(own)
-            if executable is None:  # installing runs Playwright's CLI, which must not run inside this driver
-                self._playwright.stop()
-                self._playwright = None
-                executable = ensure_chromium()
-                self._playwright = sync_playwright().start()
-            self._browser = self._playwright.chromium.launch(
-                executable_path=None if executable == own else str(executable),
-                headless=self._headless,
-                args=list(CHROMIUM_ARGS),
-                chromium_sandbox=False,
-            )
-        except BaseException:
-            self.close()  # a driver left running would refuse every later sync_playwright() in this thread
-            raise
+        executable, own = resolve_browser(self.engine)
+        options: dict[str, Any] = {"executable_path": None if own else str(executable),
+                                   "headless": self._headless and not self.engine.headed}
+        if self.engine is CHROMIUM:
+            options.update(args=list(CHROMIUM_ARGS), chromium_sandbox=False)
+        elif not own and self.engine.system_channel:
+            options["channel"] = self.engine.system_channel
+        if self.engine.headed:
+            options["env"] = {**os.environ, "DISPLAY": display()}
+        self._browser = getattr(self._playwright, self.engine.name).launch(**options)
         return self
 
     def _connect(self, endpoint: BrowserEndpoint) -> Any:
@@ -203,20 +189,26 @@ class ParityBrowser:
         facts still decide whether a backend is in effect (``backends.assert_in_effect``)."""
         from playwright.sync_api import Error as PlaywrightError
 
-        launch = {**endpoint.launch, "args": [*CHROMIUM_ARGS, *endpoint.launch.get("args", [])]}
+        ours = list(CHROMIUM_ARGS) if self.engine is CHROMIUM else []
+        launch = {**endpoint.launch, "args": [*ours, *endpoint.launch.get("args", [])]}
         headers = {"x-playwright-launch-options": json.dumps(launch), **endpoint.headers}
         try:
-            return self._playwright.chromium.connect(endpoint.url, expose_network="<loopback>", headers=headers,
-                                                     timeout=CONNECT_TIMEOUT_S * 1000)
+            return getattr(self._playwright, self.engine.name).connect(
+                endpoint.url, expose_network="<loopback>", headers=headers, timeout=CONNECT_TIMEOUT_S * 1000)
         except PlaywrightError as error:
             first = str(error.message).strip().splitlines()[0].removeprefix("BrowserType.connect: ")
-            hint = ("the server has no Playwright Chromium: give this endpoint a \"launch\": {\"executablePath\": ...} "
-                    "in a --browser-endpoint file, or install Playwright's browsers there (docs/remote.md)"
-                    if "Executable doesn't exist" in first else
+            hint = (f"the server has no Playwright {self.engine.label}: give this endpoint a \"launch\": "
+                    "{\"executablePath\": ...} in a --browser-endpoint file, or install Playwright's browsers there "
+                    "(docs/remote.md)" if "Executable doesn't exist" in first else
                     "is a Playwright browser server of the same major.minor version as this Playwright listening "
                     "there?")
             raise BrowserEndpointError(f"browser endpoint {endpoint.name} ({endpoint.public_url}): cannot connect: "
                                        f"{first} ({hint})") from None
+
+    @property
+    def label(self) -> str:
+        """``"Chromium 156.0.7258.5"``: the engine and its version."""
+        return f"{self.engine.label} {self.version}"
 
     @property
     def version(self) -> str:
@@ -267,16 +259,8 @@ class ParityBrowser:
         return backend_page
 
     def close(self) -> None:
-        """Close the browser (unless it is already gone) and stop Playwright."""
+        """Close the browser (unless it is already gone)."""
         if self._browser is not None and self._browser.is_connected():
             with contextlib.suppress(Exception):  # a remote browser may drop while it closes
                 self._browser.close()
-        if self._playwright is not None:
-            self._playwright.stop()
-        self._browser = self._playwright = None
-
-    def __enter__(self) -> ParityBrowser:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._browser = None

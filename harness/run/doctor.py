@@ -14,10 +14,11 @@ import importlib
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import DEFAULT_BACKENDS, backend_variant
+from harness.browser.display import display_available
+from harness.browser.engines import CHROMIUM, ENGINES, Engine
 from harness.browser.tfjs_cache import HASHES, cache_root
 from harness.browser.tfjs_versions import pinned_install
 from harness.errors import HarnessError
@@ -41,8 +42,9 @@ class Finding:
 
 def diagnose(timeout_s: float = 60.0) -> list[Finding]:
     """Every finding, from the Python libraries to each backend's facts in the browser."""
-    bundles, chromium = _tfjs_bundles(), _chromium()
-    findings = [*_libraries(), bundles, _cached_versions(), _npm(), chromium]
+    bundles, chromium = _tfjs_bundles(), _browser(CHROMIUM)
+    others = [_browser(engine) for engine in ENGINES.values() if engine is not CHROMIUM]
+    findings = [*_libraries(), bundles, _cached_versions(), _npm(), chromium, *others]
     if chromium.status == "ok" and bundles.status == "ok":
         findings += _backends(timeout_s)
     return findings
@@ -86,23 +88,26 @@ def _npm() -> Finding:
     return Finding("ok", "npm", f"{version} at {npm}")
 
 
-def _chromium() -> Finding:
-    from playwright.sync_api import sync_playwright
+def _browser(engine: Engine) -> Finding:
+    """Where ``engine``'s browser is and how it was found; a problem for Chromium (every run needs it), a note for
+    the others (only ``--browsers`` asks for them)."""
+    from harness.browser.executables import browser_choice, playwright_build
 
-    from harness.browser.chromium import chromium_choice
-
-    with sync_playwright() as playwright:
-        installed = Path(playwright.chromium.executable_path)
+    missing = "problem" if engine is CHROMIUM else "note"
     try:
-        path, how = chromium_choice(installed if installed.is_file() else None)
+        path, how = browser_choice(engine, playwright_build(engine))
     except HarnessError as error:
-        return Finding("problem", "Chromium", str(error), "fix or unset the variable")
+        return Finding("problem", engine.label, str(error), "fix or unset the variable")
     if path is None:
-        return Finding("problem", "Chromium", "none found",
-                       "python -m playwright install chromium (or apt-get install chromium, or set "
-                       "TFJS_PARITY_CHROMIUM)")
+        return Finding(missing, engine.label, "none found",
+                       f"python -m harness.browser.executables --ensure {engine.name} (Playwright's build, else "
+                       f"apt-get install {' '.join(engine.apt_packages)}; or set {engine.env_var})")
     version = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
-    return Finding("ok", "Chromium", f"{version or 'version unknown'} at {path} ({how})")
+    finding = Finding("ok", engine.label, f"{version or 'version unknown'} at {path} ({how})")
+    if engine.headed and not display_available():
+        return Finding(missing, engine.label, f"{finding.detail}; it runs with a window and there is no Xvfb or "
+                       "DISPLAY", "apt-get install -y xvfb")
+    return finding
 
 
 def _backends(timeout_s: float) -> list[Finding]:

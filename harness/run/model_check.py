@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.browser.backends import DEFAULT_BACKENDS
 from harness.browser.endpoints import BrowserEndpoint
+from harness.browser.engines import engines_of
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS, check_applies, skip_reason
 from harness.checks.conversion import CONVERSION_OF_CHECK
@@ -173,7 +174,8 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     results = progress.rows
     with tensorflow_log(options.out):
         with ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs,
-                           evidence=fresh_evidence_folder(options.out), endpoint=options.endpoint) as session:
+                           evidence=fresh_evidence_folder(options.out), endpoint=options.endpoint,
+                           engines=engines_of(options.how.backends)) as session:
             checker = ModelChecker(session, options.out)
             environment = {**_environment(models), "tensorflow_log": TENSORFLOW_LOG}
             _, refused = checker.check(models, options.how, after_model=lambda: write_report(

@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.browser.backends import backend_variant
 from harness.browser.endpoints import BrowserEndpoint
+from harness.browser.engines import CHROMIUM, DEFAULT_ENGINES, ENGINES, Engine, split_engine
 from harness.browser.evidence import CheckRecording, folder_name
 from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
 from harness.browser.server import ParityServer
@@ -35,32 +36,55 @@ class ParitySession:
 
     def __init__(self, timeout_s: float, on_result: ResultListener | None = None,
                  upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None,
-                 evidence: Path | None = None, endpoint: BrowserEndpoint | None = None) -> None:
+                 evidence: Path | None = None, endpoint: BrowserEndpoint | None = None,
+                 engines: tuple[str, ...] = DEFAULT_ENGINES) -> None:
         self.timeout_s = timeout_s
         self.on_result = on_result
         self.evidence = evidence  # where a failed check's console log, screenshot and trace go (None: nowhere)
+        self.endpoint = endpoint  # a remote browser server; None: launch browsers here
+        self.engines = engines  # launched at start; another engine's browser is launched when a backend needs it
         self.server = ParityServer(upload_limit, tfjs)
-        self.browser = ParityBrowser(endpoint=endpoint)  # None: launch Chromium here
         self.backend_info: dict[str, dict[str, Any]] = {}
+        self._playwright: Any = None
+        self._browsers: dict[str, ParityBrowser] = {}
         self._pages: dict[str, BackendPage] = {}
         self._mounts: dict[Path, str] = {}
 
     def start(self) -> ParitySession:
-        """Start the server and launch the browser."""
+        """Start the server, Playwright, and the browser of each of ``engines``."""
+        from playwright.sync_api import sync_playwright
+
         self.server.start()
         try:
-            self.browser.start()
-        except Exception:
-            self.server.stop()
+            self._playwright = sync_playwright().start()
+            for engine in self.engines:
+                self.browser(ENGINES[engine])
+        except BaseException:
+            self.close()  # a driver left running would refuse every later sync_playwright() in this thread
             raise
         return self
 
+    def browser(self, engine: Engine = CHROMIUM) -> ParityBrowser:
+        """The session's browser of ``engine``, launched (or connected) on first use."""
+        if engine.name not in self._browsers:
+            self._browsers[engine.name] = ParityBrowser(self._playwright, engine, self.endpoint).start()
+        return self._browsers[engine.name]
+
+    def responsive(self) -> bool:
+        """Whether every browser of the session still answers (see ``ParityBrowser.responsive``)."""
+        return all(browser.responsive() for browser in self._browsers.values())
+
     def close(self) -> None:
-        """Close every page, the browser and the server."""
+        """Close every page, the browsers, Playwright and the server."""
         for page in self._pages.values():
             page.close()
         self._pages.clear()
-        self.browser.close()
+        for browser in self._browsers.values():
+            browser.close()
+        self._browsers.clear()
+        if self._playwright is not None:
+            self._playwright.stop()
+            self._playwright = None
         self.server.stop()
 
     def __enter__(self) -> ParitySession:
@@ -75,8 +99,8 @@ class ParitySession:
         if page is None or page.crashed:
             if page is not None:
                 page.close()
-            page = self.browser.new_page(self.server.origin, backend, timeout_s=self.timeout_s,
-                                         trace=self.evidence is not None)
+            page = self.browser(split_engine(backend)[0]).new_page(
+                self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None)
             self._pages[backend] = page
             self.backend_info[backend] = page.info
         return page
@@ -106,7 +130,10 @@ class ParitySession:
         broken = False
         try:
             group = check_group(check) if function is None else None
-            out_of_scope = backend_variant(backend).out_of_scope.get(group or "")
+            variant = backend_variant(backend)
+            engine = split_engine(backend)[0]
+            out_of_scope = (engine.out_of_scope.get(variant.tfjs_backend) or engine.out_of_scope.get(check)
+                            or variant.out_of_scope.get(group or ""))
             if out_of_scope:
                 return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
                                                 message=f"{check} on {backend}: {out_of_scope}"), started)
@@ -124,12 +151,12 @@ class ParitySession:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
-        if recording is not None and (result.status != "error" or self.browser.responsive()):  # else it runs again
+        if recording is not None and (result.status != "error" or self.responsive()):  # else it runs again elsewhere
             self._keep_evidence(recording, result)
         if broken:
             self.discard_page(backend)
-        if self.browser.endpoint is not None:
-            result.details["endpoint"] = self.browser.endpoint.name
+        if self.endpoint is not None:
+            result.details["endpoint"] = self.endpoint.name
         return self._finish(result, started)
 
     def _keep_evidence(self, recording: CheckRecording, result: CheckResult) -> None:
@@ -180,9 +207,9 @@ class ParitySession:
 
     def environment(self) -> dict[str, Any]:
         """The report's environment block: versions, platform, and each backend's facts."""
-        endpoint = self.browser.endpoint
+        endpoint = self.endpoint
         return {
-            "browser": f"Chromium {self.browser.version}",
+            "browser": ", ".join(browser.label for browser in self._browsers.values()) or None,
             **({"browser_endpoints": {endpoint.name: self.endpoint_facts()}} if endpoint else {}),
             "tfjs": ", ".join(dict.fromkeys(str(i.get("tfjsVersion")) for i in self.backend_info.values())) or None,
             "python": platform.python_version(),
@@ -197,10 +224,10 @@ class ParitySession:
     def endpoint_facts(self) -> dict[str, Any]:
         """What the report records of a remote endpoint: its URL (no query string), browser, and each backend's facts
         there (renderer, cross-origin isolation, SIMD, threads...)."""
-        assert self.browser.endpoint is not None
+        assert self.endpoint is not None
         return {
-            "url": self.browser.endpoint.public_url,
-            "browser": f"Chromium {self.browser.version}",
+            "url": self.endpoint.public_url,
+            "browser": ", ".join(browser.label for browser in self._browsers.values()),
             "backends": dict(self.backend_info),
         }
 

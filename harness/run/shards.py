@@ -136,7 +136,7 @@ class Shards:
     def _accept(self, session: ParitySession | None, row: CheckResult) -> None:
         """Hand ``row`` on, unless its browser is gone (asked after an ``error``): then the check runs again
         elsewhere."""
-        if session is not None and row.status == "error" and not session.browser.responsive():
+        if session is not None and row.status == "error" and not session.responsive():
             reason = row.message.strip().splitlines()[0] if row.message.strip() else "the browser disconnected"
             raise BrowserLostError(f"lost during {row.model} / {row.check} / {row.backend}: {reason}")
         with self._lock:

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.browser.backends import DEFAULT_BACKENDS
 from harness.browser.endpoints import BrowserEndpoint
+from harness.browser.engines import engines_of
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.checks import DEFAULT_CHECKS, check_applies, recorded_reason
@@ -61,7 +62,8 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
 
         def make_session(endpoint: BrowserEndpoint | None, listener: ResultListener) -> ParitySession:
             return ParitySession(options.timeout_s, on_result=listener, upload_limit=options.upload_limit,
-                                 tfjs=options.tfjs, evidence=evidence, endpoint=endpoint)
+                                 tfjs=options.tfjs, evidence=evidence, endpoint=endpoint,
+                                 engines=engines_of(options.backends))
 
         def run_check(session: ParitySession, group: Group, check: str) -> CheckResult:
             reference = references[group.model]

@@ -1,0 +1,79 @@
+"""Browser engines: Chromium (the default), Firefox, and how a backend id names its engine.
+
+A backend id on Chromium is what it always was (``webgl``, ``wasm:1thread@4.21.0``); on another
+engine it starts with the engine's name: ``firefox:webgl``, ``firefox:wasm:1thread``. So reports,
+baselines and JUnit get the engine as a dimension without changing Chromium's rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.errors import UsageError
+from harness.options import comma_list
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One browser engine: how to find and install it, and how Playwright launches it."""
+
+    name: str
+    label: str
+    env_var: str  # an executable that overrides every other choice
+    system_candidates: tuple[str, ...]  # absolute paths or names on PATH, in order
+    apt_packages: tuple[str, ...]  # what the setup installs as root on Debian/Ubuntu when nothing is found
+    system_channel: str | None = None  # the Playwright channel that drives a system (not Playwright-built) binary
+    headed: bool = False  # runs with a window (under a virtual display when there is none)
+    # Backends (tfjs backend names) or checks (check names) this engine cannot run here, each with the reason: their
+    # rows are named skips.
+    out_of_scope: dict[str, str] = field(default_factory=dict)
+
+
+BIDI_DOWNLOADS = ("needs the browser's downloads, which Playwright 1.64 does not report from Firefox over WebDriver "
+                  "BiDi (checked: a page's download link gives no download event, so the saved files cannot be "
+                  "read)")
+
+CHROMIUM = Engine("chromium", "Chromium", "TFJS_PARITY_CHROMIUM",
+                  ("/usr/bin/chromium", "chromium-browser", "google-chrome"), ("chromium",))
+FIREFOX = Engine(
+    "firefox", "Firefox", "TFJS_PARITY_FIREFOX", ("/usr/bin/firefox-esr", "firefox-esr", "firefox"),
+    ("firefox-esr", "xvfb"), system_channel="moz-firefox",
+    # Headless Firefox gets no WebGL context (checked with webgl.force-enabled and software GL): headed it has one.
+    headed=True,
+    out_of_scope={
+        "webgpu": "WebGPU on Firefox is out of scope here: Firefox ESR 153 on Linux has no navigator.gpu, and these "
+                  "machines have no GPU",
+        "save-load[downloads]": BIDI_DOWNLOADS,
+        "browser-to-python": BIDI_DOWNLOADS,
+    })
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (CHROMIUM, FIREFOX)}
+DEFAULT_ENGINES: tuple[str, ...] = ("chromium",)
+
+
+def split_engine(backend_id: str) -> tuple[Engine, str]:
+    """``"firefox:webgl:f16"`` -> ``(FIREFOX, "webgl:f16")``; an id without an engine runs on Chromium."""
+    head, separator, rest = backend_id.partition(":")
+    if separator and head in ENGINES:
+        return ENGINES[head], rest
+    return CHROMIUM, backend_id
+
+
+def engine_names(raw: str, option: str) -> tuple[str, ...]:
+    """The engines ``--browsers`` names, each a known one; else a ``UsageError`` naming ``option``."""
+    names = comma_list(raw)
+    unknown = [name for name in names if name not in ENGINES]
+    if not names or unknown:
+        raise UsageError(f"{option}: unknown browser {', '.join(unknown) or '(empty)'}; choose from "
+                         f"{', '.join(ENGINES)}")
+    return names
+
+
+def with_engines(backends: tuple[str, ...], engines: tuple[str, ...]) -> tuple[str, ...]:
+    """Every backend id on every engine, engine by engine: ``cpu, webgl, firefox:cpu, firefox:webgl``."""
+    return tuple(backend if engine == CHROMIUM.name else f"{engine}:{backend}"
+                 for engine in engines for backend in backends)
+
+
+def engines_of(backends: tuple[str, ...]) -> tuple[str, ...]:
+    """The engines ``backends`` run on, in order of first use."""
+    return tuple(dict.fromkeys(split_engine(backend)[0].name for backend in backends))
