@@ -51,13 +51,19 @@ def choose_browser(engine: Engine, own: Path | None) -> Path | None:
     return browser_choice(engine, own)[0]
 
 
+def checked_override(engine: Engine) -> Path | None:
+    """The executable ``engine``'s override variable names, if set; ``BrowserNotFoundError`` if it is not one."""
+    override = os.environ.get(engine.env_var)
+    if override and not os.access(override, os.X_OK):
+        raise BrowserNotFoundError(f"{engine.env_var}={override} is not an executable file")
+    return Path(override) if override else None
+
+
 def browser_choice(engine: Engine, own: Path | None) -> tuple[Path | None, str]:
     """``choose_browser``'s pick and how it was found (for ``tfjs-parity doctor``)."""
-    override = os.environ.get(engine.env_var)
+    override = checked_override(engine)
     if override:
-        if not os.access(override, os.X_OK):
-            raise BrowserNotFoundError(f"{engine.env_var}={override} is not an executable file")
-        return Path(override), f"from {engine.env_var}"
+        return override, f"from {engine.env_var}"
     if own:
         return own, f"Playwright's own {engine.label}"
     system = _system_build(engine)

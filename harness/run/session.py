@@ -17,6 +17,7 @@ from harness.browser.backends import backend_variant
 from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import CHROMIUM, DEFAULT_ENGINES, ENGINES, Engine, split_engine
 from harness.browser.evidence import CheckRecording, folder_name
+from harness.browser.executables import checked_override
 from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
 from harness.browser.server import ParityServer
 from harness.browser.tfjs_versions import TfjsSelection
@@ -54,6 +55,9 @@ class ParitySession:
         """Start the server, Playwright, and the browser of each of ``engines``."""
         from playwright.sync_api import sync_playwright
 
+        if self.endpoint is None:  # a bad override variable is reported before Playwright starts
+            for engine in self.engines:
+                checked_override(ENGINES[engine])
         self.server.start()
         try:
             self._playwright = sync_playwright().start()
