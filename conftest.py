@@ -30,6 +30,21 @@ def small_keras_model(seed, inputs=4, hidden=6, outputs=3):
                              keras.layers.Dense(outputs)])
 
 
+def predict_with_a_perturbed_weight(session, reference, backend):
+    """The ``predict`` row of ``reference`` on ``backend`` with column 3 of its last bias changed by 1e-3 in the
+    browser (against the unchanged Keras reference)."""
+    from harness.checks.inference import compare_predictions
+
+    bias = next(w for w in reversed(reference.weights) if w.name.endswith("/bias"))
+
+    def perturbed_predict(context):
+        model_id = context.page.call("load", context.model_url)
+        context.page.call("perturbWeight", model_id, bias.name, 3, 1e-3)
+        return compare_predictions(context, model_id)
+
+    return session.run_check("predict", reference, backend, perturbed_predict)
+
+
 @pytest.fixture
 def make_damaged_reference(tmp_path):
     """A copy of a reference directory with ``damage(directory)`` done to it, loaded as a reference.

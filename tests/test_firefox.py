@@ -5,11 +5,10 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import predict_with_a_perturbed_weight, run_cli
 from harness import cli
 from harness.browser.backends import backend_variant, split_backend_id
 from harness.browser.engines import CHROMIUM, FIREFOX, engine_names, split_engine, with_engines
-from harness.checks.inference import compare_predictions
 from harness.errors import UsageError
 from harness.verdict.tolerances import PREDICT_TOLERANCES, TRAINING_TOLERANCES, predict_tolerance, training_tolerance
 
@@ -59,14 +58,6 @@ def test_the_default_checks_of_a_model_pass_on_firefox(tmp_path, capsys):
 @pytest.mark.browser
 @pytest.mark.parametrize("backend", ["firefox:cpu", "firefox:webgl", "firefox:wasm"])
 def test_predict_on_firefox_fails_on_a_weight_perturbed_by_1e_3(parity_session, parity_references, backend):
-    reference = parity_references["mlp"]
-    bias = next(w for w in reversed(reference.weights) if w.name.endswith("/bias"))
-
-    def perturbed_predict(context):
-        model_id = context.page.call("load", context.model_url)
-        context.page.call("perturbWeight", model_id, bias.name, 3, 1e-3)
-        return compare_predictions(context, model_id)
-
-    result = parity_session.run_check("predict", reference, backend, perturbed_predict)
+    result = predict_with_a_perturbed_weight(parity_session, parity_references["mlp"], backend)
     assert result.status == "fail", result.message
     assert result.details["worst"]["index"][1] == 3 and result.max_abs_err > result.atol

@@ -5,25 +5,14 @@ import re
 import pytest
 from playwright.sync_api import Error as PlaywrightError
 
-from harness.checks.inference import check_predict, compare_predictions
+from conftest import predict_with_a_perturbed_weight
+from harness.checks.inference import check_predict
 
 pytestmark = pytest.mark.browser
 
 
-def last_bias(reference):
-    return next(w for w in reversed(reference.weights) if w.name.endswith("/bias"))
-
-
 def test_predict_fails_on_a_weight_perturbed_by_1e_3(parity_session, parity_references, parity_backend):
-    reference = parity_references["mlp"]
-    bias = last_bias(reference)
-
-    def perturbed_predict(context):
-        model_id = context.page.call("load", context.model_url)
-        context.page.call("perturbWeight", model_id, bias.name, 3, 1e-3)
-        return compare_predictions(context, model_id)
-
-    result = parity_session.run_check("predict", reference, parity_backend, perturbed_predict)
+    result = predict_with_a_perturbed_weight(parity_session, parity_references["mlp"], parity_backend)
     assert result.status == "fail", result.message
     # Output column 3 moves in every row; the report names the worst element and both values.
     assert result.details["worst"]["index"][1] == 3
