@@ -211,10 +211,9 @@ class ParitySession:
 
     def environment(self) -> dict[str, Any]:
         """The report's environment block: versions, platform, and each backend's facts."""
-        endpoint = self.endpoint
         return {
-            "browser": ", ".join(browser.label for browser in self._browsers.values()) or None,
-            **({"browser_endpoints": {endpoint.name: self.endpoint_facts()}} if endpoint else {}),
+            "browser": self._browser_labels() or None,
+            **({"browser_endpoints": {self.endpoint.name: self.endpoint_facts()}} if self.endpoint else {}),
             "tfjs": ", ".join(dict.fromkeys(str(i.get("tfjsVersion")) for i in self.backend_info.values())) or None,
             "python": platform.python_version(),
             "platform": platform.platform(),
@@ -224,16 +223,20 @@ class ParitySession:
             "gpu_note": _gpu_note(self.backend_info),
         }
 
-
     def endpoint_facts(self) -> dict[str, Any]:
         """What the report records of a remote endpoint: its URL (no query string), browser, and each backend's facts
         there (renderer, cross-origin isolation, SIMD, threads...)."""
         assert self.endpoint is not None
         return {
             "url": self.endpoint.public_url,
-            "browser": ", ".join(browser.label for browser in self._browsers.values()),
+            "browser": self._browser_labels(),
             "backends": dict(self.backend_info),
         }
+
+    def _browser_labels(self) -> str:
+        """``"Chromium 156.0..., Firefox 153.7.0"``: the session's browsers so far."""
+        return ", ".join(browser.label for browser in self._browsers.values())
+
 
 EVIDENCE_DIRECTORY = "evidence"
 
