@@ -13,7 +13,7 @@ RUN_ARGS ?=
 .PHONY: setup report test bench lint clean dist
 
 setup: $(PY_STAMP) $(NPM_STAMP)
-	@$(PY) -m harness.browser.executables --ensure chromium,firefox >/dev/null
+	@$(PY) -m harness.browser.executables --ensure chromium,firefox,webkit >/dev/null
 
 $(PY_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)

@@ -129,7 +129,7 @@ def _add_check_command(commands: Any, backends: str) -> None:
 
 def _add_tfjs_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--browsers", default="chromium", metavar="ENGINE[,ENGINE]",
-                         help="browser engines to run every backend on: chromium, firefox (columns like "
+                         help="browser engines to run every backend on: chromium, firefox, webkit (columns like "
                               "firefox:webgl; default: chromium)")
     command.add_argument("--tfjs", default="", metavar="V1,V2",
                          help="run every backend on each of these tfjs versions, side by side; a version other "

@@ -50,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--parity-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                     help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
     group.addoption("--parity-browsers", default="chromium", metavar="ENGINE[,ENGINE]",
-                    help="browser engines to run every backend on: chromium, firefox (default: chromium)")
+                    help="browser engines to run every backend on: chromium, firefox, webkit (default: chromium)")
     group.addoption("--parity-tfjs", default="", metavar="V1,V2",
                     help="run every backend on each of these tfjs versions (installed with npm on first use)")
     group.addoption("--parity-tfjs-dir", default=None, metavar="DIR",

@@ -20,7 +20,7 @@ def test_an_engine_prefixes_the_backend_id_and_chromium_keeps_its_ids():
     assert split_engine("webgl:f16") == (CHROMIUM, "webgl:f16")
     assert split_backend_id("firefox:wasm:1thread@4.21.0") == ("wasm:1thread", "4.21.0")
     assert backend_variant("firefox:webgl:nopack").name == "webgl:nopack"
-    with pytest.raises(UsageError, match="--browsers: unknown browser safari; choose from chromium, firefox"):
+    with pytest.raises(UsageError, match="--browsers: unknown browser safari; choose from chromium, firefox, webkit"):
         engine_names("firefox,safari", "--browsers")
 
 
@@ -33,13 +33,15 @@ def test_firefox_has_tolerances_of_its_own_and_its_variants_fall_back_to_them():
 
 @pytest.mark.browser
 def test_the_default_checks_of_a_model_pass_on_firefox(tmp_path, capsys):
-    status = run_cli(["run", "--models", "mlp", "--browsers", "firefox", "--backends", "cpu,webgl,wasm,webgpu",
+    # Threaded WASM (firefox:wasm) is left to the nightly job: a Web Worker's setBackend('wasm') with threads
+    # sometimes never returns on Firefox (docs/browsers.md, "Known gap"); the 1-thread variant has no such hang.
+    status = run_cli(["run", "--models", "mlp", "--browsers", "firefox", "--backends", "cpu,webgl,wasm:1thread,webgpu",
                       "--out", str(tmp_path)])
     output = capsys.readouterr()
     assert status == cli.EXIT_PASS, output.out + output.err
     report = json.loads((tmp_path / "parity.json").read_text())
     rows = report["results"]
-    assert {r["backend"] for r in rows} == {"firefox:cpu", "firefox:webgl", "firefox:wasm", "firefox:webgpu"}
+    assert {r["backend"] for r in rows} == {"firefox:cpu", "firefox:webgl", "firefox:wasm:1thread", "firefox:webgpu"}
     assert {r["status"] for r in rows if r["backend"] != "firefox:webgpu"} == {"pass", "skip"}
     skipped = {(r["check"], r["backend"]) for r in rows if r["status"] == "skip"}
     assert {check for check, backend in skipped if backend != "firefox:webgpu"} == {
@@ -49,14 +51,14 @@ def test_the_default_checks_of_a_model_pass_on_firefox(tmp_path, capsys):
     assert all("WebGPU on Firefox is out of scope" in r["message"] for r in rows if r["backend"] == "firefox:webgpu")
     environment = report["environment"]
     assert environment["browser"].startswith("Firefox ")
-    wasm = environment["backends"]["firefox:wasm"]
-    assert wasm["crossOriginIsolated"] is True and wasm["wasmThreads"] == 2 and "Firefox/" in wasm["userAgent"]
+    wasm = environment["backends"]["firefox:wasm:1thread"]
+    assert wasm["crossOriginIsolated"] is True and wasm["wasmSimd"] is True and "Firefox/" in wasm["userAgent"]
     assert environment["backends"]["firefox:webgl"]["webglRenderFloat32Enabled"] is True
     assert "firefox:webgl" in (tmp_path / "parity.md").read_text()
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("backend", ["firefox:cpu", "firefox:webgl", "firefox:wasm"])
+@pytest.mark.parametrize("backend", ["firefox:cpu", "firefox:webgl", "firefox:wasm"])  # predict needs no worker
 def test_predict_on_firefox_fails_on_a_weight_perturbed_by_1e_3(parity_session, parity_references, backend):
     result = predict_with_a_perturbed_weight(parity_session, parity_references["mlp"], backend)
     assert result.status == "fail", result.message

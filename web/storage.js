@@ -6,6 +6,8 @@
   const TFJS_DATABASE = 'tensorflowjs';
   const LOCAL_STORAGE_PREFIX = 'tensorflowjs_models/';
   const MISSING_KERNEL = /Kernel '(\w+)' not registered for backend '(\w+)'/;
+  // WebKitGTK gives a worker no WebGL context: tf.setBackend('webgl') fails there (known_issues.py).
+  const NO_WORKER_BACKEND = /tf\.setBackend\('(\w+)'\) failed: backend could not be initialised/;
   const trained = new Map();
 
   async function sha256(bytes) {
@@ -49,9 +51,12 @@
       return { artifacts, trainedOn: parity.backends.current().name, note: null };
     } catch (error) {
       const missing = MISSING_KERNEL.exec(error.message);
-      if (!missing) throw error;
+      const noStart = NO_WORKER_BACKEND.exec(error.message);
+      if (!missing && !noStart) throw error;
       const { artifacts } = await parity.workers.train(saving, 'cpu');
-      return { artifacts, trainedOn: 'cpu', note: `trained on cpu: backend '${missing[2]}' has no '${missing[1]}' kernel` };
+      const why = missing ? `backend '${missing[2]}' has no '${missing[1]}' kernel`
+        : `backend '${noStart[1]}' cannot start in a Web Worker here`;
+      return { artifacts, trainedOn: 'cpu', note: `trained on cpu: ${why}` };
     }
   }
 

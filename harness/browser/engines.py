@@ -24,14 +24,20 @@ class Engine:
     apt_packages: tuple[str, ...]  # what the setup installs as root on Debian/Ubuntu when nothing is found
     system_channel: str | None = None  # the Playwright channel that drives a system (not Playwright-built) binary
     headed: bool = False  # runs with a window (under a virtual display when there is none)
-    # Backends (tfjs backend names) or checks (check names) this engine cannot run here, each with the reason: their
-    # rows are named skips.
+    # The WebDriver program that drives a system (not Playwright-built) browser of this engine (``browser.webdriver``);
+    # None: Playwright drives it.
+    webdriver: str | None = None
+    # Backend variants (``BACKENDS`` names) or checks (check names) this engine cannot run here, each with the
+    # reason: their rows are named skips.
     out_of_scope: dict[str, str] = field(default_factory=dict)
 
 
 BIDI_DOWNLOADS = ("needs the browser's downloads, which Playwright 1.64 does not report from Firefox over WebDriver "
                   "BiDi (checked: a page's download link gives no download event, so the saved files cannot be "
                   "read)")
+
+WEBDRIVER_DOWNLOADS = ("needs the browser's downloads, which WebDriver cannot collect from WebKitGTK's MiniBrowser (it "
+                       "has no download API), so the saved files cannot be read")
 
 CHROMIUM = Engine("chromium", "Chromium", "TFJS_PARITY_CHROMIUM",
                   ("/usr/bin/chromium", "chromium-browser", "google-chrome"), ("chromium",))
@@ -46,7 +52,23 @@ FIREFOX = Engine(
         "save-load[downloads]": BIDI_DOWNLOADS,
         "browser-to-python": BIDI_DOWNLOADS,
     })
-ENGINES: dict[str, Engine] = {engine.name: engine for engine in (CHROMIUM, FIREFOX)}
+WEBKIT = Engine(
+    "webkit", "WebKit", "TFJS_PARITY_WEBKIT",
+    ("/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser", "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.0/MiniBrowser",
+     "/usr/lib/aarch64-linux-gnu/webkit2gtk-4.1/MiniBrowser"),
+    ("webkit2gtk-driver", "xvfb"),
+    # WebKitGTK's MiniBrowser, driven with WebDriver (WebKitWebDriver): headless, the session hung.
+    headed=True, webdriver="WebKitWebDriver",
+    out_of_scope={
+        "wasm": "threaded WASM is out of scope on WebKitGTK 2.50: although the page is cross-origin isolated, tfjs "
+                "finds no WASM thread support (WASM_HAS_MULTITHREAD_SUPPORT false) and runs the SIMD binary on 1 "
+                "thread; webkit:wasm:1thread checks that",
+        "webgpu": "WebGPU on WebKitGTK is out of scope here: WebKitGTK 2.50 has no navigator.gpu, and these machines "
+                  "have no GPU",
+        "save-load[downloads]": WEBDRIVER_DOWNLOADS,
+        "browser-to-python": WEBDRIVER_DOWNLOADS,
+    })
+ENGINES: dict[str, Engine] = {engine.name: engine for engine in (CHROMIUM, FIREFOX, WEBKIT)}
 DEFAULT_ENGINES: tuple[str, ...] = ("chromium",)
 
 

@@ -82,7 +82,7 @@ def resolve_browser(engine: Engine) -> tuple[Path, bool]:
     with ThreadPoolExecutor(max_workers=1) as pool:
         own = pool.submit(playwright_build, engine).result()
         chosen = choose_browser(engine, own)
-        if chosen is None or (engine.headed and not display_available()):
+        if chosen is None or not _usable(engine, chosen, own):
             chosen = pool.submit(ensure_browser, engine).result()
     return chosen, chosen == own
 
@@ -97,9 +97,18 @@ def _run(command: list[str], env: dict[str, str] | None = None) -> bool:
 
 
 def _ready(engine: Engine) -> Path | None:
-    """The engine's browser, if it and (for a headed engine) a virtual display program are there."""
-    found = find_browser(engine)
-    return found if found and (not engine.headed or display_available()) else None
+    """The engine's browser, if it, its WebDriver program (for a system build driven over WebDriver) and (for a
+    headed engine) a virtual display program are there."""
+    own = playwright_build(engine)
+    found = choose_browser(engine, own)
+    return found if _usable(engine, found, own) else None
+
+
+def _usable(engine: Engine, found: Path | None, own: Path | None) -> bool:
+    """Whether ``found`` can run: its WebDriver program is there (a system build driven over WebDriver), and a
+    display (a headed engine)."""
+    missing_driver = engine.webdriver is not None and found != own and shutil.which(engine.webdriver) is None
+    return found is not None and not missing_driver and (not engine.headed or display_available())
 
 
 def ensure_browser(engine: Engine) -> Path:

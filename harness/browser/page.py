@@ -12,13 +12,13 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import assert_in_effect, backend_variant, split_backend_id
 from harness.browser.display import display
 from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import CHROMIUM, Engine
-from harness.browser.executables import resolve_browser
 from harness.errors import HarnessError, SetupError
 from harness.options import DEFAULT_TIMEOUT_S
 
@@ -148,6 +148,23 @@ def _source(message: Any) -> str:
     return f"worker {worker.url.rsplit('/', 1)[-1]}" if worker else "page"
 
 
+PAGE_READY = "() => self.parity && self.parity.start"
+
+
+def page_url(origin: str, backend: str) -> str:
+    """The parity page for ``backend``: the default tfjs, or the version its id names."""
+    _, version = split_backend_id(backend)
+    return f"{origin}/" + (f"?tfjs={version}" if version else "")
+
+
+def activate_backend(page: BackendPage) -> None:
+    """Make ``page.backend``'s variant the page's backend and keep the facts the page reports; raises
+    ``BackendNotInEffectError`` if they show something else (another variant or tfjs version)."""
+    variant = backend_variant(page.backend)
+    page.info = page.call("setBackend", variant.tfjs_backend, variant.flags, variant.wasm_threads)
+    assert_in_effect(page.backend, page.info)
+
+
 class BrowserEndpointError(SetupError):
     """A remote browser server could not be reached, or refused the connection."""
 
@@ -158,21 +175,22 @@ class ParityBrowser:
     (Playwright's sync API allows one per thread)."""
 
     def __init__(self, playwright: Any, engine: Engine = CHROMIUM, endpoint: BrowserEndpoint | None = None,
-                 headless: bool = True) -> None:
+                 executable: Path | None = None, own: bool = False, headless: bool = True) -> None:
         self._playwright = playwright
         self.engine = engine
         self.endpoint = endpoint
+        self._executable = executable  # with ``own``: Playwright's own build (from ``executables.resolve_browser``)
+        self._own = own
         self._headless = headless
         self._browser: Any = None
 
     def start(self) -> ParityBrowser:
-        """Launch the engine's browser (Playwright's own build if installed, else the system's), or connect to
-        ``endpoint``."""
+        """Launch the engine's browser (``executable``), or connect to ``endpoint``."""
         if self.endpoint is not None:
             self._browser = self._connect(self.endpoint)
             return self
-        executable, own = resolve_browser(self.engine)
-        options: dict[str, Any] = {"executable_path": None if own else str(executable),
+        own = self._own
+        options: dict[str, Any] = {"executable_path": None if own else str(self._executable),
                                    "headless": self._headless and not self.engine.headed}
         if self.engine is CHROMIUM:
             options.update(args=list(CHROMIUM_ARGS), chromium_sandbox=False)
@@ -234,8 +252,6 @@ class ParityBrowser:
         """A fresh page at ``origin`` with backend id ``backend`` (see ``backends``) in effect, with a Playwright
         trace running on its context when ``trace``; raises ``BrowserError`` if it cannot be,
         ``BackendNotInEffectError`` if the page runs something else (another variant or tfjs version)."""
-        variant = backend_variant(backend)
-        _, version = split_backend_id(backend)
         context = self._browser.new_context()
         if trace:
             # No DOM snapshots or screencast: the page has no UI to show; the calls, console and network are what count.
@@ -247,12 +263,9 @@ class ParityBrowser:
         page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text, _source(msg)))
         page.on("download", lambda download: backend_page.downloads.append(download))
         try:
-            page.goto(f"{origin}/" + (f"?tfjs={version}" if version else ""), wait_until="load",
-                      timeout=timeout_s * 1000)
-            page.wait_for_function("() => self.parity && self.parity.start", timeout=timeout_s * 1000)
-            backend_page.info = backend_page.call("setBackend", variant.tfjs_backend, variant.flags,
-                                                  variant.wasm_threads)
-            assert_in_effect(backend, backend_page.info)
+            page.goto(page_url(origin, backend), wait_until="load", timeout=timeout_s * 1000)
+            page.wait_for_function(PAGE_READY, timeout=timeout_s * 1000)
+            activate_backend(backend_page)
         except Exception:
             backend_page.close()
             raise

@@ -104,6 +104,10 @@ def _browser(engine: Engine) -> Finding:
                        f"apt-get install {' '.join(engine.apt_packages)}; or set {engine.env_var})")
     version = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=60).stdout.strip()
     finding = Finding("ok", engine.label, f"{version or 'version unknown'} at {path} ({how})")
+    driven_by_webdriver = engine.webdriver is not None and how != f"Playwright's own {engine.label}"
+    if driven_by_webdriver and not shutil.which(engine.webdriver or ""):
+        return Finding(missing, engine.label, f"{finding.detail}; it is driven over WebDriver and {engine.webdriver} "
+                       "is missing", f"apt-get install -y {' '.join(engine.apt_packages)}")
     if engine.headed and not display_available():
         return Finding(missing, engine.label, f"{finding.detail}; it runs with a window and there is no Xvfb or "
                        "DISPLAY", "apt-get install -y xvfb")

@@ -17,11 +17,12 @@ from harness.browser.backends import backend_variant
 from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import CHROMIUM, DEFAULT_ENGINES, ENGINES, Engine, split_engine
 from harness.browser.evidence import CheckRecording, folder_name
-from harness.browser.executables import checked_override
+from harness.browser.executables import checked_override, resolve_browser
 from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
 from harness.browser.server import ParityServer
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
+from harness.browser.webdriver import WebDriverBrowser
 from harness.checks import CHECKS, CheckContext, CheckFunction, check_group
 from harness.errors import HarnessError
 from harness.reference.directory import ReferenceModel
@@ -47,7 +48,7 @@ class ParitySession:
         self.server = ParityServer(upload_limit, tfjs)
         self.backend_info: dict[str, dict[str, Any]] = {}
         self._playwright: Any = None
-        self._browsers: dict[str, ParityBrowser] = {}
+        self._browsers: dict[str, ParityBrowser | WebDriverBrowser] = {}
         self._pages: dict[str, BackendPage] = {}
         self._mounts: dict[Path, str] = {}
 
@@ -68,10 +69,17 @@ class ParitySession:
             raise
         return self
 
-    def browser(self, engine: Engine = CHROMIUM) -> ParityBrowser:
-        """The session's browser of ``engine``, launched (or connected) on first use."""
+    def browser(self, engine: Engine = CHROMIUM) -> ParityBrowser | WebDriverBrowser:
+        """The session's browser of ``engine``, launched (or connected) on first use: through Playwright, or over
+        WebDriver for a system build Playwright cannot drive (WebKitGTK)."""
         if engine.name not in self._browsers:
-            self._browsers[engine.name] = ParityBrowser(self._playwright, engine, self.endpoint).start()
+            if self.endpoint is not None:
+                browser: ParityBrowser | WebDriverBrowser = ParityBrowser(self._playwright, engine, self.endpoint)
+            else:
+                executable, own = resolve_browser(engine)
+                browser = (WebDriverBrowser(engine, executable) if engine.webdriver is not None and not own
+                           else ParityBrowser(self._playwright, engine, executable=executable, own=own))
+            self._browsers[engine.name] = browser.start()
         return self._browsers[engine.name]
 
     def responsive(self) -> bool:
@@ -136,7 +144,7 @@ class ParitySession:
             group = check_group(check) if function is None else None
             variant = backend_variant(backend)
             engine = split_engine(backend)[0]
-            out_of_scope = (engine.out_of_scope.get(variant.tfjs_backend) or engine.out_of_scope.get(check)
+            out_of_scope = (engine.out_of_scope.get(variant.name) or engine.out_of_scope.get(check)
                             or variant.out_of_scope.get(group or ""))
             if out_of_scope:
                 return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",

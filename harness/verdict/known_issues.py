@@ -72,6 +72,11 @@ UNSUPPORTED_HERE = (
     # converter fuses the LSTM's broadcast bias into it.
     (re.compile(r"(_FusedMatMul) only supports rank-1 bias but got rank (\d+)"),
      "the backend's '{1}' kernel takes only a rank-1 bias, and the converted graph gives it rank {2}"),
+    # WebKitGTK 2.50 has OffscreenCanvas in workers but gives it no WebGL context (getContext('webgl2') and
+    # ('webgl') return null there), so tfjs' webgl backend cannot start in a Web Worker.
+    (re.compile(r"in the worker: Error: tf\.setBackend\('(webgl)'\) failed: backend could not be initialised"),
+     "this browser gives a Web Worker no WebGL context (OffscreenCanvas getContext('webgl2') is null there), so "
+     "tfjs' '{1}' backend cannot start in the worker"),
     # Every input is fed ("Consider providing the following inputs: []"), yet the graph executor
     # cannot reach the outputs: it does not follow a GRU's converted while loop (tensorflow/tfjs#4350).
     (re.compile(r"Cannot compute the outputs \[[^\]]*\] from the provided inputs \[[^\]]*\]\. "
