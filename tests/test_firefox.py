@@ -34,7 +34,7 @@ def test_firefox_has_tolerances_of_its_own_and_its_variants_fall_back_to_them():
 @pytest.mark.browser
 def test_the_default_checks_of_a_model_pass_on_firefox(tmp_path, capsys):
     # Threaded WASM (firefox:wasm) is left to the nightly job: a Web Worker's setBackend('wasm') with threads
-    # sometimes never returns on Firefox (docs/browsers.md, "Known gap"); the 1-thread variant has no such hang.
+    # sometimes never returns on Firefox (docs/browsers.md, "Known gap"); the 1-thread variant never did here.
     status = run_cli(["run", "--models", "mlp", "--browsers", "firefox", "--backends", "cpu,webgl,wasm:1thread,webgpu",
                       "--out", str(tmp_path)])
     output = capsys.readouterr()
