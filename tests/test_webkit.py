@@ -54,5 +54,6 @@ def test_the_default_checks_of_a_model_pass_on_webkit(tmp_path, capsys):
 @pytest.mark.parametrize("backend", ["webkit:cpu", "webkit:webgl", "webkit:wasm:1thread"])
 def test_predict_on_webkit_fails_on_a_weight_perturbed_by_1e_3(parity_session, parity_references, backend):
     result = predict_with_a_perturbed_weight(parity_session, parity_references["mlp"], backend)
+    parity_session.discard_page(backend)  # ends that page's MiniBrowser
     assert result.status == "fail", result.message
     assert result.details["worst"]["index"][1] == 3 and result.max_abs_err > result.atol
