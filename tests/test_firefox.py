@@ -38,25 +38,36 @@ def test_webgpu_on_firefox_is_a_named_skip_without_starting_a_browser(parity_ref
     assert row.status == "skip" and "WebGPU on Firefox is out of scope" in row.message
 
 
+def test_threaded_wasm_in_a_worker_on_firefox_is_a_named_skip_without_starting_a_browser(parity_references):
+    from harness.run.session import ParitySession
+
+    session = ParitySession(30)
+    for check in ("fit-worker", "fine-tune-worker"):
+        row = session.run_check(check, parity_references["mlp"], "firefox:wasm")
+        assert row.status == "skip" and "WebDriver BiDi session" in row.message and "wasm:1thread" in row.message
+
+
 @pytest.mark.browser
 def test_the_default_checks_of_a_model_pass_on_firefox(tmp_path, capsys):
-    # Threaded WASM (firefox:wasm) is left to the nightly job: a Web Worker's setBackend('wasm') with threads
-    # sometimes never returns on Firefox (docs/browsers.md, "Known gap"); the 1-thread variant never did here.
-    status = run_cli(["run", "--models", "mlp", "--browsers", "firefox", "--backends", "cpu,webgl,wasm:1thread",
-                      "--out", str(tmp_path)])
+    status = run_cli(["run", "--models", "mlp", "--browsers", "firefox", "--out", str(tmp_path)])
     output = capsys.readouterr()
     assert status == cli.EXIT_PASS, output.out + output.err
     report = json.loads((tmp_path / "parity.json").read_text())
     rows = report["results"]
-    assert {r["backend"] for r in rows} == {"firefox:cpu", "firefox:webgl", "firefox:wasm:1thread"}
+    assert {r["backend"] for r in rows} == {"firefox:cpu", "firefox:webgl", "firefox:wasm"}
     assert {r["status"] for r in rows} == {"pass", "skip"}
     skipped = {(r["check"], r["backend"]) for r in rows if r["status"] == "skip"}
-    assert {check for check, backend in skipped} == {"save-load[downloads]", "browser-to-python"}
+    downloads = {(check, backend) for check in ("save-load[downloads]", "browser-to-python")
+                 for backend in ("firefox:cpu", "firefox:webgl", "firefox:wasm")}
+    assert skipped == downloads | {("fit-worker", "firefox:wasm")}
     assert all("WebDriver BiDi" in r["message"] for r in rows if r["status"] == "skip")
+    # On threaded WASM the storage checks' worker trains on wasm:1thread, and the row says so.
+    saved = next(r for r in rows if r["check"] == "save-load[indexeddb]" and r["backend"] == "firefox:wasm")
+    assert saved["details"]["trained"]["note"].startswith("trained in the worker on wasm:1thread, not wasm: Firefox")
     environment = report["environment"]
     assert environment["browser"].startswith("Firefox ")
-    wasm = environment["backends"]["firefox:wasm:1thread"]
-    assert wasm["crossOriginIsolated"] is True and wasm["wasmSimd"] is True and "Firefox/" in wasm["userAgent"]
+    wasm = environment["backends"]["firefox:wasm"]
+    assert wasm["crossOriginIsolated"] is True and wasm["wasmThreads"] == 2 and "Firefox/" in wasm["userAgent"]
     assert environment["backends"]["firefox:webgl"]["webglRenderFloat32Enabled"] is True
     assert "firefox:webgl" in (tmp_path / "parity.md").read_text()
 

@@ -44,16 +44,20 @@
     return plainInfo(result.modelArtifactsInfo);
   }
 
+  /**
+   * Train `job` in a worker and keep what it saves: on the page's backend, or on `job.workerBackend`
+   * ({name, flags, wasmThreads}) where the harness knows this browser's workers cannot run the page's.
+   */
   async function trainForSaving(job) {
-    const saving = { ...job, saveArtifacts: true };
+    const { workerBackend = null, ...saving } = { ...job, saveArtifacts: true };
     try {
-      const { artifacts } = await parity.workers.train(saving);
-      return { artifacts, trainedOn: parity.backends.current().name, note: null };
+      const { artifacts } = await parity.workers.train(saving, workerBackend);
+      return { artifacts, trainedOn: (workerBackend || parity.backends.current()).name, note: null };
     } catch (error) {
       const missing = MISSING_KERNEL.exec(error.message);
       const noStart = NO_WORKER_BACKEND.exec(error.message);
       if (!missing && !noStart) throw error;
-      const { artifacts } = await parity.workers.train(saving, 'cpu');
+      const { artifacts } = await parity.workers.train(saving, { name: 'cpu', flags: {} });
       const why = missing ? `backend '${missing[2]}' has no '${missing[1]}' kernel`
         : `backend '${noStart[1]}' cannot start in a Web Worker here`;
       return { artifacts, trainedOn: 'cpu', note: `trained on cpu: ${why}` };

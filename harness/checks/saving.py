@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 
+from harness.browser.backends import BACKENDS, backend_variant
+from harness.browser.engines import split_engine
 from harness.checks.context import CheckContext
 from harness.checks.training import encoded_job, training_job
 from harness.verdict.compare import Comparison, compare_exact, format_failure, largest
@@ -73,8 +75,16 @@ def open_subjects(context: CheckContext) -> Iterator[Subject]:
 
 def _trained(context: CheckContext) -> Subject:
     job = training_job(context.reference.training(), context.model_url, "fit")
+    engine, variant_name = split_engine(context.backend)
+    instead = engine.worker_variants.get(backend_variant(context.backend).name)
+    if instead is not None:
+        worker = BACKENDS[instead[0]]
+        job["workerBackend"] = {"name": worker.tfjs_backend, "flags": worker.flags, "wasmThreads": worker.wasm_threads}
     made = context.page.call("trainedModel", encoded_job(job))
-    return Subject("trained", made["modelId"], made["trainedOn"], made["note"])
+    note = made["note"]
+    if note is None and instead is not None:
+        note = f"trained in the worker on {instead[0]}, not {variant_name}: {instead[1]}"
+    return Subject("trained", made["modelId"], made["trainedOn"], note)
 
 
 def save_model(context: CheckContext, subject: Subject, scheme: str) -> Saved:

@@ -145,6 +145,7 @@ class ParitySession:
             variant = backend_variant(backend)
             engine = split_engine(backend)[0]
             out_of_scope = (engine.out_of_scope.get(variant.name) or engine.out_of_scope.get(check)
+                            or engine.out_of_scope.get(f"{variant.name}/{check}")
                             or variant.out_of_scope.get(group or ""))
             if out_of_scope:
                 return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
