@@ -1,76 +1,193 @@
-"""Where a parity run spends its time: ``python -m harness.run.bench`` (``make bench``).
+"""How fast the harness is, against its goals: ``python -m harness.run.bench`` (``make bench``).
 
-Measures a cold fixture build (into a temporary cache), a warm cache read, browser and server
-start, each backend's page setup, and each check, then writes ``bench.json``. Timings of WebGL
-and WebGPU on a machine without a GPU are SwiftShader (software) timings.
+Each figure is measured as a user meets it, from process start to exit: ``check`` on eleven small
+models, the zoo's default run and the nightly matrix (warm fixtures), the cold fixture build, and
+``make test`` in a fresh clone. The zoo run also gives the peak memory of the harness and its browser,
+and where its time goes (by backend, model and check, from the report's rows). The figures go to
+``bench.json``, each figure's logs and reports to ``bench/`` beside it. WebGL and WebGPU on a machine
+without a GPU run on SwiftShader (software): their timings are not GPU timings.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import json
+import os
+import platform
+import shutil
+import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from harness.browser.backends import DEFAULT_BACKENDS
-from harness.checks import DEFAULT_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, check_applies
-from harness.options import DEFAULT_TIMEOUT_S, comma_list
+from harness.options import comma_list
 from harness.reference.cache import ensure_references
 from harness.reference.zoo import ZOO
 from harness.report.files import write_atomically
-from harness.run.session import ParitySession
+from harness.run.bench_models import write_small_models
+from harness.run.process_memory import PeakMemory
+
+GIB = 1024 ** 3
+HARNESS = [sys.executable, "-m", "harness"]
 
 
-def _timed(work):  # type: ignore[no-untyped-def]
+@dataclass(frozen=True)
+class Goal:
+    """One figure of issue 17's table: what it measures, its goal, and its value when the issue was filed."""
+
+    key: str
+    label: str
+    goal: float
+    unit: str
+    filed: float | None  # None: not measured then
+
+
+GOALS: tuple[Goal, ...] = (
+    Goal("small_models_check", "check: 11 small models x cpu,webgl,wasm, topology+predict, warm", 40, "s", 105),
+    Goal("zoo_default_run", "tfjs-parity run: the zoo's default run, warm fixtures", 90, "s", 320),
+    Goal("fixtures_cold", "cold fixture build, whole zoo", 35, "s", 70),
+    Goal("nightly_matrix", "tfjs-parity run --matrix nightly (8 backend ids), warm fixtures", 480, "s", 930),
+    Goal("fresh_clone_make_test", "make test in a fresh clone, setup included", 360, "s", 578),
+    Goal("peak_memory", "peak memory (PSS) of harness + browser, zoo default run", 3, "GiB", None),
+)
+FIGURES = ("small", "zoo", "cold", "nightly", "test")  # --figures; the zoo run also measures peak_memory
+
+
+@dataclass
+class Timed:
+    seconds: float
+    returncode: int
+    peak_bytes: int = 0
+
+
+def _run(argv: list[str], cwd: Path | None = None, log: Path | None = None) -> Timed:
+    """Run ``argv`` to its end, its output to ``log``; wall time and the peak memory of its process tree."""
     started = time.perf_counter()
-    value = work()
-    return value, round(time.perf_counter() - started, 3)
+    with open(log or os.devnull, "w") as out:
+        process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+        with PeakMemory(process.pid) as peak:
+            returncode = process.wait()
+    return Timed(round(time.perf_counter() - started, 1), returncode, peak.bytes)
 
 
-def run_benchmark(models: list[str], backends: list[str]) -> dict[str, object]:
-    """Time each phase of a parity run; returns the figures (seconds)."""
-    figures: dict[str, object] = {}
-    with tempfile.TemporaryDirectory() as cold_root:
-        _, figures["fixtures_cold_s"] = _timed(lambda: ensure_references(models, Path(cold_root)))
-    references, figures["fixtures_warm_s"] = _timed(lambda: ensure_references(models))
-    session, figures["browser_and_server_start_s"] = _timed(lambda: ParitySession(DEFAULT_TIMEOUT_S).start())
-    checks: dict[str, float] = {}
-    try:
-        for backend in backends:
-            _, figures[f"page_setup_{backend}_s"] = _timed(lambda name=backend: session.page(name))
-            for name in models:
-                for check in DEFAULT_CHECKS:
-                    if not check_applies(check, references[name]):
-                        continue
-                    result = session.run_check(check, references[name], backend)
-                    checks[f"{name}/{backend}/{check}"] = result.seconds or 0.0
-        figures["gpu_note"] = session.environment()["gpu_note"]
-    finally:
-        session.close()
-    figures["checks_s"] = checks
-    figures["checks_total_s"] = round(sum(checks.values()), 3)
-    training = [seconds for key, seconds in checks.items() if key.rsplit("/", 1)[1] in TRAINING_CHECKS]
-    figures["training_checks_total_s"] = round(sum(training), 3)
-    storage = [seconds for key, seconds in checks.items() if key.rsplit("/", 1)[1] in STORAGE_CHECKS]
-    figures["storage_checks_total_s"] = round(sum(storage), 3)
-    for backend in backends:
-        figures[f"checks_{backend}_s"] = round(sum(s for k, s in checks.items() if k.split("/")[1] == backend), 3)
-    return figures
+def _small_models(work: Path) -> dict[str, Any]:
+    models = write_small_models(work / "models")
+    argv = [*HARNESS, "check", *map(str, models), "--backends", "cpu,webgl,wasm", "--checks", "topology,predict",
+            "--repair", "-q", "--out", str(work / "check")]
+    _run(argv)  # warms the OS' and the browser's caches, as a user's second run finds them
+    timed = _run(argv, log=work / "check.log")
+    return {"small_models_check": timed.seconds, "small_models_check_exit": timed.returncode,
+            "small_models_rows": _statuses(work / "check" / "parity.json")}
+
+
+def _zoo_run(work: Path, name: str, extra: list[str]) -> tuple[Timed, dict[str, Any]]:
+    ensure_references(list(ZOO))
+    out = work / name
+    timed = _run([*HARNESS, "run", "-q", "--out", str(out), *extra], log=work / f"{name}.log")
+    return timed, _breakdown(out / "parity.json")
+
+
+def _zoo(work: Path) -> dict[str, Any]:
+    timed, breakdown = _zoo_run(work, "zoo", [])
+    return {"zoo_default_run": timed.seconds, "zoo_default_run_exit": timed.returncode,
+            "peak_memory": round(timed.peak_bytes / GIB, 2), "zoo_default_run_breakdown": breakdown}
+
+
+def _nightly(work: Path) -> dict[str, Any]:
+    timed, breakdown = _zoo_run(work, "nightly", ["--matrix", "nightly"])
+    return {"nightly_matrix": timed.seconds, "nightly_matrix_exit": timed.returncode,
+            "nightly_matrix_breakdown": breakdown}
+
+
+def _cold(work: Path) -> dict[str, Any]:
+    build = ("import sys; from pathlib import Path; from harness.reference.cache import ensure_references; "
+             "from harness.reference.zoo import ZOO; ensure_references(list(ZOO), Path(sys.argv[1]))")
+    timed = _run([sys.executable, "-c", build, str(work / "fixtures")], log=work / "fixtures.log")
+    return {"fixtures_cold": timed.seconds, "fixtures_cold_exit": timed.returncode}
+
+
+def _fresh_clone_test(work: Path) -> dict[str, Any]:
+    """``make test`` in a clone of this checkout's HEAD (its own venv, npm install and fixtures)."""
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True,
+                         cwd=Path(__file__).parent)
+    if top.returncode != 0:
+        return {"fresh_clone_make_test_skipped": "not run from a git checkout"}
+    clone = work / "clone"
+    subprocess.run(["git", "clone", "--quiet", top.stdout.strip(), str(clone)], check=True)
+    timed = _run(["make", "test"], cwd=clone, log=work / "make-test.log")
+    shutil.rmtree(clone, ignore_errors=True)  # its venv, node_modules and fixtures: over a GiB
+    return {"fresh_clone_make_test": timed.seconds, "fresh_clone_make_test_exit": timed.returncode}
+
+
+MEASURES: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "small": _small_models, "zoo": _zoo, "cold": _cold, "nightly": _nightly, "test": _fresh_clone_test}
+
+
+def _statuses(report: Path) -> dict[str, int]:
+    if not report.is_file():
+        return {}
+    return dict(collections.Counter(row["status"] for row in json.loads(report.read_text())["results"]))
+
+
+def _breakdown(report: Path) -> dict[str, Any]:
+    """Where a run's check time went: seconds by backend, model and check, and its rows' statuses."""
+    if not report.is_file():
+        return {}
+    rows = json.loads(report.read_text())["results"]
+    by: dict[str, Any] = {"statuses": _statuses(report)}
+    for key in ("backend", "model", "check"):
+        totals: dict[str, float] = collections.defaultdict(float)
+        for row in rows:
+            totals[row[key]] += row.get("seconds") or 0.0
+        by[f"by_{key}_s"] = {name: round(seconds, 1) for name, seconds in sorted(totals.items(), key=lambda x: -x[1])}
+    return by
+
+
+def measure(figures: tuple[str, ...], work: Path) -> dict[str, Any]:
+    """Measure ``figures`` (``FIGURES`` names), working in ``work``."""
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                                           "note": "no GPU here: WebGL runs on SwiftShader (software)"}}
+    for name in figures:
+        print(f"measuring {name} ...", flush=True)
+        (work / name).mkdir(parents=True)
+        results.update(MEASURES[name](work / name))
+    results["goals"] = {goal.key: {"value": results.get(goal.key), "goal": goal.goal, "unit": goal.unit,
+                                   "filed": goal.filed} for goal in GOALS if goal.key in results}
+    return results
+
+
+def goal_table(results: dict[str, Any]) -> str:
+    """The goals as a text table: figure, value, goal, value / goal, value when the issue was filed."""
+    lines = [f"{'figure':68} {'value':>9} {'goal':>7} {'ratio':>6} {'filed':>7}"]
+    for goal in GOALS:
+        value = results.get(goal.key)
+        if value is None:
+            continue
+        filed = "" if goal.filed is None else f"{goal.filed:g}"
+        lines.append(f"{goal.label:68} {value:>8g}{goal.unit} {goal.goal:>6g}{goal.unit} {value / goal.goal:>6.2f} "
+                     f"{filed:>7}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m harness.run.bench", description=__doc__)
-    parser.add_argument("--models", default=",".join(ZOO))
-    parser.add_argument("--backends", default=",".join(DEFAULT_BACKENDS))
+    parser.add_argument("--figures", default=",".join(FIGURES),
+                        help=f"comma-separated, from {', '.join(FIGURES)} (default: all)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench.json"))
     args = parser.parse_args(argv)
-    figures = run_benchmark(list(comma_list(args.models)), list(comma_list(args.backends)))
-    write_atomically(args.out, json.dumps(figures, indent=2) + "\n")
-    for key, value in figures.items():
-        if key != "checks_s":
-            print(f"{key:32} {value}")
+    figures = comma_list(args.figures)
+    unknown = [name for name in figures if name not in MEASURES]
+    if unknown:
+        parser.error(f"--figures: unknown {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
+    work = args.out.parent / "bench"  # each figure's logs and reports stay here until the next bench
+    shutil.rmtree(work, ignore_errors=True)
+    results = measure(figures, work)
+    write_atomically(args.out, json.dumps(results, indent=2) + "\n")
+    print(goal_table(results))
     print(f"wrote {args.out}")
     return 0
 
