@@ -21,8 +21,10 @@ from harness.options import (
     DEFAULT_REPORT_DIR,
     DEFAULT_TIMEOUT_S,
     DEFAULT_UPLOAD_LIMIT_MIB,
+    MAX_DEFAULT_PARALLEL,
     comma_list,
     comma_numbers,
+    default_parallel,
     known_names,
     mib_to_bytes,
 )
@@ -73,6 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML to FILE")
     run.add_argument("--checks", default=checks, help=f"comma-separated checks (default: {checks})")
     run.add_argument("--fixtures", type=Path, default=None, help="fixture cache directory (default: fixtures/)")
+    run.add_argument("--parallel", type=int, default=None, metavar="N",
+                     help=f"browsers launched here that share the work, each with its own (model, backend) groups "
+                          f"(default: one per core, at most {MAX_DEFAULT_PARALLEL}: {default_parallel()} here; "
+                          "with --browser-endpoint, the endpoints share it)")
     run.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                      help=f"largest model upload the server accepts from the page, in MiB (default: "
                           f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
@@ -188,6 +194,10 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
             raise UsageError(f"{option} must be positive")
     if args.matrix and args.backends:
         raise UsageError("give --matrix or --backends, not both")
+    if args.parallel is not None and args.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    if args.parallel is not None and args.browser_endpoint is not None:
+        raise UsageError("give --parallel or --browser-endpoint, not both: the endpoints share the work")
     if args.baseline and not args.baseline.is_file():
         raise UsageError(f"--baseline: {args.baseline} is not a file")
     backends = (MATRICES[args.matrix] if args.matrix
@@ -199,6 +209,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         tfjs=tfjs,
         progress="quiet" if args.quiet else None,
         endpoints=_endpoints(args),
+        parallel=args.parallel or default_parallel(),
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
         out=args.out,
         timeout_s=args.timeout,

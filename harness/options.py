@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -14,6 +15,14 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 120.0  # per check: mobilenet_v2's slowest check takes ~25 s on SwiftShader WebGL
 DEFAULT_UPLOAD_LIMIT_MIB = 256.0
 DEFAULT_REPORT_DIR = Path("reports")
+# `run`'s browsers in parallel: one per core, at most 4. On 2 cores, 2 browsers took the zoo's default run from
+# 300 s to 205 s and 3 took 210 s; each browser holds about 1 GiB there (docs/speed.md).
+MAX_DEFAULT_PARALLEL = 4
+
+
+def default_parallel() -> int:
+    """How many browsers ``run`` launches to share its work when not told: one per core, at most 4."""
+    return max(1, min(os.cpu_count() or 1, MAX_DEFAULT_PARALLEL))
 
 
 def mib_to_bytes(mib: float) -> int:

@@ -13,7 +13,8 @@ from harness.cli import EXIT_USAGE, main
     ["run", "--checks", "nope"], ["run", "--timeout", "0"], ["run", "--models", ""],
     ["run", "--upload-limit-mib", "0"], ["run", "--backends", "webgl:f32"], ["run", "--matrix", "weekly"],
     ["run", "--matrix", "nightly", "--backends", "cpu"], ["run", "--tfjs", "4.x"],
-    ["run", "--baseline", "/nonexistent/parity.json"], ["run", "--error-growth", "0"],
+    ["run", "--baseline", "/nonexistent/parity.json"], ["run", "--error-growth", "0"], ["run", "--parallel", "0"],
+    ["run", "--parallel", "2", "--browser-endpoint", "ws://127.0.0.1:9/"],
 ])
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == EXIT_USAGE

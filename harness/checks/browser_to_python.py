@@ -5,6 +5,7 @@ the converted model and one trained in a Web Worker."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,10 @@ from harness.checks.saving import FILE_SCHEMES, SaveTamper, fingerprint, open_su
 from harness.verdict.compare import Comparison, compare_exact, compare_within, format_failure, largest, worst_ratio
 from harness.results import CheckResult
 from harness.verdict.tolerances import model_predict_tolerance
+
+# Browsers in parallel (``run --parallel``, several endpoints) run this check on threads of one process: Keras'
+# side runs one at a time, since tf_keras' global state (layer naming, the default graph) is not made for threads.
+KERAS_LOCK = threading.Lock()
 
 
 def check_browser_to_python(context: CheckContext, tamper: SaveTamper | None = None) -> CheckResult:
@@ -34,14 +39,15 @@ def check_browser_to_python(context: CheckContext, tamper: SaveTamper | None = N
             saved = save_model(context, subject, scheme)
             if tamper is not None:
                 tamper(context, saved)
-            keras = load_keras_model(saved.model_json)
+            with KERAS_LOCK:
+                keras = load_keras_model(saved.model_json)
+                keras_outputs, weights = keras_predict(keras, inputs), keras_weights(keras)
             title = (f"{context.reference.name} / {subject.label} model saved to {scheme}:// / Keras on "
                      f"{context.backend}")
-            compared = [compare_within(b, k, tolerance)
-                        for b, k in zip(browser_outputs, keras_predict(keras, inputs))]
+            compared = [compare_within(b, k, tolerance) for b, k in zip(browser_outputs, keras_outputs)]
             outputs += compared
             problems += [format_failure(c, f"{title} / output {i}") for i, c in enumerate(compared) if not c.ok]
-            problems += _weight_problems(browser_weights, keras_weights(keras), title)
+            problems += _weight_problems(browser_weights, weights, title)
             details[f"{subject.label}/{scheme}"] = {**subject.describe(), **_figures(compared)}
     figures = _figures(outputs)
     return context.result(status="fail" if problems else "pass", message="\n\n".join(problems),

@@ -117,6 +117,11 @@ class ParitySession:
             self.backend_info[backend] = page.info
         return page
 
+    def close_pages_except(self, backend: str) -> None:
+        """Close every page but ``backend``'s, to free their memory when a run has moved on to ``backend``."""
+        for other in [name for name in self._pages if name != backend]:
+            self.discard_page(other)
+
     def discard_page(self, backend: str) -> None:
         """Close ``backend``'s page; the next check gets a fresh one."""
         page = self._pages.pop(backend, None)

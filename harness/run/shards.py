@@ -1,4 +1,4 @@
-"""A run's (model, backend) groups over one or more browsers: the local one, or remote endpoints in parallel.
+"""A run's (model, backend) groups over one or more browsers in parallel: launched here, or remote endpoints.
 
 Each browser gets its own ``ParitySession`` (server and browser) on its own thread, since
 Playwright's sync API belongs to the thread that started it; a single browser runs on the calling
@@ -23,7 +23,7 @@ from harness.errors import HarnessError, SetupError
 from harness.results import CheckResult
 from harness.run.session import ParitySession, ResultListener
 
-LOCAL = "local browser"  # how messages name the browser launched here
+LOCAL = "local browser"  # how messages name the browser launched here (numbered when there are several)
 
 
 @dataclass(frozen=True)
@@ -44,11 +44,15 @@ class BrowserLostError(HarnessError):
 
 
 class Shards:
-    """Runs groups on the browsers ``endpoints`` name (``(None,)``: the local browser)."""
+    """Runs groups on the browsers ``endpoints`` name (``None``: a browser launched here; ``(None, None)``: two)."""
 
     def __init__(self, endpoints: Sequence[BrowserEndpoint | None], make_session: MakeSession,
                  on_result: ResultListener, after_group: Callable[[], None] = lambda: None) -> None:
         self._endpoints = tuple(endpoints)
+        local = sum(endpoint is None for endpoint in self._endpoints)
+        numbers = iter(range(1, local + 1))
+        self._names = tuple((f"{LOCAL} {next(numbers)}" if local > 1 else LOCAL) if endpoint is None
+                            else endpoint.name for endpoint in self._endpoints)
         self._make_session = make_session
         self._on_result = on_result
         self._after_group = after_group
@@ -66,10 +70,10 @@ class Shards:
         (with one browser, the error it started with)."""
         self._queue.extend(groups)
         if len(self._endpoints) == 1:
-            self._work(self._endpoints[0], run_check, raise_on_start=True)
+            self._work(self._endpoints[0], self._names[0], run_check, raise_on_start=True)
         else:
-            threads = [threading.Thread(target=self._work, args=(endpoint, run_check), name=f"shard-{_name(endpoint)}",
-                                        daemon=True) for endpoint in self._endpoints]
+            threads = [threading.Thread(target=self._work, args=(endpoint, name, run_check), name=f"shard-{name}",
+                                        daemon=True) for endpoint, name in zip(self._endpoints, self._names)]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -88,12 +92,14 @@ class Shards:
         """The report's environment: each browser's, merged (see ``merge_environments``), with the lost ones."""
         with self._lock:
             merged = merge_environments(list(self._environments.values()))
+            if len(self._started) > 1:
+                merged["browsers_sharing_the_run"] = list(self._started)
             if self.lost:
                 merged["browser_endpoints_lost"] = dict(self.lost)
             return merged
 
-    def _work(self, endpoint: BrowserEndpoint | None, run_check: RunCheck, raise_on_start: bool = False) -> None:
-        name = _name(endpoint)
+    def _work(self, endpoint: BrowserEndpoint | None, name: str, run_check: RunCheck,
+              raise_on_start: bool = False) -> None:
         session = self._make_session(endpoint, lambda row: self._accept(session, row))
         try:
             session.start()
@@ -108,6 +114,7 @@ class Shards:
         try:
             while (group := self._take()) is not None:
                 done = 0
+                session.close_pages_except(group.backend)  # groups come backend by backend: free the last one's
                 try:
                     for check in group.checks:
                         run_check(session, group, check)
@@ -164,10 +171,6 @@ class Shards:
         lost = "; ".join(f"{name} {reason}" for name, reason in self.lost.items())
         return CheckResult(model=group.model, backend=group.backend, check=check, status="error",
                            message=f"not run: every browser was lost ({lost})", details={"endpoint": list(self.lost)})
-
-
-def _name(endpoint: BrowserEndpoint | None) -> str:
-    return LOCAL if endpoint is None else endpoint.name
 
 
 def merge_environments(environments: list[dict[str, Any]]) -> dict[str, Any]:

@@ -43,7 +43,8 @@ class RunOptions:
     rules: RegressionRules = RegressionRules()
     tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
     progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
-    endpoints: tuple[BrowserEndpoint, ...] = ()  # remote browser servers sharing the work; (): launch Chromium here
+    endpoints: tuple[BrowserEndpoint, ...] = ()  # remote browser servers sharing the work; (): launch browsers here
+    parallel: int = 1  # without endpoints: how many browsers launched here share the work
 
 
 def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
@@ -77,7 +78,7 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
         def write() -> None:
             _write(options, shards.environment(), references, baseline, ordered())
 
-        shards = Shards(options.endpoints or (None,), make_session, progress, after_group=write)
+        shards = Shards(options.endpoints or (None,) * options.parallel, make_session, progress, after_group=write)
         shards.run(groups, run_check)
         write()
         progress.finish()
