@@ -12,7 +12,7 @@
     perturbWeight: (modelId, name, index, delta) => parity.models.perturbWeight(modelId, name, index, delta),
     dispose: modelId => parity.models.dispose(modelId),
     train: job => measured(progress => parity.training.run(job, (epoch, logs) => progress.push({ epoch, logs }))),
-    trainInWorker: job => measured(() => parity.workers.train(job)),
+    trainInWorker: job => measured(() => parity.storage.trainInWorker(job)),
     coreApi: job => parity.training.coreApi(job),
     fingerprint: (modelId, inputs, withValues) => parity.storage.fingerprint(modelId, inputs, withValues),
     save: (modelId, url) => parity.storage.save(modelId, url),

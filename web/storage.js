@@ -78,6 +78,20 @@
     return { modelId: parity.models.register(await parity.artifacts.fromArtifacts(artifacts)), trainedOn, note };
   }
 
+  /**
+   * Train `job` in a Web Worker (the fit-worker check). When it is the storage subject's own job
+   * (`job.keepForStorage`: the 'fit' job unchanged), the model it trained becomes this page's
+   * trained subject, so the storage checks need not train it again.
+   */
+  async function trainInWorker(job) {
+    if (!job.keepForStorage) return parity.workers.train(job);
+    const { artifacts, ...result } = await parity.workers.train({ ...job, saveArtifacts: true });
+    if (!trained.has(job.modelUrl)) {
+      trained.set(job.modelUrl, Promise.resolve({ artifacts, trainedOn: parity.backends.current().name, note: null }));
+    }
+    return result;
+  }
+
   async function listModels() {
     const listed = await tf.io.listModels();
     return Object.fromEntries(Object.entries(listed).map(([url, info]) => [url, plainInfo(info)]));
@@ -144,7 +158,7 @@
   }
 
   parity.storage = {
-    fingerprint, save, trainedModel, listModels, clearStorage, tamperStored,
+    fingerprint, save, trainedModel, trainInWorker, listModels, clearStorage, tamperStored,
     copyModel: async (from, to) => plainInfo(await tf.io.copyModel(from, to)),
     moveModel: async (from, to) => plainInfo(await tf.io.moveModel(from, to)),
     removeModel: async url => plainInfo(await tf.io.removeModel(url)),

@@ -277,6 +277,8 @@ def check_fit(context: CheckContext, mutate: Mutation | None = None) -> CheckRes
 def check_fit_worker(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """The same training in a dedicated Web Worker, with progress per epoch and main-thread responsiveness."""
     training, job = _start(context, mutate, "fit", predict=context.reference.load_inputs())
+    if mutate is None:  # the storage checks' own training job: its trained model becomes their subject
+        job["keepForStorage"] = True
     return _in_worker(context, training, job, "fit")
 
 
