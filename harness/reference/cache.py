@@ -11,11 +11,13 @@ from __future__ import annotations
 import fcntl
 import functools
 import hashlib
+import multiprocessing
 import os
 import shutil
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -70,14 +72,43 @@ def ensure_references(names: list[str], root: Path = DEFAULT_FIXTURES_DIR) -> di
     specs = [get_spec(name) for name in names]
     references = {}
     with _exclusive(root):
-        for spec in specs:
-            key = fixture_key(spec)
+        places = {spec.name: (spec, fixture_key(spec)) for spec in specs}
+        missing = [(spec, root / f"{spec.name}-{key}", key) for spec, key in places.values()
+                   if not (root / f"{spec.name}-{key}" / "manifest.json").is_file()]
+        _build_all(missing)
+        for spec, key in places.values():
             directory = root / f"{spec.name}-{key}"
-            if not (directory / "manifest.json").is_file():
-                _build(spec, directory, key)
-                _prune_stale(root, spec.name, keep=directory)
+            _prune_stale(root, spec.name, keep=directory)
             references[spec.name] = load_reference(directory)
     return references
+
+
+# The slowest builds start first, so parallel builds end together (measured: mobilenet_v2 18 s, rnn 12 s, the
+# others 3-7 s on 2 cores).
+SLOWEST_BUILDS = ("mobilenet_v2", "rnn")
+
+
+def _build_all(missing: list[tuple[ModelSpec, Path, str]]) -> None:
+    """Build each missing fixture; several at once in separate processes, one per core (each imports TensorFlow
+    and seeds its own model, so a fixture does not depend on which process built it)."""
+    if len(missing) <= 1 or (os.cpu_count() or 1) == 1:
+        for spec, directory, key in missing:
+            _build(spec, directory, key)
+        return
+    order = sorted(missing, key=lambda item: _build_rank(item[0].name))
+    context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
+    with ProcessPoolExecutor(max_workers=min(len(order), os.cpu_count() or 1), mp_context=context) as pool:
+        for done in [pool.submit(_build_by_name, spec.name, directory, key) for spec, directory, key in order]:
+            done.result()
+
+
+def _build_rank(name: str) -> int:
+    return SLOWEST_BUILDS.index(name) if name in SLOWEST_BUILDS else len(SLOWEST_BUILDS)
+
+
+def _build_by_name(name: str, directory: Path, key: str) -> None:
+    """``_build`` in a pool process (a spec holds functions, so the process looks it up by name)."""
+    _build(get_spec(name), directory, key)
 
 
 def _prune_stale(root: Path, name: str, keep: Path) -> None:
