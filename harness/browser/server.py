@@ -210,6 +210,8 @@ class ParityServer:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=30)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
+        if not self._loop.is_running() and not self._loop.is_closed():
+            self._loop.close()  # else its selector is closed by the garbage collector, which complains
         self.slots.close()
 
     def __enter__(self) -> ParityServer:

@@ -16,10 +16,14 @@ SAMPLE_EVERY_S = 0.25
 
 def _children(pid: int) -> list[int]:
     children: list[int] = []
-    for task in (PROC / str(pid) / "task").glob("*/children"):
+    try:
+        tasks = list((PROC / str(pid) / "task").glob("*/children"))
+    except OSError:  # the process ended meanwhile
+        return children
+    for task in tasks:
         try:
             children += [int(child) for child in task.read_text().split()]
-        except OSError:  # the thread or process ended meanwhile
+        except OSError:  # the thread ended meanwhile
             continue
     return children
 
