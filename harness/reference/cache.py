@@ -72,12 +72,9 @@ def ensure_references(names: list[str], root: Path = DEFAULT_FIXTURES_DIR) -> di
     specs = [get_spec(name) for name in names]
     references = {}
     with _exclusive(root):
-        places = {spec.name: (spec, fixture_key(spec)) for spec in specs}
-        missing = [(spec, root / f"{spec.name}-{key}", key) for spec, key in places.values()
-                   if not (root / f"{spec.name}-{key}" / "manifest.json").is_file()]
-        _build_all(missing)
-        for spec, key in places.values():
-            directory = root / f"{spec.name}-{key}"
+        places = [(spec, root / f"{spec.name}-{key}", key) for spec in specs for key in (fixture_key(spec),)]
+        _build_all([place for place in places if not (place[1] / "manifest.json").is_file()])
+        for spec, directory, _ in places:
             _prune_stale(root, spec.name, keep=directory)
             references[spec.name] = load_reference(directory)
     return references
