@@ -61,8 +61,8 @@ FIREFOX = Engine(
                   "machines have no GPU",
         "save-load[downloads]": BIDI_DOWNLOADS,
         "browser-to-python": BIDI_DOWNLOADS,
-        "wasm/fit-worker": f"{BIDI_NESTED_WORKERS}; firefox:wasm:1thread trains in a worker",
-        "wasm/fine-tune-worker": f"{BIDI_NESTED_WORKERS}; firefox:wasm:1thread trains in a worker",
+        **{f"wasm/{check}": f"{BIDI_NESTED_WORKERS}; firefox:wasm:1thread trains in a worker"
+           for check in ("fit-worker", "fine-tune-worker")},
     },
     worker_variants={"wasm": ("wasm:1thread", BIDI_NESTED_WORKERS)})
 WEBKIT = Engine(
