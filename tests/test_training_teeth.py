@@ -168,14 +168,13 @@ def test_fine_tune_worker_fails_when_the_learning_rate_is_off_by_1_percent(parit
     assert "weight head/kernel" in result.message
 
 
-def test_fine_tune_worker_fails_when_the_base_trains_too(parity_session, parity_references, parity_backend,
-                                                        monkeypatch):
-    """Fitting the whole model instead: tfjs' BatchNormalization then normalises with batch statistics."""
+def test_fine_tune_worker_fails_when_the_base_trains_too(parity_session, parity_references, parity_backend):
+    """The head split one block early, so the base's last BatchNormalization (Conv_1_bn) trains with the head:
+    tfjs then normalises it with batch statistics and moves its gamma and beta. (Fitting the whole of MobileNetV2
+    fails the same way, at 60-75 s per backend instead of a few.)"""
     if "mobilenet_v2" not in parity_references:
         pytest.skip("fine-tuning runs on the mobilenet_v2 model, which is not selected")
-    # Backpropagating through all of MobileNetV2 on cpu takes 110-125 s here, the per-check timeout's
-    # size: the planted mutation, not the check, needs the longer limit.
-    monkeypatch.setattr(parity_session.page(parity_backend), "timeout_s", 3 * parity_session.timeout_s)
     result = run_mutated(parity_session, parity_references["mobilenet_v2"], parity_backend, "fine-tune-worker",
-                         lambda job: {**job, "mode": "fit"})
+                         lambda job: {**job, "headFrom": "Conv_1"})
     assert result.status == "fail", result.message
+    assert "history loss" in result.message and "output 0 after training" in result.message  # numbers, not names
