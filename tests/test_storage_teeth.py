@@ -2,11 +2,12 @@
 Python side), a wrong model-management step, and a model too large for localStorage."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 
-from harness.checks.browser_to_python import check_browser_to_python
+from harness.checks.browser_to_python import check_browser_to_python, keras_side
 from harness.checks.saving import FILE_SCHEMES, SCHEMES
 from harness.checks.storage import check_model_management, check_save_load
 from harness.reference.directory import load_reference, save_arrays, write_manifest
@@ -82,6 +83,22 @@ def test_browser_to_python_fails_when_the_saved_weights_differ(parity_session, p
                       tamper=flip_stored_byte)
     assert result.status == "fail", result.message
     assert "weight dense/kernel differs" in result.message and "(KERAS)" in result.message
+
+
+def test_keras_reuses_what_it_made_of_saved_files_only_for_the_same_bytes(parity_references, tmp_path):
+    reference = parity_references["mlp"]
+    directory = tmp_path / "saved"
+    shutil.copytree(reference.directory, directory, ignore=shutil.ignore_patterns("*.npy", "quantized-*", "graph"))
+    model_json, inputs = directory / reference.model_json, reference.load_inputs()
+    _, weights, _ = keras_side(model_json, inputs)
+    assert keras_side(model_json, inputs)[2] is True
+    assert keras_side(model_json, [x[:-1] for x in inputs])[2] is False
+    shard = directory / json.loads(model_json.read_text())["weightsManifest"][0]["paths"][0]
+    data = bytearray(shard.read_bytes())
+    data[3] ^= 0x40
+    shard.write_bytes(bytes(data))
+    _, changed_weights, reused = keras_side(model_json, inputs)
+    assert not reused and not np.array_equal(changed_weights["dense/kernel"], weights["dense/kernel"])
 
 
 def test_model_management_fails_when_a_copy_differs(parity_session, parity_references):

@@ -79,6 +79,14 @@ def _weight_file(model_json: Path, name: str) -> Path:
     return model_json.parent / plain
 
 
+def model_files(path: Path) -> list[Path]:
+    """``path`` (a model.json) and the weight files its manifest lists, in order, each checked as ``load_keras_model``
+    checks them."""
+    raw = read_model_json(path)
+    check_weight_files(path, raw)
+    return [path, *(_weight_file(path, name) for group in raw.get("weightsManifest", []) for name in group["paths"])]
+
+
 def load_keras_model(path: Path) -> Any:
     """The tf_keras model saved at ``path`` (a model.json), through ``tensorflowjs.converters.load_keras_model``."""
     check_weight_files(path, read_model_json(path))
