@@ -8,7 +8,8 @@ NPM_STAMP := web/node_modules/.installed
 REPORT_DIR ?= reports
 PYTEST_ARGS ?=
 # pytest-xdist workers for `make test`: one per core, at most 4 (each runs its own browsers). On 2 cores, 2 took
-# the suite from 14 min 34 s to 10 min 20 s (docs/speed.md).
+# the suite from 14 min 34 s to 10 min 20 s (docs/speed.md). `--dist loadgroup` keeps each module marked
+# `xdist_group` on one worker, so its module fixtures (test_user_models' 110 s run) are built once, not per worker.
 TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4; echo $$n)
 # Extra `tfjs-parity run` options, e.g. RUN_ARGS="--matrix nightly --baseline old/parity.json".
 RUN_ARGS ?=
@@ -32,7 +33,7 @@ report: setup
 	$(VENV)/bin/tfjs-parity run --out $(REPORT_DIR) $(RUN_ARGS)
 
 test: setup
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) web/node_modules fixtures $(REPORT_DIR) test-results build dist

@@ -14,7 +14,8 @@ from harness import cli
 from harness.checks import USER_CHECKS
 from harness.reference.keras_env import configure_tensorflow_environment
 
-pytestmark = pytest.mark.browser
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("check_command")]
 
 CUSTOM_LAYER_PY = '''
 import tensorflow as tf

@@ -12,7 +12,8 @@ import pytest
 from conftest import run_cli
 from harness import cli
 
-pytestmark = pytest.mark.browser
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("evidence")]
 
 
 @pytest.fixture(scope="module")

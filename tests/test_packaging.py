@@ -14,6 +14,9 @@ import pytest
 
 from harness.browser.web_assets import BUNDLE_FILES
 
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("packaging")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -6,6 +6,9 @@ import shutil
 
 import pytest
 
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("plugin")
+
 TEST_FILE = """
 from harness.plugin import assert_passed
 

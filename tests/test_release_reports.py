@@ -10,7 +10,8 @@ import pytest
 from conftest import run_cli
 from harness.cli import EXIT_FAIL, EXIT_PASS
 
-pytestmark = pytest.mark.browser
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("release_reports")]
 SCREENSHOT = Path(__file__).resolve().parent.parent / "test-results" / "parity-html.png"
 
 

@@ -28,7 +28,8 @@ from harness.browser.executables import resolve_browser
 from harness.browser.endpoints import parse_endpoints
 from harness.errors import UsageError
 
-pytestmark = pytest.mark.browser
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("remote_browsers")]
 _SERIAL = itertools.count(1)
 
 

@@ -15,6 +15,9 @@ from harness.browser import tfjs_cache
 from harness.browser.tfjs_versions import pinned_install, select_tfjs
 from harness.browser.web_assets import BUNDLE_FILES
 
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("tfjs_versions")
+
 OLDER = "4.21.0"
 
 

@@ -19,7 +19,8 @@ from harness.checks import TRAINING_CHECKS, USER_CHECKS, training
 from harness.reference.directory import load_reference
 from harness.reference.keras_env import configure_tensorflow_environment
 
-pytestmark = pytest.mark.browser
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("user_models")]
 
 # Models whose every default check must pass, but for the named known tfjs problems in NOT_PASSING.
 COMPILED = ("classifier", "two_heads", "conv1d", "recurrent", "separable", "bag_of_words", "cnn_bn")
