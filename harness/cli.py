@@ -4,13 +4,15 @@ Exit status: 0 every check passed, 1 a check failed or errored or (with ``--base
 regressed, 2 usage error or a setup problem that stops the run before any check (no Chromium, no
 tfjs bundles, a bad fixture or baseline, no browser endpoint reachable): every ``HarnessError``
 that escapes a run, 3 every check passed but a browser endpoint was lost during the run (its
-unfinished checks ran on another).
+unfinished checks ran on another), 130 interrupted by SIGINT (Ctrl-C) or SIGTERM: the report holds every
+check finished before, marked interrupted, and ``run --resume OUT`` runs the rest.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -79,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"browsers launched here that share the work, each with its own (model, backend) groups "
                           f"(default: one per core, at most {MAX_DEFAULT_PARALLEL}: {default_parallel()} here; "
                           "with --browser-endpoint, the endpoints share it)")
+    run.add_argument("--resume", type=Path, default=None, metavar="OUT",
+                     help="continue the interrupted run whose report is in OUT (same selection): keep its finished "
+                          "rows, run only the checks it lacks, and write the report there")
     run.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                      help=f"largest model upload the server accepts from the page, in MiB (default: "
                           f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
@@ -200,6 +205,8 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         raise UsageError("give --parallel or --browser-endpoint, not both: the endpoints share the work")
     if args.baseline and not args.baseline.is_file():
         raise UsageError(f"--baseline: {args.baseline} is not a file")
+    if args.resume is not None and args.out not in (DEFAULT_REPORT_DIR, args.resume):
+        raise UsageError("--resume OUT writes its report to OUT: give --out the same directory, or leave it out")
     backends = (MATRICES[args.matrix] if args.matrix
                 else backend_ids(args.backends or ",".join(DEFAULT_BACKENDS), "--backends"))
     backends, tfjs = _expand(args, backends)
@@ -211,7 +218,8 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         endpoints=_endpoints(args),
         parallel=args.parallel or default_parallel(),
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
-        out=args.out,
+        out=args.resume or args.out,
+        resume=args.resume is not None,
         timeout_s=args.timeout,
         upload_limit=mib_to_bytes(args.upload_limit_mib),
         baseline=args.baseline,
@@ -295,11 +303,23 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
-    """Run, then print the outcome (``report.terminal``); the exit status says whether every check passed."""
+    """Run, then print the outcome (``report.terminal``); the exit status says whether every check passed, or that
+    a signal stopped the run (``EXIT_INTERRUPTED``, after its report is written)."""
     from harness.report.terminal import render_outcome
     from harness.results import PASSING_STATUSES
+    from harness.run.interrupt import EXIT_INTERRUPTED, RunInterrupted, interruptible
 
-    report_path, results = run()
+    try:
+        with interruptible():
+            report_path, results = run()
+    except RunInterrupted as stopped:
+        # The other browsers' threads end with the process, their pending Playwright calls unfinished by design.
+        logging.getLogger("asyncio").disabled = True
+        if stopped.report is None:
+            print(f"tfjs-parity: {stopped} before any check ran; no report written", file=sys.stderr)
+        else:
+            print(render_outcome(json.loads(stopped.report.read_text()), stopped.report))
+        return EXIT_INTERRUPTED
     report = json.loads(report_path.read_text())
     print(render_outcome(report, report_path))
     passed = all(r.status in PASSING_STATUSES for r in results)

@@ -190,8 +190,10 @@ class ParityBrowser:
             self._browser = self._connect(self.endpoint)
             return self
         own = self._own
+        # The harness ends its browsers itself on a signal (``run.interrupt``), after it has kept every finished row.
         options: dict[str, Any] = {"executable_path": None if own else str(self._executable),
-                                   "headless": self._headless and not self.engine.headed}
+                                   "headless": self._headless and not self.engine.headed,
+                                   "handle_sigint": False, "handle_sigterm": False, "handle_sighup": False}
         if self.engine is CHROMIUM:
             options.update(args=list(CHROMIUM_ARGS), chromium_sandbox=False)
         elif not own and self.engine.system_channel:

@@ -17,14 +17,17 @@ CHANGE_HEADER = ["model", "backend", "check", "what", "before", "after", "change
 
 
 def build_report(environment: dict[str, Any], results: Iterable[CheckResult],
-                 baseline: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON document: environment, a summary, one row per model x backend x check, and the comparison
-    with a baseline report (``baseline.compare_with_baseline``) if there was one."""
+                 baseline: dict[str, Any] | None = None, interrupted: str | None = None) -> dict[str, Any]:
+    """The JSON document: environment, a summary, one row per model x backend x check, the comparison with a
+    baseline report (``baseline.compare_with_baseline``) if there was one, and why the run stopped early if it
+    did (``interrupted``)."""
     rows = [r.to_dict() for r in results]
     summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
     report = {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}
     if baseline is not None:
         report["baseline"] = baseline
+    if interrupted is not None:
+        report["interrupted"] = interrupted
     return report
 
 
@@ -43,8 +46,11 @@ def responsiveness(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def summary_line(report: dict[str, Any]) -> str:
-    """``"22 pass, 1 fail, 1 error, 0 skip"`` (and ``"; 2 regression(s) against the baseline"``)."""
+    """``"22 pass, 1 fail, 1 error, 0 skip"`` (and ``"; 2 regression(s) against the baseline"``), after
+    ``"INTERRUPTED (...):"`` when the run stopped early."""
     line = ", ".join(f"{n} {status}" for status, n in report["summary"].items())
+    if report.get("interrupted"):
+        line = f"INTERRUPTED ({report['interrupted']}): {line}"
     if "baseline" in report:
         line += f"; {len(report['baseline']['regressions'])} regression(s) against the baseline"
     return line

@@ -37,12 +37,14 @@ class Progress:
     """A result listener (``ParitySession(on_result=...)``) that keeps each finished row in ``rows`` and shows
     it; ``total`` is the expected number of rows (for the counts and the time left)."""
 
-    def __init__(self, total: int, mode: str | None = None, stream: TextIO | None = None) -> None:
+    def __init__(self, total: int, mode: str | None = None, stream: TextIO | None = None,
+                 earlier: list[CheckResult] | None = None) -> None:
         self._stream = stream
         self.mode = mode or ("bar" if self.stream.isatty() else "lines")
         self.total = max(total, 1)
-        self.counts: dict[str, int] = dict.fromkeys(STATUSES, 0)
-        self.rows: list[CheckResult] = []
+        self.rows: list[CheckResult] = list(earlier or [])  # ``earlier``: rows of the run this one resumes
+        self.counts: dict[str, int] = {status: sum(r.status == status for r in self.rows) for status in STATUSES}
+        self._earlier = len(self.rows)
         self.started = time.perf_counter()
 
     @property
@@ -64,7 +66,7 @@ class Progress:
 
     def _bar(self, done: int, row: CheckResult) -> str:
         elapsed = time.perf_counter() - self.started
-        left = elapsed / done * (self.total - done)
+        left = elapsed / max(done - self._earlier, 1) * (self.total - done)
         counts = ", ".join(f"{n} {status}" for status, n in self.counts.items() if n)
         return (f"{done}/{self.total} checks ({counts}), {elapsed:.0f} s, about {left:.0f} s left; "
                 f"last: {row.model} / {row.check} / {row.backend}")

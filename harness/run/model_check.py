@@ -62,6 +62,7 @@ from harness.reference.user_training import check_train_fields, read_train_file,
 from harness.report.files import REPORT_JSON, write_report
 from harness.report.progress import Progress
 from harness.results import CheckResult
+from harness.run.interrupt import RunInterrupted, end_child_processes
 from harness.run.session import ParitySession, fresh_evidence_folder
 from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
@@ -172,14 +173,23 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     # One preflight row and one row per check, for each model and backend.
     progress = Progress(len(models) * len(options.how.backends) * (len(options.how.checks) + 1), options.progress)
     results = progress.rows
+    environment = {**_environment(models), "tensorflow_log": TENSORFLOW_LOG}
+    session = ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs,
+                            evidence=fresh_evidence_folder(options.out), endpoint=options.endpoint,
+                            engines=engines_of(options.how.backends))
     with tensorflow_log(options.out):
-        with ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs,
-                           evidence=fresh_evidence_folder(options.out), endpoint=options.endpoint,
-                           engines=engines_of(options.how.backends)) as session:
-            checker = ModelChecker(session, options.out)
-            environment = {**_environment(models), "tensorflow_log": TENSORFLOW_LOG}
-            _, refused = checker.check(models, options.how, after_model=lambda: write_report(
-                options.out, {**session.environment(), **environment}, results))
+        try:
+            with session:
+                checker = ModelChecker(session, options.out)
+                _, refused = checker.check(models, options.how, after_model=lambda: write_report(
+                    options.out, {**session.environment(), **environment}, results))
+        except KeyboardInterrupt as stop:  # SIGINT or SIGTERM (``run.interrupt``): keep what was measured
+            end_child_processes()
+            signal_name = str(stop) or "SIGINT"
+            write_report(options.out, {**session.environment(), **environment}, results,
+                         interrupted=f"{signal_name} after {len(results)} of {progress.total} checks")
+            progress.finish()
+            raise RunInterrupted(signal_name, options.out / REPORT_JSON) from None
         progress.finish()
     if refused:
         raise _RefusedModels("\n".join(refused))

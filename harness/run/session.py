@@ -102,8 +102,11 @@ class ParitySession:
     def __enter__(self) -> ParitySession:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.server.stop()  # interrupted: the caller ends the browsers (``run.interrupt``); closing them may hang
+        else:
+            self.close()
 
     def page(self, backend: str) -> BackendPage:
         """The live page for ``backend``, made on first use (and again after a crash or hang)."""

@@ -64,6 +64,7 @@ class Shards:
         self.lost: dict[str, str] = {}  # browser name -> why it was lost (or could not start)
         self._started: list[str] = []
         self._crash: BaseException | None = None
+        self.stopped = False  # set on an interrupt: rows that finish later are dropped, no group starts
 
     def run(self, groups: Sequence[Group], run_check: RunCheck) -> None:
         """Run every group; returns when each of its checks has a row. ``SetupError`` if no browser could start
@@ -76,8 +77,12 @@ class Shards:
                                         daemon=True) for endpoint, name in zip(self._endpoints, self._names)]
             for thread in threads:
                 thread.start()
-            for thread in threads:
-                thread.join()
+            try:
+                for thread in threads:
+                    thread.join()
+            except KeyboardInterrupt:
+                self.stop()
+                raise
             if self._crash is not None:
                 raise self._crash
             if not self._started:
@@ -87,6 +92,14 @@ class Shards:
             for check in group.checks:
                 self._accept(None, self._lost_row(group, check))
         self._queue.clear()
+
+    def stop(self) -> None:
+        """Start no more groups and drop every row from now on: the run was interrupted, and the checks in flight
+        end with their browsers (see ``run.interrupt``)."""
+        with self._ready:
+            self.stopped = True
+            self._queue.clear()
+            self._ready.notify_all()
 
     def environment(self) -> dict[str, Any]:
         """The report's environment: each browser's, merged (see ``merge_environments``), with the lost ones."""
@@ -112,11 +125,13 @@ class Shards:
         with self._lock:
             self._started.append(name)
         try:
-            while (group := self._take()) is not None:
+            while not self.stopped and (group := self._take()) is not None:
                 done = 0
                 session.close_pages_except(group.backend)  # groups come backend by backend: free the last one's
                 try:
                     for check in group.checks:
+                        if self.stopped:
+                            break
                         run_check(session, group, check)
                         done += 1
                 except BrowserLostError as error:
@@ -127,8 +142,14 @@ class Shards:
                     self._give_back(Group(group.model, group.backend, group.checks[done:]))
                 with self._lock:
                     self._environments[name] = session.environment()
-                    self._after_group()
+                    if not self.stopped:
+                        self._after_group()
+        except KeyboardInterrupt:  # the single browser runs on the main thread, which the signal interrupts
+            self.stop()
+            raise
         except BaseException as error:  # noqa: BLE001 - a harness bug on a shard thread must reach the caller
+            if self.stopped:
+                return  # the interrupt ended its browser under it
             with self._lock:
                 self._crash = self._crash or error
                 self._queue.clear()
@@ -138,11 +159,16 @@ class Shards:
         finally:
             with self._lock:
                 self._environments[name] = session.environment()
-            session.close()
+            if self.stopped:
+                session.server.stop()  # the browsers end with the run's child processes: closing them may hang
+            else:
+                session.close()
 
     def _accept(self, session: ParitySession | None, row: CheckResult) -> None:
         """Hand ``row`` on, unless its browser is gone (asked after an ``error``): then the check runs again
         elsewhere."""
+        if self.stopped:
+            return
         if session is not None and row.status == "error" and not session.responsive():
             reason = row.message.strip().splitlines()[0] if row.message.strip() else "the browser disconnected"
             raise BrowserLostError(f"lost during {row.model} / {row.check} / {row.backend}: {reason}")
@@ -163,7 +189,7 @@ class Shards:
         """A group is done; its unfinished checks (if any) go to the front of the queue."""
         with self._ready:
             self._busy -= 1
-            if rest.checks and self._crash is None:
+            if rest.checks and self._crash is None and not self.stopped:
                 self._queue.appendleft(rest)
             self._ready.notify_all()
 

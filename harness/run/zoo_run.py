@@ -3,6 +3,7 @@ browser endpoints (``run.shards``), and the report."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,18 @@ from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.reference.directory import ReferenceModel
 from harness.report.baseline import RegressionRules, compare_with_baseline, load_baseline
 from harness.report.files import REPORT_JSON, write_atomically, write_report
+from harness.report.journal import Journal
 from harness.report.junit import write_junit
 from harness.report.progress import Progress
 from harness.results import CheckResult
-from harness.run.session import ParitySession, ResultListener, fresh_evidence_folder, reference_environment
+from harness.run.interrupt import RunInterrupted, end_child_processes
+from harness.run.session import (
+    EVIDENCE_DIRECTORY,
+    ParitySession,
+    ResultListener,
+    fresh_evidence_folder,
+    reference_environment,
+)
 from harness.run.shards import Group, Shards
 from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
@@ -45,21 +54,38 @@ class RunOptions:
     progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
     endpoints: tuple[BrowserEndpoint, ...] = ()  # remote browser servers sharing the work; (): launch browsers here
     parallel: int = 1  # without endpoints: how many browsers launched here share the work
+    resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
 
 
 def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
-    """Run every check, showing each as it finishes; the report is rewritten after each (model, backend) group so
-    nothing measured is lost, its rows in the usual order (backend, model, check) whichever browser ran them.
-    TensorFlow's own log lines go to ``OUT/tensorflow.log``."""
+    """Run every check, showing each as it finishes. Each row is journaled as it finishes (``report.journal``) and
+    the report is rewritten after each (model, backend) group, its rows in the usual order (backend, model, check)
+    whichever browser ran them. On SIGINT or SIGTERM (``KeyboardInterrupt``, see ``run.interrupt``) the report of
+    every finished row is written, marked interrupted, and ``RunInterrupted`` raised. TensorFlow's own log lines
+    go to ``OUT/tensorflow.log``."""
     baseline = load_baseline(options.baseline) if options.baseline else None
-    with tensorflow_log(options.out):
-        references = ensure_references(list(options.models), options.fixtures)
-        groups = [Group(name, backend, tuple(check for check in options.checks if recorded_reason(
+    selection = {"models": list(options.models), "backends": list(options.backends), "checks": list(options.checks)}
+    journal = Journal.start(options.out, selection, resume=options.resume)
+    measured = {(r.model, r.backend, r.check) for r in journal.rows}
+    with tensorflow_log(options.out), contextlib.closing(journal):
+        try:
+            references = ensure_references(list(options.models), options.fixtures)
+        except KeyboardInterrupt as stop:
+            end_child_processes()  # the fixture builders
+            raise RunInterrupted(str(stop) or "SIGINT", None) from None
+        everything = [Group(name, backend, tuple(check for check in options.checks if recorded_reason(
             check, references[name]) or check_applies(check, references[name])))
             for backend in options.backends for name in options.models]
-        order = {(g.backend, g.model, check): i for i, g in enumerate(groups) for check in options.checks}
-        progress = Progress(sum(len(g.checks) for g in groups), options.progress)
-        evidence = fresh_evidence_folder(options.out)
+        order = {(g.backend, g.model, check): i for i, g in enumerate(everything) for check in options.checks}
+        groups = [Group(g.model, g.backend, tuple(c for c in g.checks if (g.model, g.backend, c) not in measured))
+                  for g in everything]
+        groups = [g for g in groups if g.checks]
+        progress = Progress(sum(len(g.checks) for g in everything), options.progress, earlier=journal.rows)
+        evidence = options.out / EVIDENCE_DIRECTORY if options.resume else fresh_evidence_folder(options.out)
+
+        def record(row: CheckResult) -> None:
+            journal.append(row)
+            progress(row)
 
         def make_session(endpoint: BrowserEndpoint | None, listener: ResultListener) -> ParitySession:
             return ParitySession(options.timeout_s, on_result=listener, upload_limit=options.upload_limit,
@@ -75,11 +101,20 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
         def ordered() -> list[CheckResult]:
             return sorted(progress.rows, key=lambda r: order[(r.backend, r.model, r.check)])
 
-        def write() -> None:
-            _write(options, shards.environment(), references, baseline, ordered())
+        def write(interrupted: str | None = None) -> None:
+            _write(options, shards.environment(), references, baseline, ordered(), interrupted)
 
-        shards = Shards(options.endpoints or (None,) * options.parallel, make_session, progress, after_group=write)
-        shards.run(groups, run_check)
+        shards = Shards(options.endpoints or (None,) * options.parallel, make_session, record, after_group=write)
+        try:
+            shards.run(groups, run_check)
+        except KeyboardInterrupt as stop:
+            shards.stop()
+            end_child_processes()
+            signal_name = str(stop) or "SIGINT"
+            write(f"{signal_name} after {len(progress.rows)} of {progress.total} checks; `tfjs-parity run --resume "
+                  f"{options.out}` with the same selection runs the rest")
+            progress.finish()
+            raise RunInterrupted(signal_name, options.out / REPORT_JSON) from None
         write()
         progress.finish()
     if options.save_baseline:
@@ -88,12 +123,12 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
 
 
 def _write(options: RunOptions, environment: dict[str, Any], references: dict[str, ReferenceModel],
-           baseline: list[dict[str, Any]] | None, results: list[CheckResult]) -> None:
+           baseline: list[dict[str, Any]] | None, results: list[CheckResult], interrupted: str | None = None) -> None:
     """The report (and JUnit file) of every row so far."""
     environment = {**environment, **reference_environment(references), "tensorflow_log": TENSORFLOW_LOG}
     comparison = None
     if baseline is not None:
         comparison = {"path": str(options.baseline), **compare_with_baseline(baseline, results, options.rules)}
-    write_report(options.out, environment, results, comparison)
+    write_report(options.out, environment, results, comparison, interrupted)
     if options.junit:
         write_junit(options.junit, results, comparison)

@@ -1,0 +1,101 @@
+"""Stopping a run on SIGINT (Ctrl-C) or SIGTERM (a CI job's timeout): both arrive as ``KeyboardInterrupt``
+in the main thread; the run then writes every finished row, marks its report interrupted, and ends
+every process it started (``end_child_processes``), since a check in flight may never return."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
+EXIT_INTERRUPTED = 130  # what shells report for a process ended by Ctrl-C
+
+
+class RunInterrupted(Exception):  # noqa: N818 - not an error: the user asked for it
+    """A run stopped on a signal, after writing its report (``report``: parity.json, or None if it had none)."""
+
+    def __init__(self, signal_name: str, report: Path | None) -> None:
+        super().__init__(f"interrupted by {signal_name}")
+        self.signal_name = signal_name
+        self.report = report
+
+
+class _Interrupt:
+    """Which signal stopped the run (``None`` until one has)."""
+
+    def __init__(self) -> None:
+        self.signal_name: str | None = None
+
+    def handle(self, number: int, _frame: object) -> None:
+        if self.signal_name is None:
+            self.signal_name = SIGNAL_NAMES.get(signal.Signals(number), str(number))
+            raise KeyboardInterrupt(self.signal_name)
+        # a second signal while the report is written: ignored, the run is already stopping
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """For the duration, SIGINT and SIGTERM raise ``KeyboardInterrupt("SIGINT")`` (or ``"SIGTERM"``) once, in the
+    main thread; later ones are ignored. Off the main thread (a run started by a test, an application's worker
+    thread), signals stay whoever's they are."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupt = _Interrupt()
+    previous = {number: signal.signal(number, interrupt.handle) for number in SIGNAL_NAMES}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def end_child_processes(grace_s: float = 3.0) -> None:
+    """SIGTERM every process below this one (Playwright's drivers, the browsers, Xvfb, WebDriver), then SIGKILL
+    what is left after ``grace_s``."""
+    targets = descendant_pids(os.getpid())
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(is_alive(pid) for pid in targets):
+        time.sleep(0.05)
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    for pid in targets:  # reap our own children, so none is left a zombie
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def descendant_pids(root: int) -> list[int]:
+    """Every process below ``root``, from ``/proc`` (children before their own children)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(parent, []).append(int(entry))
+    found: list[int] = []
+    pending = list(children.get(root, []))
+    while pending:
+        pid = pending.pop(0)
+        found.append(pid)
+        pending += children.get(pid, [])
+    return found
+
+
+def is_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"

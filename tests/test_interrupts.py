@@ -1,0 +1,103 @@
+"""A run stopped by SIGINT (Ctrl-C) or SIGTERM (a CI timeout) keeps every finished row in a report
+marked interrupted, leaves no process behind and exits 130; ``--resume`` runs only what is missing.
+The signal goes to the harness process alone (not its process group), as a CI runner sends it."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import run_cli
+from harness import cli
+from harness.report.journal import JOURNAL, Journal, read_journal
+from harness.results import CheckResult
+from harness.run.interrupt import EXIT_INTERRUPTED, descendant_pids, is_alive
+
+pytestmark = pytest.mark.browser
+SELECTION = ["--models", "mlp,binary", "--backends", "cpu"]
+
+
+def journal_rows(out):
+    path = out / JOURNAL
+    return len(path.read_text().splitlines()) - 1 if path.exists() else 0
+
+
+def interrupted_run(out, signal_number, *extra):
+    """Start ``tfjs-parity run``, send ``signal_number`` to it alone once three rows are journaled; returns its exit
+    status, stderr, how long it took to stop, and which of the processes it had started are still alive."""
+    process = subprocess.Popen([sys.executable, "-m", "harness", "run", *SELECTION, "--out", str(out), *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while journal_rows(out) < 3 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert process.poll() is None, "the run ended before it could be interrupted"
+    started = descendant_pids(process.pid)  # Playwright's drivers, the browsers (in sessions of their own), ...
+    assert started
+    sent = time.monotonic()
+    process.send_signal(signal_number)
+    _, stderr = process.communicate(timeout=60)
+    stopped_after = time.monotonic() - sent
+    time.sleep(0.5)
+    return process.returncode, stderr, stopped_after, [pid for pid in started if is_alive(pid)]
+
+
+@pytest.mark.parametrize(("signal_number", "extra"), [(signal.SIGINT, ["--parallel", "1"]),
+                                                      (signal.SIGTERM, ["--parallel", "2"])],
+                         ids=["sigint-one-browser", "sigterm-two-browsers"])
+def test_a_signal_keeps_every_finished_row_and_leaves_no_process(tmp_path, signal_number, extra):
+    out = tmp_path / "report"
+    status, stderr, stopped_after, left = interrupted_run(out, signal_number, *extra)
+    assert status == EXIT_INTERRUPTED, stderr
+    assert "Traceback" not in stderr, stderr
+    assert stopped_after < 15, stopped_after
+    assert left == [], left
+    report = json.loads((out / "parity.json").read_text())
+    name = signal.Signals(signal_number).name
+    assert report["interrupted"].startswith(f"{name} after "), report["interrupted"]
+    assert f"--resume {out}" in report["interrupted"]
+    journaled = read_journal(out / JOURNAL, json.loads((out / JOURNAL).read_text().splitlines()[0])["selection"])
+    assert len(report["results"]) == len(journaled) >= 3
+    assert all(row["status"] == "pass" for row in report["results"])
+    for rendered in ((out / "parity.md").read_text(), (out / "parity.html").read_text()):
+        assert f"INTERRUPTED ({name} after" in rendered
+
+
+def test_resume_runs_only_the_checks_an_interrupted_run_lacks(tmp_path):
+    out = tmp_path / "report"
+    status, stderr, _, _ = interrupted_run(out, signal.SIGINT, "--parallel", "1")
+    assert status == EXIT_INTERRUPTED, stderr
+    before = {(r["model"], r["check"]): r for r in json.loads((out / "parity.json").read_text())["results"]}
+    assert run_cli(["run", *SELECTION, "--resume", str(out), "-q"]) == cli.EXIT_PASS
+    report = json.loads((out / "parity.json").read_text())
+    assert "interrupted" not in report
+    keys = [(r["model"], r["check"]) for r in report["results"]]
+    assert len(keys) == len(set(keys)) > len(before)
+    for row in report["results"]:  # the rows measured before were kept, not measured again
+        if (row["model"], row["check"]) in before:
+            assert row == before[(row["model"], row["check"])]
+
+
+def test_resume_refuses_a_journal_of_another_selection_or_none(tmp_path, capsys):
+    out = tmp_path / "report"
+    Journal.start(out, {"models": ["mlp"], "backends": ["cpu"], "checks": ["predict"]}).close()
+    assert run_cli(["run", *SELECTION, "--checks", "predict", "--resume", str(out)]) == cli.EXIT_USAGE
+    error = capsys.readouterr().err
+    assert f"--resume {out}" in error and "models: mlp there, mlp,binary now" in error, error
+    assert run_cli(["run", *SELECTION, "--resume", str(tmp_path / "none")]) == cli.EXIT_USAGE
+    assert "no parity.journal.jsonl there" in capsys.readouterr().err
+
+
+def test_a_row_cut_short_by_a_crash_is_dropped_and_the_rest_kept(tmp_path):
+    selection = {"models": ["mlp"], "backends": ["cpu"], "checks": ["predict", "topology"]}
+    journal = Journal.start(tmp_path, selection)
+    journal.append(CheckResult("mlp", "cpu", "predict", "pass", max_abs_err=1e-7))
+    journal.close()
+    with (tmp_path / JOURNAL).open("a") as handle:
+        handle.write('{"model": "mlp", "backend": "cpu", "che')
+    resumed = Journal.start(tmp_path, selection, resume=True)
+    resumed.close()
+    assert [(r.check, r.max_abs_err) for r in resumed.rows] == [("predict", 1e-7)]
+    assert len((tmp_path / JOURNAL).read_text().splitlines()) == 2  # the broken line is gone from the file too
