@@ -194,3 +194,19 @@ def test_float32_rounding_is_measured_per_model(parity_references):
 def test_manifest_records_the_cache_key_of_its_directory(parity_references):
     for reference in parity_references.values():
         assert reference.build_info["key"] == reference.directory.name.rsplit("-", 1)[-1]
+
+
+def test_a_damaged_cached_reference_is_built_again_saying_which_file(parity_references, tmp_path, capsys):
+    cached = parity_references["mlp"].directory
+    root = tmp_path / "fixtures"
+    shutil.copytree(cached, root / cached.name)
+    assert cache.ensure_references(["mlp"], root)["mlp"].directory == root / cached.name
+    assert "mlp" not in capsys.readouterr().err  # intact: read as it is
+    damaged = root / cached.name / "output_0.npy"
+    original = damaged.read_bytes()
+    damaged.write_bytes(original[:-4] + b"\0\0\0\0")
+    cache.ensure_references(["mlp"], root)
+    error = capsys.readouterr().err
+    assert (f"the cached reference of mlp is damaged ({damaged} does not have the content it was built with); "
+            "building it again") in error
+    assert damaged.read_bytes() == original and cache.damage(root / cached.name) is None

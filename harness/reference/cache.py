@@ -4,6 +4,10 @@ The cache key covers the model's spec (name, seed, sizes), the source of every m
 ``harness.reference`` package (model definitions, training, conversion, the build recipe: whatever
 shapes the numbers), the library versions that shape them, and the oneDNN setting. A warm run
 reads manifests only and never imports TensorFlow.
+
+Each fixture lists its files' SHA-256 in ``contents.sha256`` (``sha256sum -c`` reads it). A fixture
+whose files no longer match (a damaged disk, an edit by hand, a copy cut short) is built again, with
+one line saying which file was wrong.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from harness.reference.keras_env import library_versions, onednn_setting
 from harness.reference.zoo import ModelSpec, get_spec
 
 FIXTURE_FORMAT = 2
+CONTENTS = "contents.sha256"
 REFERENCE_PACKAGE = Path(__file__).resolve().parent
 DEFAULT_FIXTURES_DIR = REFERENCE_PACKAGE.parent.parent / "fixtures"
 
@@ -73,11 +78,56 @@ def ensure_references(names: list[str], root: Path = DEFAULT_FIXTURES_DIR) -> di
     references = {}
     with _exclusive(root):
         places = [(spec, root / f"{spec.name}-{key}", key) for spec in specs for key in (fixture_key(spec),)]
-        _build_all([place for place in places if not (place[1] / "manifest.json").is_file()])
+        _build_all([place for place in places if not _usable(place[0].name, place[1])])
         for spec, directory, _ in places:
             _prune_stale(root, spec.name, keep=directory)
             references[spec.name] = load_reference(directory)
     return references
+
+
+def _usable(name: str, directory: Path) -> bool:
+    """Whether ``directory`` holds a whole, undamaged fixture; a damaged one is removed, saying so."""
+    if not (directory / "manifest.json").is_file():
+        return False
+    problem = damage(directory)
+    if problem is None:
+        return True
+    print(f"tfjs-parity: the cached reference of {name} is damaged ({problem}); building it again",
+          file=sys.stderr, flush=True)
+    shutil.rmtree(directory)
+    return False
+
+
+def damage(directory: Path) -> str | None:
+    """What is wrong with the fixture in ``directory`` against its ``contents.sha256``, or None when every file
+    listed there is present with its recorded content."""
+    try:
+        listed = (directory / CONTENTS).read_text().splitlines()
+    except FileNotFoundError:
+        return f"{directory / CONTENTS} is missing"
+    for line in listed:
+        recorded, _, name = line.partition("  ")
+        path = directory / name
+        if not path.is_file():
+            return f"{path} is missing"
+        if _sha256(path) != recorded:
+            return f"{path} does not have the content it was built with"
+    return None
+
+
+def _write_contents(directory: Path) -> None:
+    """``contents.sha256``: every file of the fixture and its SHA-256, as ``sha256sum`` writes them."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file() and p.name != CONTENTS)
+    (directory / CONTENTS).write_text("".join(f"{_sha256(p)}  {p.relative_to(directory).as_posix()}\n"
+                                              for p in files))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # The slowest builds start first, so parallel builds end together (measured: mobilenet_v2 18 s, rnn 12 s, the
@@ -126,6 +176,7 @@ def _build(spec: ModelSpec, directory: Path, key: str) -> None:
     started = time.perf_counter()
     try:
         build_zoo_reference(spec, staging, key)
+        _write_contents(staging)
         os.replace(staging, directory)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
