@@ -28,7 +28,21 @@
       throw new Error(`asked for backend '${name}' but '${tf.getBackend()}' is active`);
     }
     active = { name, flags, wasmThreads };
+    if (name === 'webgl') watchContext(tf.backend().gpgpu.gl);
     return info();
+  }
+
+  let contextLost = false;
+
+  /** Note when the WebGL context is lost (a GPU process crash, WEBGL_lose_context): every later call fails. */
+  function watchContext(gl) {
+    if (gl.isContextLost()) contextLost = true;
+    gl.canvas.addEventListener('webglcontextlost', () => { contextLost = true; });
+  }
+
+  /** Why this page can no longer be trusted to compute, or null. */
+  function lost() {
+    return contextLost ? 'the WebGL context was lost (the GPU process crashed or the context was taken away)' : null;
   }
 
   function webglRenderer() {
@@ -83,5 +97,5 @@
     return active;
   }
 
-  parity.backends = { setBackend, info, current };
+  parity.backends = { setBackend, info, current, lost };
 })(self.parity = self.parity || {});

@@ -29,6 +29,7 @@
     probeLayers: probes => parity.preflight.probeLayers(probes),
   };
   const finished = new Map();
+  const pending = new Map();  // job -> its operation's name, until polled
 
   /** Run `work(progress)` while measuring main-thread responsiveness; merge both into one result. */
   async function measured(work) {
@@ -50,16 +51,26 @@
     const run = operation
       ? Promise.resolve().then(() => operation(...args))
       : Promise.reject(new Error(`unknown operation '${op}'`));
-    run.then(value => finished.set(job, { ok: true, value: value === undefined ? null : value }),
-             error => finished.set(job, { ok: false, error: describe(error) }));
+    pending.set(job, op);
+    run.then(value => finished.set(job, parity.backends.lost() ? lostDuring(op)
+                                        : { ok: true, value: value === undefined ? null : value }),
+             error => finished.set(job, parity.backends.lost() ? lostDuring(op, error)
+                                        : { ok: false, error: describe(error) }));
     return job;
   }
 
-  /** The job's outcome once it has finished ({ok, value} or {ok: false, error}), else null. */
+  /** The outcome of a job on a page whose WebGL context was lost (its work may never finish). */
+  function lostDuring(op, error = null) {
+    return { ok: false, error: `${parity.backends.lost()} during '${op}'${error ? `: ${describe(error)}` : ''}` };
+  }
+
+  /** The job's outcome once it has finished ({ok, value} or {ok: false, error}), else null; at once an error when
+   * the WebGL context is lost, since tfjs may then wait forever for the GPU. */
   function poll(job) {
-    const outcome = finished.get(job);
+    const outcome = finished.get(job) || (parity.backends.lost() && lostDuring(pending.get(job)));
     if (!outcome) return null;
     finished.delete(job);
+    pending.delete(job);
     return outcome;
   }
 

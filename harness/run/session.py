@@ -131,6 +131,15 @@ class ParitySession:
         if page is not None:
             page.close()
 
+    def _drop_dead_browsers(self) -> None:
+        """Forget every browser that no longer answers, and its pages; the next check launches it again."""
+        for name, browser in list(self._browsers.items()):
+            if not browser.responsive():
+                for backend in [b for b in self._pages if split_engine(b)[0].name == name]:
+                    self._pages.pop(backend).close()
+                browser.close()
+                del self._browsers[name]
+
     def model_url(self, reference: ReferenceModel) -> str:
         """Where the page loads ``reference``'s model.json from."""
         return self.file_url(reference.directory, reference.model_json)
@@ -172,9 +181,15 @@ class ParitySession:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
-        if recording is not None and (result.status != "error" or self.responsive()):  # else it runs again elsewhere
+        gone = result.status == "error" and not self.responsive()
+        if gone and self.endpoint is None:  # a browser launched here: launch it again, the run goes on
+            self._drop_dead_browsers()
+            result.message += ("\n\nThe browser was gone after this check (killed, out of memory or crashed); it was "
+                               "launched again for the next check.")
+            gone = False
+        if recording is not None and not gone:  # else (a lost remote endpoint) the check runs again elsewhere
             self._keep_evidence(recording, result)
-        if broken:
+        if broken or result.status == "error":  # a page that erred (a lost WebGL context, a crash) is not reused
             self.discard_page(backend)
         if self.endpoint is not None:
             result.details["endpoint"] = self.endpoint.name

@@ -1,0 +1,57 @@
+"""The browser fails under a check: killed (as the kernel's OOM killer would), or its WebGL context lost (as
+when the GPU process crashes). Only that check is an ``error`` naming what happened; the next one passes."""
+
+import os
+import signal
+
+import pytest
+
+from harness.checks.inference import compare_predictions
+from harness.run.session import ParitySession
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def own_session():
+    """A session of this test's own: its browser is killed."""
+    with ParitySession(timeout_s=60) as session:
+        yield session
+
+
+def browser_pid(session):
+    """The process id of the session's Chromium (its main process), from the browser itself."""
+    cdp = session.browser()._browser.new_browser_cdp_session()
+    processes = cdp.send("SystemInfo.getProcessInfo")["processInfo"]
+    return next(p["id"] for p in processes if p["type"] == "browser")
+
+
+def test_a_browser_killed_during_a_check_is_launched_again_and_only_that_check_errs(own_session, parity_references):
+    reference = parity_references["mlp"]
+
+    def killed_midway(context):
+        model_id = context.page.call("load", context.model_url)
+        os.kill(browser_pid(own_session), signal.SIGKILL)
+        return compare_predictions(context, model_id)
+
+    killed = own_session.run_check("predict", reference, "cpu", killed_midway)
+    assert killed.status == "error", killed.message
+    assert "The browser was gone after this check" in killed.message and "launched again" in killed.message
+    for backend in ("cpu", "wasm"):
+        after = own_session.run_check("predict", reference, backend)
+        assert after.status == "pass", after.message
+
+
+def test_a_webgl_context_lost_during_a_check_is_an_error_and_the_next_check_passes(parity_session, parity_references):
+    reference = parity_references["cnn"]
+
+    def context_lost_midway(context):
+        model_id = context.page.call("load", context.model_url)
+        context.page.page.evaluate("tf.backend().gpgpu.gl.getExtension('WEBGL_lose_context').loseContext()")
+        return compare_predictions(context, model_id)
+
+    lost = parity_session.run_check("predict", reference, "webgl", context_lost_midway)
+    assert lost.status == "error", lost.message
+    assert "the WebGL context was lost" in lost.message and "during 'predict'" in lost.message, lost.message
+    after = parity_session.run_check("predict", reference, "webgl")
+    assert after.status == "pass", after.message
