@@ -54,3 +54,18 @@ def test_bad_chromium_override_stops_with_a_clear_message(monkeypatch, tmp_path,
     monkeypatch.setenv("TFJS_PARITY_CHROMIUM", "/nonexistent/chrome")
     assert main(["run", "--models", "mlp", "--backends", "cpu", "--out", str(tmp_path)]) == EXIT_USAGE
     assert "TFJS_PARITY_CHROMIUM=/nonexistent/chrome is not an executable file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["run", "--models", "mlp", "--backends", "cpu", "--checks", "predict"],
+                                     ["check", "MODEL", "--backends", "cpu"]])
+def test_a_report_directory_that_cannot_be_written_is_named_before_anything_runs(command, tmp_path, capsys):
+    from conftest import small_keras_model
+
+    small_keras_model(1).save(tmp_path / "tiny.h5")
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "report"
+    argv = [str(tmp_path / "tiny.h5") if part == "MODEL" else part for part in command]
+    assert main([*argv, "--out", str(out)]) == EXIT_USAGE
+    error = capsys.readouterr().err
+    assert f"cannot write the report to {out}: Not a directory" in error, error
+    assert "Traceback" not in error

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from harness.errors import SetupError
 from harness.report.document import build_report
 from harness.report.html import render_html
 from harness.report.markdown import render_markdown
@@ -18,6 +19,10 @@ from harness.results import CheckResult
 REPORT_JSON = "parity.json"
 REPORT_MD = "parity.md"
 REPORT_HTML = "parity.html"
+
+
+class ReportWriteError(SetupError):
+    """The report directory cannot be written (not a directory, read-only, full)."""
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -39,7 +44,11 @@ def write_report(directory: Path, environment: dict[str, Any], results: Iterable
     """Write ``parity.json``, ``parity.md`` and ``parity.html`` into ``directory``; returns the JSON path."""
     report = build_report(environment, results, baseline, interrupted)
     json_path = directory / REPORT_JSON
-    write_atomically(json_path, json.dumps(report, indent=2, allow_nan=True) + "\n")
-    write_atomically(directory / REPORT_MD, render_markdown(report))
-    write_atomically(directory / REPORT_HTML, render_html(report))
+    try:
+        write_atomically(json_path, json.dumps(report, indent=2, allow_nan=True) + "\n")
+        write_atomically(directory / REPORT_MD, render_markdown(report))
+        write_atomically(directory / REPORT_HTML, render_html(report))
+    except OSError as error:
+        raise ReportWriteError(f"cannot write the report to {directory}: {error.strerror} ({error.filename})") \
+            from None
     return json_path

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from harness.errors import UsageError
+from harness.report.files import ReportWriteError
 from harness.results import CheckResult
 
 JOURNAL = "parity.journal.jsonl"
@@ -32,17 +33,25 @@ class Journal:
         its rows kept; ``UsageError`` when there is none or it selected other checks."""
         path = directory / JOURNAL
         rows = read_journal(path, selection) if resume else []
-        directory.mkdir(parents=True, exist_ok=True)
-        handle = path.open("w", encoding="utf-8")  # rewritten whole: a line cut short by a crash is gone
-        handle.writelines(json.dumps(line, allow_nan=True) + "\n"
-                          for line in [{"selection": selection}, *(row.to_dict() for row in rows)])
-        _sync(handle)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            handle = path.open("w", encoding="utf-8")  # rewritten whole: a line cut short by a crash is gone
+            handle.writelines(json.dumps(line, allow_nan=True) + "\n"
+                              for line in [{"selection": selection}, *(row.to_dict() for row in rows)])
+            _sync(handle)
+        except OSError as error:
+            raise ReportWriteError(f"cannot write the report to {directory}: {error.strerror} ({error.filename}); "
+                                   "give --out a directory you can write to") from None
         return cls(path, handle, rows)
 
     def append(self, row: CheckResult) -> None:
         """Add ``row``, on disk before this returns."""
-        self._handle.write(json.dumps(row.to_dict(), allow_nan=True) + "\n")
-        _sync(self._handle)
+        try:
+            self._handle.write(json.dumps(row.to_dict(), allow_nan=True) + "\n")
+            _sync(self._handle)
+        except OSError as error:
+            raise ReportWriteError(f"cannot write to {self.path}: {error.strerror} (after {len(self.rows)} rows of an "
+                                   "earlier run and the rows printed above)") from None
 
     def close(self) -> None:
         self._handle.close()

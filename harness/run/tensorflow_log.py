@@ -17,17 +17,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.report.files import ReportWriteError
+
 TENSORFLOW_LOG = "tensorflow.log"
 
 
 @contextmanager
 def tensorflow_log(out: Path) -> Iterator[Path]:
     """Send descriptor 2, Python logging and warnings to ``out/tensorflow.log`` while the block runs."""
-    out.mkdir(parents=True, exist_ok=True)
     path = out / TENSORFLOW_LOG
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        log = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in the finally below
+    except OSError as error:
+        raise ReportWriteError(f"cannot write the report to {out}: {error.strerror} ({error.filename}); give --out a "
+                               "directory you can write to") from None
     sys.stderr.flush()
     saved_fd = os.dup(2)
-    log = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in the finally below
     os.dup2(log.fileno(), 2)
     terminal = sys.stderr
     if _on_descriptor_2(sys.stderr):  # else pytest's capture or another wrapper already holds it
