@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypeVar
 
@@ -50,5 +51,12 @@ def known_names(raw: str, known: tuple[str, ...], option: str) -> tuple[str, ...
     names = comma_list(raw)
     unknown = [name for name in names if name not in known]
     if not names or unknown:
-        raise UsageError(f"{option}: unknown {', '.join(unknown) or '(empty)'}; choose from {', '.join(known)}")
+        described = ", ".join(f"{name}{did_you_mean(name, known)}" for name in unknown) or "(empty)"
+        raise UsageError(f"{option}: unknown {described}; choose from {', '.join(known)}")
     return names
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'predict'?)`` for the known name nearest to a mistyped ``name``; empty if none is near."""
+    nearest = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{nearest[0]}'?)" if nearest else ""

@@ -69,3 +69,14 @@ def test_a_report_directory_that_cannot_be_written_is_named_before_anything_runs
     error = capsys.readouterr().err
     assert f"cannot write the report to {out}: Not a directory" in error, error
     assert "Traceback" not in error
+
+
+@pytest.mark.parametrize(("argv", "hint"), [
+    (["run", "--backends", "cpu,wbgl"], "unknown backend 'wbgl' (did you mean 'webgl'?)"),
+    (["run", "--checks", "predcit"], "unknown predcit (did you mean 'predict'?)"),
+    (["run", "--models", "mpl"], "unknown mpl (did you mean 'mlp'?)"),
+    (["check", "m.h5", "--checks", "save-load[htp]"], "(did you mean 'save-load[http]'?)"),
+])
+def test_a_typo_in_a_name_gets_the_nearest_known_one(argv, hint, capsys):
+    assert main(argv) == EXIT_USAGE
+    assert hint in capsys.readouterr().err

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.browser.engines import split_engine
 from harness.errors import HarnessError, UsageError
-from harness.options import comma_list
+from harness.options import comma_list, did_you_mean
 
 HALF_FLOAT_TRAINING = (
     "training in half-float textures is out of scope: measured on webgl:f16, the mlp's and binary model's "
@@ -99,7 +99,8 @@ def backend_variant(backend_id: str) -> BackendVariant:
     """The variant a backend id runs; raises ``UnknownBackendError`` naming the known ones."""
     name, _ = split_backend_id(backend_id)
     if name not in BACKENDS:
-        raise UnknownBackendError(f"unknown backend '{backend_id}' (known: {', '.join(BACKENDS)})")
+        raise UnknownBackendError(f"unknown backend '{backend_id}'{did_you_mean(name, BACKENDS)} (known: "
+                                  f"{', '.join(BACKENDS)})")
     return BACKENDS[name]
 
 
