@@ -43,15 +43,27 @@ def read_model_json(path: Path) -> dict[str, Any]:
         raise ArtifactError(f"{path}: missing") from error
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ArtifactError(f"{path}: malformed JSON: {error}") from error
-    if not isinstance(raw, dict) or not isinstance(raw.get("modelTopology"), dict):
+    if not isinstance(raw, dict):
+        raise ArtifactError(f"{path}: not a tfjs model.json (a JSON {type(raw).__name__}, not an object)")
+    if not isinstance(raw.get("modelTopology"), dict):
         raise ArtifactError(f"{path}: not a tfjs model.json (no modelTopology)")
-    if not isinstance(raw.get("weightsManifest", []), list):
+    if "weightsManifest" not in raw:
+        raise ArtifactError(f"{path}: no weightsManifest: tfjs would load the topology with freshly initialised "
+                            "weights, not the model's")
+    if not isinstance(raw["weightsManifest"], list):
         raise ArtifactError(f"{path}: weightsManifest is not a list")
     return raw
 
 
 def check_weight_files(path: Path, model_json: dict[str, Any]) -> None:
-    """Every weight group's files exist next to ``path`` and hold exactly the bytes its specs need."""
+    """Every weight group's files exist next to ``path`` and hold exactly the bytes its specs need; no weight is
+    listed twice."""
+    names = [spec.get("name") for group in model_json.get("weightsManifest", []) if isinstance(group, dict)
+             for spec in group.get("weights", []) if isinstance(spec, dict)]
+    twice = sorted({str(name) for name in names if names.count(name) > 1})
+    if twice:
+        raise ArtifactError(f"{path}: the weights manifest lists weight {', '.join(twice)} twice (tfjs would set one "
+                            "and leave the other unset)")
     for group in model_json.get("weightsManifest", []):
         try:
             files = [_weight_file(path, name) for name in group["paths"]]
@@ -76,7 +88,29 @@ def _weight_file(model_json: Path, name: str) -> Path:
     plain = name.removeprefix("./")
     if not plain or "/" in plain or "\\" in plain or plain in (".", ".."):
         raise ValueError(f"weight path {name!r} leaves the model's directory")
-    return model_json.parent / plain
+    path = model_json.parent / plain
+    if path.is_symlink() and path.resolve().parent != model_json.parent.resolve():
+        raise ValueError(f"weight file {path} is a symlink to {path.resolve()}, outside the model's directory")
+    return path
+
+
+def non_finite_weight(path: Path, model_json: dict[str, Any]) -> str | None:
+    """The first float32 weight (of a model whose weight files ``check_weight_files`` passed) holding NaN or
+    infinity, described: ``"weight dense/kernel holds 1 NaN or infinite value (nan at flat index 0)"``."""
+    for group in model_json.get("weightsManifest", []):
+        data = b"".join(_weight_file(path, name).read_bytes() for name in group["paths"])
+        offset = 0
+        for spec in group["weights"]:
+            size = spec_bytes(spec)
+            if spec["dtype"] == "float32" and not spec.get("quantization"):
+                values = np.frombuffer(data, np.float32, count=size // 4, offset=offset)
+                bad = ~np.isfinite(values)
+                if bad.any():
+                    first = int(np.argmax(bad))
+                    return (f"weight {spec['name']} holds {int(bad.sum())} NaN or infinite value(s) ({values[first]} "
+                            f"at flat index {first})")
+            offset += size
+    return None
 
 
 def model_files(path: Path) -> list[Path]:

@@ -67,7 +67,9 @@ def _tfjs_format(model_json: Path) -> str:
         raw = json.loads(model_json.read_text())
     except (OSError, json.JSONDecodeError) as error:
         raise ModelFormatError(f"{model_json}: not a readable tfjs model.json: {error}") from error
-    kind = raw.get("format") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict):
+        raise ModelFormatError(f"{model_json}: not a tfjs model.json (a JSON {type(raw).__name__}, not an object)")
+    kind = raw.get("format")
     if kind == "layers-model":
         return "tfjs-layers"
     if kind == "graph-model":

@@ -72,7 +72,8 @@ def make_inputs(specs: list[InputSpec], plan: InputPlan) -> list[np.ndarray]:
 
 
 def load_user_arrays(files: tuple[Path, ...], specs: list[InputSpec] | None, option: str) -> list[np.ndarray]:
-    """``.npy`` files (no pickles), one per input or output; the message names the file and option."""
+    """``.npy`` files (no pickles) of finite real numbers, one per input or output; the message names the file and
+    option."""
     if specs is not None and len(files) != len(specs):
         raise ModelFormatError(f"{option}: given {len(files)} files, the model has {len(specs)}")
     arrays = []
@@ -81,6 +82,14 @@ def load_user_arrays(files: tuple[Path, ...], specs: list[InputSpec] | None, opt
             array = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as error:
             raise ModelFormatError(f"{option} {path}: not a readable .npy array: {error}") from error
+        if array.dtype.kind not in "fiub":
+            raise ModelFormatError(f"{option} {path}: dtype {array.dtype}: a model's arrays must hold real numbers "
+                                   "(float, int or bool)")
+        bad = ~np.isfinite(array) if array.dtype.kind == "f" else np.zeros(array.shape, bool)
+        if bad.any():
+            first = [int(i) for i in np.argwhere(bad)[0]]
+            raise ModelFormatError(f"{option} {path}: holds {int(bad.sum())} NaN or infinite value(s) (first at "
+                                   f"{first}: {array[tuple(first)]}); a reference needs finite numbers")
         spec = specs[i] if specs is not None else None
         if spec is not None and array.shape[1:] != tuple(spec.shape) and None not in spec.shape:
             raise ModelFormatError(f"{option} {path}: shape {list(array.shape)}, input '{spec.name}' takes "
@@ -176,7 +185,13 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
     """An already converted tfjs model (layers or graph) with the user's inputs and reference outputs, copied
     into ``directory``. A layers model's ``topology`` is checked against the weights its manifest lists; a
     graph model's inputs and outputs are its signature's, in key order."""
-    from harness.reference.artifacts import check_weight_files, copy_model_files, read_model_json
+    from harness.reference.artifacts import (
+        ArtifactError,
+        check_weight_files,
+        copy_model_files,
+        non_finite_weight,
+        read_model_json,
+    )
     from harness.reference.conversions import CONVERSIONS
     from harness.reference.keras_build import TRAINING
 
@@ -185,6 +200,9 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
                                "(.npy files: inputs, and the outputs the original model gave for them)")
     raw = read_model_json(model_json_path)
     check_weight_files(model_json_path, raw)
+    non_finite = non_finite_weight(model_json_path, raw)
+    if non_finite:
+        raise ArtifactError(f"{model_json_path}: {non_finite}: a model's weights must be finite numbers")
     graph = raw.get("format") == "graph-model"
     copy_model_files(model_json_path, directory / GRAPH_DIRECTORY if graph else directory)
     weights = [{"name": w["name"], "shape": w["shape"]}

@@ -14,6 +14,7 @@ failure can be reproduced; the report is rewritten after each model.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -109,6 +110,7 @@ class UserModel:
     path: Path
     kind: str
     name: str
+    refused: str | None = None  # why the file cannot be checked (its format); the other models still are
 
 
 def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dict[str, Any] | str | Path | None = None,
@@ -139,8 +141,9 @@ def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dic
 def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...] = (),
              taken: set[str] | None = None) -> list[UserModel]:
     """Every model with its format and a name (``names`` when given, else each file's stem) not in ``taken``
-    (``-2``, ``-3``... added; the new names join it), after every check that needs no browser; ``UsageError``
-    (``ModelFormatError``) names the problem."""
+    (``-2``, ``-3``... added; the new names join it), after every check that needs no browser. A model whose
+    format is wrong is ``refused`` (its rows say why, the others run); ``UsageError`` (``ModelFormatError``) names
+    the problem when every model is."""
     if len(models) > 1:
         for flag, value in (("--inputs", how.inputs.files), ("--expected", how.expected), ("--data", how.data)):
             if value:
@@ -152,16 +155,26 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
     found: list[UserModel] = []
     taken = set() if taken is None else taken
     for index, path in enumerate(models):
-        kind = detect_format(path)
-        if kind == "keras3" and not how.via_savedmodel:
-            raise ModelFormatError(f"{path}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
+        refused = None
+        try:
+            if not _utf8(str(path)):
+                raise ModelFormatError(f"{os.fsencode(path)!r}: the file name is not UTF-8; rename the file (reports "
+                                       "and browsers need text names)")
+            kind = detect_format(path)
+            if kind == "keras3" and not how.via_savedmodel:
+                raise ModelFormatError(f"{path}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
+        except ModelFormatError as error:
+            kind, refused = "refused", str(error)
         stem = names[index] if names else path.stem if path.name != "model.json" else path.parent.name
+        stem = stem if _utf8(stem) else stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         name, n = stem, 1
         while name in taken:
             n += 1
             name = f"{stem}-{n}"
         taken.add(name)
-        found.append(UserModel(path, kind, name))
+        found.append(UserModel(path, kind, name, refused))
+    if all(model.refused for model in found):  # nothing to check: say why before any browser starts
+        raise ModelFormatError("\n".join(str(model.refused) for model in found))
     return found
 
 
@@ -196,6 +209,15 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     return options.out / REPORT_JSON, results
 
 
+def _utf8(text: str) -> bool:
+    """Whether ``text`` (a path as Python decodes it) came from valid UTF-8 (no escaped bytes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class ModelChecker:
     """Checks users' models in one session, call after call (the CLI's one run, or the pytest API's calls):
     reference directories go to ``out/models/NAME/``, and every row reaches the session's listener."""
@@ -224,6 +246,8 @@ class ModelChecker:
         refused = []
         for model in models:
             try:
+                if model.refused:
+                    raise ModelFormatError(model.refused)
                 reference, problems, changes = _prepare(model, how, self.out, custom_objects, registered, probe)
             except Exception as error:  # noqa: BLE001 - a model that cannot be prepared must not end the others
                 error = error if isinstance(error, HarnessError) else HarnessError(f"{type(error).__name__}: {error}")
