@@ -1,11 +1,12 @@
 """``tfjs-parity``: run parity checks from the command line.
 
-Exit status: 0 every check passed, 1 a check failed or errored or (with ``--baseline``) a check
-regressed, 2 usage error or a setup problem that stops the run before any check (no Chromium, no
-tfjs bundles, a bad fixture or baseline, no browser endpoint reachable): every ``HarnessError``
-that escapes a run, 3 every check passed but a browser endpoint was lost during the run (its
-unfinished checks ran on another), 130 interrupted by SIGINT (Ctrl-C) or SIGTERM: the report holds every
-check finished before, marked interrupted, and ``run --resume OUT`` runs the rest.
+Exit status: 0 every check passed; 1 a check failed or errored, or (with ``--baseline``) a check
+regressed, or (with ``--repeat``) a check changed status between runs; 2 usage error or a setup
+problem that stops the run before any check (no Chromium, no tfjs bundles, a bad fixture or
+baseline, no browser endpoint reachable): every ``HarnessError`` that escapes a run; 3 every check
+passed but a browser endpoint was lost during the run (its unfinished checks ran on another); 130
+interrupted by SIGINT (Ctrl-C) or SIGTERM: the report holds every check finished before, marked
+interrupted, and ``run --resume OUT`` runs the rest.
 """
 
 from __future__ import annotations
@@ -84,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", type=Path, default=None, metavar="OUT",
                      help="continue the interrupted run whose report is in OUT (same selection): keep its finished "
                           "rows, run only the checks it lacks, and write the report there")
+    run.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="run the selection N times and report the rows whose status or error changed between the "
+                          "runs, and each backend's largest error spread (the report's rows are the first run's)")
     run.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                      help=f"largest model upload the server accepts from the page, in MiB (default: "
                           f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
@@ -205,6 +209,8 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         raise UsageError("give --parallel or --browser-endpoint, not both: the endpoints share the work")
     if args.baseline and not args.baseline.is_file():
         raise UsageError(f"--baseline: {args.baseline} is not a file")
+    if args.repeat < 1 or (args.repeat > 1 and args.resume is not None):
+        raise UsageError("--repeat must be at least 1, and a repeated run cannot be resumed (--resume)")
     if args.resume is not None and args.out not in (DEFAULT_REPORT_DIR, args.resume):
         raise UsageError("--resume OUT writes its report to OUT: give --out the same directory, or leave it out")
     backends = (MATRICES[args.matrix] if args.matrix
@@ -220,6 +226,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
         out=args.resume or args.out,
         resume=args.resume is not None,
+        repeat=args.repeat,
         timeout_s=args.timeout,
         upload_limit=mib_to_bytes(args.upload_limit_mib),
         baseline=args.baseline,
@@ -323,6 +330,7 @@ def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
     report = json.loads(report_path.read_text())
     print(render_outcome(report, report_path))
     passed = all(r.status in PASSING_STATUSES for r in results)
-    if not passed or (report.get("baseline") or {}).get("regressions"):
+    if not passed or (report.get("baseline") or {}).get("regressions") or (report.get("repeats") or {}).get(
+            "status_changed"):
         return EXIT_FAIL
     return EXIT_ENDPOINT_LOST if report["environment"].get("browser_endpoints_lost") else EXIT_PASS

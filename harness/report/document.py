@@ -17,10 +17,11 @@ CHANGE_HEADER = ["model", "backend", "check", "what", "before", "after", "change
 
 
 def build_report(environment: dict[str, Any], results: Iterable[CheckResult],
-                 baseline: dict[str, Any] | None = None, interrupted: str | None = None) -> dict[str, Any]:
+                 baseline: dict[str, Any] | None = None, interrupted: str | None = None,
+                 repeats: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON document: environment, a summary, one row per model x backend x check, the comparison with a
-    baseline report (``baseline.compare_with_baseline``) if there was one, and why the run stopped early if it
-    did (``interrupted``)."""
+    baseline report (``baseline.compare_with_baseline``) if there was one, why the run stopped early if it did
+    (``interrupted``), and what changed between repeated runs (``run.repeats``)."""
     rows = [r.to_dict() for r in results]
     summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
     report = {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}
@@ -28,6 +29,8 @@ def build_report(environment: dict[str, Any], results: Iterable[CheckResult],
         report["baseline"] = baseline
     if interrupted is not None:
         report["interrupted"] = interrupted
+    if repeats is not None:
+        report["repeats"] = repeats
     return report
 
 
@@ -53,7 +56,27 @@ def summary_line(report: dict[str, Any]) -> str:
         line = f"INTERRUPTED ({report['interrupted']}): {line}"
     if "baseline" in report:
         line += f"; {len(report['baseline']['regressions'])} regression(s) against the baseline"
+    if "repeats" in report:
+        repeats = report["repeats"]
+        line += (f"; run {repeats['runs_measured']} times: {len(repeats['status_changed'])} row(s) changed status, "
+                 f"{len(repeats['error_changed'])} changed error only")
     return line
+
+
+REPEAT_HEADER = ["model", "backend", "check", "statuses", "max abs error per run"]
+
+
+def repeat_rows(repeats: dict[str, Any]) -> list[list[str]]:
+    """The rows that changed between repeated runs (status first), as table rows (``REPEAT_HEADER``)."""
+    return [[e["model"], e["backend"], e["check"], " ".join(e["statuses"]), " ".join(map(fmt, e["max_abs_err"]))]
+            for e in [*repeats["status_changed"], *repeats["error_changed"]]]
+
+
+def spread_line(repeats: dict[str, Any]) -> str:
+    """``"largest error spread over the runs: cpu 0 (mlp / predict), webgl 1.2e-07 (cnn / fit)"``."""
+    widest = repeats["largest_spread"].items()
+    return "largest error spread over the runs: " + ", ".join(
+        f"{backend} {fmt(w['spread'])} ({w['model']} / {w['check']})" for backend, w in widest)
 
 
 def change_rows(changes: list[dict[str, Any]]) -> list[list[str]]:

@@ -17,10 +17,13 @@ from harness.report.document import (
     CHANGE_HEADER,
     ENDPOINT_HEADER,
     MATRIX_LEGEND,
+    REPEAT_HEADER,
     change_rows,
     endpoint_rows,
     lost_endpoint_lines,
     matrix_rows,
+    repeat_rows,
+    spread_line,
     summary_line,
 )
 from harness.report.html_plots import error_distribution_chart, latency_chart, training_error_charts
@@ -132,6 +135,14 @@ def _baseline(baseline: dict[str, Any] | None) -> str:
     return html
 
 
+def _repeats(repeats: dict[str, Any] | None) -> str:
+    if repeats is None:
+        return ""
+    rows = [[escape(cell) for cell in row] for row in repeat_rows(repeats)]
+    return (f"<h2>Repeats ({repeats['runs_measured']} runs)</h2><p>{escape(spread_line(repeats))}.</p>"
+            + (_table(REPEAT_HEADER, rows) if rows else "<p>Every row had the same status and error in every run.</p>"))
+
+
 def _plots(results: list[dict[str, Any]]) -> str:
     charts = training_error_charts(results) + error_distribution_chart(results) + latency_chart(results)
     images = "".join(f'<img alt="chart" src="{data_uri(svg)}" width="640" height="300">' for svg in charts)
@@ -194,7 +205,8 @@ def render_html(report: dict[str, Any]) -> str:
     results = report["results"]
     body = f"<h1>tfjs-parity report</h1><p><strong>{escape(summary_line(report))}</strong></p>"
     if results:
-        body += (_failures(results) + _baseline(report.get("baseline")) + _matrix(report) + _heatmap(results)
+        body += (_failures(results) + _baseline(report.get("baseline")) + _repeats(report.get("repeats"))
+                 + _matrix(report) + _heatmap(results)
                  + _plots(results) + _environment(report) + _details(results))
     else:
         body += _baseline(report.get("baseline")) + "<p>No results.</p>" + _environment(report)

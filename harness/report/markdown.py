@@ -9,11 +9,14 @@ from harness.report.document import (
     CHANGE_HEADER,
     ENDPOINT_HEADER,
     MATRIX_LEGEND,
+    REPEAT_HEADER,
     change_rows,
     endpoint_rows,
     fmt,
     lost_endpoint_lines,
     matrix_rows,
+    repeat_rows,
+    spread_line,
     summary_line,
 )
 
@@ -34,6 +37,14 @@ def _baseline_section(baseline: dict[str, Any] | None) -> list[str]:
         if baseline[key]:
             lines += [f"{title}: " + ", ".join(" / ".join(k) for k in baseline[key]), ""]
     return lines
+
+
+def _repeats_section(repeats: dict[str, Any] | None) -> list[str]:
+    if repeats is None:
+        return []
+    rows = repeat_rows(repeats)
+    return ["", f"## Repeats ({repeats['runs_measured']} runs)", "", spread_line(repeats) + ".", "",
+            *(_md_table([REPEAT_HEADER, *rows]) if rows else ["Every row had the same status and error in every run."])]
 
 
 def _worst(details: dict[str, Any]) -> str:
@@ -77,6 +88,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = ["# tfjs-parity report", "", f"**{summary_line(report)}**", ""]
     lines += [*_md_table(matrix_rows(report)), "", MATRIX_LEGEND] if report["results"] else ["(no results)"]
     lines += _baseline_section(report.get("baseline"))
+    lines += _repeats_section(report.get("repeats"))
     lines += ["", "## Environment", ""]
     lines += [f"- {key}: {env[key]}" for key in ("browser", "tfjs", "python", "platform", "onednn") if key in env]
     lines += [f"- {name} {version}" for name, version in env.get("libraries", {}).items()]

@@ -44,6 +44,11 @@ class Goal:
     goal: float
     unit: str
     filed: float | None  # None: not measured then
+    process: str = ""  # the figure whose process's exit status this one shares (default: its own)
+
+    def exit_status(self, results: dict[str, Any]) -> int:
+        """The exit status of the process the figure was measured on (0 when not recorded)."""
+        return int(results.get(f"{self.process or self.key}_exit") or 0)
 
 
 GOALS: tuple[Goal, ...] = (
@@ -52,7 +57,7 @@ GOALS: tuple[Goal, ...] = (
     Goal("fixtures_cold", "cold fixture build, whole zoo", 35, "s", 70),
     Goal("nightly_matrix", "tfjs-parity run --matrix nightly (8 backend ids), warm fixtures", 480, "s", 930),
     Goal("fresh_clone_make_test", "make test in a fresh clone, setup included", 360, "s", 578),
-    Goal("peak_memory", "peak memory (PSS) of harness + browser, zoo default run", 3, "GiB", None),
+    Goal("peak_memory", "peak memory (PSS) of harness + browser, zoo default run", 3, "GiB", None, "zoo_default_run"),
 )
 FIGURES = ("small", "zoo", "cold", "nightly", "test")  # --figures; the zoo run also measures peak_memory
 
@@ -161,15 +166,17 @@ def measure(figures: tuple[str, ...], work: Path) -> dict[str, Any]:
 
 
 def goal_table(results: dict[str, Any]) -> str:
-    """The goals as a text table: figure, value, goal, value / goal, value when the issue was filed."""
+    """The goals as a text table: figure, value, goal, value / goal, value when the issue was filed; a figure whose
+    process failed says so instead of a ratio (its time is not the work's)."""
     lines = [f"{'figure':68} {'value':>9} {'goal':>7} {'ratio':>6} {'filed':>7}"]
     for goal in GOALS:
         value = results.get(goal.key)
         if value is None:
             continue
         filed = "" if goal.filed is None else f"{goal.filed:g}"
-        lines.append(f"{goal.label:68} {value:>8g}{goal.unit} {goal.goal:>6g}{goal.unit} {value / goal.goal:>6.2f} "
-                     f"{filed:>7}")
+        failed = goal.exit_status(results)
+        ratio = f"{value / goal.goal:>6.2f}" if not failed else f"FAILED (exit {failed}, see its log)"
+        lines.append(f"{goal.label:68} {value:>8g}{goal.unit} {goal.goal:>6g}{goal.unit} {ratio} {filed:>7}")
     return "\n".join(lines)
 
 
@@ -189,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     write_atomically(args.out, json.dumps(results, indent=2) + "\n")
     print(goal_table(results))
     print(f"wrote {args.out}")
-    return 0
+    return 1 if any(goal.exit_status(results) for goal in GOALS if goal.key in results) else 0
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ class Group:
     model: str
     backend: str
     checks: tuple[str, ...]
+    repeat: int = 0  # 0: the run's rows; 1, 2...: the same checks again (``run --repeat``)
 
 
 RunCheck = Callable[[ParitySession, Group, str], CheckResult]
@@ -139,7 +140,7 @@ class Shards:
                         self.lost[name] = str(error)
                     return
                 finally:
-                    self._give_back(Group(group.model, group.backend, group.checks[done:]))
+                    self._give_back(Group(group.model, group.backend, group.checks[done:], group.repeat))
                 with self._lock:
                     self._environments[name] = session.environment()
                     if not self.stopped:

@@ -4,7 +4,8 @@ browser endpoints (``run.shards``), and the report."""
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from harness.report.junit import write_junit
 from harness.report.progress import Progress
 from harness.results import CheckResult
 from harness.run.interrupt import RunInterrupted, end_child_processes
+from harness.run.repeats import Repeats
 from harness.run.session import (
     EVIDENCE_DIRECTORY,
     ParitySession,
@@ -55,6 +57,7 @@ class RunOptions:
     endpoints: tuple[BrowserEndpoint, ...] = ()  # remote browser servers sharing the work; (): launch browsers here
     parallel: int = 1  # without endpoints: how many browsers launched here share the work
     resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
+    repeat: int = 1  # run the selection this many times; the report lists the rows that changed (``run.repeats``)
 
 
 def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
@@ -80,11 +83,19 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
         groups = [Group(g.model, g.backend, tuple(c for c in g.checks if (g.model, g.backend, c) not in measured))
                   for g in everything]
         groups = [g for g in groups if g.checks]
-        progress = Progress(sum(len(g.checks) for g in everything), options.progress, earlier=journal.rows)
+        groups += [replace(g, repeat=r) for r in range(1, options.repeat) for g in everything if g.checks]
+        total = sum(len(g.checks) for g in everything)
+        progress = Progress(total * options.repeat, options.progress, earlier=journal.rows)
         evidence = options.out / EVIDENCE_DIRECTORY if options.resume else fresh_evidence_folder(options.out)
+        rows, again = list(journal.rows), Repeats(options.repeat)
+        running = threading.local()  # the repeat of the group each browser's thread runs
 
         def record(row: CheckResult) -> None:
-            journal.append(row)
+            if getattr(running, "repeat", 0):
+                again.add(row)
+            else:
+                journal.append(row)
+                rows.append(row)
             progress(row)
 
         def make_session(endpoint: BrowserEndpoint | None, listener: ResultListener) -> ParitySession:
@@ -93,16 +104,18 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
                                  engines=engines_of(options.backends))
 
         def run_check(session: ParitySession, group: Group, check: str) -> CheckResult:
+            running.repeat = group.repeat
             reference = references[group.model]
             reason = recorded_reason(check, reference)
             return (session.skip(check, reference, group.backend, reason) if reason
                     else session.run_check(check, reference, group.backend))
 
         def ordered() -> list[CheckResult]:
-            return sorted(progress.rows, key=lambda r: order[(r.backend, r.model, r.check)])
+            return sorted(rows, key=lambda r: order[(r.backend, r.model, r.check)])
 
         def write(interrupted: str | None = None) -> None:
-            _write(options, shards.environment(), references, baseline, ordered(), interrupted)
+            _write(options, shards.environment(), references, baseline, ordered(), interrupted,
+                   again.summary(ordered()) if options.repeat > 1 else None)
 
         shards = Shards(options.endpoints or (None,) * options.parallel, make_session, record, after_group=write)
         try:
@@ -111,8 +124,8 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
             shards.stop()
             end_child_processes()
             signal_name = str(stop) or "SIGINT"
-            write(f"{signal_name} after {len(progress.rows)} of {progress.total} checks; `tfjs-parity run --resume "
-                  f"{options.out}` with the same selection runs the rest")
+            write(f"{signal_name} after {len(rows)} of {total} checks; `tfjs-parity run --resume {options.out}` with "
+                  "the same selection runs the rest")
             progress.finish()
             raise RunInterrupted(signal_name, options.out / REPORT_JSON) from None
         write()
@@ -123,12 +136,13 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
 
 
 def _write(options: RunOptions, environment: dict[str, Any], references: dict[str, ReferenceModel],
-           baseline: list[dict[str, Any]] | None, results: list[CheckResult], interrupted: str | None = None) -> None:
+           baseline: list[dict[str, Any]] | None, results: list[CheckResult], interrupted: str | None = None,
+           repeats: dict[str, Any] | None = None) -> None:
     """The report (and JUnit file) of every row so far."""
     environment = {**environment, **reference_environment(references), "tensorflow_log": TENSORFLOW_LOG}
     comparison = None
     if baseline is not None:
         comparison = {"path": str(options.baseline), **compare_with_baseline(baseline, results, options.rules)}
-    write_report(options.out, environment, results, comparison, interrupted)
+    write_report(options.out, environment, results, comparison, interrupted, repeats)
     if options.junit:
         write_junit(options.junit, results, comparison)
