@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--repeat", type=int, default=1, metavar="N",
                      help="run the selection N times and report the rows whose status or error changed between the "
                           "runs, and each backend's largest error spread (the report's rows are the first run's)")
+    run.add_argument("--power", nargs="?", const="cpu", default=None, metavar="BACKEND",
+                     help="after the checks, plant faults into each model on BACKEND (default cpu) and report which "
+                          "ones predict catches, and the smallest change of one weight it flags (docs/power.md)")
     run.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                      help=f"largest model upload the server accepts from the page, in MiB (default: "
                           f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
@@ -227,6 +230,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         out=args.resume or args.out,
         resume=args.resume is not None,
         repeat=args.repeat,
+        power=backend_ids(args.power, "--power")[0] if args.power else None,
         timeout_s=args.timeout,
         upload_limit=mib_to_bytes(args.upload_limit_mib),
         baseline=args.baseline,

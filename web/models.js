@@ -112,10 +112,71 @@
     variable.write(tf.tensor(values, variable.shape, variable.dtype));
   }
 
+  /**
+   * Predict on `inputs` with one fault planted in the model, then undo it (`--power`). `fault.kind`:
+   * 'scale' multiplies the largest-magnitude element of weight `fault.weight` by (1 + `fault.relative`);
+   * 'transpose' transposes weight `fault.weight` (a square matrix, or a convolution kernel's two spatial axes);
+   * 'float16' rounds every float32 weight to float16; 'zero' zeroes weight `fault.weight`; 'activation' makes
+   * layer `fault.layer`'s activation linear. Returns the outputs, encoded.
+   */
+  async function plant(modelId, inputs, fault) {
+    const model = get(modelId);
+    const byName = name => {
+      const variable = model.weights.find(w => w.originalName === name);
+      if (!variable) throw new Error(`plant: no weight named ${name}`);
+      return variable;
+    };
+    const saved = [];
+    const change = (variable, make) => {
+      const original = variable.read().clone();
+      saved.push(() => { variable.write(original); original.dispose(); });
+      const changed = tf.tidy(() => make(original));
+      variable.write(changed);
+      changed.dispose();
+    };
+    let restoreActivation = null;
+    if (fault.kind === 'scale') {
+      change(byName(fault.weight), w => {
+        const values = w.dataSync().slice();
+        let at = 0;
+        values.forEach((v, i) => { if (Math.abs(v) > Math.abs(values[at])) at = i; });
+        values[at] *= 1 + fault.relative;
+        return tf.tensor(values, w.shape, w.dtype);
+      });
+    } else if (fault.kind === 'transpose') {
+      change(byName(fault.weight), w => w.rank === 2 ? w.transpose() : w.transpose([1, 0, ...w.shape.slice(2).map((_, i) => i + 2)]));
+    } else if (fault.kind === 'float16') {
+      if (typeof Math.f16round !== 'function') throw new Error('plant: this browser has no Math.f16round');
+      model.weights.filter(v => v.dtype === 'float32').forEach(variable => change(variable, w => {
+        return tf.tensor(w.dataSync().map(Math.f16round), w.shape, w.dtype);
+      }));
+    } else if (fault.kind === 'zero') {
+      change(byName(fault.weight), w => tf.zerosLike(w));
+    } else if (fault.kind === 'activation') {
+      const layer = model.getLayer(fault.layer);
+      const original = layer.activation;
+      layer.activation = tf.layers.dense({ units: 1, activation: 'linear' }).activation;
+      restoreActivation = () => { layer.activation = original; };
+    } else {
+      throw new Error(`plant: unknown fault ${fault.kind}`);
+    }
+    try {
+      const xs = inputs.map(parity.tensors.decode);
+      const result = model.predict(xs.length === 1 ? xs[0] : xs);
+      const ys = Array.isArray(result) ? result : [result];
+      const outputs = await Promise.all(ys.map(parity.tensors.encode));
+      tf.dispose([...xs, ...ys]);
+      return outputs;
+    } finally {
+      saved.reverse().forEach(restore => restore());
+      if (restoreActivation) restoreActivation();
+    }
+  }
+
   function dispose(modelId) {
     get(modelId).dispose();
     loaded.delete(modelId);
   }
 
-  parity.models = { get, register, load, topology, predict, layerOutputs, perturbWeight, dispose };
+  parity.models = { get, register, load, topology, predict, layerOutputs, perturbWeight, plant, dispose };
 })(self.parity = self.parity || {});

@@ -17,20 +17,17 @@ CHANGE_HEADER = ["model", "backend", "check", "what", "before", "after", "change
 
 
 def build_report(environment: dict[str, Any], results: Iterable[CheckResult],
-                 baseline: dict[str, Any] | None = None, interrupted: str | None = None,
-                 repeats: dict[str, Any] | None = None) -> dict[str, Any]:
+                 baseline: dict[str, Any] | None = None, blocks: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON document: environment, a summary, one row per model x backend x check, the comparison with a
-    baseline report (``baseline.compare_with_baseline``) if there was one, why the run stopped early if it did
-    (``interrupted``), and what changed between repeated runs (``run.repeats``)."""
+    baseline report (``baseline.compare_with_baseline``) if there was one, and ``blocks``: why the run stopped
+    early (``interrupted``), what changed between repeated runs (``repeats``, see ``run.repeats``), what
+    ``predict`` could catch (``power``, see ``checks.power``)."""
     rows = [r.to_dict() for r in results]
     summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
     report = {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}
     if baseline is not None:
         report["baseline"] = baseline
-    if interrupted is not None:
-        report["interrupted"] = interrupted
-    if repeats is not None:
-        report["repeats"] = repeats
+    report.update({key: value for key, value in (blocks or {}).items() if value is not None})
     return report
 
 
@@ -61,6 +58,25 @@ def summary_line(report: dict[str, Any]) -> str:
         line += (f"; run {repeats['runs_measured']} times: {len(repeats['status_changed'])} row(s) changed status, "
                  f"{len(repeats['error_changed'])} changed error only")
     return line
+
+
+def power_lines(report: dict[str, Any]) -> list[str]:
+    """The ``power`` block in words: a heading line, then one line per model (a missed fault says ``WARNING``)."""
+    power = report.get("power")
+    if not power:
+        return []
+    lines = [f"Detection power on {power['backend']} (faults planted into each model; predict against the unchanged "
+             "reference):"]
+    for model, figures in power["models"].items():
+        if "note" in figures:
+            lines.append(f"{model}: {figures['note']}")
+            continue
+        smallest = figures["smallest_flagged_change"] or {}
+        flagged = (f"; the smallest change of one weight it flags: {fmt(smallest['relative'])} relative "
+                   f"({smallest['weight']})" if smallest.get("relative") else "")
+        line = f"{model}: {figures['caught']} of {figures['planted']} planted faults caught{flagged}"
+        lines.append(f"WARNING {line}. {figures['warning']}" if figures["warning"] else line)
+    return lines
 
 
 REPEAT_HEADER = ["model", "backend", "check", "statuses", "max abs error per run"]

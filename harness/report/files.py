@@ -40,10 +40,10 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def write_report(directory: Path, environment: dict[str, Any], results: Iterable[CheckResult],
-                 baseline: dict[str, Any] | None = None, interrupted: str | None = None,
-                 repeats: dict[str, Any] | None = None) -> Path:
-    """Write ``parity.json``, ``parity.md`` and ``parity.html`` into ``directory``; returns the JSON path."""
-    report = build_report(environment, results, baseline, interrupted, repeats)
+                 baseline: dict[str, Any] | None = None, blocks: dict[str, Any] | None = None) -> Path:
+    """Write ``parity.json``, ``parity.md`` and ``parity.html`` into ``directory`` (``blocks``: see
+    ``document.build_report``); returns the JSON path."""
+    report = build_report(environment, results, baseline, blocks)
     json_path = directory / REPORT_JSON
     try:
         write_atomically(json_path, json.dumps(report, indent=2, allow_nan=True) + "\n")

@@ -22,6 +22,7 @@ from harness.report.document import (
     endpoint_rows,
     lost_endpoint_lines,
     matrix_rows,
+    power_lines,
     repeat_rows,
     spread_line,
     summary_line,
@@ -143,6 +144,14 @@ def _repeats(repeats: dict[str, Any] | None) -> str:
             + (_table(REPEAT_HEADER, rows) if rows else "<p>Every row had the same status and error in every run.</p>"))
 
 
+def _power(report: dict[str, Any]) -> str:
+    lines = power_lines(report)
+    if not lines:
+        return ""
+    items = "".join(f"<li>{escape(line)}</li>" for line in lines[1:])
+    return f"<h2>Detection power</h2><p>{escape(lines[0])}</p><ul>{items}</ul>"
+
+
 def _plots(results: list[dict[str, Any]]) -> str:
     charts = training_error_charts(results) + error_distribution_chart(results) + latency_chart(results)
     images = "".join(f'<img alt="chart" src="{data_uri(svg)}" width="640" height="300">' for svg in charts)
@@ -206,7 +215,7 @@ def render_html(report: dict[str, Any]) -> str:
     body = f"<h1>tfjs-parity report</h1><p><strong>{escape(summary_line(report))}</strong></p>"
     if results:
         body += (_failures(results) + _baseline(report.get("baseline")) + _repeats(report.get("repeats"))
-                 + _matrix(report) + _heatmap(results)
+                 + _power(report) + _matrix(report) + _heatmap(results)
                  + _plots(results) + _environment(report) + _details(results))
     else:
         body += _baseline(report.get("baseline")) + "<p>No results.</p>" + _environment(report)

@@ -15,6 +15,7 @@ from harness.report.document import (
     fmt,
     lost_endpoint_lines,
     matrix_rows,
+    power_lines,
     repeat_rows,
     spread_line,
     summary_line,
@@ -89,6 +90,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += [*_md_table(matrix_rows(report)), "", MATRIX_LEGEND] if report["results"] else ["(no results)"]
     lines += _baseline_section(report.get("baseline"))
     lines += _repeats_section(report.get("repeats"))
+    power = power_lines(report)
+    lines += ["", "## Detection power", "", power[0], "", *(f"- {line}" for line in power[1:])] if power else []
     lines += ["", "## Environment", ""]
     lines += [f"- {key}: {env[key]}" for key in ("browser", "tfjs", "python", "platform", "onednn") if key in env]
     lines += [f"- {name} {version}" for name, version in env.get("libraries", {}).items()]

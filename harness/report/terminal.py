@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.report.document import MATRIX_LEGEND, lost_endpoint_lines, matrix_rows, summary_line
+from harness.report.document import MATRIX_LEGEND, lost_endpoint_lines, matrix_rows, power_lines, summary_line
 
 
 def render_matrix(report: dict[str, Any]) -> str:
@@ -54,6 +54,8 @@ def render_outcome(report: dict[str, Any], report_path: Path) -> str:
             lines += _evidence_line(row, report_path.parent)
     lines += _grouped_notes(rows)
     lines += lost_endpoint_lines(report)
+    power = power_lines(report)
+    lines += [f"\n{power[0]}", *(f"  {line}" for line in power[1:])] if power else []
     regressions = (report.get("baseline") or {}).get("regressions", [])
     if regressions:
         lines.append(f"\nRegressions against the baseline {report['baseline']['path']}:")

@@ -200,7 +200,7 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
             end_child_processes()
             signal_name = str(stop) or "SIGINT"
             write_report(options.out, {**session.environment(), **environment}, results,
-                         interrupted=f"{signal_name} after {len(results)} of {progress.total} checks")
+                         blocks={"interrupted": f"{signal_name} after {len(results)} of {progress.total} checks"})
             progress.finish()
             raise RunInterrupted(signal_name, options.out / REPORT_JSON) from None
         progress.finish()

@@ -15,6 +15,8 @@ from harness.browser.engines import engines_of
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.checks import DEFAULT_CHECKS, check_applies, recorded_reason
+from harness.checks.power import measure_power
+from harness.errors import HarnessError
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
 from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.reference.directory import ReferenceModel
@@ -58,6 +60,7 @@ class RunOptions:
     parallel: int = 1  # without endpoints: how many browsers launched here share the work
     resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
     repeat: int = 1  # run the selection this many times; the report lists the rows that changed (``run.repeats``)
+    power: str | None = None  # a backend id: after the checks, plant faults to show what predict catches there
 
 
 def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
@@ -113,9 +116,11 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
         def ordered() -> list[CheckResult]:
             return sorted(rows, key=lambda r: order[(r.backend, r.model, r.check)])
 
-        def write(interrupted: str | None = None) -> None:
-            _write(options, shards.environment(), references, baseline, ordered(), interrupted,
-                   again.summary(ordered()) if options.repeat > 1 else None)
+        blocks: dict[str, Any] = {}
+
+        def write(**more: Any) -> None:
+            blocks.update(more, repeats=again.summary(ordered()) if options.repeat > 1 else None)
+            _write(options, shards.environment(), references, baseline, ordered(), blocks)
 
         shards = Shards(options.endpoints or (None,) * options.parallel, make_session, record, after_group=write)
         try:
@@ -124,25 +129,42 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
             shards.stop()
             end_child_processes()
             signal_name = str(stop) or "SIGINT"
-            write(f"{signal_name} after {len(rows)} of {total} checks; `tfjs-parity run --resume {options.out}` with "
-                  "the same selection runs the rest")
+            write(interrupted=f"{signal_name} after {len(rows)} of {total} checks; `tfjs-parity run --resume "
+                              f"{options.out}` with the same selection runs the rest")
             progress.finish()
             raise RunInterrupted(signal_name, options.out / REPORT_JSON) from None
         write()
+        if options.power:
+            write(power=_power(options, options.power, references))
         progress.finish()
     if options.save_baseline:
         write_atomically(options.save_baseline, (options.out / REPORT_JSON).read_text())
     return options.out / REPORT_JSON, ordered()
 
 
+def _power(options: RunOptions, backend: str, references: dict[str, ReferenceModel]) -> dict[str, Any]:
+    """``checks.power`` for every model on ``backend``, in a session of its own; a model it cannot measure says
+    why (the others are still measured)."""
+    models: dict[str, Any] = {}
+    endpoint = options.endpoints[0] if options.endpoints else None
+    with ParitySession(options.timeout_s, tfjs=options.tfjs, endpoint=endpoint, engines=engines_of((backend,))) \
+            as session:
+        for name, reference in references.items():
+            try:
+                models[name] = measure_power(session.page(backend), reference, session.model_url(reference))
+            except HarnessError as error:
+                models[name] = {"note": f"could not be measured: {error}"}
+                session.discard_page(backend)
+    return {"backend": backend, "models": models}
+
+
 def _write(options: RunOptions, environment: dict[str, Any], references: dict[str, ReferenceModel],
-           baseline: list[dict[str, Any]] | None, results: list[CheckResult], interrupted: str | None = None,
-           repeats: dict[str, Any] | None = None) -> None:
+           baseline: list[dict[str, Any]] | None, results: list[CheckResult], blocks: dict[str, Any]) -> None:
     """The report (and JUnit file) of every row so far."""
     environment = {**environment, **reference_environment(references), "tensorflow_log": TENSORFLOW_LOG}
     comparison = None
     if baseline is not None:
         comparison = {"path": str(options.baseline), **compare_with_baseline(baseline, results, options.rules)}
-    write_report(options.out, environment, results, comparison, interrupted, repeats)
+    write_report(options.out, environment, results, comparison, blocks)
     if options.junit:
         write_junit(options.junit, results, comparison)

@@ -1,0 +1,98 @@
+"""Detection power (``run --power``): could ``predict`` have caught a wrong model, with these reference inputs
+and this tolerance? Faults are planted into the converted model on the page, one at a time and undone after
+(``parity.models.plant``), and its outputs compared with the unchanged Keras reference as ``predict`` compares
+them. A constant reference, saturated outputs or too few samples make a check blind; this shows where."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from harness.browser.page import BackendPage
+from harness.browser.tensors import decode_tensor, encode_tensor
+from harness.reference.directory import ReferenceModel, tfjs_weight_name
+from harness.verdict.compare import compare_within, worst_ratio
+from harness.verdict.tolerances import model_predict_tolerance
+
+LAYER_CHANGE = 1e-3  # the relative change planted in one weight of each layer
+SCAN = tuple(10.0 ** -k for k in range(1, 9))  # relative changes tried for the smallest one predict flags
+ADVICE = ("give predict more to see: --inputs from real data, a wider --input-range, or a larger --batch, so that "
+          "every layer moves the outputs beyond the tolerance")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A wrong model to plant: what it is, in words, and the page's ``plant`` request."""
+
+    label: str
+    request: dict[str, Any]
+    layer_change: bool = False  # one of the per-layer relative changes
+
+
+def planted_faults(reference: ReferenceModel) -> list[Fault]:
+    """A 1e-3 relative change in one weight of each layer (its first weight's largest element), a transposed
+    square kernel, every weight rounded to float16, the last bias zeroed, and the first non-linear activation
+    made linear (those the model has)."""
+    names = [tfjs_weight_name(w.name) for w in reference.weights]
+    shapes = {tfjs_weight_name(w.name): tuple(w.shape) for w in reference.weights}
+    first_of_layer = {name.rsplit("/", 1)[0]: name for name in reversed(names)}
+    faults = [Fault(f"{LAYER_CHANGE:g} relative change in {name}", {"kind": "scale", "weight": name,
+                                                                     "relative": LAYER_CHANGE}, True)
+              for name in names if first_of_layer.get(name.rsplit("/", 1)[0]) == name]
+    square = next((n for n in names if len(shapes[n]) in (2, 4) and shapes[n][0] == shapes[n][1] > 1), None)
+    if square:
+        faults.append(Fault(f"{square} transposed", {"kind": "transpose", "weight": square}))
+    faults.append(Fault("every weight rounded to float16", {"kind": "float16"}))
+    bias = next((n for n in reversed(names) if n.endswith("/bias")), None)
+    if bias:
+        faults.append(Fault(f"bias {bias} dropped (zeroed)", {"kind": "zero", "weight": bias}))
+    activation = _first_activation(reference)
+    if activation:
+        layer, name = activation
+        faults.append(Fault(f"activation of {layer} ({name}) made linear", {"kind": "activation", "layer": layer}))
+    return faults
+
+
+def _first_activation(reference: ReferenceModel) -> tuple[str, str] | None:
+    """The first layer (at the model's top level) with a non-linear activation: its name and activation."""
+    raw = json.loads((reference.directory / reference.model_json).read_text())
+    config = raw["modelTopology"].get("model_config", {}).get("config", {})
+    for layer in config.get("layers", []) if isinstance(config, dict) else []:
+        activation = layer.get("config", {}).get("activation")
+        if isinstance(activation, str) and activation != "linear":
+            return layer["config"]["name"], activation
+    return None
+
+
+def measure_power(page: BackendPage, reference: ReferenceModel, model_url: str) -> dict[str, Any]:
+    """Plant each fault on ``page`` and say which ``predict`` catches; the smallest relative change of one weight
+    it flags (on the layer where the 1e-3 change showed most); and, when a fault is missed, what to change."""
+    if reference.is_graph_model:
+        return {"note": "a graph model: faults are planted into layers models only"}
+    backend = page.backend
+    tolerance = model_predict_tolerance(backend, reference.float32_rounding)
+    inputs = [encode_tensor(x) for x in reference.load_inputs()]
+    expected = reference.load_outputs()
+    model_id = page.model(model_url)
+
+    def ratio(request: dict[str, Any]) -> float:
+        outputs = [decode_tensor(o) for o in page.call("plant", model_id, inputs, request)]
+        return worst_ratio([compare_within(a, e, tolerance) for a, e in zip(outputs, expected)]) or 0.0
+
+    unchanged = ratio({"kind": "scale", "weight": tfjs_weight_name(reference.weights[0].name), "relative": 0.0})
+    if unchanged > 1:
+        return {"note": f"predict fails on the unchanged model ({unchanged:.3g} of tolerance): nothing to measure"}
+    planted = planted_faults(reference)
+    ratios = [ratio(fault.request) for fault in planted]
+    missed = [fault.label for fault, r in zip(planted, ratios) if r <= 1]
+    smallest = None
+    layer_changes = [(r, fault) for fault, r in zip(planted, ratios) if fault.layer_change]
+    if layer_changes:
+        most = max(layer_changes, key=lambda pair: pair[0])[1].request
+        flagged = [relative for relative in SCAN if ratio({**most, "relative": relative}) > 1]
+        smallest = {"weight": most["weight"], "relative": min(flagged) if flagged else None}
+    return {"backend": backend, "caught": len(planted) - len(missed), "planted": len(planted), "missed": missed,
+            "faults": [{"fault": fault.label, "ratio": r} for fault, r in zip(planted, ratios)],
+            "smallest_flagged_change": smallest,
+            "warning": f"predict misses {', '.join(missed)}: {ADVICE}" if missed else None}

@@ -1,0 +1,50 @@
+"""``run --power``: faults planted into each converted model on the page show what ``predict`` can catch with
+its reference inputs and tolerance, in every report format; a model whose check misses one gets a warning."""
+
+import json
+
+import pytest
+
+from conftest import run_cli
+from harness import cli
+from harness.browser.tensors import decode_tensor, encode_tensor
+from harness.checks.power import measure_power, planted_faults
+from harness.verdict.compare import compare_exact
+
+pytestmark = pytest.mark.browser
+
+
+def test_power_reports_each_planted_fault_in_every_format(tmp_path):
+    status = run_cli(["run", "--models", "mlp,binary", "--backends", "cpu", "--checks", "predict", "--power",
+                      "--out", str(tmp_path), "-q"])
+    assert status == cli.EXIT_PASS
+    power = json.loads((tmp_path / "parity.json").read_text())["power"]
+    assert power["backend"] == "cpu" and set(power["models"]) == {"mlp", "binary"}
+    for figures in power["models"].values():
+        labels = [f["fault"] for f in figures["faults"]]
+        assert "every weight rounded to float16" in labels and any("dropped" in label for label in labels), labels
+        assert figures["caught"] + len(figures["missed"]) == figures["planted"] == len(labels)
+        assert (figures["warning"] is None) == (figures["missed"] == []), figures
+        assert figures["smallest_flagged_change"]["relative"] > 0
+    for name in ("parity.md", "parity.html"):
+        text = (tmp_path / name).read_text()
+        assert "Detection power" in text and "binary: " in text and "planted faults caught" in text
+
+
+def test_a_planted_fault_is_undone_and_no_fault_is_not_caught(parity_session, parity_references):
+    """The measurement can tell: the model as loaded predicts the same bits after every plant, and a change of
+    zero is never 'caught'."""
+    reference = parity_references["cnn"]
+    page = parity_session.page("cpu")
+    model_id = page.model(parity_session.model_url(reference))
+    inputs = [encode_tensor(x) for x in reference.load_inputs()]
+    before = page.call("predict", model_id, inputs, 1)["outputs"]
+    for fault in planted_faults(reference):
+        page.call("plant", model_id, inputs, fault.request)
+    after = page.call("predict", model_id, inputs, 1)["outputs"]
+    assert all(compare_exact(decode_tensor(a), decode_tensor(b)).ok for a, b in zip(after, before))
+    figures = measure_power(page, reference, parity_session.model_url(reference))
+    assert figures["faults"][0]["ratio"] > 1  # a 1e-3 change of the first layer's largest weight shows on cnn
+    zero = {**planted_faults(reference)[0].request, "relative": 0.0}
+    unchanged = page.call("plant", model_id, inputs, zero)
+    assert all(compare_exact(decode_tensor(a), decode_tensor(b)).ok for a, b in zip(unchanged, before))
