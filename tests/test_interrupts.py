@@ -101,3 +101,27 @@ def test_a_row_cut_short_by_a_crash_is_dropped_and_the_rest_kept(tmp_path):
     resumed.close()
     assert [(r.check, r.max_abs_err) for r in resumed.rows] == [("predict", 1e-7)]
     assert len((tmp_path / JOURNAL).read_text().splitlines()) == 2  # the broken line is gone from the file too
+
+
+def test_check_stopped_by_sigterm_writes_what_it_measured(tmp_path):
+    from conftest import small_keras_model
+
+    small_keras_model(3).save(tmp_path / "tiny.h5")
+    out = tmp_path / "report"
+    process = subprocess.Popen([sys.executable, "-m", "harness", "check", str(tmp_path / "tiny.h5"), "--backends",
+                                "cpu,wasm", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    finished = 0
+    while finished < 3:  # three rows printed (preflight and two checks)
+        line = process.stderr.readline()
+        assert line, "the check ended before it could be interrupted"
+        finished += line.startswith("[")
+    started = descendant_pids(process.pid)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == EXIT_INTERRUPTED, stderr
+    assert "Traceback" not in stderr, stderr
+    time.sleep(0.5)
+    assert [pid for pid in started if is_alive(pid)] == []
+    report = json.loads((out / "parity.json").read_text())
+    assert report["interrupted"].startswith("SIGTERM after ") and len(report["results"]) >= 3
