@@ -2,10 +2,10 @@
 
 Each browser gets its own ``ParitySession`` (server and browser) on its own thread, since
 Playwright's sync API belongs to the thread that started it; a single browser runs on the calling
-thread. Browsers take the next group as they finish one. When a browser is lost mid-run (a remote
-endpoint drops, the browser dies), the row of the check in flight is dropped and the group's
-unfinished checks go back to the front of the queue for another browser; with none left, they
-become ``error`` rows naming the lost endpoint. No finished row is lost: each reaches the listener
+thread. Browsers take the next group as they finish one. When a remote endpoint is lost mid-run (a
+browser launched here is launched again by its session instead), the row of the check in flight is
+dropped and the group's unfinished checks go back to the front of the queue for another browser;
+with none left, they become ``error`` rows naming the lost endpoint. No finished row is lost: each reaches the listener
 as it finishes, under one lock, and ``after_group`` runs after each group (the caller rewrites its
 report there).
 """
