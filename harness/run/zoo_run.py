@@ -125,6 +125,9 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
         shards = Shards(options.endpoints or (None,) * options.parallel, make_session, record, after_group=write)
         try:
             shards.run(groups, run_check)
+            write()
+            if options.power:
+                write(power=_power(options, options.power, references))
         except KeyboardInterrupt as stop:
             shards.stop()
             end_child_processes()
@@ -133,9 +136,6 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
                               f"{options.out}` with the same selection runs the rest")
             progress.finish()
             raise RunInterrupted(signal_name, options.out / REPORT_JSON) from None
-        write()
-        if options.power:
-            write(power=_power(options, options.power, references))
         progress.finish()
     if options.save_baseline:
         write_atomically(options.save_baseline, (options.out / REPORT_JSON).read_text())
