@@ -138,6 +138,9 @@ def _add_check_command(commands: Any, backends: str) -> None:
                        help="Python file defining the model's custom Keras layers (CUSTOM_OBJECTS or layer classes)")
     check.add_argument("--custom-js", type=Path, default=None, metavar="FILE.js",
                        help="JS file registering the same layers with tf.serialization.registerClass")
+    check.add_argument("--reference-timeout", type=float, default=None, metavar="SECONDS",
+                       help="how long building one model's reference may take (Keras, the converter, training runs) "
+                            "before it is an error naming the step (default: 10 x --timeout)")
     check.add_argument("--repair", action="store_true",
                        help="remove config fields tfjs rejects that are metadata only (initializers, regularizers, "
                             "constraints), write the repaired model to OUT/repaired/NAME/ and run every check on it")
@@ -268,8 +271,9 @@ def _check(args: argparse.Namespace) -> int:
     shapes = tuple(comma_numbers(shape, "--input-shape", int) for shape in args.input_shape)
     if len(value_range) != 2 or value_range[0] >= value_range[1]:
         raise UsageError(f"--input-range: {args.input_range!r} is not LOW,HIGH with LOW < HIGH")
-    if args.batch < 2 or args.timeout <= 0:
-        raise UsageError("--batch must be at least 2 (a reference must vary) and --timeout positive")
+    if args.batch < 2 or args.timeout <= 0 or (args.reference_timeout is not None and args.reference_timeout <= 0):
+        raise UsageError("--batch must be at least 2 (a reference must vary), --timeout and --reference-timeout "
+                         "positive")
     if args.train is not None and not args.train.is_file():
         raise UsageError(f"--train {args.train}: no such file")
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
@@ -284,7 +288,8 @@ def _check(args: argparse.Namespace) -> int:
         raise UsageError("--browser-endpoint: `check` runs in one browser; give one endpoint (several share the work "
                          "of `run`, or of pytest-xdist workers with --parity-browser-endpoint)")
     options = CheckOptions(models=tuple(args.models), how=how, out=args.out, timeout_s=args.timeout, tfjs=tfjs,
-                           progress="quiet" if args.quiet else None, endpoint=endpoints[0] if endpoints else None)
+                           progress="quiet" if args.quiet else None, endpoint=endpoints[0] if endpoints else None,
+                           reference_timeout_s=args.reference_timeout)
     return _run_and_print(lambda: run_user_check(options))
 
 

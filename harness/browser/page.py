@@ -264,10 +264,15 @@ class ParityBrowser:
         page.on("pageerror", lambda error: backend_page.record_console("error", str(error)))
         page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text, _source(msg)))
         page.on("download", lambda download: backend_page.downloads.append(download))
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
         try:
             page.goto(page_url(origin, backend), wait_until="load", timeout=timeout_s * 1000)
             page.wait_for_function(PAGE_READY, timeout=timeout_s * 1000)
             activate_backend(backend_page)
+        except PlaywrightTimeout:
+            backend_page.close()
+            raise CheckTimeoutError(f"the page for {backend} did not load within {timeout_s:g} s (--timeout)") from None
         except Exception:
             backend_page.close()
             raise

@@ -1,6 +1,7 @@
 """Stopping a run on SIGINT (Ctrl-C) or SIGTERM (a CI job's timeout): both arrive as ``KeyboardInterrupt``
 in the main thread; the run then writes every finished row, marks its report interrupted, and ends
-every process it started (``end_child_processes``), since a check in flight may never return."""
+every process it started (``end_child_processes``), since a check in flight may never return. And a
+``deadline`` for a Python-side step that may hang."""
 
 from __future__ import annotations
 
@@ -12,8 +13,34 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.errors import HarnessError
+
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 EXIT_INTERRUPTED = 130  # what shells report for a process ended by Ctrl-C
+
+
+class StepTimeoutError(HarnessError):
+    """A step on the Python side (a reference build: Keras, the converter) did not finish within its time."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float, step: str) -> Iterator[None]:
+    """Raise ``StepTimeoutError`` naming ``step`` if the block runs longer than ``seconds`` (SIGALRM: Python code,
+    and C code that waits interruptibly, stop; on threads other than the main one there is no deadline)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_number: int, _frame: object) -> None:
+        raise StepTimeoutError(f"{step} did not finish within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class RunInterrupted(Exception):  # noqa: N818 - not an error: the user asked for it

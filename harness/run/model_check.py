@@ -63,7 +63,7 @@ from harness.reference.user_training import check_train_fields, read_train_file,
 from harness.report.files import REPORT_JSON, write_report
 from harness.report.progress import Progress
 from harness.results import CheckResult
-from harness.run.interrupt import RunInterrupted, end_child_processes
+from harness.run.interrupt import RunInterrupted, deadline, end_child_processes
 from harness.run.session import ParitySession, fresh_evidence_folder
 from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
@@ -101,6 +101,7 @@ class CheckOptions:
     tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
     progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
     endpoint: BrowserEndpoint | None = None  # a remote browser server; None: launch Chromium here
+    reference_timeout_s: float | None = None  # per model's reference build; None: REFERENCE_TIMEOUT_FACTOR x timeout_s
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,7 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
     with tensorflow_log(options.out):
         try:
             with session:
-                checker = ModelChecker(session, options.out)
+                checker = ModelChecker(session, options.out, options.reference_timeout_s)
                 _, refused = checker.check(models, options.how, after_model=lambda: write_report(
                     options.out, {**session.environment(), **environment}, results))
         except KeyboardInterrupt as stop:  # SIGINT or SIGTERM (``run.interrupt``): keep what was measured
@@ -218,14 +219,20 @@ def _utf8(text: str) -> bool:
     return True
 
 
+# A model's reference (Keras, the converter, its training runs) may take this many times the per-check --timeout.
+REFERENCE_TIMEOUT_FACTOR = 10
+
+
 class ModelChecker:
     """Checks users' models in one session, call after call (the CLI's one run, or the pytest API's calls):
     reference directories go to ``out/models/NAME/``, and every row reaches the session's listener."""
 
-    def __init__(self, session: ParitySession, out: Path) -> None:
+    def __init__(self, session: ParitySession, out: Path, reference_timeout_s: float | None = None) -> None:
         configure_tensorflow_environment()  # before anything imports TensorFlow, whoever calls
         self.session = session
         self.out = out
+        # how long one model's reference may take to build; default: REFERENCE_TIMEOUT_FACTOR x the check timeout
+        self.reference_timeout_s = reference_timeout_s or session.timeout_s * REFERENCE_TIMEOUT_FACTOR
         self.names: set[str] = set()  # the models' names so far: each call's are new (``validate(taken=...)``)
         self._scripts = 0
 
@@ -248,7 +255,9 @@ class ModelChecker:
             try:
                 if model.refused:
                     raise ModelFormatError(model.refused)
-                reference, problems, changes = _prepare(model, how, self.out, custom_objects, registered, probe)
+                with deadline(self.reference_timeout_s, f"building the reference of {model.name} ({model.path}: "
+                              "Keras, the converter, training runs; --reference-timeout gives it more)"):
+                    reference, problems, changes = _prepare(model, how, self.out, custom_objects, registered, probe)
             except Exception as error:  # noqa: BLE001 - a model that cannot be prepared must not end the others
                 error = error if isinstance(error, HarnessError) else HarnessError(f"{type(error).__name__}: {error}")
                 refused.append(f"{model.name}: {error}")
