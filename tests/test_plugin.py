@@ -149,4 +149,5 @@ def test_typo(parity):
 """)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")  # its own Playwright, not this process's
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*parity.check('model.h5'): checks: unknown predcit; choose from*"])
+    result.stdout.fnmatch_lines(["*parity.check('model.h5'): checks: unknown predcit (did you mean 'predict'?); "
+                                 "choose from*"])

@@ -243,11 +243,11 @@ class ModelChecker:
         custom_objects = load_custom_objects(how.custom_objects)
         if how.custom_js is not None:
             self._add_script(how.custom_js, how.backends)
-        page = self.session.page(how.backends[0])
-        registered = set(page.call("registeredClasses"))
+        registered = set(self.session.page(how.backends[0]).call("registeredClasses"))
 
-        def probe(probes: list[LayerProbe]) -> list[ConfigFinding]:
-            return config_findings(probes, page.call("probeLayers", probe_requests(probes)))
+        def probe(probes: list[LayerProbe]) -> list[ConfigFinding]:  # the live page: an error replaces it
+            return config_findings(probes, self.session.page(how.backends[0]).call("probeLayers",
+                                                                                 probe_requests(probes)))
 
         rows: list[CheckResult] = []
         refused = []
@@ -277,8 +277,7 @@ class ModelChecker:
         folder = self.out / CUSTOM_JS_DIRECTORY / str(self._scripts)
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(script, folder / CUSTOM_JS)
-        for backend in backends:
-            self.session.page(backend).call("addScript", self.session.file_url(folder, CUSTOM_JS))
+        self.session.add_page_script(self.session.file_url(folder, CUSTOM_JS), backends)
 
 
 class _RefusedModels(HarnessError):

@@ -51,6 +51,7 @@ class ParitySession:
         self._browsers: dict[str, ParityBrowser | WebDriverBrowser] = {}
         self._pages: dict[str, BackendPage] = {}
         self._mounts: dict[Path, str] = {}
+        self._scripts: list[str] = []  # run in every page made (``add_page_script``)
 
     def start(self) -> ParitySession:
         """Start the server, Playwright, and the browser of each of ``engines``."""
@@ -116,9 +117,22 @@ class ParitySession:
                 page.close()
             page = self.browser(split_engine(backend)[0]).new_page(
                 self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None)
+            for url in self._scripts:
+                page.call("addScript", url)
             self._pages[backend] = page
             self.backend_info[backend] = page.info
         return page
+
+    def add_page_script(self, url: str, backends: tuple[str, ...]) -> None:
+        """Run the script at ``url`` (a user's ``--custom-js``) in ``backends``' pages now and in every page made
+        later (after a crash or an error, a fresh page gets it too)."""
+        self._scripts.append(url)
+        for backend in backends:
+            page = self._pages.get(backend)
+            if page is None:
+                self.page(backend)
+            else:
+                page.call("addScript", url)
 
     def close_pages_except(self, backend: str) -> None:
         """Close every page but ``backend``'s, to free their memory when a run has moved on to ``backend``."""
