@@ -48,3 +48,11 @@ def test_a_planted_fault_is_undone_and_no_fault_is_not_caught(parity_session, pa
     zero = {**planted_faults(reference)[0].request, "relative": 0.0}
     unchanged = page.call("plant", model_id, inputs, zero)
     assert all(compare_exact(decode_tensor(a), decode_tensor(b)).ok for a, b in zip(unchanged, before))
+
+
+def test_a_recurrent_layers_activation_is_really_swapped(parity_session, parity_references):
+    """An LSTM's activation lives in its cell: a swap that missed it would pass as 'not caught'."""
+    reference = parity_references["rnn"]
+    figures = measure_power(parity_session.page("cpu"), reference, parity_session.model_url(reference))
+    swapped = next(f for f in figures["faults"] if f["fault"].startswith("activation of lstm"))
+    assert swapped["ratio"] > 1, figures["faults"]

@@ -154,9 +154,10 @@
       change(byName(fault.weight), w => tf.zerosLike(w));
     } else if (fault.kind === 'activation') {
       const layer = model.getLayer(fault.layer);
-      const original = layer.activation;
-      layer.activation = tf.layers.dense({ units: 1, activation: 'linear' }).activation;
-      restoreActivation = () => { layer.activation = original; };
+      const owner = layer.cell || layer;  // a recurrent layer's activation is its cell's
+      const original = owner.activation;
+      owner.activation = tf.layers.dense({ units: 1, activation: 'linear' }).activation;
+      restoreActivation = () => { owner.activation = original; };
     } else {
       throw new Error(`plant: unknown fault ${fault.kind}`);
     }
