@@ -23,6 +23,12 @@ SHARD = "group1-shard1of1.bin"
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
     """A small Keras model (4 inputs, 3 outputs) as .h5 and converted, with inputs and the outputs Keras gave."""
+    from harness.reference.keras_env import configure_tensorflow_environment
+
+    configure_tensorflow_environment()
+    import tf_keras as keras
+
+    keras.backend.clear_session()  # layer names as the messages below give them (dense, dense_1), whatever ran before
     root = tmp_path_factory.mktemp("bad-inputs")
     model = small_keras_model(1)
     model.save(root / "good.h5")
