@@ -14,7 +14,8 @@ from conftest import run_cli
 from harness import cli
 from harness.report.journal import JOURNAL, Journal, read_journal
 from harness.results import CheckResult
-from harness.run.interrupt import EXIT_INTERRUPTED, descendant_pids, is_alive
+from harness.run.interrupt import EXIT_INTERRUPTED, is_alive
+from harness.run.process_memory import process_tree
 
 pytestmark = pytest.mark.browser
 SELECTION = ["--models", "mlp,binary", "--backends", "cpu"]
@@ -34,7 +35,7 @@ def interrupted_run(out, signal_number, *extra):
     while journal_rows(out) < 3 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert process.poll() is None, "the run ended before it could be interrupted"
-    started = descendant_pids(process.pid)  # Playwright's drivers, the browsers (in sessions of their own), ...
+    started = process_tree(process.pid)[1:]  # Playwright's drivers, the browsers (in sessions of their own), ...
     assert started
     sent = time.monotonic()
     process.send_signal(signal_number)
@@ -116,7 +117,7 @@ def test_check_stopped_by_sigterm_writes_what_it_measured(tmp_path):
         line = process.stderr.readline()
         assert line, "the check ended before it could be interrupted"
         finished += line.startswith("[")
-    started = descendant_pids(process.pid)
+    started = process_tree(process.pid)[1:]
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == EXIT_INTERRUPTED, stderr

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.run.process_memory import process_tree
 
 SIGNAL_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 EXIT_INTERRUPTED = 130  # what shells report for a process ended by Ctrl-C
@@ -85,7 +86,7 @@ def interruptible() -> Iterator[None]:
 def end_child_processes(grace_s: float = 3.0) -> None:
     """SIGTERM every process below this one (Playwright's drivers, the browsers, Xvfb, WebDriver), then SIGKILL
     what is left after ``grace_s``."""
-    targets = descendant_pids(os.getpid())
+    targets = process_tree(os.getpid())[1:]
     for pid in targets:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
@@ -98,26 +99,6 @@ def end_child_processes(grace_s: float = 3.0) -> None:
     for pid in targets:  # reap our own children, so none is left a zombie
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
-
-
-def descendant_pids(root: int) -> list[int]:
-    """Every process below ``root``, from ``/proc`` (children before their own children)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            parent = int(stat[stat.rindex(")") + 2:].split()[1])
-            children.setdefault(parent, []).append(int(entry))
-    found: list[int] = []
-    pending = list(children.get(root, []))
-    while pending:
-        pid = pending.pop(0)
-        found.append(pid)
-        pending += children.get(pid, [])
-    return found
 
 
 def is_alive(pid: int) -> bool:
