@@ -3,13 +3,17 @@ its reference inputs and tolerance, in every report format; a model whose check 
 
 import json
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
 from harness import cli
 from harness.browser.tensors import decode_tensor, encode_tensor
-from harness.checks.power import measure_power, planted_faults
-from harness.verdict.compare import compare_exact
+from harness.reference.artifacts import float32_weights, read_model_json
+from harness.reference.directory import tfjs_weight_name
+from harness.checks.power import measure_power, most_visible, planted_faults
+from harness.verdict.tolerances import model_predict_tolerance
+from harness.verdict.compare import compare_exact, compare_within
 
 pytestmark = pytest.mark.browser
 
@@ -26,6 +30,7 @@ def test_power_reports_each_planted_fault_in_every_format(tmp_path):
         assert figures["caught"] + len(figures["missed"]) == figures["planted"] == len(labels)
         assert (figures["warning"] is None) == (figures["missed"] == []), figures
         assert figures["smallest_flagged_change"]["relative"] > 0
+        assert figures["missed"] == []  # the zoo's mlp and binary models catch every planted fault
     for name in ("parity.md", "parity.html"):
         text = (tmp_path / name).read_text()
         assert "Detection power" in text and "binary: " in text and "planted faults caught" in text
@@ -39,13 +44,17 @@ def test_a_planted_fault_is_undone_and_no_fault_is_not_caught(parity_session, pa
     model_id = page.model(parity_session.model_url(reference))
     inputs = [encode_tensor(x) for x in reference.load_inputs()]
     before = page.call("predict", model_id, inputs, 1)["outputs"]
-    for fault in planted_faults(reference):
+    visible = most_visible(page, model_id, reference, model_predict_tolerance("cpu", reference.float32_rounding))
+    assert all(variable.endswith(("kernel", "gamma")) for variable in visible)  # one weight per layer
+    after_gradients = page.call("predict", model_id, inputs, 1)["outputs"]  # the weights were unfrozen, then not
+    for fault in planted_faults(reference, visible):
         page.call("plant", model_id, inputs, fault.request)
     after = page.call("predict", model_id, inputs, 1)["outputs"]
-    assert all(compare_exact(decode_tensor(a), decode_tensor(b)).ok for a, b in zip(after, before))
+    for outputs in (after_gradients, after):
+        assert all(compare_exact(decode_tensor(a), decode_tensor(b)).ok for a, b in zip(outputs, before))
     figures = measure_power(page, reference, parity_session.model_url(reference))
-    assert figures["faults"][0]["ratio"] > 1  # a 1e-3 change of the first layer's largest weight shows on cnn
-    zero = {**planted_faults(reference)[0].request, "relative": 0.0}
+    assert figures["faults"][0]["ratio"] > 1  # a 1e-3 change of the first layer's most visible weight shows on cnn
+    zero = {**planted_faults(reference, visible)[0].request, "relative": 0.0}
     unchanged = page.call("plant", model_id, inputs, zero)
     assert all(compare_exact(decode_tensor(a), decode_tensor(b)).ok for a, b in zip(unchanged, before))
 
@@ -56,3 +65,28 @@ def test_a_recurrent_layers_activation_is_really_swapped(parity_session, parity_
     figures = measure_power(parity_session.page("cpu"), reference, parity_session.model_url(reference))
     swapped = next(f for f in figures["faults"] if f["fault"].startswith("activation of lstm"))
     assert swapped["ratio"] > 1, figures["faults"]
+
+
+def test_the_planted_weight_change_is_where_it_shows_most(parity_session, parity_references):
+    """On the rnn, a 1e-3 change of the LSTM kernel's largest-magnitude element stays within tolerance, while the
+    same change of the element ``most_visible`` picks is caught: without the gradients, the layer would be
+    reported blind when it is not."""
+    reference = parity_references["rnn"]
+    page = parity_session.page("cpu")
+    model_id = page.model(parity_session.model_url(reference))
+    tolerance = model_predict_tolerance("cpu", reference.float32_rounding)
+    visible = most_visible(page, model_id, reference, tolerance)["lstm/kernel"]
+    model_json = reference.directory / reference.model_json
+    weights = {tfjs_weight_name(name): values for name, values in float32_weights(model_json,
+                                                                                  read_model_json(model_json))}
+    largest = int(np.argmax(np.abs(weights["lstm/kernel"])))
+    assert visible != largest
+    inputs = [encode_tensor(x) for x in reference.load_inputs()]
+    expected = reference.load_outputs()
+
+    def ratio(index: int) -> float:
+        request = {"kind": "scale", "weight": "lstm/kernel", "index": index, "relative": 1e-3}
+        outputs = [decode_tensor(o) for o in page.call("plant", model_id, inputs, request)]
+        return max(compare_within(a, e, tolerance).worst_ratio for a, e in zip(outputs, expected))
+
+    assert ratio(largest) < 1 < ratio(visible)

@@ -113,8 +113,52 @@
   }
 
   /**
+   * For each weight named in `names`, the flat index of its most visible element on `inputs`: the one whose
+   * relative change moves some output most to first order, max over `directions` of |w * dL/dw|. Each direction
+   * is `{ sample, weights }`: L = sum(weights[k] * output k) on that one sample (`weights[k]` shaped as output k
+   * for one sample; Python sets them from the tolerance at each element). Weights frozen in the model are
+   * unfrozen for the gradients only.
+   */
+  function mostVisible(modelId, inputs, directions, names) {
+    const model = get(modelId);
+    const variables = names.map(name => {
+      const variable = model.weights.find(w => w.originalName === name);
+      if (!variable) throw new Error(`mostVisible: no weight named ${name}`);
+      return variable;
+    });
+    const frozen = variables.map(v => v.trainable);
+    variables.forEach(v => { v.trainable = true; });
+    try {
+      const xs = inputs.map(parity.tensors.decode);
+      let best = variables.map(v => tf.zerosLike(v.read()));
+      for (const direction of directions) {
+        const next = tf.tidy(() => {
+          const sample = xs.map(x => x.slice([direction.sample], [1]));
+          const weights = direction.weights.map(parity.tensors.decode);
+          const { grads } = tf.variableGrads(() => {
+            const result = model.apply(sample.length === 1 ? sample[0] : sample, { training: false });
+            const ys = Array.isArray(result) ? result : [result];
+            return tf.addN(ys.map((y, k) => tf.sum(tf.mul(y, weights[k]))));
+          }, variables.map(v => v.read()));
+          return variables.map((v, i) => {
+            const gradient = grads[v.read().name];
+            return gradient ? tf.maximum(best[i], tf.abs(tf.mul(v.read(), gradient))) : best[i].clone();
+          });
+        });
+        tf.dispose(best);
+        best = next;
+      }
+      const indices = best.map(b => tf.tidy(() => tf.argMax(b.flatten()).dataSync()[0]));
+      tf.dispose([...xs, ...best]);
+      return indices;
+    } finally {
+      variables.forEach((v, i) => { v.trainable = frozen[i]; });
+    }
+  }
+
+  /**
    * Predict on `inputs` with one fault planted in the model, then undo it (`--power`). `fault.kind`:
-   * 'scale' multiplies the largest-magnitude element of weight `fault.weight` by (1 + `fault.relative`);
+   * 'scale' multiplies element `fault.index` (flat) of weight `fault.weight` by (1 + `fault.relative`);
    * 'transpose' transposes weight `fault.weight` (a square matrix, or a convolution kernel's two spatial axes);
    * 'float16' rounds every float32 weight to float16; 'zero' zeroes weight `fault.weight`; 'activation' makes
    * layer `fault.layer`'s activation linear. Returns the outputs, encoded.
@@ -138,9 +182,7 @@
     if (fault.kind === 'scale') {
       change(byName(fault.weight), w => {
         const values = w.dataSync().slice();
-        let at = 0;
-        values.forEach((v, i) => { if (Math.abs(v) > Math.abs(values[at])) at = i; });
-        values[at] *= 1 + fault.relative;
+        values[fault.index] *= 1 + fault.relative;
         return tf.tensor(values, w.shape, w.dtype);
       });
     } else if (fault.kind === 'transpose') {
@@ -179,5 +221,5 @@
     loaded.delete(modelId);
   }
 
-  parity.models = { get, register, load, topology, predict, layerOutputs, perturbWeight, plant, dispose };
+  parity.models = { get, register, load, topology, predict, layerOutputs, perturbWeight, mostVisible, plant, dispose };
 })(self.parity = self.parity || {});

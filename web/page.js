@@ -10,6 +10,7 @@
     predict: (modelId, inputs, repeats) => parity.models.predict(modelId, inputs, repeats),
     layerOutputs: (modelId, inputs) => parity.models.layerOutputs(modelId, inputs),
     perturbWeight: (modelId, name, index, delta) => parity.models.perturbWeight(modelId, name, index, delta),
+    mostVisible: (modelId, inputs, directions, names) => parity.models.mostVisible(modelId, inputs, directions, names),
     plant: (modelId, inputs, fault) => parity.models.plant(modelId, inputs, fault),
     dispose: modelId => parity.models.dispose(modelId),
     train: job => measured(progress => parity.training.run(job, (epoch, logs) => progress.push({ epoch, logs }))),

@@ -9,13 +9,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from harness.browser.page import BackendPage
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.reference.directory import ReferenceModel, tfjs_weight_name
-from harness.verdict.compare import compare_within, worst_ratio
+from harness.verdict.compare import Tolerance, compare_within, worst_ratio
 from harness.verdict.tolerances import model_predict_tolerance
 
 LAYER_CHANGE = 1e-3  # the relative change planted in one weight of each layer
+DIRECTIONS_PER_SAMPLE = 16  # gradients per reference sample for ``most_visible``: beyond, sign projections
+SIGN_SEED = 0  # those projections' signs
 SCAN = tuple(10.0 ** -k for k in range(1, 9))  # relative changes tried for the smallest one predict flags
 ADVICE = ("give predict more to see: --inputs from real data, a wider --input-range, or a larger --batch, so that "
           "every layer moves the outputs beyond the tolerance")
@@ -30,16 +34,22 @@ class Fault:
     layer_change: bool = False  # one of the per-layer relative changes
 
 
-def planted_faults(reference: ReferenceModel) -> list[Fault]:
-    """A 1e-3 relative change in one weight of each layer (its first weight's largest element), a transposed
-    square kernel, every weight rounded to float16, the last bias zeroed, and the first non-linear activation
-    made linear (those the model has)."""
+def layer_weights(reference: ReferenceModel) -> list[str]:
+    """The first weight of each layer (kernel, gamma, embeddings), by its tfjs name, in the model's order."""
+    names = [tfjs_weight_name(w.name) for w in reference.weights]
+    first_of_layer = {name.rsplit("/", 1)[0]: name for name in reversed(names)}
+    return [name for name in names if first_of_layer[name.rsplit("/", 1)[0]] == name]
+
+
+def planted_faults(reference: ReferenceModel, visible: dict[str, int]) -> list[Fault]:
+    """A 1e-3 relative change in one weight of each layer (element ``visible[name]`` of its first weight, see
+    ``most_visible``), a transposed square kernel, every weight rounded to float16, the last bias zeroed, and
+    the first non-linear activation made linear (those the model has)."""
     names = [tfjs_weight_name(w.name) for w in reference.weights]
     shapes = {tfjs_weight_name(w.name): tuple(w.shape) for w in reference.weights}
-    first_of_layer = {name.rsplit("/", 1)[0]: name for name in reversed(names)}
-    faults = [Fault(f"{LAYER_CHANGE:g} relative change in {name}", {"kind": "scale", "weight": name,
+    faults = [Fault(f"{LAYER_CHANGE:g} relative change in {name}", {"kind": "scale", "weight": name, "index": index,
                                                                      "relative": LAYER_CHANGE}, True)
-              for name in names if first_of_layer.get(name.rsplit("/", 1)[0]) == name]
+              for name, index in visible.items()]
     square = next((n for n in names if len(shapes[n]) in (2, 4) and shapes[n][0] == shapes[n][1] > 1), None)
     if square:
         faults.append(Fault(f"{square} transposed", {"kind": "transpose", "weight": square}))
@@ -65,6 +75,42 @@ def _first_activation(reference: ReferenceModel) -> tuple[str, str] | None:
     return None
 
 
+def most_visible(page: BackendPage, model_id: int, reference: ReferenceModel, tolerance: Tolerance) -> dict[str, int]:
+    """For the first weight of each layer, the element whose relative change moves some output most, in units of
+    the tolerance there (to first order: |w * dy/dw| / (atol + rtol * |y|), from gradients on the page, one sample
+    at a time). The one weight in which a layer's error shows first: a layer whose change there goes unseen is
+    one the check is blind to."""
+    expected = reference.load_outputs()
+    names = layer_weights(reference)
+    inputs = [encode_tensor(x) for x in reference.load_inputs()]
+    return dict(zip(names, page.call("mostVisible", model_id, inputs, _directions(expected, tolerance), names)))
+
+
+def _directions(expected: list[np.ndarray], tolerance: Tolerance) -> list[dict[str, Any]]:
+    """Per reference sample, each output element over its tolerance (``mostVisible``'s directions); a sample with
+    more than ``DIRECTIONS_PER_SAMPLE`` output elements gets that many seeded sign projections of them instead."""
+    signs = np.random.default_rng(SIGN_SEED)
+    directions = []
+    for sample in range(expected[0].shape[0]):
+        scales = [1.0 / (tolerance.atol + tolerance.rtol * np.abs(e[sample:sample + 1].astype(np.float64)))
+                  for e in expected]
+        elements = sum(s.size for s in scales)
+        if elements <= DIRECTIONS_PER_SAMPLE:
+            picks = [[(np.arange(elements) == k)[_span(scales, i)].reshape(s.shape) for i, s in enumerate(scales)]
+                     for k in range(elements)]
+        else:
+            picks = [[signs.choice([-1.0, 1.0], size=s.shape) for s in scales] for _ in range(DIRECTIONS_PER_SAMPLE)]
+        directions += [{"sample": sample, "weights": [encode_tensor((p * s).astype(np.float32))
+                                                      for p, s in zip(pick, scales)]} for pick in picks]
+    return directions
+
+
+def _span(arrays: list[np.ndarray], index: int) -> slice:
+    """Where ``arrays[index]`` lies when every array is flattened and joined."""
+    start = sum(a.size for a in arrays[:index])
+    return slice(start, start + arrays[index].size)
+
+
 def measure_power(page: BackendPage, reference: ReferenceModel, model_url: str) -> dict[str, Any]:
     """Plant each fault on ``page`` and say which ``predict`` catches; the smallest relative change of one weight
     it flags (on the layer where the 1e-3 change showed most); and, when a fault is missed, what to change."""
@@ -80,10 +126,11 @@ def measure_power(page: BackendPage, reference: ReferenceModel, model_url: str) 
         outputs = [decode_tensor(o) for o in page.call("plant", model_id, inputs, request)]
         return worst_ratio([compare_within(a, e, tolerance) for a, e in zip(outputs, expected)]) or 0.0
 
-    unchanged = ratio({"kind": "scale", "weight": tfjs_weight_name(reference.weights[0].name), "relative": 0.0})
+    unchanged = ratio({"kind": "scale", "weight": tfjs_weight_name(reference.weights[0].name), "index": 0,
+                       "relative": 0.0})
     if unchanged > 1:
         return {"note": f"predict fails on the unchanged model ({unchanged:.3g} of tolerance): nothing to measure"}
-    planted = planted_faults(reference)
+    planted = planted_faults(reference, most_visible(page, model_id, reference, tolerance))
     ratios = [ratio(fault.request) for fault in planted]
     missed = [fault.label for fault, r in zip(planted, ratios) if r <= 1]
     smallest = None

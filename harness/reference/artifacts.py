@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,22 +95,28 @@ def _weight_file(model_json: Path, name: str) -> Path:
     return path
 
 
-def non_finite_weight(path: Path, model_json: dict[str, Any]) -> str | None:
-    """The first float32 weight (of a model whose weight files ``check_weight_files`` passed) holding NaN or
-    infinity, described: ``"weight dense/kernel holds 1 NaN or infinite value (nan at flat index 0)"``."""
+def float32_weights(path: Path, model_json: dict[str, Any]) -> Iterator[tuple[str, np.ndarray]]:
+    """Each unquantized float32 weight of a model whose weight files ``check_weight_files`` passed: its manifest
+    name and its values, flat."""
     for group in model_json.get("weightsManifest", []):
         data = b"".join(_weight_file(path, name).read_bytes() for name in group["paths"])
         offset = 0
         for spec in group["weights"]:
             size = spec_bytes(spec)
             if spec["dtype"] == "float32" and not spec.get("quantization"):
-                values = np.frombuffer(data, np.float32, count=size // 4, offset=offset)
-                bad = ~np.isfinite(values)
-                if bad.any():
-                    first = int(np.argmax(bad))
-                    return (f"weight {spec['name']} holds {int(bad.sum())} NaN or infinite value(s) ({values[first]} "
-                            f"at flat index {first})")
+                yield spec["name"], np.frombuffer(data, np.float32, count=size // 4, offset=offset)
             offset += size
+
+
+def non_finite_weight(path: Path, model_json: dict[str, Any]) -> str | None:
+    """The first float32 weight (of a model whose weight files ``check_weight_files`` passed) holding NaN or
+    infinity, described: ``"weight dense/kernel holds 1 NaN or infinite value (nan at flat index 0)"``."""
+    for name, values in float32_weights(path, model_json):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            first = int(np.argmax(bad))
+            return (f"weight {name} holds {int(bad.sum())} NaN or infinite value(s) ({values[first]} "
+                    f"at flat index {first})")
     return None
 
 
