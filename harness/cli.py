@@ -24,6 +24,7 @@ from harness.options import (
     DEFAULT_REPORT_DIR,
     DEFAULT_TIMEOUT_S,
     DEFAULT_UPLOAD_LIMIT_MIB,
+    REFERENCE_TIMEOUT_FACTOR,
     MAX_DEFAULT_PARALLEL,
     comma_list,
     comma_numbers,
@@ -138,9 +139,6 @@ def _add_check_command(commands: Any, backends: str) -> None:
                        help="Python file defining the model's custom Keras layers (CUSTOM_OBJECTS or layer classes)")
     check.add_argument("--custom-js", type=Path, default=None, metavar="FILE.js",
                        help="JS file registering the same layers with tf.serialization.registerClass")
-    check.add_argument("--reference-timeout", type=float, default=None, metavar="SECONDS",
-                       help="how long building one model's reference may take (Keras, the converter, training runs) "
-                            "before it is an error naming the step (default: 10 x --timeout)")
     check.add_argument("--repair", action="store_true",
                        help="remove config fields tfjs rejects that are metadata only (initializers, regularizers, "
                             "constraints), write the repaired model to OUT/repaired/NAME/ and run every check on it")
@@ -170,6 +168,10 @@ def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
                          help="print only the matrix and the failures at the end, no line per check")
     command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                          help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
+    command.add_argument("--reference-timeout", type=float, default=None, metavar="SECONDS",
+                         help="how long building a reference may take (Keras, the converter, training runs: `check` "
+                              "per model, `run` for the zoo models not yet cached) before it is an error naming the "
+                              f"step (default: {REFERENCE_TIMEOUT_FACTOR} x --timeout)")
     command.add_argument("--browser-endpoint", default=None, metavar="WS_URL[,WS_URL]|FILE",
                          help="run in browsers on remote Playwright browser servers (`playwright run-server`, "
                               "Playwright's Docker image, a cloud grid; same major.minor Playwright version) instead "
@@ -204,7 +206,8 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     from harness.run.zoo_run import RunOptions
 
     for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib),
-                          ("--error-growth", args.error_growth), ("--latency-growth", args.latency_growth)):
+                          ("--error-growth", args.error_growth), ("--latency-growth", args.latency_growth),
+                          ("--reference-timeout", args.reference_timeout or 1.0)):
         if value <= 0:
             raise UsageError(f"{option} must be positive")
     if args.matrix and args.backends:
@@ -235,6 +238,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         repeat=args.repeat,
         power=backend_ids(args.power, "--power")[0] if args.power else None,
         timeout_s=args.timeout,
+        reference_timeout_s=args.reference_timeout,
         upload_limit=mib_to_bytes(args.upload_limit_mib),
         baseline=args.baseline,
         save_baseline=args.save_baseline,

@@ -15,6 +15,8 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 120.0  # per check: mobilenet_v2's slowest check takes ~25 s on SwiftShader WebGL
 DEFAULT_UPLOAD_LIMIT_MIB = 256.0
+# A model's reference (Keras, the converter, its training runs) may take this many times the per-check --timeout.
+REFERENCE_TIMEOUT_FACTOR = 10
 DEFAULT_REPORT_DIR = Path("reports")
 # `run`'s browsers in parallel: one per core, at most 4. On 2 cores, 2 browsers took the zoo's default run from
 # 300 s to 205 s and 3 took 210 s; each browser holds about 1 GiB there (docs/speed.md).

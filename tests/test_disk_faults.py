@@ -1,7 +1,9 @@
-"""A report directory that fills up during a run: a clear error naming it, no traceback, and the rows
-journaled before the disk filled are on disk. (A real full filesystem: a 20 KiB tmpfs, mounted as root.)"""
+"""The machine fails the run: a report directory that fills up (a clear error naming it, no traceback, and the
+rows journaled before the disk filled are on disk: a real full filesystem, a 20 KiB tmpfs mounted as root), and
+a reference build that hangs, a user's or the zoo's (an error naming the step within --reference-timeout)."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,6 +11,7 @@ import pytest
 
 from harness.cli import EXIT_USAGE
 from harness.report.journal import JOURNAL
+from harness.run.interrupt import is_alive
 
 pytestmark = pytest.mark.browser
 
@@ -80,3 +83,43 @@ def test_a_reference_build_that_hangs_is_an_error_naming_the_step_and_the_other_
     rows = {(r["model"], r["check"]): r["status"] for r in json.loads((tmp_path / "out" / "parity.json").read_text())[
         "results"]}
     assert rows[("fine", "predict")] == "pass" and rows[("stuck", "reference")] == "error", rows
+
+
+# Loaded by every Python process of the run below (PYTHONPATH), the fixture builders the run spawns too: each
+# zoo build records its process id and then hangs.
+HANGING_BUILD = '''
+import os
+import time
+
+import harness.reference.zoo_build as zoo_build
+
+
+def hang(spec, directory, key):
+    with open(os.environ["HUNG_BUILDS"], "a") as pids:
+        pids.write(f"{os.getpid()}\\n")
+    while True:
+        time.sleep(0.05)
+
+
+zoo_build.build_zoo_reference = hang
+'''
+
+
+@pytest.mark.parametrize("models", ["mlp", "mlp,binary"], ids=["in-process", "in-builder-processes"])
+def test_a_zoo_reference_build_that_hangs_is_an_error_naming_the_step(tmp_path, models):
+    """One missing fixture is built in the run's own process, several in builder processes: either way the run
+    ends within ``--reference-timeout`` naming the step, and no builder is left running."""
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(HANGING_BUILD)
+    pids = tmp_path / "hung-builds"
+    environment = {**os.environ, "PYTHONPATH": f"{tmp_path / 'hook'}:{os.getcwd()}", "HUNG_BUILDS": str(pids)}
+    run = subprocess.run([sys.executable, "-m", "harness", "run", "--models", models, "--backends", "cpu",
+                          "--checks", "predict", "--fixtures", str(tmp_path / "fixtures"), "--reference-timeout", "5",
+                          "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300, env=environment)
+    assert run.returncode == EXIT_USAGE, run.stderr
+    assert (f"building the references of {models.replace(',', ', ')} in {tmp_path / 'fixtures'} (Keras, the "
+            "converter, training runs; --reference-timeout gives it more) did not finish within 5 s") in run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+    hung = [int(pid) for pid in pids.read_text().split()]
+    assert len(hung) == len(models.split(","))
+    assert not any(is_alive(pid) for pid in hung)

@@ -21,7 +21,6 @@ import shutil
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -77,6 +76,8 @@ def ensure_references(names: list[str], root: Path = DEFAULT_FIXTURES_DIR) -> di
     specs = [get_spec(name) for name in names]
     references = {}
     with _exclusive(root):
+        for stale in root.glob(".building-*"):  # a build that was ended (the lock says none is running)
+            shutil.rmtree(stale, ignore_errors=True)
         places = [(spec, root / f"{spec.name}-{key}", key) for spec in specs for key in (fixture_key(spec),)]
         _build_all([place for place in places if not _usable(place[0].name, place[1])])
         for spec, directory, _ in places:
@@ -144,9 +145,14 @@ def _build_all(missing: list[tuple[ModelSpec, Path, str]]) -> None:
         return
     order = sorted(missing, key=lambda item: _build_rank(item[0].name))
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe
-    with ProcessPoolExecutor(max_workers=min(len(order), os.cpu_count() or 1), mp_context=context) as pool:
-        for done in [pool.submit(_build_by_name, spec.name, directory, key) for spec, directory, key in order]:
-            done.result()
+    pool = context.Pool(processes=min(len(order), os.cpu_count() or 1))
+    try:
+        for done in [pool.apply_async(_build_by_name, (spec.name, directory, key)) for spec, directory, key in order]:
+            done.get()
+        pool.close()
+    finally:  # also on a deadline (``run.interrupt.deadline``) or a signal: no build outlives the run
+        pool.terminate()
+        pool.join()
 
 
 def _build_rank(name: str) -> int:

@@ -29,7 +29,7 @@ from harness.browser.tfjs_versions import TfjsSelection
 from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS, check_applies, skip_reason
 from harness.checks.conversion import CONVERSION_OF_CHECK
 from harness.errors import HarnessError, UsageError
-from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, known_names
+from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, REFERENCE_TIMEOUT_FACTOR, known_names
 from harness.reference.artifacts import copy_model_files
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel
 from harness.reference.formats import (
@@ -217,10 +217,6 @@ def _utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-# A model's reference (Keras, the converter, its training runs) may take this many times the per-check --timeout.
-REFERENCE_TIMEOUT_FACTOR = 10
 
 
 class ModelChecker:
