@@ -142,6 +142,10 @@ def _add_check_command(commands: Any, backends: str) -> None:
     check.add_argument("--repair", action="store_true",
                        help="remove config fields tfjs rejects that are metadata only (initializers, regularizers, "
                             "constraints), write the repaired model to OUT/repaired/NAME/ and run every check on it")
+    check.add_argument("--resume", type=Path, default=None, metavar="OUT",
+                       help="continue the interrupted check whose report is in OUT (same MODELs, --backends and "
+                            "--checks): keep its finished rows, run only the checks it lacks (rebuilding the "
+                            "references of models not finished), and write the report there")
     _add_report_and_timeout(check)
     _add_tfjs_options(check)
 
@@ -178,6 +182,13 @@ def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
                               "of launching Chromium here: ws:// URLs, or a JSON file of endpoints (docs/remote.md). "
                               "They reach this machine's 127.0.0.1 only through Playwright's tunnel; several share "
                               "the work")
+
+
+def _report_directory(args: argparse.Namespace) -> Path:
+    """``--out``, or the directory of the run ``--resume`` continues (``--out`` may only repeat it)."""
+    if args.resume is not None and args.out not in (DEFAULT_REPORT_DIR, args.resume):
+        raise UsageError("--resume OUT writes its report to OUT: give --out the same directory, or leave it out")
+    return args.resume or args.out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,8 +231,6 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         raise UsageError(f"--baseline: {args.baseline} is not a file")
     if args.repeat < 1 or (args.repeat > 1 and args.resume is not None):
         raise UsageError("--repeat must be at least 1, and a repeated run cannot be resumed (--resume)")
-    if args.resume is not None and args.out not in (DEFAULT_REPORT_DIR, args.resume):
-        raise UsageError("--resume OUT writes its report to OUT: give --out the same directory, or leave it out")
     backends = (MATRICES[args.matrix] if args.matrix
                 else backend_ids(args.backends or ",".join(DEFAULT_BACKENDS), "--backends"))
     backends, tfjs = _expand(args, backends)
@@ -233,7 +242,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         endpoints=_endpoints(args),
         parallel=args.parallel or default_parallel(),
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
-        out=args.resume or args.out,
+        out=_report_directory(args),
         resume=args.resume is not None,
         repeat=args.repeat,
         power=backend_ids(args.power, "--power")[0] if args.power else None,
@@ -291,7 +300,8 @@ def _check(args: argparse.Namespace) -> int:
     if len(endpoints) > 1:
         raise UsageError("--browser-endpoint: `check` runs in one browser; give one endpoint (several share the work "
                          "of `run`, or of pytest-xdist workers with --parity-browser-endpoint)")
-    options = CheckOptions(models=tuple(args.models), how=how, out=args.out, timeout_s=args.timeout, tfjs=tfjs,
+    options = CheckOptions(models=tuple(args.models), how=how, out=_report_directory(args), timeout_s=args.timeout,
+                           resume=args.resume is not None, tfjs=tfjs,
                            progress="quiet" if args.quiet else None, endpoint=endpoints[0] if endpoints else None,
                            reference_timeout_s=args.reference_timeout)
     return _run_and_print(lambda: run_user_check(options))

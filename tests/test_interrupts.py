@@ -104,13 +104,15 @@ def test_a_row_cut_short_by_a_crash_is_dropped_and_the_rest_kept(tmp_path):
     assert len((tmp_path / JOURNAL).read_text().splitlines()) == 2  # the broken line is gone from the file too
 
 
-def test_check_stopped_by_sigterm_writes_what_it_measured(tmp_path):
+def test_check_stopped_by_sigterm_writes_what_it_measured_and_resume_runs_the_rest(tmp_path):
     from conftest import small_keras_model
 
     small_keras_model(3).save(tmp_path / "tiny.h5")
+    small_keras_model(4).save(tmp_path / "small.h5")
+    models = [str(tmp_path / "tiny.h5"), str(tmp_path / "small.h5")]
     out = tmp_path / "report"
-    process = subprocess.Popen([sys.executable, "-m", "harness", "check", str(tmp_path / "tiny.h5"), "--backends",
-                                "cpu,wasm", "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    process = subprocess.Popen([sys.executable, "-m", "harness", "check", *models, "--backends", "cpu,wasm",
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, start_new_session=True)
     finished = 0
     while finished < 3:  # three rows printed (preflight and two checks)
@@ -126,3 +128,17 @@ def test_check_stopped_by_sigterm_writes_what_it_measured(tmp_path):
     assert [pid for pid in started if is_alive(pid)] == []
     report = json.loads((out / "parity.json").read_text())
     assert report["interrupted"].startswith("SIGTERM after ") and len(report["results"]) >= 3
+    assert f"check --resume {out}" in report["interrupted"]
+    before = {(r["model"], r["backend"], r["check"]): r for r in report["results"]}
+
+    assert run_cli(["check", *models, "--backends", "cpu,wasm", "--resume", str(out), "-q"]) == cli.EXIT_PASS
+    report = json.loads((out / "parity.json").read_text())
+    assert "interrupted" not in report
+    keys = [(r["model"], r["backend"], r["check"]) for r in report["results"]]
+    assert len(keys) == len(set(keys)) > len(before)
+    assert {model for model, _, _ in keys} == {"tiny", "small"}
+    assert all(r["status"] in ("pass", "skip") for r in report["results"]), report["results"]
+    for row in report["results"]:  # the rows measured before were kept, not measured again
+        if (row["model"], row["backend"], row["check"]) in before:
+            assert row == before[(row["model"], row["backend"], row["check"])]
+    assert run_cli(["check", *models[:1], "--backends", "cpu,wasm", "--resume", str(out)]) == cli.EXIT_USAGE

@@ -14,6 +14,7 @@ failure can be reproduced; the report is rewritten after each model.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -61,10 +62,11 @@ from harness.reference.user_build import (
 )
 from harness.reference.user_training import check_train_fields, read_train_file, resolve_training
 from harness.report.files import REPORT_JSON, write_report
+from harness.report.journal import Journal
 from harness.report.progress import Progress
 from harness.results import CheckResult
 from harness.run.interrupt import RunInterrupted, deadline, end_child_processes
-from harness.run.session import ParitySession, fresh_evidence_folder
+from harness.run.session import EVIDENCE_DIRECTORY, ParitySession, fresh_evidence_folder
 from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
 MODELS_DIRECTORY = "models"
@@ -102,6 +104,7 @@ class CheckOptions:
     progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
     endpoint: BrowserEndpoint | None = None  # a remote browser server; None: launch Chromium here
     reference_timeout_s: float | None = None  # per model's reference build; None: REFERENCE_TIMEOUT_FACTOR x timeout_s
+    resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
 
 
 @dataclass(frozen=True)
@@ -180,34 +183,64 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
 
 
 def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
-    """Check every model on every backend; the report is rewritten after each model. A model whose
-    reference could not be built ends the run with its cause, after the others ran."""
+    """Check every model on every backend; each row is journaled as it finishes (``report.journal``) and the
+    report rewritten after each model. With ``options.resume``, the journal's rows are kept and only the checks
+    they lack run. A model whose reference could not be built ends the run with its cause, after the others ran."""
     models = validate(options.models, options.how)
-    shutil.rmtree(options.out / MODELS_DIRECTORY, ignore_errors=True)
+    selection = {"models": [str(path) for path in options.models], "backends": list(options.how.backends),
+                 "checks": list(options.how.checks)}
+    journal = Journal.start(options.out, selection, resume=options.resume)
+    measured = {(row.model, row.backend, row.check) for row in journal.rows}
+    to_run = [model for model in models if not _finished(model.name, options.how, journal.rows)]
+    for directory in [options.out / MODELS_DIRECTORY / model.name for model in to_run] if options.resume \
+            else [options.out / MODELS_DIRECTORY]:
+        shutil.rmtree(directory, ignore_errors=True)
     # One preflight row and one row per check, for each model and backend.
-    progress = Progress(len(models) * len(options.how.backends) * (len(options.how.checks) + 1), options.progress)
+    progress = Progress(len(models) * len(options.how.backends) * (len(options.how.checks) + 1), options.progress,
+                        earlier=journal.rows)
     results = progress.rows
+
+    def record(row: CheckResult) -> None:
+        journal.append(row)
+        progress(row)
+
     environment = {**_environment(models), "tensorflow_log": TENSORFLOW_LOG}
-    session = ParitySession(options.timeout_s, on_result=progress, tfjs=options.tfjs,
-                            evidence=fresh_evidence_folder(options.out), endpoint=options.endpoint,
-                            engines=engines_of(options.how.backends))
-    with tensorflow_log(options.out):
+    evidence = options.out / EVIDENCE_DIRECTORY if options.resume else fresh_evidence_folder(options.out)
+    session = ParitySession(options.timeout_s, on_result=record, tfjs=options.tfjs, evidence=evidence,
+                            endpoint=options.endpoint, engines=engines_of(options.how.backends))
+    refused = [row.message for row in journal.rows
+               if row.check == "reference" and row.backend == options.how.backends[0]]
+    with tensorflow_log(options.out), contextlib.closing(journal):
         try:
             with session:
                 checker = ModelChecker(session, options.out, options.reference_timeout_s)
-                _, refused = checker.check(models, options.how, after_model=lambda: write_report(
-                    options.out, {**session.environment(), **environment}, results))
+                _, newly_refused = checker.check(to_run, options.how, after_model=lambda: write_report(
+                    options.out, {**session.environment(), **environment}, results), measured=measured)
+                refused += newly_refused
         except KeyboardInterrupt as stop:  # SIGINT or SIGTERM (``run.interrupt``): keep what was measured
             end_child_processes()
             signal_name = str(stop) or "SIGINT"
             write_report(options.out, {**session.environment(), **environment}, results,
-                         blocks={"interrupted": f"{signal_name} after {len(results)} of {progress.total} checks"})
+                         blocks={"interrupted": f"{signal_name} after {len(results)} of {progress.total} checks; "
+                                               f"`tfjs-parity check --resume {options.out}` with the same models "
+                                               "and options runs the rest"})
             progress.finish()
             raise RunInterrupted(signal_name, options.out / REPORT_JSON) from None
+        if not to_run:  # everything was measured before: the report of the journal's rows
+            write_report(options.out, {**session.environment(), **environment}, results)
         progress.finish()
     if refused:
         raise _RefusedModels("\n".join(refused))
     return options.out / REPORT_JSON, results
+
+
+def _finished(name: str, how: ModelOptions, rows: list[CheckResult]) -> bool:
+    """Whether ``rows`` (an interrupted run's) hold everything model ``name`` gets on every backend: its reference
+    error, its failed preflight, or its preflight and every check."""
+    have = {(row.backend, row.check): row.status for row in rows if row.model == name}
+    return all((backend, "reference") in have or have.get((backend, "preflight")) == "fail"
+               or ((backend, "preflight") in have and all((backend, check) in have for check in how.checks))
+               for backend in how.backends)
 
 
 def _utf8(text: str) -> bool:
@@ -232,10 +265,12 @@ class ModelChecker:
         self.names: set[str] = set()  # the models' names so far: each call's are new (``validate(taken=...)``)
         self._scripts = 0
 
-    def check(self, models: list[UserModel], how: ModelOptions,
-              after_model: Callable[[], object] | None = None) -> tuple[list[CheckResult], list[str]]:
-        """Check ``models`` (from ``validate``) as ``how`` says; returns their rows, and the causes of models whose
-        reference could not be built (each also an ``error`` row per backend)."""
+    def check(self, models: list[UserModel], how: ModelOptions, after_model: Callable[[], object] | None = None,
+              measured: set[tuple[str, str, str]] | None = None) -> tuple[list[CheckResult], list[str]]:
+        """Check ``models`` (from ``validate``) as ``how`` says, but not the (model, backend, check) rows already
+        ``measured``; returns their rows, and the causes of models whose reference could not be built (each also an
+        ``error`` row per backend)."""
+        measured = measured or set()
         custom_objects = load_custom_objects(how.custom_objects)
         if how.custom_js is not None:
             self._add_script(how.custom_js, how.backends)
@@ -260,9 +295,12 @@ class ModelChecker:
                 rows += [self.session.record(_setup_error(model, backend, error)) for backend in how.backends]
             else:
                 for backend in how.backends:
-                    rows.append(self.session.record(_preflight_result(model, backend, problems, changes, self.out)))
+                    if (model.name, backend, "preflight") not in measured:
+                        rows.append(self.session.record(_preflight_result(model, backend, problems, changes,
+                                                                          self.out)))
                     if reference is not None:
-                        rows += _run_checks(self.session, reference, backend, how.checks)
+                        rows += _run_checks(self.session, reference, backend, tuple(
+                            check for check in how.checks if (model.name, backend, check) not in measured))
             if after_model is not None:
                 after_model()
         return rows, refused
