@@ -73,6 +73,9 @@ class ReferenceModel:
     float32_rounding: float = 0.0  # Keras float32 vs float64 on the inputs (see ``harness.reference.rounding``)
     # Conversions and training runs that could not be built, each with the reason (see ``keras_build``).
     unavailable: dict[str, str] = field(default_factory=dict)
+    # A model from another framework: its route to tfjs, the layouts transposed, and each Python-side hop's error
+    # (see ``onnx_build``); empty for Keras and TensorFlow models.
+    route: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_graph_model(self) -> bool:
@@ -196,6 +199,7 @@ def load_reference(directory: Path) -> ReferenceModel:
             conversions=raw.get("conversions", {}),
             float32_rounding=float(raw.get("float32_rounding", 0.0)),
             unavailable=dict(raw.get("unavailable", {})),
+            route=dict(raw.get("route", {})),
         )
     except FileNotFoundError as error:
         raise ReferenceFileError(f"{path}: no manifest (not a reference directory)") from error

@@ -26,7 +26,7 @@ KERAS3_ROUTE_HINT = (
     "internals). The working route: export a SavedModel with model.export() and convert that to a graph "
     "model, which `tfjs-parity check MODEL --via-savedmodel` does for you"
 )
-FORMATS = ("keras-h5", "tf-keras-savedmodel", "tf-savedmodel", "keras3", "tfjs-layers", "tfjs-graph")
+FORMATS = ("keras-h5", "tf-keras-savedmodel", "tf-savedmodel", "keras3", "tfjs-layers", "tfjs-graph", "onnx")
 LAYERS_FORMATS = ("keras-h5", "tf-keras-savedmodel")
 
 
@@ -48,9 +48,11 @@ def detect_format(path: Path) -> str:
         return "keras3"
     if path.suffix in (".h5", ".hdf5"):
         return _h5_format(path)
+    if path.suffix == ".onnx":
+        return "onnx"
     raise ModelFormatError(
-        f"{path}: unknown model format; give a Keras .h5 or .keras file, a SavedModel directory, or a "
-        "converted tfjs model directory"
+        f"{path}: unknown model format; give a Keras .h5 or .keras file, a SavedModel directory, a "
+        "converted tfjs model directory, or an .onnx file"
     )
 
 

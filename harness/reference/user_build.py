@@ -142,8 +142,32 @@ def build_layers_reference(model: Any, directory: Path, name: str, plan: InputPl
     return build_keras_reference(source, directory, conversions, train)
 
 
-def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
-    """Convert a TF SavedModel (serving signature) into ``directory/graph`` with TF's outputs as the reference."""
+@dataclass
+class ConvertedSavedModel:
+    """A SavedModel's serving signature, loaded, and the graph model the converter made of it."""
+
+    serve: Any  # the loaded serving_default signature
+    model_json: str  # relative to the reference directory
+    input_keys: list[str]
+    output_keys: list[str]
+    input_shapes: dict[str, tuple[int | None, ...]]
+    signature: dict[str, Any]  # as the converted model.json records it
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """TensorFlow's outputs on ``feeds`` (by signature key)."""
+        import tensorflow as tf
+
+        return {key: np.asarray(value) for key, value in self.serve(**{k: tf.constant(v) for k, v in feeds.items()})
+                .items()}
+
+    def entry(self, input_keys: list[str], output_keys: list[str]) -> dict[str, Any]:
+        """The reference manifest's ``graph`` conversion entry."""
+        return graph_entry(self.signature, input_keys, output_keys)
+
+
+def convert_saved_model(saved_model: Path, directory: Path) -> ConvertedSavedModel:
+    """Load ``saved_model``'s serving signature and convert the SavedModel into ``directory/graph``; a TensorFlow
+    op tfjs has no kernel for is an ``UnsupportedModelError``."""
     import tensorflow as tf
     from tensorflowjs.converters import convert_tf_saved_model
 
@@ -154,12 +178,6 @@ def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: I
         raise ModelFormatError(f"{saved_model}: no 'serving_default' signature (has {sorted(loaded.signatures)})")
     serve = loaded.signatures["serving_default"]
     input_specs = serve.structured_input_signature[1]
-    specs = [InputSpec(key, tuple(spec.shape[1:]), spec.dtype.name) for key, spec in sorted(input_specs.items())]
-    inputs = make_inputs(specs, plan)
-    produced = serve(**{spec.name: tf.constant(x) for spec, x in zip(specs, inputs)})
-    output_keys = sorted(produced)
-    outputs = [np.asarray(produced[key]) for key in output_keys]
-    refuse_degenerate(outputs, output_keys, name, generated_advice(plan))
     try:
         convert_tf_saved_model(str(saved_model), str(directory / GRAPH_DIRECTORY))
     except ValueError as error:
@@ -167,15 +185,30 @@ def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: I
         if problems:
             raise UnsupportedModelError(problems) from error
         raise ModelFormatError(f"{saved_model}: the converter refused it: {error}") from error
-    signature = read_signature(directory / GRAPH_DIRECTORY)
+    return ConvertedSavedModel(serve=serve, model_json=f"{GRAPH_DIRECTORY}/model.json",
+                               input_keys=sorted(input_specs), output_keys=sorted(serve.structured_outputs),
+                               input_shapes={key: tuple(spec.shape) for key, spec in input_specs.items()},
+                               signature=read_signature(directory / GRAPH_DIRECTORY))
+
+
+def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
+    """Convert a TF SavedModel (serving signature) into ``directory/graph`` with TF's outputs as the reference."""
+    converted = convert_saved_model(saved_model, directory)
+    input_specs = converted.serve.structured_input_signature[1]
+    specs = [InputSpec(key, tuple(input_specs[key].shape[1:]), input_specs[key].dtype.name)
+             for key in converted.input_keys]
+    inputs = make_inputs(specs, plan)
+    produced = converted.run({spec.name: x for spec, x in zip(specs, inputs)})
+    outputs = [produced[key] for key in converted.output_keys]
+    refuse_degenerate(outputs, converted.output_keys, name, generated_advice(plan))
     write_manifest(directory, {
         "name": name,
-        "model_json": f"{GRAPH_DIRECTORY}/model.json",
+        "model_json": converted.model_json,
         "inputs": save_arrays(directory, "input", [s.name for s in specs], inputs),
-        "outputs": save_arrays(directory, "output", output_keys, [o.astype(np.float32) for o in outputs]),
+        "outputs": save_arrays(directory, "output", converted.output_keys, [o.astype(np.float32) for o in outputs]),
         "weights": [],
         "param_count": 0,
-        "conversions": {"graph": graph_entry(signature, [s.name for s in specs], output_keys)},
+        "conversions": {"graph": converted.entry([s.name for s in specs], converted.output_keys)},
     })
     return load_reference(directory)
 

@@ -297,7 +297,7 @@ class ModelChecker:
                 for backend in how.backends:
                     if (model.name, backend, "preflight") not in measured:
                         rows.append(self.session.record(_preflight_result(model, backend, problems, changes,
-                                                                          self.out)))
+                                                                          self.out, reference)))
                     if reference is not None:
                         rows += _run_checks(self.session, reference, backend, tuple(
                             check for check in how.checks if (model.name, backend, check) not in measured))
@@ -358,6 +358,10 @@ def _build_without_keras(model: UserModel, how: ModelOptions, directory: Path) -
     if model.kind in ("tfjs-layers", "tfjs-graph"):
         model_json = model.path if model.path.name == "model.json" else model.path / "model.json"
         return build_tfjs_reference(model_json, directory, model.name, how.inputs.files, how.expected)
+    if model.kind == "onnx":
+        from harness.reference.onnx_build import build_onnx_reference
+
+        return build_onnx_reference(model.path, directory, model.name, how.inputs)
     if model.kind == "keras3":
         with tempfile.TemporaryDirectory() as exported:
             export_keras3_savedmodel(model.path, Path(exported) / "saved_model")
@@ -392,18 +396,27 @@ def _setup_error(model: UserModel, backend: str, error: HarnessError) -> CheckRe
 
 
 def _preflight_result(model: UserModel, backend: str, problems: list[Problem], changes: list[str],
-                      out: Path) -> CheckResult:
-    details = {"format": model.kind, "problems": [vars(p) for p in problems], "repairs": changes}
+                      out: Path, reference: ReferenceModel | None) -> CheckResult:
+    details: dict[str, Any] = {"format": model.kind, "problems": [vars(p) for p in problems], "repairs": changes}
     if problems:
         message = f"{model.name}: tfjs cannot run this model as it is:\n" + "\n".join(f"  - {p}" for p in problems)
         if any(isinstance(p, ConfigFinding) and p.repair for p in problems):
             message += "\n(--repair removes the fields marked repairable, and every check then proves the result)"
         return CheckResult(model=model.name, backend=backend, check="preflight", status="fail", message=message,
                            details=details)
-    message = ""
+    lines = []
     if changes:
         repaired = out / REPAIRED_DIRECTORY / model.name / "model.json"
-        message = (f"repaired (--repair): every check below ran on {repaired}:\n"
-                   + "\n".join(f"  - {change}" for change in changes))
-    return CheckResult(model=model.name, backend=backend, check="preflight", status="pass", message=message,
-                       details=details)
+        lines += [f"repaired (--repair): every check below ran on {repaired}:"] + [f"  - {c}" for c in changes]
+    route = reference.route if reference is not None else {}
+    drifted = [hop for hop in route.get("hops", []) if not hop["ok"]]
+    if route:
+        details["route"] = route
+        lines += [f"reference: {route['reference']}; transposed for the converted model: "
+                  f"{', '.join(route['transposed']) or 'nothing'}"]
+        lines += [f"{hop['hop']}: max abs err {hop['max_abs_err']:.2g}, {hop['tolerance_ratio']:.2g} of tolerance"
+                  f"{'' if hop['ok'] else ' (OUT OF TOLERANCE)'}" for hop in route["hops"]]
+    if drifted:
+        lines.insert(0, f"{model.name}: the numbers drift before the browser, first at {drifted[0]['hop']}")
+    return CheckResult(model=model.name, backend=backend, check="preflight", status="fail" if drifted else "pass",
+                       message="\n".join(lines), details=details)

@@ -243,3 +243,22 @@ def model_predict_tolerance(backend: str, float32_rounding: float) -> Tolerance:
 def training_tolerance(backend: str) -> TrainingTolerance:
     """The training tolerances for a backend id (a variant falls back to its base)."""
     return _lookup(TRAINING_TOLERANCES, backend, "training")
+
+
+# One hop of a model's route that runs in Python, between two float32 CPU runtimes: onnxruntime against
+# TensorFlow after onnx2tf (PyTorch against onnxruntime, with the torch extra). Each orders its sums its own way
+# (oneDNN, MLAS) and onnx2tf rewrites some ops (channels-last convolutions, decomposed LSTMs). Measured on the
+# test suite's ONNX models (tests/test_onnx_models.py): at most 1.2e-6 on outputs of magnitude ~5; the browser's
+# cpu tolerance, widened by the model's own float32 rounding error as every prediction comparison is.
+PYTHON_HOP_TOLERANCE = Tolerance(
+    atol=2e-6, rtol=1e-5,
+    reason="two float32 CPU runtimes (onnxruntime, TensorFlow after onnx2tf) order sums differently; the cpu "
+           "backend's margin",
+)
+
+
+def python_hop_tolerance(float32_rounding: float) -> Tolerance:
+    """The tolerance of a Python-side hop of a model's route (onnxruntime -> TensorFlow) for a model whose float32
+    outputs are ``float32_rounding`` from exact."""
+    return widened_by_rounding(PYTHON_HOP_TOLERANCE, "cpu", float32_rounding,
+                               "each runtime rounds the model's arithmetic its own way")

@@ -1,0 +1,261 @@
+"""The reference of an ONNX model (``tfjs-parity check model.onnx``), each hop of its route measured.
+
+The route: ONNX -> TensorFlow SavedModel (onnx2tf, in a process of its own) -> tfjs graph model (the
+converter) -> the browser. The reference outputs come from onnxruntime (CPU) on seeded inputs of the
+model's declared shapes and dtypes (or ``--inputs``). onnx2tf turns channels-first tensors (NCHW)
+channels-last (NHWC); the reference's inputs and outputs are stored in the converted model's layout,
+and the manifest's ``route`` says which were transposed and how far TensorFlow's outputs are from
+onnxruntime's (the hop before the browser).
+
+The model's own float32 rounding error (its tolerance widening) is onnxruntime's float32 outputs
+against onnx's reference evaluator running a float64 copy of the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.errors import HarnessError
+from harness.reference.degeneracy import refuse_degenerate
+from harness.reference.directory import ReferenceModel, load_reference, save_arrays, write_manifest
+from harness.reference.formats import ModelFormatError
+from harness.reference.preflight import Problem
+from harness.reference.user_build import (
+    InputPlan,
+    InputSpec,
+    UnsupportedModelError,
+    convert_saved_model,
+    generated_advice,
+    make_inputs,
+)
+from harness.verdict.compare import compare_within
+from harness.verdict.tolerances import python_hop_tolerance
+
+INSTALL_HINT = ("pip install 'tfjs-parity[onnx]' && pip install --no-deps onnx2tf==1.29.24 (onnx2tf pins exact "
+                "versions that clash with TensorFlow's; docs/onnx.md)")
+ONNX2TF_CALIBRATION = "calibration_image_sample_data_20x128x128x3_float32.npy"
+CHANNELS_LAST = {3: (0, 2, 1), 4: (0, 2, 3, 1), 5: (0, 2, 3, 4, 1)}  # NCW, NCHW, NCDHW -> channels last
+ONNX_DTYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 11: "float64"}
+
+
+class OnnxToolsMissing(HarnessError):
+    """onnx, onnxruntime or onnx2tf is not installed."""
+
+
+@dataclass(frozen=True)
+class OnnxTensor:
+    """An input or output of the ONNX graph: its name, shape (None where dynamic) and numpy dtype."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str
+
+
+def onnx_tensors(path: Path) -> tuple[list[OnnxTensor], list[OnnxTensor]]:
+    """The graph's inputs (initializers left out) and outputs."""
+    onnx = _require("onnx")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # noqa: BLE001 - protobuf raises its own DecodeError, among others
+        raise ModelFormatError(f"{path}: not a readable ONNX model: {error}") from None
+    initializers = {i.name for i in model.graph.initializer}
+
+    def tensor(value: Any) -> OnnxTensor:
+        kind = value.type.tensor_type
+        if kind.elem_type not in ONNX_DTYPES:
+            raise ModelFormatError(f"{path}: {value.name!r} has ONNX element type {kind.elem_type}, which the harness "
+                                   f"does not generate inputs for (it does {sorted(ONNX_DTYPES.values())})")
+        dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in kind.shape.dim)
+        return OnnxTensor(value.name, dims, ONNX_DTYPES[kind.elem_type])
+
+    inputs = [tensor(v) for v in model.graph.input if v.name not in initializers]
+    return inputs, [tensor(v) for v in model.graph.output]
+
+
+def reference_inputs(path: Path, inputs: list[OnnxTensor], plan: InputPlan) -> list[np.ndarray]:
+    """Seeded inputs of the declared shapes and dtypes (a fixed batch dimension is kept; a dynamic one is
+    ``plan.batch``), or the user's ``--inputs``; ``ModelFormatError`` names an input whose shape is unknown."""
+    batches = {i.shape[0] for i in inputs if i.shape and i.shape[0] is not None}
+    if len(batches) > 1:
+        raise ModelFormatError(f"{path}: the inputs fix different batch sizes ({sorted(batches)})")
+    if batches == {1} and not plan.files:
+        raise ModelFormatError(f"{path}: the batch dimension is fixed at 1, so a reference cannot vary across a batch; "
+                               "export the model with a dynamic batch axis (torch.onnx.export(..., dynamic_axes="
+                               "{'x': {0: 'batch'}})) or a batch of at least 2")
+    plan = dataclasses.replace(plan, batch=batches.pop()) if batches else plan
+    for tensor in inputs:
+        if not tensor.shape:
+            raise ModelFormatError(f"{path}: input {tensor.name!r} is a scalar; the harness needs a batch dimension")
+    specs = [InputSpec(i.name, i.shape[1:], i.dtype) for i in inputs]
+    return make_inputs(specs, plan)
+
+
+def onnxruntime_outputs(path: Path, names: list[str], arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """onnxruntime's outputs (CPU provider, every graph output in order) on ``arrays``."""
+    ort = _require("onnxruntime")
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return [np.asarray(o) for o in session.run(None, dict(zip(names, arrays)))]
+    except Exception as error:  # noqa: BLE001 - onnxruntime raises its own exception classes
+        raise ModelFormatError(f"{path}: onnxruntime cannot run it: {error}") from None
+
+
+def float64_rounding(path: Path, names: list[str], arrays: list[np.ndarray], outputs: list[np.ndarray]) -> float:
+    """The largest difference between ``outputs`` (float32, onnxruntime) and a float64 copy of the model run by
+    ``onnx.reference``; 0.0 when the copy cannot run (an op without a float64 implementation)."""
+    onnx = _require("onnx")
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    model = onnx.load(str(path))
+    double, single = onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT
+    for value in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        if value.type.tensor_type.elem_type == single:
+            value.type.tensor_type.elem_type = double
+    for i, initializer in enumerate(model.graph.initializer):
+        if initializer.data_type == single:
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(
+                numpy_helper.to_array(initializer).astype(np.float64), initializer.name))
+    for node in model.graph.node:  # Cast to float32 and float constants would bring float32 back
+        for attribute in node.attribute:
+            if node.op_type == "Cast" and attribute.name == "to" and attribute.i == single:
+                attribute.i = double
+            elif attribute.name == "value" and attribute.t.data_type == single:
+                attribute.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attribute.t).astype(np.float64)))
+    try:
+        exact = ReferenceEvaluator(model).run(None, {n: a.astype(np.float64) if a.dtype.kind == "f" else a
+                                                      for n, a in zip(names, arrays)})
+    except Exception:  # noqa: BLE001 - an op with no float64 implementation: the widening is not known
+        return 0.0
+    return max(float(np.max(np.abs(o.astype(np.float64) - np.asarray(e, dtype=np.float64))))
+               for o, e in zip(outputs, exact))
+
+
+def onnx_to_saved_model(path: Path, inputs: list[OnnxTensor], arrays: list[np.ndarray], target: Path) -> None:
+    """onnx2tf, in a process of its own and a private working directory, with the reference's input shapes; an
+    op it cannot convert is an ``UnsupportedModelError`` naming the op and the route."""
+    _require("onnx2tf")
+    shapes = [f"{i.name}:{','.join(str(d) for d in a.shape)}" for i, a in zip(inputs, arrays)]
+    with tempfile.TemporaryDirectory(prefix="tfjs-parity-onnx2tf-") as work:
+        # onnx2tf checks 4-D image inputs on sample images it downloads into its working directory unless they
+        # are there; no machine here reaches GitHub, so seeded images stand in (they only feed its own check).
+        np.save(Path(work) / ONNX2TF_CALIBRATION,
+                np.random.default_rng(0).uniform(0.0, 1.0, (20, 128, 128, 3)).astype(np.float32))
+        done = subprocess.run([sys.executable, "-m", "onnx2tf", "-i", str(path.resolve()), "-o", str(target),
+                               "-nuo", "-n", "-ois", *shapes], cwd=work, capture_output=True, text=True,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if done.returncode != 0 or not (target / "saved_model.pb").is_file():
+        output = done.stdout + done.stderr
+        problems = onnx2tf_problems(output)
+        if problems:
+            raise UnsupportedModelError(problems)
+        last = [line for line in output.splitlines() if line.strip()][-6:]
+        raise ModelFormatError(f"{path}: onnx2tf could not convert it (ONNX -> TensorFlow):\n" + "\n".join(last))
+
+
+UNSUPPORTED_ONNX_OP = re.compile(r"(?P<op>[A-Za-z0-9_]+) OP is not yet implemented")
+TERMINAL_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def onnx2tf_problems(output: str) -> list[Problem]:
+    """onnx2tf's refusal of ONNX ops it cannot convert, as problems (empty if it failed otherwise)."""
+    ops = sorted({found.group("op") for found in UNSUPPORTED_ONNX_OP.finditer(TERMINAL_COLOURS.sub("", output))})
+    hint = ("onnx2tf cannot convert this ONNX op to TensorFlow (route ONNX -> TensorFlow): export the model "
+            "without it (another op, or a lower opset), or replace that part of the model")
+    return [Problem("", "ONNX op", op, hint) for op in ops]
+
+
+def saved_model_layout(onnx_shape: tuple[int, ...], tf_shape: tuple[int | None, ...]) -> tuple[int, ...] | None:
+    """The permutation that takes an ONNX tensor to the converted model's layout: None when the same, the
+    channels-last one when onnx2tf moved the channels; ``ModelFormatError`` otherwise."""
+    def fits(shape: tuple[int, ...]) -> bool:
+        return len(shape) == len(tf_shape) and all(t is None or t == d for d, t in zip(shape, tf_shape))
+
+    if fits(tuple(onnx_shape)):
+        return None
+    permutation = CHANNELS_LAST.get(len(onnx_shape))
+    if permutation and fits(tuple(onnx_shape[i] for i in permutation)):
+        return permutation
+    raise ModelFormatError(f"onnx2tf changed a tensor's shape from {list(onnx_shape)} to {list(tf_shape)}, which is "
+                           "not a channels-last transposition the harness can undo")
+
+
+def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
+    """``directory`` with the graph model onnx2tf and the converter make of ``path``, onnxruntime's outputs as the
+    reference (in the converted model's layout), and the route's figures in the manifest."""
+    inputs, outputs = onnx_tensors(path)
+    arrays = reference_inputs(path, inputs, plan)
+    expected = onnxruntime_outputs(path, [i.name for i in inputs], arrays)
+    refuse_degenerate(expected, [o.name for o in outputs], name, generated_advice(plan))
+    rounding = float64_rounding(path, [i.name for i in inputs], arrays, expected)
+    with tempfile.TemporaryDirectory(prefix="tfjs-parity-onnx-") as work:
+        saved_model = Path(work) / "saved_model"
+        onnx_to_saved_model(path, inputs, arrays, saved_model)
+        converted = convert_saved_model(saved_model, directory)
+        in_keys = _match(converted.input_keys, [i.name for i in inputs], path, "input")
+        out_keys = _match(converted.output_keys, [o.name for o in outputs], path, "output")
+        in_layouts = [saved_model_layout(a.shape, converted.input_shapes[k]) for a, k in zip(arrays, in_keys)]
+        tf_inputs = [a.transpose(p) if p else a for a, p in zip(arrays, in_layouts)]
+        produced = converted.run(dict(zip(in_keys, tf_inputs)))
+    out_layouts = [saved_model_layout(e.shape, produced[k].shape) for e, k in zip(expected, out_keys)]
+    reference = [e.transpose(p) if p else e for e, p in zip(expected, out_layouts)]
+    tolerance = python_hop_tolerance(rounding)
+    hop = [compare_within(produced[k].astype(np.float32), r.astype(np.float32), tolerance)
+           for k, r in zip(out_keys, reference)]
+    write_manifest(directory, {
+        "name": name,
+        "model_json": converted.model_json,
+        "inputs": save_arrays(directory, "input", in_keys, tf_inputs),
+        "outputs": save_arrays(directory, "output", out_keys, [r.astype(np.float32) for r in reference]),
+        "weights": [],
+        "param_count": 0,
+        "float32_rounding": rounding,
+        "conversions": {"graph": converted.entry(in_keys, out_keys)},
+        "route": {
+            "from": "onnx", "reference": "onnxruntime (CPU)",
+            "transposed": [f"{kind} {key}: {_layout_name(p)}" for kind, keys, layouts in
+                           (("input", in_keys, in_layouts), ("output", out_keys, out_layouts))
+                           for key, p in zip(keys, layouts) if p],
+            "hops": [{"hop": "onnxruntime -> TensorFlow (onnx2tf)", "atol": tolerance.atol, "rtol": tolerance.rtol,
+                      "max_abs_err": max(c.max_abs_err or 0.0 for c in hop),
+                      "tolerance_ratio": max(c.badness for c in hop), "ok": all(c.ok for c in hop)}],
+        },
+    })
+    return load_reference(directory)
+
+
+def _layout_name(permutation: tuple[int, ...]) -> str:
+    return {3: "NCW -> NWC", 4: "NCHW -> NHWC", 5: "NCDHW -> NDHWC"}[len(permutation)]
+
+
+def _match(keys: list[str], names: list[str], path: Path, side: str) -> list[str]:
+    """The signature key of each ONNX tensor name (onnx2tf replaces characters TensorFlow does not allow)."""
+    normal = {re.sub(r"[^A-Za-z0-9]", "_", key).strip("_").lower(): key for key in keys}
+    found = [normal.get(re.sub(r"[^A-Za-z0-9]", "_", n).strip("_").lower()) for n in names]
+    if None in found:
+        if len(keys) == len(names) == 1:
+            return keys
+        raise ModelFormatError(f"{path}: the converted model's {side}s {sorted(keys)} do not match the ONNX {side}s "
+                               f"{names}")
+    return [key for key in found if key is not None]
+
+
+def _require(module: str) -> Any:
+    """Import one of the ONNX tools, or say how to install them."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise OnnxToolsMissing(f"checking an ONNX model needs {module}, which is not installed: {INSTALL_HINT}") \
+            from None
