@@ -22,7 +22,8 @@ setup: $(PY_STAMP) $(NPM_STAMP)
 $(PY_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,onnx]'
+	$(PY) -m pip install --quiet -c constraints.txt --no-deps onnx2tf
 	@touch $@
 
 $(NPM_STAMP): web/package.json web/package-lock.json
