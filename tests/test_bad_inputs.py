@@ -154,6 +154,7 @@ def test_files_that_are_not_models_are_refused_each_and_the_good_model_still_run
         archive.writestr("config.json", "{}")
     (bad / "no_model_json").mkdir()
     (bad / "model.onnx").write_bytes(b"\x08\x07")
+    (bad / "model.pt").write_bytes(b"PK")
     not_utf8 = bad / b"caf\xe9.h5".decode("utf-8", "surrogateescape")
     shutil.copy(files / "good.h5", not_utf8)
     expected = {
@@ -161,11 +162,12 @@ def test_files_that_are_not_models_are_refused_each_and_the_good_model_still_run
         "weights_only": "holds weights only (no model_config): save the whole model",
         "model": "a Keras 3 model: the tensorflowjs 4.22 layers converter cannot read Keras 3 models",
         "no_model_json": "no_model_json: a directory with neither saved_model.pb nor model.json",
-        "model-2": "model.onnx: unknown model format",
+        "model-2": "model.onnx: not a valid ONNX model",
+        "model-3": "model.pt: a PyTorch file: export the model to ONNX (torch.onnx.export) and check the .onnx file",
         "caf\ufffd": "b'" + str(bad) + "/caf\\xe9.h5': the file name is not UTF-8; rename the file",
     }
     paths = [bad / "empty.h5", bad / "weights_only.h5", bad / "model.keras", bad / "no_model_json",
-             bad / "model.onnx", not_utf8, files / "good.h5"]
+             bad / "model.onnx", bad / "model.pt", not_utf8, files / "good.h5"]
     status = run_cli(["check", *map(str, paths), "--backends", "cpu", "--checks", "predict", "--out",
                       str(tmp_path / "out"), "-q"])
     assert status == cli.EXIT_USAGE

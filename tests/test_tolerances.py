@@ -7,6 +7,7 @@ import pytest
 
 from harness.verdict.tolerances import (
     PREDICT_TOLERANCES,
+    PYTHON_HOP_TOLERANCE,
     TRAINING_TOLERANCES,
     UnknownBackendError,
     predict_tolerance,
@@ -22,6 +23,12 @@ def test_readme_tolerance_table_matches_the_module(backend):
     row = re.search(rf"^\| `{backend}` \| ([\d.e-]+) \| ([\d.e-]+) \|", TOLERANCES_DOC.read_text(), re.MULTILINE)
     assert row, f"docs/tolerances.md has no tolerance row for {backend}"
     assert float(row.group(1)) == tolerance.atol and float(row.group(2)) == tolerance.rtol
+
+
+def test_the_python_hop_tolerance_is_documented():
+    row = re.search(r"^\| `onnxruntime -> TensorFlow` \| ([\d.e-]+) \| ([\d.e-]+) \|", TOLERANCES_DOC.read_text(),
+                    re.MULTILINE)
+    assert row and (float(row.group(1)), float(row.group(2))) == (PYTHON_HOP_TOLERANCE.atol, PYTHON_HOP_TOLERANCE.rtol)
 
 
 def test_every_tolerance_has_a_reason_and_is_far_below_tfjs_suite():

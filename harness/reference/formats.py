@@ -50,6 +50,9 @@ def detect_format(path: Path) -> str:
         return _h5_format(path)
     if path.suffix == ".onnx":
         return "onnx"
+    if path.suffix in (".pt", ".pth"):
+        raise ModelFormatError(f"{path}: a PyTorch file: export the model to ONNX (torch.onnx.export) and check the "
+                               ".onnx file, or give --torch FILE.py:FACTORY (docs/onnx.md)")
     raise ModelFormatError(
         f"{path}: unknown model format; give a Keras .h5 or .keras file, a SavedModel directory, a "
         "converted tfjs model directory, or an .onnx file"

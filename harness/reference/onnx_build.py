@@ -66,8 +66,11 @@ def onnx_tensors(path: Path) -> tuple[list[OnnxTensor], list[OnnxTensor]]:
     onnx = _require("onnx")
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception as error:  # noqa: BLE001 - protobuf raises its own DecodeError, among others
-        raise ModelFormatError(f"{path}: not a readable ONNX model: {error}") from None
+        onnx.checker.check_model(model)
+    except Exception as error:  # noqa: BLE001 - protobuf raises its own DecodeError, the checker its own
+        raise ModelFormatError(f"{path}: not a valid ONNX model: {str(error).strip().splitlines()[0]}") from None
+    if not model.graph.node:
+        raise ModelFormatError(f"{path}: not a valid ONNX model: its graph has no nodes")
     initializers = {i.name for i in model.graph.initializer}
 
     def tensor(value: Any) -> OnnxTensor:
