@@ -24,6 +24,9 @@ $(PY_STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,onnx]'
 	$(PY) -m pip install --quiet -c constraints.txt --no-deps onnx2tf
+	$(PY) -m pip install --quiet -c constraints.txt --no-deps torch && \
+		$(PY) -m pip install --quiet -c constraints.txt filelock networkx jinja2 fsspec || \
+		echo "torch (CPU build) not installed: the PyTorch tests skip (docs/onnx.md says how to install it)"
 	@touch $@
 
 $(NPM_STAMP): web/package.json web/package-lock.json

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,16 @@ KERAS3_ROUTE_HINT = (
     "internals). The working route: export a SavedModel with model.export() and convert that to a graph "
     "model, which `tfjs-parity check MODEL --via-savedmodel` does for you"
 )
-FORMATS = ("keras-h5", "tf-keras-savedmodel", "tf-savedmodel", "keras3", "tfjs-layers", "tfjs-graph", "onnx")
+FORMATS = ("keras-h5", "tf-keras-savedmodel", "tf-savedmodel", "keras3", "tfjs-layers", "tfjs-graph", "onnx", "torch")
+TORCH_MODEL = re.compile(r"^(?P<file>.+\.py):(?P<factory>[A-Za-z_][A-Za-z0-9_]*)$")  # FILE.py:FACTORY
+
+
+def torch_model(path: Path) -> tuple[Path, str] | None:
+    """``(FILE.py, FACTORY)`` when ``path`` names a factory in an existing Python file, else None."""
+    found = TORCH_MODEL.match(str(path))
+    if found and Path(found.group("file")).is_file():
+        return Path(found.group("file")), found.group("factory")
+    return None
 LAYERS_FORMATS = ("keras-h5", "tf-keras-savedmodel")
 
 
@@ -36,6 +46,8 @@ class ModelFormatError(UsageError):
 
 def detect_format(path: Path) -> str:
     """The format of ``path`` (one of ``FORMATS``); ``ModelFormatError`` says what it found instead."""
+    if torch_model(path):
+        return "torch"
     if path.is_dir():
         return _directory_format(path)
     if not path.is_file():
@@ -52,10 +64,11 @@ def detect_format(path: Path) -> str:
         return "onnx"
     if path.suffix in (".pt", ".pth"):
         raise ModelFormatError(f"{path}: a PyTorch file: export the model to ONNX (torch.onnx.export) and check the "
-                               ".onnx file, or give --torch FILE.py:FACTORY (docs/onnx.md)")
+                               ".onnx file, or check FILE.py:FACTORY, a function returning the module and example "
+                               "inputs (docs/onnx.md)")
     raise ModelFormatError(
         f"{path}: unknown model format; give a Keras .h5 or .keras file, a SavedModel directory, a "
-        "converted tfjs model directory, or an .onnx file"
+        "converted tfjs model directory, an .onnx file, or FILE.py:FACTORY for a PyTorch module"
     )
 
 

@@ -38,7 +38,7 @@ from harness.reference.user_build import (
     generated_advice,
     make_inputs,
 )
-from harness.verdict.compare import compare_within
+from harness.verdict.compare import Tolerance, compare_within
 from harness.verdict.tolerances import python_hop_tolerance
 
 INSTALL_HINT = ("pip install 'tfjs-parity[onnx]' && pip install --no-deps onnx2tf==1.29.24 (onnx2tf pins exact "
@@ -193,14 +193,28 @@ def saved_model_layout(onnx_shape: tuple[int, ...], tf_shape: tuple[int | None, 
                            "not a channels-last transposition the harness can undo")
 
 
-def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
-    """``directory`` with the graph model onnx2tf and the converter make of ``path``, onnxruntime's outputs as the
-    reference (in the converted model's layout), and the route's figures in the manifest."""
+@dataclass(frozen=True)
+class Upstream:
+    """Where an ONNX model came from, when the harness exported it: that framework's inputs and outputs (the
+    reference, in the ONNX layout) and the hop's name (``torch_build``)."""
+
+    inputs: list[np.ndarray]
+    outputs: list[np.ndarray]
+    reference: str  # e.g. "PyTorch (eval mode)"
+    hop: str  # e.g. "PyTorch -> onnxruntime (torch.onnx.export)"
+
+
+def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan,
+                         upstream: Upstream | None = None) -> ReferenceModel:
+    """``directory`` with the graph model onnx2tf and the converter make of ``path``, and the reference (in the
+    converted model's layout): onnxruntime's outputs, or ``upstream``'s on its inputs. The manifest's ``route``
+    holds each Python-side hop's error, in order."""
     inputs, outputs = onnx_tensors(path)
-    arrays = reference_inputs(path, inputs, plan)
-    expected = onnxruntime_outputs(path, [i.name for i in inputs], arrays)
+    arrays = upstream.inputs if upstream else reference_inputs(path, inputs, plan)
+    from_onnxruntime = onnxruntime_outputs(path, [i.name for i in inputs], arrays)
+    expected = upstream.outputs if upstream else from_onnxruntime
     refuse_degenerate(expected, [o.name for o in outputs], name, generated_advice(plan))
-    rounding = float64_rounding(path, [i.name for i in inputs], arrays, expected)
+    rounding = float64_rounding(path, [i.name for i in inputs], arrays, from_onnxruntime)
     with tempfile.TemporaryDirectory(prefix="tfjs-parity-onnx-") as work:
         saved_model = Path(work) / "saved_model"
         onnx_to_saved_model(path, inputs, arrays, saved_model)
@@ -211,30 +225,43 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
         tf_inputs = [a.transpose(p) if p else a for a, p in zip(arrays, in_layouts)]
         produced = converted.run(dict(zip(in_keys, tf_inputs)))
     out_layouts = [saved_model_layout(e.shape, produced[k].shape) for e, k in zip(expected, out_keys)]
-    reference = [e.transpose(p) if p else e for e, p in zip(expected, out_layouts)]
+
+    def converted_layout(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        return [a.transpose(p) if p else a for a, p in zip(arrays, out_layouts)]
+
     tolerance = python_hop_tolerance(rounding)
-    hop = [compare_within(produced[k].astype(np.float32), r.astype(np.float32), tolerance)
-           for k, r in zip(out_keys, reference)]
+    hops = [_hop("onnxruntime -> TensorFlow (onnx2tf)", [produced[k] for k in out_keys],
+                 converted_layout(from_onnxruntime), tolerance)]
+    if upstream:
+        hops.insert(0, _hop(upstream.hop, from_onnxruntime, upstream.outputs, tolerance))
     write_manifest(directory, {
         "name": name,
         "model_json": converted.model_json,
         "inputs": save_arrays(directory, "input", in_keys, tf_inputs),
-        "outputs": save_arrays(directory, "output", out_keys, [r.astype(np.float32) for r in reference]),
+        "outputs": save_arrays(directory, "output", out_keys,
+                               [r.astype(np.float32) for r in converted_layout(expected)]),
         "weights": [],
         "param_count": 0,
         "float32_rounding": rounding,
         "conversions": {"graph": converted.entry(in_keys, out_keys)},
         "route": {
-            "from": "onnx", "reference": "onnxruntime (CPU)",
+            "from": "pytorch" if upstream else "onnx",
+            "reference": upstream.reference if upstream else "onnxruntime (CPU)",
             "transposed": [f"{kind} {key}: {_layout_name(p)}" for kind, keys, layouts in
                            (("input", in_keys, in_layouts), ("output", out_keys, out_layouts))
                            for key, p in zip(keys, layouts) if p],
-            "hops": [{"hop": "onnxruntime -> TensorFlow (onnx2tf)", "atol": tolerance.atol, "rtol": tolerance.rtol,
-                      "max_abs_err": max(c.max_abs_err or 0.0 for c in hop),
-                      "tolerance_ratio": max(c.badness for c in hop), "ok": all(c.ok for c in hop)}],
+            "hops": hops,
         },
     })
     return load_reference(directory)
+
+
+def _hop(label: str, actual: list[np.ndarray], expected: list[np.ndarray], tolerance: Tolerance) -> dict[str, Any]:
+    """One Python-side hop of the route: ``actual`` (after the hop) against ``expected`` (before it)."""
+    found = [compare_within(a.astype(np.float32), e.astype(np.float32), tolerance) for a, e in zip(actual, expected)]
+    return {"hop": label, "atol": tolerance.atol, "rtol": tolerance.rtol,
+            "max_abs_err": max(c.max_abs_err or 0.0 for c in found),
+            "tolerance_ratio": max(c.badness for c in found), "ok": all(c.ok for c in found)}
 
 
 def _layout_name(permutation: tuple[int, ...]) -> str:

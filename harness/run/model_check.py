@@ -41,6 +41,7 @@ from harness.reference.formats import (
     export_keras3_savedmodel,
     load_custom_objects,
     load_keras2_model,
+    torch_model,
 )
 from harness.reference.keras_env import configure_tensorflow_environment
 from harness.reference.config_preflight import (
@@ -169,7 +170,9 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
                 raise ModelFormatError(f"{path}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
         except ModelFormatError as error:
             kind, refused = "refused", str(error)
-        stem = names[index] if names else path.stem if path.name != "model.json" else path.parent.name
+        torch = torch_model(path)
+        stem = (names[index] if names else torch[1] if torch else path.stem if path.name != "model.json"
+                else path.parent.name)
         stem = stem if _utf8(stem) else stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         name, n = stem, 1
         while name in taken:
@@ -362,6 +365,11 @@ def _build_without_keras(model: UserModel, how: ModelOptions, directory: Path) -
         from harness.reference.onnx_build import build_onnx_reference
 
         return build_onnx_reference(model.path, directory, model.name, how.inputs)
+    found = torch_model(model.path)
+    if found:
+        from harness.reference.torch_build import build_torch_reference
+
+        return build_torch_reference(*found, directory, model.name, how.inputs)
     if model.kind == "keras3":
         with tempfile.TemporaryDirectory() as exported:
             export_keras3_savedmodel(model.path, Path(exported) / "saved_model")
