@@ -197,3 +197,10 @@ def test_a_dynamic_dimension_other_than_the_batch_needs_input_shape(tmp_path, ca
     assert "unknown dimensions: give --input-shape" in capsys.readouterr().err
     assert run_cli(["check", str(model), "--backends", "cpu", "--checks", "graph-model", "--input-shape", "5,4",
                     "--out", str(tmp_path / "out")]) == cli.EXIT_PASS
+
+
+def test_the_pytest_api_checks_an_onnx_model(parity, tmp_path):
+    rows = parity.check(mlp(tmp_path / "api.onnx", np.random.default_rng(9)), backends=["cpu"],
+                        checks=["graph-model"])
+    rows.assert_passed()
+    assert [(r.check, r.status) for r in rows] == [("preflight", "pass"), ("graph-model", "pass")]
