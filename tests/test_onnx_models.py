@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import assert_graph_model_passes, run_cli
 from harness import cli
 from harness.reference.directory import load_reference
 
@@ -112,11 +112,7 @@ def test_every_onnx_model_passes_on_every_backend(onnx_run):
     assert status == cli.EXIT_PASS, [r["message"] for r in rows.values() if r["status"] != "pass"]
     for name in MODELS:
         for backend in BACKENDS.split(","):
-            row = rows[(name, backend, "graph-model")]
-            if (name, backend) == ("lstm", "wasm"):  # tfjs' own limit, recognised (verdict.known_issues)
-                assert row["status"] == "skip" and "'_FusedMatMul' kernel takes only a rank-1 bias" in row["message"]
-            else:
-                assert row["status"] == "pass", row["message"]
+            assert_graph_model_passes(rows[(name, backend, "graph-model")], recurrent=name == "lstm")
             preflight = rows[(name, backend, "preflight")]
             hop = preflight["details"]["route"]["hops"][0]
             assert hop["hop"] == "onnxruntime -> TensorFlow (onnx2tf)" and hop["ok"], hop

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import assert_graph_model_passes, run_cli
 from harness import cli
 
 pytest.importorskip("torch", reason="the torch extra is not installed (docs/onnx.md: a CPU build of torch)")
@@ -106,11 +106,7 @@ def test_every_hop_is_measured_and_each_module_passes(torch_run):
                                                          "onnxruntime -> TensorFlow (onnx2tf)"]
         assert all(hop["ok"] and hop["max_abs_err"] < 1e-5 for hop in route["hops"]), route["hops"]
         for backend in BACKENDS.split(","):
-            row = rows[(name, backend, "graph-model")]
-            if (name, backend) == ("lstm", "wasm"):  # tfjs' own limit, recognised (verdict.known_issues)
-                assert row["status"] == "skip" and "'_FusedMatMul' kernel takes only a rank-1 bias" in row["message"]
-            else:
-                assert row["status"] == "pass", row["message"]
+            assert_graph_model_passes(rows[(name, backend, "graph-model")], recurrent=name == "lstm")
     assert rows[("cnn", "cpu", "preflight")]["details"]["route"]["transposed"] == ["input input_0: NCHW -> NHWC"]
 
 

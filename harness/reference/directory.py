@@ -73,8 +73,8 @@ class ReferenceModel:
     float32_rounding: float = 0.0  # Keras float32 vs float64 on the inputs (see ``harness.reference.rounding``)
     # Conversions and training runs that could not be built, each with the reason (see ``keras_build``).
     unavailable: dict[str, str] = field(default_factory=dict)
-    # A model from another framework: its route to tfjs, the layouts transposed, and each Python-side hop's error
-    # (see ``onnx_build``); empty for Keras and TensorFlow models.
+    # A model from another framework: its route to tfjs, the layouts transposed, and each Python-side hop's
+    # outputs before and after it (see ``onnx_build``, judged by ``checks.route``); empty for Keras and TensorFlow.
     route: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -92,6 +92,12 @@ class ReferenceModel:
 
     def _load(self, entry: TensorEntry) -> np.ndarray:
         return _load_array(self.directory, entry)
+
+    def hop_outputs(self, index: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The outputs after and before the ``index``-th Python-side hop of the model's ``route``."""
+        hop = self.route["hops"][index]
+        return ([self._load(e) for e in _tensor_entries(hop["after"])],
+                [self._load(e) for e in _tensor_entries(hop["before"])])
 
     def conversion(self, name: str) -> dict[str, Any]:
         """The manifest entry of the other conversion ``name`` (see ``harness.reference.conversions``)."""

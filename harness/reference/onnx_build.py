@@ -4,8 +4,8 @@ The route: ONNX -> TensorFlow SavedModel (onnx2tf, in a process of its own) -> t
 converter) -> the browser. The reference outputs come from onnxruntime (CPU) on seeded inputs of the
 model's declared shapes and dtypes (or ``--inputs``). onnx2tf turns channels-first tensors (NCHW)
 channels-last (NHWC); the reference's inputs and outputs are stored in the converted model's layout,
-and the manifest's ``route`` says which were transposed and how far TensorFlow's outputs are from
-onnxruntime's (the hop before the browser).
+and the manifest's ``route`` says which were transposed and keeps the outputs before and after each hop
+in Python (onnxruntime -> TensorFlow), for ``checks.route`` to judge.
 
 The model's own float32 rounding error (its tolerance widening) is onnxruntime's float32 outputs
 against onnx's reference evaluator running a float64 copy of the model.
@@ -38,8 +38,6 @@ from harness.reference.user_build import (
     generated_advice,
     make_inputs,
 )
-from harness.verdict.compare import Tolerance, compare_within
-from harness.verdict.tolerances import python_hop_tolerance
 
 INSTALL_HINT = ("pip install 'tfjs-parity[onnx]' && pip install --no-deps onnx2tf==1.29.24 (onnx2tf pins exact "
                 "versions that clash with TensorFlow's; docs/onnx.md)")
@@ -208,7 +206,7 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
                          upstream: Upstream | None = None) -> ReferenceModel:
     """``directory`` with the graph model onnx2tf and the converter make of ``path``, and the reference (in the
     converted model's layout): onnxruntime's outputs, or ``upstream``'s on its inputs. The manifest's ``route``
-    holds each Python-side hop's error, in order."""
+    holds the outputs before and after each Python-side hop, in order."""
     inputs, outputs = onnx_tensors(path)
     arrays = upstream.inputs if upstream else reference_inputs(path, inputs, plan)
     from_onnxruntime = onnxruntime_outputs(path, [i.name for i in inputs], arrays)
@@ -229,11 +227,11 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
     def converted_layout(arrays: list[np.ndarray]) -> list[np.ndarray]:
         return [a.transpose(p) if p else a for a, p in zip(arrays, out_layouts)]
 
-    tolerance = python_hop_tolerance(rounding)
-    hops = [_hop("onnxruntime -> TensorFlow (onnx2tf)", [produced[k] for k in out_keys],
-                 converted_layout(from_onnxruntime), tolerance)]
+    hops = [_hop(directory, 1, "onnxruntime -> TensorFlow (onnx2tf)", out_keys, [produced[k] for k in out_keys],
+                 converted_layout(from_onnxruntime))]
     if upstream:
-        hops.insert(0, _hop(upstream.hop, from_onnxruntime, upstream.outputs, tolerance))
+        hops.insert(0, _hop(directory, 0, upstream.hop, out_keys, converted_layout(from_onnxruntime),
+                            converted_layout(upstream.outputs)))
     write_manifest(directory, {
         "name": name,
         "model_json": converted.model_json,
@@ -256,12 +254,12 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
     return load_reference(directory)
 
 
-def _hop(label: str, actual: list[np.ndarray], expected: list[np.ndarray], tolerance: Tolerance) -> dict[str, Any]:
-    """One Python-side hop of the route: ``actual`` (after the hop) against ``expected`` (before it)."""
-    found = [compare_within(a.astype(np.float32), e.astype(np.float32), tolerance) for a, e in zip(actual, expected)]
-    return {"hop": label, "atol": tolerance.atol, "rtol": tolerance.rtol,
-            "max_abs_err": max(c.max_abs_err or 0.0 for c in found),
-            "tolerance_ratio": max(c.badness for c in found), "ok": all(c.ok for c in found)}
+def _hop(directory: Path, index: int, label: str, keys: list[str], after: list[np.ndarray],
+         before: list[np.ndarray]) -> dict[str, Any]:
+    """One Python-side hop of the route: the outputs after it and before it, stored (``checks.route`` judges)."""
+    return {"hop": label,
+            "after": save_arrays(directory, f"hop{index}_after", keys, [a.astype(np.float32) for a in after]),
+            "before": save_arrays(directory, f"hop{index}_before", keys, [b.astype(np.float32) for b in before])}
 
 
 def _layout_name(permutation: tuple[int, ...]) -> str:

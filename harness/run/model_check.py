@@ -29,6 +29,7 @@ from harness.browser.engines import engines_of
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS, check_applies, skip_reason
 from harness.checks.conversion import CONVERSION_OF_CHECK
+from harness.checks.route import judge_hops
 from harness.errors import HarnessError, UsageError
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, REFERENCE_TIMEOUT_FACTOR, known_names
 from harness.reference.artifacts import copy_model_files
@@ -417,13 +418,14 @@ def _preflight_result(model: UserModel, backend: str, problems: list[Problem], c
         repaired = out / REPAIRED_DIRECTORY / model.name / "model.json"
         lines += [f"repaired (--repair): every check below ran on {repaired}:"] + [f"  - {c}" for c in changes]
     route = reference.route if reference is not None else {}
-    drifted = [hop for hop in route.get("hops", []) if not hop["ok"]]
+    hops = judge_hops(reference) if reference is not None and route else []
+    drifted = [hop for hop in hops if not hop["ok"]]
     if route:
-        details["route"] = route
+        details["route"] = {"reference": route["reference"], "transposed": route["transposed"], "hops": hops}
         lines += [f"reference: {route['reference']}; transposed for the converted model: "
                   f"{', '.join(route['transposed']) or 'nothing'}"]
         lines += [f"{hop['hop']}: max abs err {hop['max_abs_err']:.2g}, {hop['tolerance_ratio']:.2g} of tolerance"
-                  f"{'' if hop['ok'] else ' (OUT OF TOLERANCE)'}" for hop in route["hops"]]
+                  f"{'' if hop['ok'] else ' (OUT OF TOLERANCE)'}" for hop in hops]
     if drifted:
         lines.insert(0, f"{model.name}: the numbers drift before the browser, first at {drifted[0]['hop']}")
     return CheckResult(model=model.name, backend=backend, check="preflight", status="fail" if drifted else "pass",
