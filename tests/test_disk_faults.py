@@ -105,10 +105,9 @@ zoo_build.build_zoo_reference = hang
 '''
 
 
-@pytest.mark.parametrize("models", ["mlp", "mlp,binary"], ids=["in-process", "in-builder-processes"])
+@pytest.mark.parametrize("models", ["mlp", "mlp,binary"], ids=["one-build", "two-builds-at-once"])
 def test_a_zoo_reference_build_that_hangs_is_an_error_naming_the_step(tmp_path, models):
-    """One missing fixture is built in the run's own process, several in builder processes: either way the run
-    ends within ``--reference-timeout`` naming the step, and no builder is left running."""
+    """The run ends within ``--reference-timeout`` naming the step, and no builder process is left running."""
     (tmp_path / "hook").mkdir()
     (tmp_path / "hook" / "sitecustomize.py").write_text(HANGING_BUILD)
     pids = tmp_path / "hung-builds"

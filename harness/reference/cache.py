@@ -137,11 +137,10 @@ SLOWEST_BUILDS = ("mobilenet_v2", "rnn")
 
 
 def _build_all(missing: list[tuple[ModelSpec, Path, str]]) -> None:
-    """Build each missing fixture; several at once in separate processes, one per core (each imports TensorFlow
-    and seeds its own model, so a fixture does not depend on which process built it)."""
-    if len(missing) <= 1 or (os.cpu_count() or 1) == 1:
-        for spec, directory, key in missing:
-            _build(spec, directory, key)
+    """Build each missing fixture in builder processes, several at once (one per core), never in the run's own: a
+    fixture must not depend on what ran before it, and TensorFlow's float32 results move in the last bit after some
+    other work in a process (importing torch; a user's ONNX model's route, found by the test suite)."""
+    if not missing:
         return
     order = sorted(missing, key=lambda item: _build_rank(item[0].name))
     context = multiprocessing.get_context("spawn")  # TensorFlow is not fork-safe

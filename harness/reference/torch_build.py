@@ -10,7 +10,9 @@ then the browser.
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,8 @@ TORCH_INSTALL_HINT = ("pip install --no-deps torch (a CPU build: torch==2.13.0+c
 def load_factory(source: Path, factory: str) -> tuple[Any, tuple[Any, ...]]:
     """Run ``factory`` from ``source``: the module in eval mode and its example inputs; ``ModelFormatError``
     names the file, the factory and what is wrong."""
-    torch = _require_torch()
+    import torch
+
     spec = importlib.util.spec_from_file_location(f"tfjs_parity_torch_{source.stem}", source)
     if spec is None or spec.loader is None:
         raise ModelFormatError(f"{source}: not a Python file the harness can import")
@@ -60,10 +63,11 @@ def load_factory(source: Path, factory: str) -> tuple[Any, tuple[Any, ...]]:
     return network.eval(), examples
 
 
-def build_torch_reference(source: Path, factory: str, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
-    """PyTorch's outputs on the factory's example inputs as the reference; the module exported to
-    ``directory/model.onnx`` and taken the ONNX route."""
-    torch = _require_torch()
+def export(source: Path, factory: str, model_onnx: Path, arrays: Path) -> None:
+    """In the exporting process: run the factory, save its inputs and PyTorch's outputs in ``arrays``
+    (``input_N.npy``, ``output_N.npy``) and export the module to ``model_onnx``."""
+    import torch
+
     network, examples = load_factory(source, factory)
     with torch.no_grad():
         produced = network(*examples)
@@ -72,24 +76,46 @@ def build_torch_reference(source: Path, factory: str, directory: Path, name: str
         raise ModelFormatError(f"{source}:{factory}: the module must return a tensor or a tuple of tensors")
     input_names = [f"input_{i}" for i in range(len(examples))]
     output_names = [f"output_{i}" for i in range(len(outputs))]
-    exported = directory / "model.onnx"
     try:
-        torch.onnx.export(network, examples, str(exported), dynamo=False, opset_version=ONNX_OPSET,
+        torch.onnx.export(network, examples, str(model_onnx), dynamo=False, opset_version=ONNX_OPSET,
                           input_names=input_names, output_names=output_names,
                           dynamic_axes={n: {0: "batch"} for n in input_names + output_names})
     except Exception as error:  # noqa: BLE001 - the exporter raises many kinds
         raise ModelFormatError(f"{source}:{factory}: torch.onnx.export refused it (route PyTorch -> ONNX): "
                                f"{type(error).__name__}: {str(error).splitlines()[0]}") from None
-    upstream = Upstream(inputs=[x.detach().cpu().numpy() for x in examples],
-                        outputs=[np.asarray(o.detach().cpu().numpy()) for o in outputs],
-                        reference="PyTorch (eval mode)", hop="PyTorch -> onnxruntime (torch.onnx.export)")
+    for kind, tensors in (("input", examples), ("output", outputs)):
+        for i, tensor in enumerate(tensors):
+            np.save(arrays / f"{kind}_{i}.npy", tensor.detach().cpu().numpy())
+
+
+def build_torch_reference(source: Path, factory: str, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
+    """PyTorch's outputs on the factory's example inputs as the reference; the module exported to
+    ``directory/model.onnx`` and taken the ONNX route. PyTorch runs in a process of its own: the user's code stays
+    out of the harness, and so does torch (importing it changes TensorFlow's float32 results in the last bit)."""
+    if importlib.util.find_spec("torch") is None:
+        raise OnnxToolsMissing(f"checking a PyTorch module needs torch, which is not installed: {TORCH_INSTALL_HINT}")
+    exported = directory / "model.onnx"
+    with tempfile.TemporaryDirectory(prefix="tfjs-parity-torch-") as work:
+        done = subprocess.run([sys.executable, "-m", __name__, str(source), factory, str(exported), work],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            refused = [line[len(REFUSED):] for line in done.stderr.splitlines() if line.startswith(REFUSED)]
+            raise ModelFormatError(refused[0] if refused else f"{source}:{factory}: exporting it failed:\n"
+                                   + "\n".join(done.stderr.strip().splitlines()[-6:]))
+        inputs, outputs = ([np.load(path) for path in sorted(Path(work).glob(f"{kind}_*.npy"),
+                                                             key=lambda p: int(p.stem.split("_")[1]))]
+                           for kind in ("input", "output"))
+    upstream = Upstream(inputs=inputs, outputs=outputs, reference="PyTorch (eval mode)",
+                        hop="PyTorch -> onnxruntime (torch.onnx.export)")
     return build_onnx_reference(exported, directory, name, plan, upstream)
 
 
-def _require_torch() -> Any:
+REFUSED = "tfjs-parity refused: "  # how the exporting process hands a ``ModelFormatError`` back
+
+
+if __name__ == "__main__":  # the exporting process: FILE.py FACTORY MODEL.onnx ARRAYS_DIRECTORY
     try:
-        import torch
-    except ImportError:
-        raise OnnxToolsMissing(f"checking a PyTorch module needs torch, which is not installed: {TORCH_INSTALL_HINT}") \
-            from None
-    return torch
+        export(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]))
+    except ModelFormatError as refusal:
+        print(f"{REFUSED}{refusal}", file=sys.stderr)
+        sys.exit(2)
