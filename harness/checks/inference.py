@@ -83,7 +83,8 @@ def judge_outputs(context: CheckContext, actual: list[np.ndarray], expected: lis
                     f"expected {len(expected)}"]
     comparisons = [compare_within(a, e, tolerance) for a, e in zip(actual, expected)]
     failures = [
-        format_failure(c, f"{reference.name} / output {i} ({entry.name}) / {what} on {context.backend}")
+        format_failure(c, f"{reference.name} / output {i} ({entry.name}) / {what} on {context.backend}",
+                       ("BROWSER", reference.source))
         for i, (c, entry) in enumerate(zip(comparisons, reference.outputs)) if not c.ok
     ]
     return comparisons, failures

@@ -93,6 +93,11 @@ class ReferenceModel:
     def _load(self, entry: TensorEntry) -> np.ndarray:
         return _load_array(self.directory, entry)
 
+    @property
+    def source(self) -> str:
+        """Who made the reference outputs, as failure messages label them: KERAS, or PYTORCH / ONNXRUNTIME."""
+        return {"pytorch": "PYTORCH", "onnx": "ONNXRUNTIME"}.get(self.route.get("from", ""), "KERAS")
+
     def hop_outputs(self, index: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The outputs after and before the ``index``-th Python-side hop of the model's ``route``."""
         hop = self.route["hops"][index]

@@ -221,7 +221,11 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
         out_keys = _match(converted.output_keys, [o.name for o in outputs], path, "output")
         in_layouts = [saved_model_layout(a.shape, converted.input_shapes[k]) for a, k in zip(arrays, in_keys)]
         tf_inputs = [a.transpose(p) if p else a for a, p in zip(arrays, in_layouts)]
-        produced = converted.run(dict(zip(in_keys, tf_inputs)))
+        try:
+            produced = converted.run(dict(zip(in_keys, tf_inputs)))
+        except Exception as error:  # noqa: BLE001 - TensorFlow raises its own kinds
+            raise ModelFormatError(f"{path}: TensorFlow cannot run the SavedModel onnx2tf made of it (route ONNX -> "
+                                   f"TensorFlow): {type(error).__name__}: {_first_line(error)}") from None
     out_layouts = [saved_model_layout(e.shape, produced[k].shape) for e, k in zip(expected, out_keys)]
 
     def converted_layout(arrays: list[np.ndarray]) -> list[np.ndarray]:
@@ -235,7 +239,7 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
     write_manifest(directory, {
         "name": name,
         "model_json": converted.model_json,
-        "inputs": save_arrays(directory, "input", in_keys, tf_inputs),
+        "inputs": save_arrays(directory, "input", in_keys, [_for_tfjs(a, k, path) for a, k in zip(tf_inputs, in_keys)]),
         "outputs": save_arrays(directory, "output", out_keys,
                                [r.astype(np.float32) for r in converted_layout(expected)]),
         "weights": [],
@@ -260,6 +264,20 @@ def _hop(directory: Path, index: int, label: str, keys: list[str], after: list[n
     return {"hop": label,
             "after": save_arrays(directory, f"hop{index}_after", keys, [a.astype(np.float32) for a in after]),
             "before": save_arrays(directory, f"hop{index}_before", keys, [b.astype(np.float32) for b in before])}
+
+
+def _for_tfjs(array: np.ndarray, key: str, path: Path) -> np.ndarray:
+    """An input as tfjs takes it: int64 (ONNX's usual index type) becomes int32, as the converter makes the graph's
+    int64 tensors int32; ``ModelFormatError`` when a value does not fit."""
+    if array.dtype != np.int64:
+        return array
+    if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
+        raise ModelFormatError(f"{path}: input {key!r} holds int64 values beyond int32, which tfjs cannot take")
+    return array.astype(np.int32)
+
+
+def _first_line(error: Exception) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
 
 
 def _layout_name(permutation: tuple[int, ...]) -> str:
