@@ -142,3 +142,18 @@ def test_check_stopped_by_sigterm_writes_what_it_measured_and_resume_runs_the_re
         if (row["model"], row["backend"], row["check"]) in before:
             assert row == before[(row["model"], row["backend"], row["check"])]
     assert run_cli(["check", *models[:1], "--backends", "cpu,wasm", "--resume", str(out)]) == cli.EXIT_USAGE
+
+
+def test_check_resume_counts_a_model_finished_only_when_nothing_it_gets_is_missing():
+    from harness.run.model_check import ModelOptions, _finished
+
+    how = ModelOptions(backends=("cpu",), checks=("predict", "topology"))
+
+    def row(check, status="pass", **details):
+        return CheckResult("m", "cpu", check, status, details=details)
+
+    assert not _finished("m", how, [row("preflight"), row("predict")])
+    assert _finished("m", how, [row("preflight"), row("predict"), row("topology")])
+    assert _finished("m", how, [row("preflight", "fail", problems=[{"name": "FancyLayer"}])])  # no check follows
+    assert not _finished("m", how, [row("preflight", "fail", problems=[])])  # a route that drifted: checks follow
+    assert _finished("m", how, [row("reference", "error")])

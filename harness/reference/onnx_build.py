@@ -14,6 +14,7 @@ against onnx's reference evaluator running a float64 copy of the model.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import re
 import subprocess
@@ -298,8 +299,6 @@ def _match(keys: list[str], names: list[str], path: Path, side: str) -> list[str
 
 def _require(module: str) -> Any:
     """Import one of the ONNX tools, or say how to install them."""
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:

@@ -240,11 +240,15 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
 
 def _finished(name: str, how: ModelOptions, rows: list[CheckResult]) -> bool:
     """Whether ``rows`` (an interrupted run's) hold everything model ``name`` gets on every backend: its reference
-    error, its failed preflight, or its preflight and every check."""
-    have = {(row.backend, row.check): row.status for row in rows if row.model == name}
-    return all((backend, "reference") in have or have.get((backend, "preflight")) == "fail"
-               or ((backend, "preflight") in have and all((backend, check) in have for check in how.checks))
-               for backend in how.backends)
+    error, a preflight that found problems (no check follows it), or its preflight and every check."""
+    have = {(row.backend, row.check): row for row in rows if row.model == name}
+
+    def done(backend: str) -> bool:
+        preflight = have.get((backend, "preflight"))
+        return (backend, "reference") in have or preflight is not None and (
+            bool(preflight.details.get("problems")) or all((backend, check) in have for check in how.checks))
+
+    return all(done(backend) for backend in how.backends)
 
 
 def _utf8(text: str) -> bool:
