@@ -14,6 +14,8 @@ def test_doctor_here_finds_everything_a_run_needs(capsys):
     for line in ("ok      tensorflow: 2.19.0 imports", "ok      tfjs bundles: 4.22.0 (default)", "ok      Chromium: ",
                  "ok      webgl: ANGLE", "float32 render targets yes",
                  "ok      wasm: tfjs-backend-wasm-threaded-simd.wasm", "cross-origin isolated True",
+                 "ok      ONNX route (check model.onnx): onnx 1.19.1, onnxruntime 1.23.0, onnx2tf 1.29.24",
+                 "ok      PyTorch route (check FILE.py:FACTORY): torch 2.13.0+cpu",
                  "ready: every default backend can run"):
         assert line in out, out
 
@@ -26,6 +28,19 @@ def test_a_chromium_override_that_is_not_a_program_is_a_problem_with_its_fix(mon
     assert "fix: fix or unset the variable" in out
     assert "1 problem: a run cannot work as asked until fixed" in out
     assert "webgl:" not in out  # no browser to ask
+
+
+def test_a_missing_optional_route_is_a_note_with_its_install_command(monkeypatch):
+    def version(package):
+        if package == "torch":
+            raise doctor.metadata.PackageNotFoundError(package)
+        return "1.0"
+
+    monkeypatch.setattr(doctor.metadata, "version", version)
+    onnx, torch = doctor._model_routes()
+    assert onnx.status == "ok" and onnx.detail == "onnx 1.0, onnxruntime 1.0, onnx2tf 1.0"
+    assert torch.status == "note" and torch.detail == "torch not installed: optional"
+    assert "pip install --no-deps torch" in torch.fix
 
 
 def test_without_npm_it_is_a_note_not_a_problem(monkeypatch):

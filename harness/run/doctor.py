@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+from importlib import metadata
 import subprocess
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from harness.browser.tfjs_cache import HASHES, cache_root
 from harness.browser.tfjs_versions import pinned_install
 from harness.errors import HarnessError
 from harness.reference.keras_env import configure_tensorflow_environment
+from harness.reference.onnx_build import INSTALL_HINT as ONNX_INSTALL_HINT
+from harness.reference.torch_build import TORCH_INSTALL_HINT
 
 LIBRARIES = (("tensorflow", "tensorflow"), ("tf_keras", "tf-keras"), ("tensorflowjs", "tensorflowjs"))
 OPTIONAL_BACKENDS = ("webgpu",)
@@ -44,7 +47,7 @@ def diagnose(timeout_s: float = 60.0) -> list[Finding]:
     """Every finding, from the Python libraries to each backend's facts in the browser."""
     bundles, chromium = _tfjs_bundles(), _browser(CHROMIUM)
     others = [_browser(engine) for engine in ENGINES.values() if engine is not CHROMIUM]
-    findings = [*_libraries(), bundles, _cached_versions(), _npm(), chromium, *others]
+    findings = [*_libraries(), *_model_routes(), bundles, _cached_versions(), _npm(), chromium, *others]
     if chromium.status == "ok" and bundles.status == "ok":
         findings += _backends(timeout_s)
     return findings
@@ -61,6 +64,26 @@ def _libraries() -> list[Finding]:
                                  PIN_HINT))
         else:
             found.append(Finding("ok", package, f"{version} imports"))
+    return found
+
+
+# The optional routes of `check`: what each needs installed (looked up, not imported: torch's import alone moves
+# TensorFlow's float32 results, see reference.torch_build) and how to install it.
+MODEL_ROUTES = (("ONNX route (check model.onnx)", ("onnx", "onnxruntime", "onnx2tf"), ONNX_INSTALL_HINT),
+                ("PyTorch route (check FILE.py:FACTORY)", ("torch",), TORCH_INSTALL_HINT))
+
+
+def _model_routes() -> list[Finding]:
+    found = []
+    for what, packages, hint in MODEL_ROUTES:
+        versions, missing = [], []
+        for package in packages:
+            try:
+                versions.append(f"{package} {metadata.version(package)}")
+            except metadata.PackageNotFoundError:
+                missing.append(package)
+        found.append(Finding("note", what, f"{', '.join(missing)} not installed: optional", hint) if missing
+                     else Finding("ok", what, ", ".join(versions)))
     return found
 
 
