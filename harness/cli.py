@@ -217,10 +217,11 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     from harness.run.zoo_run import RunOptions
 
     for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib),
-                          ("--error-growth", args.error_growth), ("--latency-growth", args.latency_growth),
-                          ("--reference-timeout", args.reference_timeout or 1.0)):
+                          ("--error-growth", args.error_growth), ("--latency-growth", args.latency_growth)):
         if value <= 0:
             raise UsageError(f"{option} must be positive")
+    if args.reference_timeout is not None and args.reference_timeout <= 0:
+        raise UsageError("--reference-timeout must be positive")
     if args.matrix and args.backends:
         raise UsageError("give --matrix or --backends, not both")
     if args.parallel is not None and args.parallel < 1:

@@ -80,3 +80,10 @@ def test_a_report_directory_that_cannot_be_written_is_named_before_anything_runs
 def test_a_typo_in_a_name_gets_the_nearest_known_one(argv, hint, capsys):
     assert main(argv) == EXIT_USAGE
     assert hint in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "check m.h5"])
+def test_a_reference_timeout_of_zero_is_refused(command, capsys):
+    """Zero would switch the deadline off, not make it immediate."""
+    assert main([*command.split(), "--reference-timeout", "0"]) == EXIT_USAGE
+    assert "--reference-timeout" in capsys.readouterr().err
