@@ -44,7 +44,8 @@ def test_a_planted_fault_is_undone_and_no_fault_is_not_caught(parity_session, pa
     model_id = page.model(parity_session.model_url(reference))
     inputs = [encode_tensor(x) for x in reference.load_inputs()]
     before = page.call("predict", model_id, inputs, 1)["outputs"]
-    visible = most_visible(page, model_id, reference, model_predict_tolerance("cpu", reference.float32_rounding))
+    tolerance = model_predict_tolerance("cpu", reference.float32_rounding)
+    visible = most_visible(page, model_id, reference, inputs, [(e, tolerance) for e in reference.load_outputs()])
     assert all(variable.endswith(("kernel", "gamma")) for variable in visible)  # one weight per layer
     after_gradients = page.call("predict", model_id, inputs, 1)["outputs"]  # the weights were unfrozen, then not
     for fault in planted_faults(reference, visible):
@@ -75,14 +76,14 @@ def test_the_planted_weight_change_is_where_it_shows_most(parity_session, parity
     page = parity_session.page("cpu")
     model_id = page.model(parity_session.model_url(reference))
     tolerance = model_predict_tolerance("cpu", reference.float32_rounding)
-    visible = most_visible(page, model_id, reference, tolerance)["lstm/kernel"]
+    inputs = [encode_tensor(x) for x in reference.load_inputs()]
+    expected = reference.load_outputs()
+    visible = most_visible(page, model_id, reference, inputs, [(e, tolerance) for e in expected])["lstm/kernel"]
     model_json = reference.directory / reference.model_json
     weights = {tfjs_weight_name(name): values for name, values in float32_weights(model_json,
                                                                                   read_model_json(model_json))}
     largest = int(np.argmax(np.abs(weights["lstm/kernel"])))
     assert visible != largest
-    inputs = [encode_tensor(x) for x in reference.load_inputs()]
-    expected = reference.load_outputs()
 
     def ratio(index: int) -> float:
         request = {"kind": "scale", "weight": "lstm/kernel", "index": index, "relative": 1e-3}

@@ -2,6 +2,7 @@
 (function (parity) {
   'use strict';
   const loaded = new Map();
+  const views = new Map();  // `${modelId}:${layer names}` -> the id of withInnerOutputs' view of that model
   let nextId = 1;
 
   function get(modelId) {
@@ -103,6 +104,25 @@
     return names.map((name, i) => ({ name, tensor: encoded[i] }));
   }
 
+  /**
+   * A view of model `modelId` whose outputs are its own followed by the outputs of its layers `names` (the
+   * inner outputs predict compares too); it shares the model's layers and weights, so a fault planted in one is in
+   * both. Made once per model and names; returns its id.
+   */
+  function withInnerOutputs(modelId, names) {
+    const key = `${modelId}:${names.join(',')}`;
+    if (!views.has(key)) {
+      const model = get(modelId);
+      const inner = names.map(name => {
+        const layer = model.layers.find(l => l.name === name);
+        if (!layer) throw new Error(`inner output ${name}: the browser model has no layer of that name`);
+        return layer.output;
+      });
+      views.set(key, register(tf.model({ inputs: model.inputs, outputs: [...model.outputs, ...inner] })));
+    }
+    return views.get(key);
+  }
+
   /** Add `delta` to one element (flat index) of the weight named `name`: for teeth tests. */
   function perturbWeight(modelId, name, flatIndex, delta) {
     const variable = get(modelId).weights.find(w => w.originalName === name);
@@ -113,11 +133,11 @@
   }
 
   /**
-   * For each weight named in `names`, the flat index of its most visible element on `inputs`: the one whose
-   * relative change moves some output most to first order, max over `directions` of |w * dL/dw|. Each direction
-   * is `{ sample, weights }`: L = sum(weights[k] * output k) on that one sample (`weights[k]` shaped as output k
-   * for one sample; Python sets them from the tolerance at each element). Weights frozen in the model are
-   * unfrozen for the gradients only.
+   * For each weight named in `names`, the flat index of its most visible element on `inputs` (`indices`) and its
+   * effect (`effects`): the one whose relative change moves some output most to first order, max over
+   * `directions` of |w * dL/dw|. Each direction is `{ sample, weights }`: L = sum(weights[k] * output k) on that
+   * one sample (`weights[k]` shaped as output k for one sample; Python sets them from the tolerance at each
+   * element). Weights frozen in the model are unfrozen for the gradients only.
    */
   function mostVisible(modelId, inputs, directions, names) {
     const model = get(modelId);
@@ -149,8 +169,9 @@
         best = next;
       }
       const indices = best.map(b => tf.tidy(() => tf.argMax(b.flatten()).dataSync()[0]));
+      const effects = best.map((b, i) => b.flatten().dataSync()[indices[i]]);
       tf.dispose([...xs, ...best]);
-      return indices;
+      return { indices, effects };
     } finally {
       variables.forEach((v, i) => { v.trainable = frozen[i]; });
     }
@@ -216,10 +237,19 @@
     }
   }
 
+  /** Forget model `modelId` and its views, and free its weights. */
   function dispose(modelId) {
+    for (const [key, viewId] of views) {
+      if (key.startsWith(`${modelId}:`)) {
+        loaded.delete(viewId);
+        views.delete(key);
+      }
+    }
     get(modelId).dispose();
     loaded.delete(modelId);
   }
 
-  parity.models = { get, register, load, topology, predict, layerOutputs, perturbWeight, mostVisible, plant, dispose };
+  parity.models = {
+    get, register, load, topology, predict, layerOutputs, withInnerOutputs, perturbWeight, mostVisible, plant, dispose,
+  };
 })(self.parity = self.parity || {});

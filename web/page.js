@@ -9,6 +9,7 @@
     topology: modelId => parity.models.topology(modelId),
     predict: (modelId, inputs, repeats) => parity.models.predict(modelId, inputs, repeats),
     layerOutputs: (modelId, inputs) => parity.models.layerOutputs(modelId, inputs),
+    withInnerOutputs: (modelId, names) => parity.models.withInnerOutputs(modelId, names),
     perturbWeight: (modelId, name, index, delta) => parity.models.perturbWeight(modelId, name, index, delta),
     mostVisible: (modelId, inputs, directions, names) => parity.models.mostVisible(modelId, inputs, directions, names),
     plant: (modelId, inputs, fault) => parity.models.plant(modelId, inputs, fault),

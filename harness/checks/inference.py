@@ -6,11 +6,12 @@ from typing import Any
 
 import numpy as np
 
+from harness.browser.page import BackendPage
 from harness.checks.context import CheckContext
 from harness.verdict.compare import Comparison, compare_within, format_failure, largest, worst_ratio
-from harness.reference.directory import tfjs_weight_name
+from harness.reference.directory import ReferenceModel, tfjs_weight_name
 from harness.results import CheckResult
-from harness.verdict.tolerances import Tolerance, model_predict_tolerance
+from harness.verdict.tolerances import Tolerance, inner_output_tolerance, model_predict_tolerance
 from harness.browser.tensors import decode_tensor, encode_tensor
 
 PREDICT_REPEATS = 5
@@ -37,19 +38,51 @@ def check_topology(context: CheckContext) -> CheckResult:
 
 
 def check_predict(context: CheckContext) -> CheckResult:
-    """Browser outputs equal Keras outputs within the backend's tolerance, output by output."""
+    """Browser outputs equal Keras outputs within the backend's tolerance, output by output, and so do the
+    outputs of the inner layers the reference names (``reference.inner_outputs``)."""
     return compare_predictions(context, context.page.model(context.model_url))
 
 
 def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
-    """Run the reference inputs through page model ``model_id`` and compare with Keras' outputs."""
-    tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
-    actual, timing = browser_predictions(context, model_id)
-    comparisons, failures = judge_outputs(context, actual, context.reference.load_outputs(), tolerance, "predict")
-    result = prediction_result(context, comparisons, failures, tolerance, timing)
+    """Run the reference inputs through page model ``model_id`` and compare with Keras' outputs and inner outputs.
+    The row's errors are the model outputs'; its tolerance ratio is the worst of all."""
+    reference = context.reference
+    tolerance = model_predict_tolerance(context.backend, reference.float32_rounding)
+    names = [entry.name for entry in reference.inner_outputs]
+    actual, timing = browser_predictions(context, with_inner_outputs(context.page, reference, model_id))
+    count = len(actual) - len(names)
+    comparisons, failures = judge_outputs(context, actual[:count], reference.load_outputs(), tolerance, "predict")
+    inner, inner_failures = judge_inner_outputs(context, actual[count:])
+    result = prediction_result(context, comparisons, failures + inner_failures, tolerance, timing,
+                               **({"inner_outputs": [_summary(c, n) for c, n in zip(inner, names)]} if names else {}))
+    if inner:
+        result.tolerance_ratio = worst_ratio([*comparisons, *inner])
     if result.status == "fail":
         _diagnose(context, model_id, tolerance, result)
     return result
+
+
+def with_inner_outputs(page: BackendPage, reference: ReferenceModel, model_id: int) -> int:
+    """The page model whose outputs are page model ``model_id``'s followed by the inner outputs ``reference`` names
+    (``model_id`` itself when it names none)."""
+    names = [entry.name for entry in reference.inner_outputs]
+    return page.call("withInnerOutputs", model_id, names) if names else model_id
+
+
+def inner_output_tolerances(reference: ReferenceModel, backend: str) -> list[Tolerance]:
+    """Each of ``reference``'s inner outputs' tolerance on ``backend`` (widened per channel by its own rounding)."""
+    return [inner_output_tolerance(backend, rounding) for rounding in reference.load_inner_rounding()]
+
+
+def judge_inner_outputs(context: CheckContext, actual: list[np.ndarray]) -> tuple[list[Comparison], list[str]]:
+    """The browser's inner outputs against Keras', each by its own per-channel tolerance."""
+    reference = context.reference
+    comparisons = [compare_within(a, e, t) for a, e, t in zip(actual, reference.load_inner_outputs(),
+                                                               inner_output_tolerances(reference, context.backend))]
+    failures = [format_failure(c, f"{reference.name} / inner output {entry.name} (layer) / predict on "
+                                  f"{context.backend}", ("BROWSER", reference.source))
+                for c, entry in zip(comparisons, reference.inner_outputs) if not c.ok]
+    return comparisons, failures
 
 
 def _diagnose(context: CheckContext, model_id: int, tolerance: Tolerance, result: CheckResult) -> None:

@@ -1,7 +1,8 @@
 """Detection power (``run --power``): could ``predict`` have caught a wrong model, with these reference inputs
 and this tolerance? Faults are planted into the converted model on the page, one at a time and undone after
-(``parity.models.plant``), and its outputs compared with the unchanged Keras reference as ``predict`` compares
-them. A constant reference, saturated outputs or too few samples make a check blind; this shows where."""
+(``parity.models.plant``), and its outputs (and inner outputs) compared with the unchanged Keras reference as
+``predict`` compares them. A constant reference, saturated outputs or too few samples make a check blind; this
+shows where."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import numpy as np
 
 from harness.browser.page import BackendPage
 from harness.browser.tensors import decode_tensor, encode_tensor
+from harness.checks.inference import inner_output_tolerances, with_inner_outputs
 from harness.reference.directory import ReferenceModel, tfjs_weight_name
-from harness.verdict.compare import Tolerance, compare_within, worst_ratio
+from harness.verdict.compare import Tolerance, allowance, compare_within, worst_ratio
 from harness.verdict.tolerances import model_predict_tolerance
 
 LAYER_CHANGE = 1e-3  # the relative change planted in one weight of each layer
-DIRECTIONS_PER_SAMPLE = 16  # gradients per reference sample for ``most_visible``: beyond, sign projections
+ELEMENTS_PER_SAMPLE = 16  # output elements per reference sample ``most_visible`` takes one gradient each for
+PROJECTIONS_PER_SAMPLE = 4  # beyond: this many gradients of seeded sign projections of them
 SIGN_SEED = 0  # those projections' signs
 SCAN = tuple(10.0 ** -k for k in range(1, 9))  # relative changes tried for the smallest one predict flags
 ADVICE = ("give predict more to see: --inputs from real data, a wider --input-range, or a larger --batch, so that "
@@ -75,31 +78,35 @@ def _first_activation(reference: ReferenceModel) -> tuple[str, str] | None:
     return None
 
 
-def most_visible(page: BackendPage, model_id: int, reference: ReferenceModel, tolerance: Tolerance) -> dict[str, int]:
-    """For the first weight of each layer, the element whose relative change moves some output most, in units of
-    the tolerance there (to first order: |w * dy/dw| / (atol + rtol * |y|), from gradients on the page, one sample
-    at a time). The one weight in which a layer's error shows first: a layer whose change there goes unseen is
+def most_visible(page: BackendPage, model_id: int, reference: ReferenceModel, inputs: list[dict[str, Any]],
+                 judged: list[tuple[np.ndarray, Tolerance]]) -> dict[str, int]:
+    """For the first weight of each layer, the element whose relative change moves some compared output most, in
+    units of the tolerance there (to first order: |w * dy/dw| / allowance, from gradients on the page, one sample
+    at a time). ``judged``: each output of page model ``model_id`` (the model's, then its inner outputs) with its
+    tolerance. The one weight in which a layer's error shows first: a layer whose change there goes unseen is
     one the check is blind to."""
-    expected = reference.load_outputs()
     names = layer_weights(reference)
-    inputs = [encode_tensor(x) for x in reference.load_inputs()]
-    return dict(zip(names, page.call("mostVisible", model_id, inputs, _directions(expected, tolerance), names)))
+    directions = _directions(judged)
+    found = [page.call("mostVisible", model_id, inputs, [d for d in directions if d["sample"] == sample], names)
+             for sample in sorted({d["sample"] for d in directions})]  # one call per sample: each within the timeout
+    indices = [max(found, key=lambda f: f["effects"][k])["indices"][k] for k in range(len(names))]
+    return dict(zip(names, indices))
 
 
-def _directions(expected: list[np.ndarray], tolerance: Tolerance) -> list[dict[str, Any]]:
-    """Per reference sample, each output element over its tolerance (``mostVisible``'s directions); a sample with
-    more than ``DIRECTIONS_PER_SAMPLE`` output elements gets that many seeded sign projections of them instead."""
+def _directions(judged: list[tuple[np.ndarray, Tolerance]]) -> list[dict[str, Any]]:
+    """Per reference sample, each output element over its allowance (``mostVisible``'s directions); a sample with
+    more than ``ELEMENTS_PER_SAMPLE`` output elements gets ``PROJECTIONS_PER_SAMPLE`` seeded sign projections of
+    them instead."""
     signs = np.random.default_rng(SIGN_SEED)
     directions = []
-    for sample in range(expected[0].shape[0]):
-        scales = [1.0 / (tolerance.atol + tolerance.rtol * np.abs(e[sample:sample + 1].astype(np.float64)))
-                  for e in expected]
+    for sample in range(judged[0][0].shape[0]):
+        scales = [1.0 / allowance(e[sample:sample + 1], tolerance) for e, tolerance in judged]
         elements = sum(s.size for s in scales)
-        if elements <= DIRECTIONS_PER_SAMPLE:
+        if elements <= ELEMENTS_PER_SAMPLE:
             picks = [[(np.arange(elements) == k)[_span(scales, i)].reshape(s.shape) for i, s in enumerate(scales)]
                      for k in range(elements)]
         else:
-            picks = [[signs.choice([-1.0, 1.0], size=s.shape) for s in scales] for _ in range(DIRECTIONS_PER_SAMPLE)]
+            picks = [[signs.choice([-1.0, 1.0], size=s.shape) for s in scales] for _ in range(PROJECTIONS_PER_SAMPLE)]
         directions += [{"sample": sample, "weights": [encode_tensor((p * s).astype(np.float32))
                                                       for p, s in zip(pick, scales)]} for pick in picks]
     return directions
@@ -119,18 +126,19 @@ def measure_power(page: BackendPage, reference: ReferenceModel, model_url: str) 
     backend = page.backend
     tolerance = model_predict_tolerance(backend, reference.float32_rounding)
     inputs = [encode_tensor(x) for x in reference.load_inputs()]
-    expected = reference.load_outputs()
-    model_id = page.model(model_url)
+    judged = [(e, tolerance) for e in reference.load_outputs()]
+    judged += list(zip(reference.load_inner_outputs(), inner_output_tolerances(reference, backend)))
+    run_id = with_inner_outputs(page, reference, page.model(model_url))
 
     def ratio(request: dict[str, Any]) -> float:
-        outputs = [decode_tensor(o) for o in page.call("plant", model_id, inputs, request)]
-        return worst_ratio([compare_within(a, e, tolerance) for a, e in zip(outputs, expected)]) or 0.0
+        outputs = [decode_tensor(o) for o in page.call("plant", run_id, inputs, request)]
+        return worst_ratio([compare_within(a, e, t) for a, (e, t) in zip(outputs, judged)]) or 0.0
 
     unchanged = ratio({"kind": "scale", "weight": tfjs_weight_name(reference.weights[0].name), "index": 0,
                        "relative": 0.0})
     if unchanged > 1:
         return {"note": f"predict fails on the unchanged model ({unchanged:.3g} of tolerance): nothing to measure"}
-    planted = planted_faults(reference, most_visible(page, model_id, reference, tolerance))
+    planted = planted_faults(reference, most_visible(page, run_id, reference, inputs, judged))
     ratios = [ratio(fault.request) for fault in planted]
     missed = [fault.label for fault, r in zip(planted, ratios) if r <= 1]
     smallest = None

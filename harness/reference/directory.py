@@ -6,6 +6,8 @@ Layout of one reference directory::
     model.json, *.bin        the converted tfjs layers model
     input_0.npy, ...         the reference inputs (seeded, in the model's range)
     output_0.npy, ...        Keras' outputs for those inputs
+    inner_0.npy, ...         Keras' outputs of inner layers predict compares too, and their float32
+                             rounding per channel in inner_rounding_0.npy, ... (see ``inner_outputs``)
     training.json, *.npy     Keras' side of the training checks (see ``training_runs``)
 """
 
@@ -76,6 +78,9 @@ class ReferenceModel:
     # A model from another framework: its route to tfjs, the layouts transposed, and each Python-side hop's
     # outputs before and after it (see ``onnx_build``, judged by ``checks.route``); empty for Keras and TensorFlow.
     route: dict[str, Any] = field(default_factory=dict)
+    # Inner layers' outputs predict compares too, and their float32 rounding per channel (see ``inner_outputs``).
+    inner_outputs: tuple[TensorEntry, ...] = ()
+    inner_rounding: tuple[TensorEntry, ...] = ()
 
     @property
     def is_graph_model(self) -> bool:
@@ -89,6 +94,14 @@ class ReferenceModel:
     def load_outputs(self) -> list[np.ndarray]:
         """Keras' outputs for the reference inputs, in the model's output order."""
         return [self._load(entry) for entry in self.outputs]
+
+    def load_inner_outputs(self) -> list[np.ndarray]:
+        """Keras' outputs of the inner layers predict compares too, for the reference inputs."""
+        return [self._load(entry) for entry in self.inner_outputs]
+
+    def load_inner_rounding(self) -> list[np.ndarray]:
+        """Each inner output's float32 rounding error per channel (its last axis)."""
+        return [self._load(entry) for entry in self.inner_rounding]
 
     def _load(self, entry: TensorEntry) -> np.ndarray:
         return _load_array(self.directory, entry)
@@ -211,6 +224,8 @@ def load_reference(directory: Path) -> ReferenceModel:
             float32_rounding=float(raw.get("float32_rounding", 0.0)),
             unavailable=dict(raw.get("unavailable", {})),
             route=dict(raw.get("route", {})),
+            inner_outputs=_tensor_entries(raw.get("inner_outputs", {}).get("outputs", [])),
+            inner_rounding=_tensor_entries(raw.get("inner_outputs", {}).get("rounding", [])),
         )
     except FileNotFoundError as error:
         raise ReferenceFileError(f"{path}: no manifest (not a reference directory)") from error

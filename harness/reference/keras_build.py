@@ -1,7 +1,8 @@
 """The one pipeline from a Keras 2 model to its reference directory, for zoo and user models alike.
 
 In order: Keras' outputs on the reference inputs, refused if they prove nothing (``degeneracy``);
-the model's own float32 rounding error (``rounding``); the layers model; each other conversion
+the model's own float32 rounding error (``rounding``); the outputs of the inner layers to compare
+(``inner_outputs``); the layers model; each other conversion
 asked for (``conversions``); Keras' side of the training checks when a training setup is known
 (``training_runs``); and the manifest, which also records every check that cannot apply and why
 (``unavailable``: a conversion the converter refused, no training setup, no robust early stop).
@@ -41,6 +42,7 @@ class KerasSource:
     custom_objects: dict[str, Any] = field(default_factory=dict)
     advice: str = ""
     unavailable: dict[str, str] = field(default_factory=dict)
+    inner_outputs: tuple[str, ...] = ()  # inner layers whose outputs predict compares too (see ``inner_outputs``)
 
 
 def build_keras_reference(source: KerasSource, directory: Path, conversions: tuple[str, ...] = CONVERSIONS,
@@ -50,6 +52,7 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     the manifest as it is (the zoo's description and build record)."""
     from harness.reference.conversions import build_conversions, convert_layers_model
     from harness.reference.keras_model import keras_predict, layers_manifest
+    from harness.reference.inner_outputs import build_inner_outputs
     from harness.reference.rounding import float32_rounding
     from harness.reference.training_runs import build_training_runs
 
@@ -57,6 +60,8 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     outputs = keras_predict(model, source.inputs)
     refuse_degenerate(outputs, list(model.output_names), source.name, source.advice)
     rounding = float32_rounding(model, source.inputs, outputs, source.custom_objects)
+    inner = build_inner_outputs(model, source.inner_outputs, source.inputs, directory, source.custom_objects) \
+        if source.inner_outputs else {}
     model_json = convert_layers_model(model, directory)
     made, unavailable = build_conversions(model, source.inputs, outputs, directory, conversions)
     unavailable = {**source.unavailable, **unavailable}
@@ -65,6 +70,7 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     write_manifest(directory, {
         **layers_manifest(model, directory, source.name, model_json, source.inputs, outputs),
         "float32_rounding": rounding,
+        **({"inner_outputs": inner} if inner else {}),
         "conversions": made,
         "unavailable": unavailable,
         **(extra or {}),

@@ -13,11 +13,10 @@ from typing import Any
 import numpy as np
 
 
-def float32_rounding(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray],
-                     custom_objects: dict[str, Any] | None = None) -> float:
-    """The largest difference between ``float_outputs`` (``model``'s float32 outputs on ``reference_x``) and
-    the same model's float64 outputs (float inputs are cast to float64, integer inputs kept).
-    ``custom_objects``: the model's custom layers, needed to rebuild it."""
+def float64_outputs(model: Any, reference_x: list[np.ndarray], custom_objects: dict[str, Any] | None = None
+                    ) -> list[np.ndarray]:
+    """The outputs of ``model`` rebuilt in float64 (same weights) on ``reference_x`` (float inputs cast to float64,
+    integer inputs kept). ``custom_objects``: the model's custom layers, needed to rebuild it."""
     import tf_keras as keras
 
     from harness.reference.keras_model import keras_predict
@@ -32,8 +31,23 @@ def float32_rounding(model: Any, reference_x: list[np.ndarray], float_outputs: l
         with keras.utils.custom_object_scope(custom_objects or {}):
             exact = type(model).from_config(config)
         exact.set_weights([w.astype(np.float64) for w in model.get_weights()])
-        exact_outputs = keras_predict(exact, [x.astype(np.float64) if x.dtype.kind == "f" else x for x in reference_x],
-                                      dtype=np.float64)
+        return keras_predict(exact, [x.astype(np.float64) if x.dtype.kind == "f" else x for x in reference_x],
+                             dtype=np.float64)
     finally:
         keras.backend.set_floatx(floatx)
+
+
+def float32_rounding(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray],
+                     custom_objects: dict[str, Any] | None = None) -> float:
+    """The largest difference between ``float_outputs`` (``model``'s float32 outputs on ``reference_x``) and
+    the same model's float64 outputs (``float64_outputs``)."""
+    exact_outputs = float64_outputs(model, reference_x, custom_objects)
     return max(float(np.max(np.abs(f - e))) for f, e in zip(float_outputs, exact_outputs))
+
+
+def rounding_by_channel(float_output: np.ndarray, exact_output: np.ndarray) -> np.ndarray:
+    """Per channel (the last axis), the largest difference between a float32 output and its float64 value over
+    every sample and position: a wide layer's channels differ in scale and in the error they carry, so one
+    number for all would judge every channel by the noisiest."""
+    error = np.abs(float_output.astype(np.float64) - exact_output)
+    return error.reshape(-1, error.shape[-1]).max(axis=0).astype(np.float32)

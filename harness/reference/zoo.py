@@ -37,6 +37,7 @@ class ModelSpec:
     train_samples: int = 256
     reference_batch: int = 16
     seed: int = 1234
+    inner_outputs: tuple[str, ...] = ()  # inner layers predict compares too (see ``reference.inner_outputs``)
 
 
 def _teacher_labels(features: np.ndarray, classes: int) -> np.ndarray:
@@ -238,7 +239,7 @@ ZOO: dict[str, ModelSpec] = {
             build_mobilenet_v2, mobilenet_data,
             TrainingSpec(OptimizerSpec("momentum", 1e-2, momentum=0.9), "sparse_categorical_crossentropy", epochs=4,
                          batch_size=16, samples=72, heldout_samples=16, head_from="features"),
-            train_samples=128,
+            train_samples=128, inner_outputs=("features",),
         ),
     )
 }

@@ -33,7 +33,7 @@ def build_zoo_reference(spec: ModelSpec, directory: Path, key: str) -> None:
     reference_x, _ = spec.make_data(np.random.default_rng(spec.seed + 1), spec.reference_batch)
     data = TrainingData(*spec.make_data(np.random.default_rng(spec.seed + 2), spec.training.samples),
                         *spec.make_data(np.random.default_rng(spec.seed + 3), spec.training.heldout_samples))
-    source = KerasSource(spec.name, model, reference_x, spec.training, data)
+    source = KerasSource(spec.name, model, reference_x, spec.training, data, inner_outputs=spec.inner_outputs)
     build_keras_reference(source, directory, extra={
         "description": spec.description,
         "build": {

@@ -30,6 +30,9 @@ class Tolerance:
     atol: float
     rtol: float
     reason: str
+    # Added to atol per channel (the last axis), for an inner layer whose channels carry rounding errors of their
+    # own (``tolerances.inner_output_tolerance``); empty: atol alone.
+    channel_atol: tuple[float, ...] = ()
 
 
 EXACT = Tolerance(atol=0.0, rtol=0.0, reason="bit-identical: the same bytes must give the same numbers")
@@ -70,6 +73,7 @@ class Comparison:
     mismatches: list[Element] = field(default_factory=list)
     error_decades: list[int] = field(default_factory=list)
     problem: str | None = None
+    channel_atol_max: float | None = None  # the largest per-channel addition to atol, if the tolerance has one
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
@@ -84,7 +88,14 @@ class Comparison:
 
 def compare_within(actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance) -> Comparison:
     """``compare_arrays`` judged by ``tolerance``."""
-    return compare_arrays(actual, expected, tolerance.atol, tolerance.rtol)
+    channel_atol = np.asarray(tolerance.channel_atol, dtype=np.float64) if tolerance.channel_atol else None
+    return compare_arrays(actual, expected, tolerance.atol, tolerance.rtol, channel_atol)
+
+
+def allowance(expected: np.ndarray, tolerance: Tolerance) -> np.ndarray:
+    """Each element's allowed error under ``tolerance``: atol (plus its channel's addition) + rtol * |expected|."""
+    channel = np.asarray(tolerance.channel_atol, dtype=np.float64) if tolerance.channel_atol else 0.0
+    return tolerance.atol + channel + tolerance.rtol * np.abs(expected.astype(np.float64))
 
 
 def compare_exact(actual: np.ndarray, expected: np.ndarray) -> Comparison:
@@ -92,18 +103,24 @@ def compare_exact(actual: np.ndarray, expected: np.ndarray) -> Comparison:
     return compare_arrays(actual, expected, EXACT.atol, EXACT.rtol)
 
 
-def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float) -> Comparison:
-    """Compare ``actual`` with ``expected``; never raises on a mismatch, it reports it."""
+def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: float,
+                   channel_atol: np.ndarray | None = None) -> Comparison:
+    """Compare ``actual`` with ``expected``; never raises on a mismatch, it reports it. ``channel_atol`` is added
+    to ``atol`` along the last axis."""
     result = Comparison(
         ok=False, atol=atol, rtol=rtol,
         actual_shape=tuple(actual.shape), expected_shape=tuple(expected.shape),
         actual_dtype=str(actual.dtype), expected_dtype=str(expected.dtype),
+        channel_atol_max=None if channel_atol is None else float(channel_atol.max()),
     )
     if actual.shape != expected.shape:
         result.problem = f"shape mismatch: actual {actual.shape}, expected {expected.shape}"
         return result
     if actual.dtype != expected.dtype:
         result.problem = f"dtype mismatch: actual {actual.dtype}, expected {expected.dtype}"
+        return result
+    if channel_atol is not None and (actual.ndim == 0 or channel_atol.shape != actual.shape[-1:]):
+        result.problem = f"{channel_atol.size} channel tolerances for an array of shape {actual.shape}"
         return result
     result.elements = int(actual.size)
     a = actual.astype(np.float64)
@@ -112,7 +129,7 @@ def compare_arrays(actual: np.ndarray, expected: np.ndarray, atol: float, rtol: 
     if nonfinite:
         result.problem = nonfinite
         return result
-    _fill_errors(result, a, e)
+    _fill_errors(result, a, e, atol if channel_atol is None else atol + channel_atol)
     result.ok = result.mismatched == 0
     return result
 
@@ -130,14 +147,14 @@ def _nonfinite_problem(a: np.ndarray, e: np.ndarray) -> str | None:
     return None
 
 
-def _fill_errors(result: Comparison, a: np.ndarray, e: np.ndarray) -> None:
+def _fill_errors(result: Comparison, a: np.ndarray, e: np.ndarray, atol: float | np.ndarray) -> None:
     if a.size == 0:
         result.max_abs_err = result.max_rel_err = 0.0
         return
     abs_err = np.abs(a - e)
     with np.errstate(divide="ignore", invalid="ignore"):
         rel_err = np.where(e != 0, abs_err / np.abs(e), np.where(abs_err == 0, 0.0, np.inf))
-    allowed = result.atol + result.rtol * np.abs(e)
+    allowed = atol + result.rtol * np.abs(e)
     violation = abs_err > allowed
     result.max_abs_err = float(abs_err.max())
     result.error_decades = error_decade_counts(abs_err)
@@ -176,7 +193,9 @@ def worst_ratio(comparisons: Iterable[Comparison]) -> float | None:
 
 def format_failure(comparison: Comparison, title: str, labels: tuple[str, str] = ("BROWSER", "KERAS")) -> str:
     """A numpy-style failure message a person can act on; ``labels`` name the actual and expected sides."""
-    lines = [f"Not equal to tolerance rtol={comparison.rtol:g}, atol={comparison.atol:g}", title]
+    per_channel = "" if comparison.channel_atol_max is None else \
+        f" + per channel up to {comparison.channel_atol_max:g}"
+    lines = [f"Not equal to tolerance rtol={comparison.rtol:g}, atol={comparison.atol:g}{per_channel}", title]
     if comparison.problem:
         lines.append(comparison.problem)
         return "\n".join(lines)

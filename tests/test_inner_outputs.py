@@ -1,0 +1,59 @@
+"""Inner outputs: ``predict`` compares mobilenet_v2's pooled ``features`` with Keras' too, each channel within its
+own float32 rounding, and so catches a wrong weight its 4-class head hides below the tolerance."""
+
+import numpy as np
+import pytest
+
+from harness.checks.inference import compare_predictions
+from harness.reference.artifacts import float32_weights, read_model_json
+from harness.verdict.compare import Tolerance, compare_within, format_failure
+from harness.verdict.tolerances import inner_output_tolerance, predict_tolerance
+
+
+def test_a_channels_allowance_is_its_own():
+    expected = np.zeros((2, 3), dtype=np.float32)
+    actual = expected + np.array([1e-3, 1e-5, 1e-5], dtype=np.float32)
+    loose_first = Tolerance(atol=0.0, rtol=0.0, reason="test", channel_atol=(2e-3, 1e-6, 1e-4))
+    comparison = compare_within(actual, expected, loose_first)
+    assert not comparison.ok and comparison.mismatched == 2  # channel 1 only, in both rows
+    assert {m.index[1] for m in comparison.mismatches} == {1}
+    assert "atol=0 + per channel up to 0.002" in format_failure(comparison, "title")
+    wrong = Tolerance(atol=0.0, rtol=0.0, reason="test", channel_atol=(1.0, 1.0))
+    assert "2 channel tolerances for an array of shape (2, 3)" in compare_within(actual, expected, wrong).problem
+
+
+def test_a_quiet_channel_is_allowed_the_median_channels_rounding():
+    rounding = np.array([1e-9, 1e-6, 2e-6, 3e-6], dtype=np.float32)
+    tolerance = inner_output_tolerance("cpu", rounding)
+    margin = 4.0
+    assert tolerance.channel_atol[0] == pytest.approx(margin * float(np.median(rounding)))
+    assert tolerance.channel_atol[3] == pytest.approx(margin * 3e-6)
+    assert tolerance.atol == predict_tolerance("cpu").atol
+    assert inner_output_tolerance("webgl:f16", rounding).channel_atol[3] == pytest.approx(margin * 3e-6 * 8192)
+
+
+@pytest.mark.browser
+def test_predict_catches_a_feature_change_the_head_hides(parity_session, parity_references):
+    """Conv_1_bn's gamma changed by 3e-4 relative in the strongest feature's channel: the softmax head moves less
+    than its tolerance, the features row fails and names the inner output."""
+    reference = parity_references["mobilenet_v2"]
+    assert [entry.name for entry in reference.inner_outputs] == ["features"]
+    unchanged = parity_session.run_check("predict", reference, "cpu")
+    assert unchanged.status == "pass", unchanged.message
+    assert unchanged.details["inner_outputs"][0]["worst_ratio"] < 1
+
+    channel = int(np.argmax(reference.load_inner_outputs()[0].mean(axis=0)))
+    model_json = reference.directory / reference.model_json
+    gamma = dict(float32_weights(model_json, read_model_json(model_json)))["Conv_1_bn/gamma"][channel]
+
+    def predict_with_a_changed_gamma(context):
+        model_id = context.page.call("load", context.model_url)
+        context.page.call("perturbWeight", model_id, "Conv_1_bn/gamma", channel, 3e-4 * float(gamma))
+        return compare_predictions(context, model_id)
+
+    result = parity_session.run_check("predict", reference, "cpu", predict_with_a_changed_gamma)
+    assert result.status == "fail"
+    assert result.details["outputs"][0]["worst_ratio"] < 1  # the head alone would have passed
+    assert result.details["inner_outputs"][0]["worst_ratio"] > 1 and result.tolerance_ratio > 1
+    assert "mobilenet_v2 / inner output features (layer) / predict on cpu" in result.message
+    assert result.details["inner_outputs"][0]["worst"]["index"][1] == channel
