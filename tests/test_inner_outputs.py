@@ -57,3 +57,5 @@ def test_predict_catches_a_feature_change_the_head_hides(parity_session, parity_
     assert result.details["inner_outputs"][0]["worst_ratio"] > 1 and result.tolerance_ratio > 1
     assert "mobilenet_v2 / inner output features (layer) / predict on cpu" in result.message
     assert result.details["inner_outputs"][0]["worst"]["index"][1] == channel
+    # Each layer is judged with its own rounding: the diagnosis finds the changed layer, not a noisy one before it.
+    assert result.details["first_failing_layer"]["layer"] == "Conv_1_bn", result.message
