@@ -128,6 +128,10 @@ def _add_check_command(commands: Any, backends: str) -> None:
     check.add_argument("--expected", default="", help="comma-separated .npy reference outputs (converted tfjs models)")
     check.add_argument("--input-shape", action="append", default=[], metavar="D1,D2,...",
                        help="an input's shape without the batch dimension, for unknown dimensions; once per input")
+    check.add_argument("--inner-output", action="append", default=[], metavar="LAYER",
+                       help="also compare this layer's outputs with Keras' in predict, each channel within its own "
+                            "float32 rounding: for a head that hides deeper errors (global pooling into a few "
+                            "classes; see --power); once per layer, Keras models only")
     check.add_argument("--batch", type=int, default=8, help="generated batch size (default: 8)")
     check.add_argument("--input-range", default="0,1", metavar="LOW,HIGH",
                        help="range of generated float inputs (default: 0,1)")
@@ -296,7 +300,7 @@ def _check(args: argparse.Namespace) -> int:
     how = ModelOptions(backends=backends, checks=known_names(args.checks, tuple(CHECKS), "--checks"), inputs=plan,
                        expected=_paths(args.expected), train=read_train_file(args.train) if args.train else {},
                        data=args.data, via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
-                       custom_js=args.custom_js, repair=args.repair)
+                       custom_js=args.custom_js, repair=args.repair, inner_outputs=tuple(args.inner_output))
     endpoints = _endpoints(args)
     if len(endpoints) > 1:
         raise UsageError("--browser-endpoint: `check` runs in one browser; give one endpoint (several share the work "

@@ -167,7 +167,7 @@ def test_repair_turns_a_refused_separable_model_into_a_passing_one_and_lists_the
 def test_config_causes_are_named_with_their_routes(user_models, tmp_path):
     status, report = check(tmp_path, user_models / "gru_keras2.h5", user_models / "separable.h5",
                            user_models / "keepdims.h5", "--backends", "cpu", "--checks", "predict")
-    assert status == cli.EXIT_FAIL
+    assert status == cli.EXIT_USAGE  # as for any model whose reference cannot be built: the others ran
     expected = {
         "gru_keras2": ["layer 'gru", "reset_after=True", "GRUCell does not support reset_after",
                        "rebuild the layer with GRU(..., reset_after=False) and retrain"],
@@ -329,3 +329,19 @@ def test_a_model_that_cannot_be_set_up_does_not_stop_the_others(user_models, tmp
     assert status == cli.EXIT_USAGE and "flat: reference outputs prove nothing" in output, output
     assert rows_of(report, "flat")["reference"]["status"] == "error"
     assert rows_of(report, "plain")["predict"]["status"] == "pass"
+
+
+def test_inner_outputs_of_a_users_model(user_models, tmp_path):
+    """``--inner-output LAYER`` makes predict compare that layer too (here MobileNetV2's last activation before its
+    pooled head); a layer the model does not have is an error naming it, and the other model still runs."""
+    status, report = check(tmp_path, user_models / "mobilenet.h5", user_models / "classifier.h5", "--backends", "cpu",
+                           "--checks", "predict", "--inner-output", "out_relu")
+    assert status == cli.EXIT_USAGE  # as for any model whose reference cannot be built: the others ran
+    predict = rows_of(report, "mobilenet")["predict"]
+    assert predict["status"] == "pass", predict["message"]
+    inner = predict["details"]["inner_outputs"]
+    assert [o["name"] for o in inner] == ["out_relu"] and inner[0]["elements"] == 8 * 1280
+    assert inner[0]["channel_atol_max"] > 0 and predict["tolerance_ratio"] >= inner[0]["worst_ratio"]
+    refused = [r for r in rows_of(report, "classifier").values() if r["status"] == "error"]
+    assert refused and "inner output 'out_relu': model" in refused[0]["message"], refused
+    assert "has no layer of that name" in refused[0]["message"]

@@ -25,7 +25,8 @@ PROJECTIONS_PER_SAMPLE = 4  # beyond: this many gradients of seeded sign project
 SIGN_SEED = 0  # those projections' signs
 SCAN = tuple(10.0 ** -k for k in range(1, 9))  # relative changes tried for the smallest one predict flags
 ADVICE = ("give predict more to see: --inputs from real data, a wider --input-range, or a larger --batch, so that "
-          "every layer moves the outputs beyond the tolerance")
+          "every layer moves the outputs beyond the tolerance; if the head compresses (global pooling into a few "
+          "classes), compare the layer before it too with --inner-output LAYER")
 
 
 @dataclass(frozen=True)

@@ -121,9 +121,11 @@ def keras_input_specs(model: Any) -> list[InputSpec]:
 
 
 def build_layers_reference(model: Any, directory: Path, name: str, plan: InputPlan, setup: TrainingSetup,
-                           custom_objects: dict[str, Any], conversions: tuple[str, ...], train: bool) -> ReferenceModel:
-    """A Keras 2 ``model`` through the one pipeline (``keras_build``): its inputs and Keras' outputs, the
-    ``conversions`` asked for, and (if ``train``) Keras' training runs with ``setup``."""
+                           custom_objects: dict[str, Any], conversions: tuple[str, ...], train: bool,
+                           inner_outputs: tuple[str, ...] = ()) -> ReferenceModel:
+    """A Keras 2 ``model`` through the one pipeline (``keras_build``): its inputs and Keras' outputs (and those of
+    its layers ``inner_outputs``), the ``conversions`` asked for, and (if ``train``) Keras' training runs with
+    ``setup``."""
     from harness.reference.keras_build import TRAINING, KerasSource, build_keras_reference
 
     specs = keras_input_specs(model)
@@ -138,7 +140,7 @@ def build_layers_reference(model: Any, directory: Path, name: str, plan: InputPl
 
             data = generated_training_data(model, setup.spec, make_x)
     source = KerasSource(name, model, inputs, setup.spec, data, custom_objects, generated_advice(plan),
-                         {TRAINING: setup.reason} if setup.reason else {})
+                         {TRAINING: setup.reason} if setup.reason else {}, inner_outputs)
     return build_keras_reference(source, directory, conversions, train)
 
 

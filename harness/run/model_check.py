@@ -44,6 +44,7 @@ from harness.reference.formats import (
     load_keras2_model,
     torch_model,
 )
+from harness.reference.inner_outputs import UnknownLayerError
 from harness.reference.keras_env import configure_tensorflow_environment
 from harness.reference.config_preflight import (
     ConfigFinding,
@@ -92,6 +93,7 @@ class ModelOptions:
     custom_objects: Path | None = None
     custom_js: Path | None = None
     repair: bool = False
+    inner_outputs: tuple[str, ...] = ()  # layers whose outputs predict compares too (``reference.inner_outputs``)
 
 
 @dataclass(frozen=True)
@@ -340,6 +342,10 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
     directory = out / MODELS_DIRECTORY / model.name
     directory.mkdir(parents=True)
     keras_model = load_keras2_model(model.path, custom_objects) if model.kind in LAYERS_FORMATS else None
+    if keras_model is None and how.inner_outputs:
+        raise UnknownLayerError(f"--inner-output {','.join(how.inner_outputs)}: {model.path} is a {model.kind} model; "
+                                "inner outputs are compared on Keras models (.h5, .keras, SavedModel with Keras "
+                                "metadata)")
     if keras_model is None:
         try:
             return _build_without_keras(model, how, directory), [], []
@@ -356,7 +362,7 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
     conversions = tuple(CONVERSION_OF_CHECK[c] for c in how.checks if c in CONVERSION_CHECKS)
     needs_training = any(c in TRAINING_CHECKS or c in STORAGE_CHECKS for c in how.checks)
     reference = build_layers_reference(keras_model, directory, model.name, how.inputs, setup, custom_objects,
-                                       conversions, needs_training)
+                                       conversions, needs_training, how.inner_outputs)
     changes = _repair(reference, removals, out / REPAIRED_DIRECTORY / model.name) if removals else []
     return reference, [], changes
 
