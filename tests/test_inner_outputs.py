@@ -59,3 +59,12 @@ def test_predict_catches_a_feature_change_the_head_hides(parity_session, parity_
     assert result.details["inner_outputs"][0]["worst"]["index"][1] == channel
     # Each layer is judged with its own rounding: the diagnosis finds the changed layer, not a noisy one before it.
     assert result.details["first_failing_layer"]["layer"] == "Conv_1_bn", result.message
+
+
+def test_the_pytest_api_takes_inner_outputs_as_a_list_of_layer_names():
+    from harness.errors import UsageError
+    from harness.run.model_check import model_options
+
+    assert model_options(("cpu",), ("predict",), inner_outputs=["features"]).inner_outputs == ("features",)
+    with pytest.raises(UsageError, match="inner_outputs: a list of layer names, not the string 'features'"):
+        model_options(("cpu",), ("predict",), inner_outputs="features")

@@ -130,7 +130,7 @@ def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dic
     from harness.browser.backends import backend_ids
     from harness.checks import CHECKS
 
-    unknown = sorted(set(how) - {"via_savedmodel", "custom_objects", "custom_js", "repair"})
+    unknown = sorted(set(how) - {"via_savedmodel", "custom_objects", "custom_js", "repair", "inner_outputs"})
     if unknown:
         raise UsageError(f"unknown argument {', '.join(unknown)}")
     backends = backend_ids(",".join(backends), "backends")
@@ -142,6 +142,10 @@ def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dic
     plan = InputPlan(files=tuple(Path(i) for i in inputs), shapes=shapes, batch=batch,
                      value_range=(value_range[0], value_range[1]), seed=seed)
     paths = {k: Path(v) for k, v in how.items() if k in ("custom_objects", "custom_js") and v is not None}
+    if "inner_outputs" in how:
+        if isinstance(how["inner_outputs"], str):
+            raise UsageError(f"inner_outputs: a list of layer names, not the string {how['inner_outputs']!r}")
+        how["inner_outputs"] = tuple(how["inner_outputs"])
     return ModelOptions(backends=backends, checks=checks, inputs=plan, expected=tuple(Path(e) for e in expected),
                         train=fields, data=Path(data) if data is not None else None, **{**how, **paths})
 
