@@ -62,3 +62,9 @@ def did_you_mean(name: str, known: Iterable[str]) -> str:
     """`` (did you mean 'predict'?)`` for the known name nearest to a mistyped ``name``; empty if none is near."""
     nearest = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
     return f" (did you mean '{nearest[0]}'?)" if nearest else ""
+
+
+def reference_timeout(given_s: float | None, check_timeout_s: float) -> float:
+    """How long a reference build may take: ``given_s`` (``--reference-timeout``), else ``REFERENCE_TIMEOUT_FACTOR``
+    x the per-check timeout."""
+    return given_s or check_timeout_s * REFERENCE_TIMEOUT_FACTOR

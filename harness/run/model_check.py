@@ -31,7 +31,7 @@ from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, U
 from harness.checks.conversion import CONVERSION_OF_CHECK
 from harness.checks.route import judge_hops
 from harness.errors import HarnessError, UsageError
-from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, REFERENCE_TIMEOUT_FACTOR, known_names
+from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, known_names, reference_timeout
 from harness.reference.artifacts import copy_model_files
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel
 from harness.reference.formats import (
@@ -107,7 +107,7 @@ class CheckOptions:
     tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
     progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
     endpoint: BrowserEndpoint | None = None  # a remote browser server; None: launch Chromium here
-    reference_timeout_s: float | None = None  # per model's reference build; None: REFERENCE_TIMEOUT_FACTOR x timeout_s
+    reference_timeout_s: float | None = None  # per model's reference build; None: options.reference_timeout's default
     resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
 
 
@@ -274,8 +274,7 @@ class ModelChecker:
         configure_tensorflow_environment()  # before anything imports TensorFlow, whoever calls
         self.session = session
         self.out = out
-        # how long one model's reference may take to build; default: REFERENCE_TIMEOUT_FACTOR x the check timeout
-        self.reference_timeout_s = reference_timeout_s or session.timeout_s * REFERENCE_TIMEOUT_FACTOR
+        self.reference_timeout_s = reference_timeout(reference_timeout_s, session.timeout_s)  # per model's build
         self.names: set[str] = set()  # the models' names so far: each call's are new (``validate(taken=...)``)
         self._scripts = 0
 

@@ -17,7 +17,7 @@ from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.checks import DEFAULT_CHECKS, check_applies, recorded_reason
 from harness.checks.power import measure_power
 from harness.errors import HarnessError
-from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, REFERENCE_TIMEOUT_FACTOR
+from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, reference_timeout
 from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.reference.directory import ReferenceModel
 from harness.report.baseline import RegressionRules, compare_with_baseline, load_baseline
@@ -61,7 +61,7 @@ class RunOptions:
     resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
     repeat: int = 1  # run the selection this many times; the report lists the rows that changed (``run.repeats``)
     power: str | None = None  # a backend id: after the checks, plant faults to show what predict catches there
-    reference_timeout_s: float | None = None  # for building the missing references; None: REFERENCE_TIMEOUT_FACTOR x
+    reference_timeout_s: float | None = None  # the missing references' build; None: options.reference_timeout's default
 
 
 def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
@@ -75,7 +75,7 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
     journal = Journal.start(options.out, selection, resume=options.resume)
     measured = {(r.model, r.backend, r.check) for r in journal.rows}
     with tensorflow_log(options.out), contextlib.closing(journal):
-        limit = options.reference_timeout_s or options.timeout_s * REFERENCE_TIMEOUT_FACTOR
+        limit = reference_timeout(options.reference_timeout_s, options.timeout_s)
         try:
             with deadline(limit, f"building the references of {', '.join(options.models)} in {options.fixtures} "
                           "(Keras, the converter, training runs; --reference-timeout gives it more)"):
