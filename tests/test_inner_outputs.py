@@ -68,3 +68,25 @@ def test_the_pytest_api_takes_inner_outputs_as_a_list_of_layer_names():
     assert model_options(("cpu",), ("predict",), inner_outputs=["features"]).inner_outputs == ("features",)
     with pytest.raises(UsageError, match="inner_outputs: a list of layer names, not the string 'features'"):
         model_options(("cpu",), ("predict",), inner_outputs="features")
+
+
+@pytest.mark.browser
+def test_disposing_a_view_keeps_its_models_weights(parity_session, parity_references):
+    """The page's inner-output view shares its model's weights: disposing the view only forgets it, disposing the
+    model forgets its views too."""
+    from harness.browser.page import BrowserError
+    from harness.browser.tensors import encode_tensor
+
+    reference = parity_references["mlp"]
+    page = parity_session.page("cpu")
+    model_id = page.call("load", parity_session.model_url(reference))
+    layer = page.call("topology", model_id)["weights"][0]["name"].split("/")[0]
+    inputs = [encode_tensor(x) for x in reference.load_inputs()]
+    view = page.call("withInnerOutputs", model_id, [layer])
+    assert len(page.call("predict", view, inputs, 1)["outputs"]) == 2
+    page.call("dispose", view)
+    assert len(page.call("predict", model_id, inputs, 1)["outputs"]) == 1  # the weights are still there
+    view = page.call("withInnerOutputs", model_id, [layer])
+    page.call("dispose", model_id)
+    with pytest.raises(BrowserError, match=f"no loaded model with id {view}"):
+        page.call("predict", view, inputs, 1)

@@ -169,7 +169,7 @@
         best = next;
       }
       const indices = best.map(b => tf.tidy(() => tf.argMax(b.flatten()).dataSync()[0]));
-      const effects = best.map((b, i) => b.flatten().dataSync()[indices[i]]);
+      const effects = best.map((b, i) => tf.tidy(() => b.flatten().dataSync()[indices[i]]));
       tf.dispose([...xs, ...best]);
       return { indices, effects };
     } finally {
@@ -237,16 +237,19 @@
     }
   }
 
-  /** Forget model `modelId` and its views, and free its weights. */
+  /** Forget model `modelId` and its views, and free its weights (a view's are its model's: only forgotten). */
   function dispose(modelId) {
+    const model = [...views.values()].includes(modelId) ? null : get(modelId);
     for (const [key, viewId] of views) {
-      if (key.startsWith(`${modelId}:`)) {
+      if (key.startsWith(`${modelId}:`) || viewId === modelId) {
         loaded.delete(viewId);
         views.delete(key);
       }
     }
-    get(modelId).dispose();
-    loaded.delete(modelId);
+    if (model) {
+      model.dispose();
+      loaded.delete(modelId);
+    }
   }
 
   parity.models = {
