@@ -167,7 +167,7 @@ def test_repair_turns_a_refused_separable_model_into_a_passing_one_and_lists_the
 def test_config_causes_are_named_with_their_routes(user_models, tmp_path):
     status, report = check(tmp_path, user_models / "gru_keras2.h5", user_models / "separable.h5",
                            user_models / "keepdims.h5", "--backends", "cpu", "--checks", "predict")
-    assert status == cli.EXIT_USAGE  # as for any model whose reference cannot be built: the others ran
+    assert status == cli.EXIT_FAIL
     expected = {
         "gru_keras2": ["layer 'gru", "reset_after=True", "GRUCell does not support reset_after",
                        "rebuild the layer with GRU(..., reset_after=False) and retrain"],
