@@ -1,6 +1,8 @@
 """Inner outputs: ``predict`` compares mobilenet_v2's pooled ``features`` with Keras' too, each channel within its
 own float32 rounding, and so catches a wrong weight its 4-class head hides below the tolerance."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,19 @@ def test_disposing_a_view_keeps_its_models_weights(parity_session, parity_refere
     page.call("dispose", model_id)
     with pytest.raises(BrowserError, match=f"no loaded model with id {view}"):
         page.call("predict", view, inputs, 1)
+
+
+@pytest.mark.browser
+def test_inner_outputs_of_a_model_that_is_not_keras_are_refused_naming_the_option(parity_references, tmp_path):
+    from conftest import run_cli
+    from harness import cli
+
+    directory = parity_references["mlp"].directory  # a converted tfjs layers model, with its arrays
+    status = run_cli(["check", str(directory), "--inputs", str(directory / "input_0.npy"), "--expected",
+                      str(directory / "output_0.npy"), "--inner-output", "dense", "--backends", "cpu", "--checks",
+                      "predict", "--out", str(tmp_path), "-q"])
+    assert status == cli.EXIT_USAGE
+    rows = [json.loads(line) for line in (tmp_path / "parity.journal.jsonl").read_text().splitlines()]
+    messages = [row.get("message", "") for row in rows if row.get("status") == "error"]
+    assert any("--inner-output dense: " in m and "is a tfjs-layers model; inner outputs are compared on Keras "
+               "models" in m for m in messages), rows
