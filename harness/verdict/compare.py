@@ -88,14 +88,17 @@ class Comparison:
 
 def compare_within(actual: np.ndarray, expected: np.ndarray, tolerance: Tolerance) -> Comparison:
     """``compare_arrays`` judged by ``tolerance``."""
-    channel_atol = np.asarray(tolerance.channel_atol, dtype=np.float64) if tolerance.channel_atol else None
-    return compare_arrays(actual, expected, tolerance.atol, tolerance.rtol, channel_atol)
+    return compare_arrays(actual, expected, tolerance.atol, tolerance.rtol, _channel_atol(tolerance))
 
 
 def allowance(expected: np.ndarray, tolerance: Tolerance) -> np.ndarray:
     """Each element's allowed error under ``tolerance``: atol (plus its channel's addition) + rtol * |expected|."""
-    channel = np.asarray(tolerance.channel_atol, dtype=np.float64) if tolerance.channel_atol else 0.0
-    return tolerance.atol + channel + tolerance.rtol * np.abs(expected.astype(np.float64))
+    channel = _channel_atol(tolerance)
+    return tolerance.atol + (0.0 if channel is None else channel) + tolerance.rtol * np.abs(expected.astype(np.float64))
+
+
+def _channel_atol(tolerance: Tolerance) -> np.ndarray | None:
+    return np.asarray(tolerance.channel_atol, dtype=np.float64) if tolerance.channel_atol else None
 
 
 def compare_exact(actual: np.ndarray, expected: np.ndarray) -> Comparison:
