@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -211,6 +212,22 @@ def main(argv: list[str] | None = None) -> int:
     except HarnessError as error:
         print(f"tfjs-parity: cannot run: {error}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def console_main() -> None:
+    """The ``tfjs-parity`` command and ``python -m harness``: ``main``, then exit with its status. An interrupted
+    run leaves at once (``os._exit``) once its output is flushed: its report is written and its processes ended,
+    but browsers' threads may still be inside Playwright, and the interpreter's cleanup then crashed at times
+    (SIGSEGV instead of 130)."""
+    from harness.run.interrupt import EXIT_INTERRUPTED
+
+    status = main()
+    if status == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(status)
+    sys.exit(status)
 
 
 def _run_options(args: argparse.Namespace) -> RunOptions:

@@ -3,8 +3,13 @@ screenshot and a Playwright trace of that check, linked from parity.json, .md, .
 passing check leaves none."""
 
 import json
+import os
 import shutil
+import subprocess
+import sys
+import tempfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -93,3 +98,16 @@ def test_a_new_run_clears_the_evidence_of_the_last(shipped, tmp_path, capsys):
     check(shipped, tmp_path, capsys, "damaged")
     status, _, rows = check(shipped, tmp_path, capsys, "web_model")
     assert status == cli.EXIT_PASS and not (tmp_path / "evidence").exists()
+
+
+def test_a_run_leaves_nothing_in_the_temp_directory(tmp_path):
+    """Each check's trace chunk is Playwright's temp directory until the chunk ends; the save slots are ours."""
+    temp = Path(tempfile.mkdtemp(prefix="tp-"))  # short: Chromium refuses a socket path over 107 characters
+    try:
+        done = subprocess.run([sys.executable, "-m", "harness", "run", "--models", "mlp", "--backends", "cpu,wasm",
+                               "--checks", "predict,save-load[downloads]", "--out", str(tmp_path), "-q"],
+                              capture_output=True, text=True, env={**os.environ, "TMPDIR": str(temp)})
+        assert done.returncode == 0, done.stderr
+        assert sorted(path.name for path in temp.iterdir()) == []
+    finally:
+        shutil.rmtree(temp)

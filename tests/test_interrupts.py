@@ -3,10 +3,14 @@ marked interrupted, leaves no process behind and exits 130; ``--resume`` runs on
 The signal goes to the harness process alone (not its process group), as a CI runner sends it."""
 
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,9 +32,12 @@ def journal_rows(out):
 
 def interrupted_run(out, signal_number, *extra):
     """Start ``tfjs-parity run``, send ``signal_number`` to it alone once three rows are journaled; returns its exit
-    status, stderr, how long it took to stop, and which of the processes it had started are still alive."""
+    status, stderr, how long it took to stop, which of the processes it had started are still alive, and the save
+    slots' private directories left in its temp directory."""
+    temp = Path(tempfile.mkdtemp(prefix="tp-"))  # short: Chromium refuses a socket path over 107 characters
     process = subprocess.Popen([sys.executable, "-m", "harness", "run", *SELECTION, "--out", str(out), *extra],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                               env={**os.environ, "TMPDIR": str(temp)})
     deadline = time.monotonic() + 240
     while journal_rows(out) < 3 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -42,7 +49,9 @@ def interrupted_run(out, signal_number, *extra):
     _, stderr = process.communicate(timeout=60)
     stopped_after = time.monotonic() - sent
     time.sleep(0.5)
-    return process.returncode, stderr, stopped_after, [pid for pid in started if is_alive(pid)]
+    slot_directories = sorted(path.name for path in temp.glob("tfjs-parity-saved-*"))
+    shutil.rmtree(temp)
+    return process.returncode, stderr, stopped_after, [pid for pid in started if is_alive(pid)], slot_directories
 
 
 @pytest.mark.parametrize(("signal_number", "extra"), [(signal.SIGINT, ["--parallel", "1"]),
@@ -50,11 +59,12 @@ def interrupted_run(out, signal_number, *extra):
                          ids=["sigint-one-browser", "sigterm-two-browsers"])
 def test_a_signal_keeps_every_finished_row_and_leaves_no_process(tmp_path, signal_number, extra):
     out = tmp_path / "report"
-    status, stderr, stopped_after, left = interrupted_run(out, signal_number, *extra)
+    status, stderr, stopped_after, left, directories_left = interrupted_run(out, signal_number, *extra)
     assert status == EXIT_INTERRUPTED, stderr
     assert "Traceback" not in stderr, stderr
     assert stopped_after < 15, stopped_after
     assert left == [], left
+    assert directories_left == [], directories_left
     report = json.loads((out / "parity.json").read_text())
     name = signal.Signals(signal_number).name
     assert report["interrupted"].startswith(f"{name} after "), report["interrupted"]
@@ -68,7 +78,7 @@ def test_a_signal_keeps_every_finished_row_and_leaves_no_process(tmp_path, signa
 
 def test_resume_runs_only_the_checks_an_interrupted_run_lacks(tmp_path):
     out = tmp_path / "report"
-    status, stderr, _, _ = interrupted_run(out, signal.SIGINT, "--parallel", "1")
+    status, stderr, *_ = interrupted_run(out, signal.SIGINT, "--parallel", "1")
     assert status == EXIT_INTERRUPTED, stderr
     before = {(r["model"], r["check"]): r for r in json.loads((out / "parity.json").read_text())["results"]}
     assert run_cli(["run", *SELECTION, "--resume", str(out), "-q"]) == cli.EXIT_PASS

@@ -47,7 +47,7 @@ def test_the_wheel_holds_every_module_and_the_entry_points(wheel):
     assert "harness/py.typed" in names
     [entry_points] = [name for name in names if name.endswith(".dist-info/entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "tfjs-parity = harness.cli:main" in text and "tfjs_parity = harness.plugin" in text
+    assert "tfjs-parity = harness.cli:console_main" in text and "tfjs_parity = harness.plugin" in text
 
 
 def test_the_wheel_holds_the_page_the_default_bundles_and_their_licences(wheel):

@@ -2,6 +2,8 @@
 
 import http.client
 import json
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -125,6 +127,24 @@ def test_the_store_is_private_and_removed_on_stop():
         root = running.slots.root
         assert root.stat().st_mode & 0o777 == 0o700
     assert not root.exists()
+
+
+def test_an_interrupted_run_removes_every_open_store_its_servers_will_not_close():
+    """``run.interrupt.end_everything_started`` calls ``remove_open_stores`` once it has ended the browsers. In a
+    process of its own: it removes every store of the process, this test process's servers' too."""
+    program = """if True:
+        from harness.browser.slots import SlotStore, remove_open_stores
+        stores = [SlotStore().open(), SlotStore().open()]
+        _, directory = stores[0].create("uploads")
+        (directory / "model.json").write_text("{}")
+        closed = SlotStore().open()
+        closed.close()
+        remove_open_stores()
+        print(sum(store.root.exists() for store in stores))
+        stores[0].close()  # still safe after
+    """
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "0", done.stderr
 
 
 def test_a_slot_python_filled_itself_takes_no_upload(server):

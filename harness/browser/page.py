@@ -258,6 +258,9 @@ class ParityBrowser:
         if trace:
             # No DOM snapshots or screencast: the page has no UI to show; the calls, console and network are what count.
             context.tracing.start(snapshots=False, screenshots=False, sources=False)
+            # Each check records a chunk of its own (``evidence``). The chunk ``start`` opens would never end, and
+            # Playwright removes a chunk's temp directory only when it ends.
+            context.tracing.stop_chunk()
         page = context.new_page()
         backend_page = BackendPage(backend=backend, context=context, page=page, timeout_s=timeout_s, tracing=trace)
         page.on("crash", lambda _: setattr(backend_page, "crashed", True))

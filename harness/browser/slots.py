@@ -1,8 +1,9 @@
 """Save slots: a private, per-run directory for the models the browser saves (``downloads://`` and ``http://``).
 
 The directory is made with ``mkdtemp`` (mode 0700) when the server starts and removed when it
-stops. Each save gets a slot: a directory named by Python with a random part, reserved before the
-browser saves, so nothing from outside can choose where files land.
+stops, or by ``remove_open_stores`` when a run is interrupted (its servers may never stop). Each
+save gets a slot: a directory named by Python with a random part, reserved before the browser
+saves, so nothing from outside can choose where files land.
 """
 
 from __future__ import annotations
@@ -13,6 +14,15 @@ import tempfile
 from pathlib import Path
 
 SLOT_KINDS = ("downloads", "uploads")
+_open_roots: set[Path] = set()  # every open store's directory, for ``remove_open_stores``
+
+
+def remove_open_stores() -> None:
+    """Remove every open store's directory: an interrupted run leaves its browsers' threads unfinished, and with
+    them their servers' ``close``."""
+    for root in list(_open_roots):
+        shutil.rmtree(root, ignore_errors=True)
+        _open_roots.discard(root)
 
 
 class SlotStore:
@@ -31,12 +41,14 @@ class SlotStore:
     def open(self) -> SlotStore:
         """Make the private directory; returns self."""
         self._root = Path(tempfile.mkdtemp(prefix="tfjs-parity-saved-"))
+        _open_roots.add(self._root)
         return self
 
     def close(self) -> None:
         """Remove the directory and everything saved in it."""
         if self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
+            _open_roots.discard(self._root)
         self._root = None
         self._reserved.clear()
 

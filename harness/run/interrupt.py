@@ -1,6 +1,7 @@
 """Stopping a run on SIGINT (Ctrl-C) or SIGTERM (a CI job's timeout): both arrive as ``KeyboardInterrupt``
 in the main thread; the run then writes every finished row, marks its report interrupted, and ends
-every process it started (``end_child_processes``), since a check in flight may never return. And a
+every process it started and the private directories its servers made (``end_everything_started``),
+since a check in flight may never return. And a
 ``deadline`` for a Python-side step that may hang."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from harness.browser.slots import remove_open_stores
 from harness.errors import HarnessError
 from harness.run.process_memory import process_tree
 
@@ -83,9 +85,9 @@ def interruptible() -> Iterator[None]:
             signal.signal(number, handler)
 
 
-def end_child_processes(grace_s: float = 3.0) -> None:
-    """SIGTERM every process below this one (Playwright's drivers, the browsers, Xvfb, WebDriver), then SIGKILL
-    what is left after ``grace_s``."""
+def end_everything_started(grace_s: float = 3.0) -> None:
+    """SIGTERM every process below this one (Playwright's drivers, the browsers, Xvfb, WebDriver), SIGKILL what is
+    left after ``grace_s``, and remove the save slots' private directories (``slots``) no server will close now."""
     targets = process_tree(os.getpid())[1:]
     for pid in targets:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -99,6 +101,7 @@ def end_child_processes(grace_s: float = 3.0) -> None:
     for pid in targets:  # reap our own children, so none is left a zombie
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(pid, os.WNOHANG)
+    remove_open_stores()
 
 
 def is_alive(pid: int) -> bool:

@@ -68,7 +68,7 @@ from harness.report.files import REPORT_JSON, write_report
 from harness.report.journal import Journal
 from harness.report.progress import Progress
 from harness.results import CheckResult
-from harness.run.interrupt import RunInterrupted, deadline, end_child_processes
+from harness.run.interrupt import RunInterrupted, deadline, end_everything_started
 from harness.run.session import EVIDENCE_DIRECTORY, ParitySession, fresh_evidence_folder
 from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
 
@@ -228,7 +228,7 @@ def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
                     options.out, {**session.environment(), **environment}, results), measured=measured)
                 refused += newly_refused
         except KeyboardInterrupt as stop:  # SIGINT or SIGTERM (``run.interrupt``): keep what was measured
-            end_child_processes()
+            end_everything_started()
             signal_name = str(stop) or "SIGINT"
             write_report(options.out, {**session.environment(), **environment}, results,
                          blocks={"interrupted": f"{signal_name} after {len(results)} of {progress.total} checks; "

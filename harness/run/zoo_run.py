@@ -26,7 +26,7 @@ from harness.report.journal import Journal
 from harness.report.junit import write_junit
 from harness.report.progress import Progress
 from harness.results import CheckResult
-from harness.run.interrupt import RunInterrupted, deadline, end_child_processes
+from harness.run.interrupt import RunInterrupted, deadline, end_everything_started
 from harness.run.repeats import Repeats
 from harness.run.session import (
     EVIDENCE_DIRECTORY,
@@ -81,7 +81,7 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
                           "(Keras, the converter, training runs; --reference-timeout gives it more)"):
                 references = ensure_references(list(options.models), options.fixtures)
         except KeyboardInterrupt as stop:
-            end_child_processes()  # the fixture builders
+            end_everything_started()  # the fixture builders
             raise RunInterrupted(str(stop) or "SIGINT", None) from None
         everything = [Group(name, backend, tuple(check for check in options.checks if recorded_reason(
             check, references[name]) or check_applies(check, references[name])))
@@ -134,7 +134,7 @@ def run_parity(options: RunOptions) -> tuple[Path, list[CheckResult]]:
                 write(power=_power(options, options.power, references))
         except KeyboardInterrupt as stop:
             shards.stop()
-            end_child_processes()
+            end_everything_started()
             signal_name = str(stop) or "SIGINT"
             write(interrupted=f"{signal_name} after {len(rows)} of {total} checks; `tfjs-parity run --resume "
                               f"{options.out}` with the same selection runs the rest")
