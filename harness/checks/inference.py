@@ -69,16 +69,25 @@ def with_inner_outputs(page: BackendPage, reference: ReferenceModel, model_id: i
     return page.call("withInnerOutputs", model_id, names) if names else model_id
 
 
-def inner_output_tolerances(reference: ReferenceModel, backend: str) -> list[Tolerance]:
-    """Each of ``reference``'s inner outputs' tolerance on ``backend`` (widened per channel by its own rounding)."""
-    return [inner_output_tolerance(backend, rounding) for rounding in reference.load_inner_rounding()]
+def expected_predictions(reference: ReferenceModel, backend: str) -> list[tuple[np.ndarray, Tolerance]]:
+    """What ``predict`` compares on ``backend``, each with its tolerance: Keras' outputs (the backend's predict
+    tolerance), then the inner outputs ``reference`` names (``expected_inner_outputs``)."""
+    tolerance = model_predict_tolerance(backend, reference.float32_rounding)
+    return [(expected, tolerance) for expected in reference.load_outputs()] + expected_inner_outputs(reference, backend)
+
+
+def expected_inner_outputs(reference: ReferenceModel, backend: str) -> list[tuple[np.ndarray, Tolerance]]:
+    """Keras' outputs of each inner layer ``reference`` names, with its tolerance on ``backend`` (widened per channel
+    by the layer's own float32 rounding)."""
+    return [(expected, inner_output_tolerance(backend, rounding))
+            for expected, rounding in zip(reference.load_inner_outputs(), reference.load_inner_rounding())]
 
 
 def judge_inner_outputs(context: CheckContext, actual: list[np.ndarray]) -> tuple[list[Comparison], list[str]]:
     """The browser's inner outputs against Keras', each by its own per-channel tolerance."""
     reference = context.reference
-    comparisons = [compare_within(a, e, t) for a, e, t in zip(actual, reference.load_inner_outputs(),
-                                                               inner_output_tolerances(reference, context.backend))]
+    comparisons = [compare_within(a, e, t)
+                   for a, (e, t) in zip(actual, expected_inner_outputs(reference, context.backend))]
     failures = [format_failure(c, f"{reference.name} / inner output {entry.name} (layer) / predict on "
                                   f"{context.backend}", ("BROWSER", reference.source))
                 for c, entry in zip(comparisons, reference.inner_outputs) if not c.ok]

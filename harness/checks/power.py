@@ -14,10 +14,9 @@ import numpy as np
 
 from harness.browser.page import BackendPage
 from harness.browser.tensors import decode_tensor, encode_tensor
-from harness.checks.inference import inner_output_tolerances, with_inner_outputs
+from harness.checks.inference import expected_predictions, with_inner_outputs
 from harness.reference.directory import ReferenceModel, tfjs_weight_name
 from harness.verdict.compare import Tolerance, allowance, compare_within, worst_ratio
-from harness.verdict.tolerances import model_predict_tolerance
 
 LAYER_CHANGE = 1e-3  # the relative change planted in one weight of each layer
 ELEMENTS_PER_SAMPLE = 16  # output elements per reference sample ``most_visible`` takes one gradient each for
@@ -125,10 +124,8 @@ def measure_power(page: BackendPage, reference: ReferenceModel, model_url: str) 
     if reference.is_graph_model:
         return {"note": "a graph model: faults are planted into layers models only"}
     backend = page.backend
-    tolerance = model_predict_tolerance(backend, reference.float32_rounding)
     inputs = [encode_tensor(x) for x in reference.load_inputs()]
-    judged = [(e, tolerance) for e in reference.load_outputs()]
-    judged += list(zip(reference.load_inner_outputs(), inner_output_tolerances(reference, backend)))
+    judged = expected_predictions(reference, backend)
     run_id = with_inner_outputs(page, reference, page.model(model_url))
 
     def ratio(request: dict[str, Any]) -> float:
