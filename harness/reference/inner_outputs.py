@@ -25,12 +25,15 @@ class UnknownLayerError(UsageError):
     """An inner output names a layer the model does not have, or one whose output is ambiguous."""
 
 
-def inner_model(model: Any, names: tuple[str, ...]) -> Any:
-    """A Keras model with ``model``'s inputs and the outputs of its layers ``names``."""
+def with_inner_outputs(model: Any, names: tuple[str, ...]) -> Any:
+    """A Keras model with ``model``'s inputs, and its outputs followed by those of its layers ``names`` (``model``
+    itself when ``names`` is empty): one run gives both, in float32 and in float64 (``rounding``)."""
     import tf_keras as keras
 
+    if not names:
+        return model
     layers = {layer.name: layer for layer in model.layers}
-    outputs = []
+    outputs = list(model.outputs)
     for name in names:
         if name not in layers:
             raise UnknownLayerError(f"inner output '{name}': model '{model.name}' has no layer of that name "
@@ -42,16 +45,12 @@ def inner_model(model: Any, names: tuple[str, ...]) -> Any:
     return keras.Model(model.inputs, outputs)
 
 
-def build_inner_outputs(model: Any, names: tuple[str, ...], inputs: list[np.ndarray], directory: Path,
-                        custom_objects: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Keras' outputs of the layers ``names`` on ``inputs`` and their float32 rounding per channel, saved into
-    ``directory``; the manifest's ``inner_outputs`` entry."""
-    from harness.reference.keras_model import keras_predict
-    from harness.reference.rounding import float64_outputs, rounding_by_channel
+def save_inner_outputs(names: tuple[str, ...], outputs: list[np.ndarray], exact: list[np.ndarray],
+                       directory: Path) -> dict[str, Any]:
+    """Keras' float32 outputs of the layers ``names`` and their rounding per channel (against ``exact``, the same
+    outputs in float64), saved into ``directory``; the manifest's ``inner_outputs`` entry."""
+    from harness.reference.rounding import rounding_by_channel
 
-    inner = inner_model(model, names)
-    outputs = keras_predict(inner, inputs)
-    exact = float64_outputs(inner, inputs, custom_objects)
     rounding = [rounding_by_channel(f, e) for f, e in zip(outputs, exact)]
     return {"outputs": save_arrays(directory, OUTPUT_PREFIX, list(names), outputs),
             "rounding": save_arrays(directory, ROUNDING_PREFIX, list(names), rounding)}

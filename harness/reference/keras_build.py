@@ -52,15 +52,18 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     the manifest as it is (the zoo's description and build record)."""
     from harness.reference.conversions import build_conversions, convert_layers_model
     from harness.reference.keras_model import keras_predict, layers_manifest
-    from harness.reference.inner_outputs import build_inner_outputs
-    from harness.reference.rounding import float32_rounding
+    from harness.reference.inner_outputs import save_inner_outputs, with_inner_outputs
+    from harness.reference.rounding import float64_outputs, largest_difference
     from harness.reference.training_runs import build_training_runs
 
     model = source.model
-    outputs = keras_predict(model, source.inputs)
+    probe = with_inner_outputs(model, source.inner_outputs)
+    computed, count = keras_predict(probe, source.inputs), len(model.outputs)
+    outputs = computed[:count]
     refuse_degenerate(outputs, list(model.output_names), source.name, source.advice)
-    rounding = float32_rounding(model, source.inputs, outputs, source.custom_objects)
-    inner = build_inner_outputs(model, source.inner_outputs, source.inputs, directory, source.custom_objects) \
+    exact = float64_outputs(probe, source.inputs, source.custom_objects)
+    rounding = largest_difference(outputs, exact[:count])
+    inner = save_inner_outputs(source.inner_outputs, computed[count:], exact[count:], directory) \
         if source.inner_outputs else {}
     model_json = convert_layers_model(model, directory)
     made, unavailable = build_conversions(model, source.inputs, outputs, directory, conversions)

@@ -41,7 +41,11 @@ def float32_rounding(model: Any, reference_x: list[np.ndarray], float_outputs: l
                      custom_objects: dict[str, Any] | None = None) -> float:
     """The largest difference between ``float_outputs`` (``model``'s float32 outputs on ``reference_x``) and
     the same model's float64 outputs (``float64_outputs``)."""
-    exact_outputs = float64_outputs(model, reference_x, custom_objects)
+    return largest_difference(float_outputs, float64_outputs(model, reference_x, custom_objects))
+
+
+def largest_difference(float_outputs: list[np.ndarray], exact_outputs: list[np.ndarray]) -> float:
+    """The largest difference between float32 outputs and the same model's float64 outputs."""
     return max(float(np.max(np.abs(f - e))) for f, e in zip(float_outputs, exact_outputs))
 
 
