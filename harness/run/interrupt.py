@@ -1,8 +1,8 @@
 """Stopping a run on SIGINT (Ctrl-C) or SIGTERM (a CI job's timeout): both arrive as ``KeyboardInterrupt``
 in the main thread; the run then writes every finished row, marks its report interrupted, and ends
-every process it started and the private directories its servers made (``end_everything_started``),
-since a check in flight may never return. And a
-``deadline`` for a Python-side step that may hang."""
+every process it started and removes the private directories its servers made
+(``end_everything_started``), since a check in flight may never return. And a ``deadline`` for a
+Python-side step that may hang."""
 
 from __future__ import annotations
 
