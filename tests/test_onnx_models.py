@@ -172,6 +172,26 @@ def test_a_fault_in_the_onnx_weights_fails(onnx_run, parity_session, tmp_path):
         assert row.status == "fail" and "(ONNXRUNTIME)" in row.message, (backend, row.message)
 
 
+def test_a_flatten_after_global_pooling_keeps_the_batch(tmp_path):
+    """onnx2tf matches its ops' outputs to onnxruntime's on trial inputs (ones, unless given shapes): on a batch of
+    1, global pooling gives the same bits in both, and ``Flatten`` matched "flatten the batch in" (a model taking
+    one sample). Trial runs on the reference's batch keep the batch."""
+    import tensorflow as tf
+
+    from harness.reference.onnx_build import onnx_tensors, onnx_to_saved_model
+
+    rng = np.random.default_rng(3)
+    nodes = [helper.make_node("GlobalAveragePool", ["x"], ["a"]), helper.make_node("Flatten", ["a"], ["f"]),
+             helper.make_node("Gemm", ["f", "g", "gb"], ["y"])]
+    model = save_model(tmp_path / "pooled.onnx", nodes, [("x", (None, 3, 16, 16))], [("y", (None, 5))],
+                       {"g": rng.normal(0, 0.5, (3, 5)), "gb": rng.normal(0, 0.1, 5)})
+    x = rng.uniform(0, 1, (8, 3, 16, 16)).astype(np.float32)
+    onnx_to_saved_model(model, onnx_tensors(model)[0], [x], tmp_path / "saved_model")
+    serve = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
+    (y,) = serve(tf.constant(x.transpose(0, 2, 3, 1))).values()
+    assert y.shape == (8, 5)
+
+
 def test_an_op_onnx2tf_cannot_convert_is_named_with_its_route(tmp_path, capsys):
     nodes = [helper.make_node("CastLike", ["x", "like"], ["c"]), helper.make_node("Relu", ["c"], ["y"])]
     model = save_model(tmp_path / "castlike.onnx", nodes, [("x", (None, 4))], [("y", (None, 4))],

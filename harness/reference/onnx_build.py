@@ -144,8 +144,8 @@ def float64_rounding(path: Path, names: list[str], arrays: list[np.ndarray], out
 
 
 def onnx_to_saved_model(path: Path, inputs: list[OnnxTensor], arrays: list[np.ndarray], target: Path) -> None:
-    """onnx2tf, in a process of its own and a private working directory, with the reference's input shapes; an
-    op it cannot convert is an ``UnsupportedModelError`` naming the op and the route."""
+    """onnx2tf, in a process of its own and a private working directory, its trial runs on the reference's input
+    shapes; an op it cannot convert is an ``UnsupportedModelError`` naming the op and the route."""
     _require("onnx2tf")
     shapes = [f"{i.name}:{','.join(str(d) for d in a.shape)}" for i, a in zip(inputs, arrays)]
     with tempfile.TemporaryDirectory(prefix="tfjs-parity-onnx2tf-") as work:
@@ -153,8 +153,12 @@ def onnx_to_saved_model(path: Path, inputs: list[OnnxTensor], arrays: list[np.nd
         # are there; no machine here reaches GitHub, so seeded images stand in (they only feed its own check).
         np.save(Path(work) / ONNX2TF_CALIBRATION,
                 np.random.default_rng(0).uniform(0.0, 1.0, (20, 128, 128, 3)).astype(np.float32))
+        # onnx2tf settles some layouts by matching its TensorFlow ops' outputs to onnxruntime's on trial inputs,
+        # of batch 1 unless told (-sh; -ois applies only through onnxsim, which -nuo turns off). With batch 1 a
+        # Flatten after global pooling matched "flatten the batch in" wherever the two agreed to the bit (seen
+        # on an AMD EPYC): the model then took a batch of 1 only.
         done = subprocess.run([sys.executable, "-m", "onnx2tf", "-i", str(path.resolve()), "-o", str(target),
-                               "-nuo", "-n", "-ois", *shapes], cwd=work, capture_output=True, text=True,
+                               "-nuo", "-n", "-sh", *shapes], cwd=work, capture_output=True, text=True,
                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     if done.returncode != 0 or not (target / "saved_model.pb").is_file():
         output = done.stdout + done.stderr
