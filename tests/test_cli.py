@@ -71,6 +71,29 @@ def test_a_report_directory_that_cannot_be_written_is_named_before_anything_runs
     assert "Traceback" not in error
 
 
+def test_a_port_that_cannot_be_bound_is_named_and_nothing_runs(monkeypatch, tmp_path, capsys):
+    """The server asks for a free port on 127.0.0.1; here it is given one that is taken."""
+    import socket
+
+    from aiohttp import web
+
+    from conftest import run_cli
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    site = web.TCPSite
+    monkeypatch.setattr(web, "TCPSite", lambda runner, host, port: site(runner, host, taken.getsockname()[1]))
+    try:
+        status = run_cli(["run", "--models", "mlp", "--backends", "cpu", "--checks", "predict", "--out", str(tmp_path)])
+    finally:
+        taken.close()
+    error = capsys.readouterr().err
+    assert status == EXIT_USAGE
+    assert "could not start: cannot serve the page on 127.0.0.1: [Errno 98]" in error, error
+    assert "address already in use" in error and "Traceback" not in error and "Exception in thread" not in error
+
+
 @pytest.mark.parametrize(("argv", "hint"), [
     (["run", "--backends", "cpu,wbgl"], "unknown backend 'wbgl' (did you mean 'webgl'?)"),
     (["run", "--checks", "predcit"], "unknown predcit (did you mean 'predict'?)"),

@@ -170,7 +170,11 @@ class ParityServer:
                 "make report do it), or pass --tfjs-dir with your app's node_modules")
         self.slots.open()
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        try:
+            asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=30)
+        except OSError as error:  # no free port, or no loopback interface
+            self.stop()
+            raise SetupError(f"cannot serve the page on 127.0.0.1: {error}") from None
         self._slots_prefix = self.mount(self.slots.root)
         return self
 
