@@ -12,7 +12,6 @@ interrupted, and ``run --resume OUT`` runs the rest.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -38,7 +37,7 @@ from harness.reference.zoo import ZOO
 if TYPE_CHECKING:
     from harness.browser.endpoints import BrowserEndpoint
     from harness.browser.tfjs_versions import TfjsSelection
-    from harness.results import CheckResult
+    from harness.run.engine import RunOutcome, RunSettings
     from harness.run.zoo_run import RunOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ENDPOINT_LOST = 0, 1, 2, 3
@@ -80,10 +79,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--junit", type=Path, default=None, metavar="FILE", help="also write JUnit XML to FILE")
     run.add_argument("--checks", default=checks, help=f"comma-separated checks (default: {checks})")
     run.add_argument("--fixtures", type=Path, default=None, help="fixture cache directory (default: fixtures/)")
-    run.add_argument("--parallel", type=int, default=None, metavar="N",
-                     help=f"browsers launched here that share the work, each with its own (model, backend) groups "
-                          f"(default: one per core, at most {MAX_DEFAULT_PARALLEL}: {default_parallel()} here; "
-                          "with --browser-endpoint, the endpoints share it)")
     run.add_argument("--resume", type=Path, default=None, metavar="OUT",
                      help="continue the interrupted run whose report is in OUT (same selection): keep its finished "
                           "rows, run only the checks it lacks, and write the report there")
@@ -93,9 +88,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--power", nargs="?", const="cpu", default=None, metavar="BACKEND",
                      help="after the checks, plant faults into each model on BACKEND (default cpu) and report which "
                           "ones predict catches, and the smallest change of one weight it flags (docs/power.md)")
-    run.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
-                     help=f"largest model upload the server accepts from the page, in MiB (default: "
-                          f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
     _add_report_and_timeout(run)
     _add_tfjs_options(run)
     _add_check_command(commands, backends)
@@ -170,6 +162,14 @@ def _add_tfjs_options(command: argparse.ArgumentParser) -> None:
 
 
 def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
+    parallel = (f"one per core, at most {MAX_DEFAULT_PARALLEL}: {default_parallel()} here"
+                if command.prog.endswith("run") else "1: the browser that prepared the models runs their checks")
+    command.add_argument("--parallel", type=int, default=None, metavar="N",
+                         help=f"browsers launched here that share the work, each with its own (model, backend) "
+                              f"groups (default: {parallel}; with --browser-endpoint, the endpoints share it)")
+    command.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
+                         help=f"largest model upload the server accepts from the page, in MiB (default: "
+                              f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
     command.add_argument("--out", type=Path, default=DEFAULT_REPORT_DIR,
                          help=f"report directory (default: {DEFAULT_REPORT_DIR}/); TensorFlow's own log lines go to "
                               "tensorflow.log there")
@@ -237,46 +237,50 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     from harness.report.baseline import RegressionRules
     from harness.run.zoo_run import RunOptions
 
-    for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib),
-                          ("--error-growth", args.error_growth), ("--latency-growth", args.latency_growth)):
+    for option, value in (("--error-growth", args.error_growth), ("--latency-growth", args.latency_growth)):
         if value <= 0:
             raise UsageError(f"{option} must be positive")
-    if args.reference_timeout is not None and args.reference_timeout <= 0:
-        raise UsageError("--reference-timeout must be positive")
     if args.matrix and args.backends:
         raise UsageError("give --matrix or --backends, not both")
-    if args.parallel is not None and args.parallel < 1:
-        raise UsageError("--parallel must be at least 1")
-    if args.parallel is not None and args.browser_endpoint is not None:
-        raise UsageError("give --parallel or --browser-endpoint, not both: the endpoints share the work")
     if args.baseline and not args.baseline.is_file():
         raise UsageError(f"--baseline: {args.baseline} is not a file")
     if args.repeat < 1 or (args.repeat > 1 and args.resume is not None):
         raise UsageError("--repeat must be at least 1, and a repeated run cannot be resumed (--resume)")
     backends = (MATRICES[args.matrix] if args.matrix
                 else backend_ids(args.backends or ",".join(DEFAULT_BACKENDS), "--backends"))
-    backends, tfjs = _expand(args, backends)
     return RunOptions(
         models=known_names(args.models, tuple(ZOO), "--models"),
-        backends=backends,
-        tfjs=tfjs,
-        progress="quiet" if args.quiet else None,
-        endpoints=_endpoints(args),
-        parallel=args.parallel or default_parallel(),
+        settings=_run_settings(args, backends),
         checks=known_names(args.checks, DEFAULT_CHECKS, "--checks"),
-        out=_report_directory(args),
-        resume=args.resume is not None,
-        repeat=args.repeat,
         power=backend_ids(args.power, "--power")[0] if args.power else None,
-        timeout_s=args.timeout,
         reference_timeout_s=args.reference_timeout,
-        upload_limit=mib_to_bytes(args.upload_limit_mib),
         baseline=args.baseline,
         save_baseline=args.save_baseline,
         junit=args.junit,
         rules=RegressionRules(args.error_growth, args.error_floor, args.latency_growth, args.latency_floor_ms),
         **({"fixtures": args.fixtures} if args.fixtures else {}),
     )
+
+
+def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSettings:
+    """Where and how the checks of ``run`` or ``check`` run (``run.engine``), checked; a ``UsageError`` names the
+    option that is wrong."""
+    from harness.run.engine import RunSettings
+
+    for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib),
+                          ("--reference-timeout", 1 if args.reference_timeout is None else args.reference_timeout)):
+        if value <= 0:
+            raise UsageError(f"{option} must be positive")
+    if args.parallel is not None and args.parallel < 1:
+        raise UsageError("--parallel must be at least 1")
+    if args.parallel is not None and args.browser_endpoint is not None:
+        raise UsageError("give --parallel or --browser-endpoint, not both: the endpoints share the work")
+    backends, tfjs = _expand(args, backends)
+    return RunSettings(backends=backends, out=_report_directory(args), timeout_s=args.timeout,
+                       upload_limit=mib_to_bytes(args.upload_limit_mib), tfjs=tfjs,
+                       progress="quiet" if args.quiet else None, endpoints=_endpoints(args),
+                       parallel=args.parallel or (default_parallel() if args.command == "run" else 1),
+                       resume=args.resume is not None, repeat=getattr(args, "repeat", 1))
 
 
 def _expand(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:
@@ -306,25 +310,19 @@ def _check(args: argparse.Namespace) -> int:
     shapes = tuple(comma_numbers(shape, "--input-shape", int) for shape in args.input_shape)
     if len(value_range) != 2 or value_range[0] >= value_range[1]:
         raise UsageError(f"--input-range: {args.input_range!r} is not LOW,HIGH with LOW < HIGH")
-    if args.batch < 2 or args.timeout <= 0 or (args.reference_timeout is not None and args.reference_timeout <= 0):
-        raise UsageError("--batch must be at least 2 (a reference must vary), --timeout and --reference-timeout "
-                         "positive")
+    if args.batch < 2:
+        raise UsageError("--batch must be at least 2 (a reference must vary)")
     if args.train is not None and not args.train.is_file():
         raise UsageError(f"--train {args.train}: no such file")
     plan = InputPlan(files=_paths(args.inputs), shapes=shapes, batch=args.batch, value_range=value_range,
                      seed=args.seed)
-    backends, tfjs = _expand(args, backend_ids(args.backends, "--backends"))
-    how = ModelOptions(backends=backends, checks=known_names(args.checks, tuple(CHECKS), "--checks"), inputs=plan,
-                       expected=_paths(args.expected), train=read_train_file(args.train) if args.train else {},
-                       data=args.data, via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
+    settings = _run_settings(args, backend_ids(args.backends, "--backends"))
+    how = ModelOptions(backends=settings.backends, checks=known_names(args.checks, tuple(CHECKS), "--checks"),
+                       inputs=plan, expected=_paths(args.expected),
+                       train=read_train_file(args.train) if args.train else {}, data=args.data,
+                       via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
                        custom_js=args.custom_js, repair=args.repair, inner_outputs=tuple(args.inner_output))
-    endpoints = _endpoints(args)
-    if len(endpoints) > 1:
-        raise UsageError("--browser-endpoint: `check` runs in one browser; give one endpoint (several share the work "
-                         "of `run`, or of pytest-xdist workers with --parity-browser-endpoint)")
-    options = CheckOptions(models=tuple(args.models), how=how, out=_report_directory(args), timeout_s=args.timeout,
-                           resume=args.resume is not None, tfjs=tfjs,
-                           progress="quiet" if args.quiet else None, endpoint=endpoints[0] if endpoints else None,
+    options = CheckOptions(models=tuple(args.models), how=how, settings=settings,
                            reference_timeout_s=args.reference_timeout)
     return _run_and_print(lambda: run_user_check(options))
 
@@ -354,7 +352,7 @@ def _run(args: argparse.Namespace) -> int:
     return _run_and_print(lambda: run_parity(options))
 
 
-def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
+def _run_and_print(run: Callable[[], RunOutcome]) -> int:
     """Run, then print the outcome (``report.terminal``); the exit status says whether every check passed, or that
     a signal stopped the run (``EXIT_INTERRUPTED``, after its report is written)."""
     from harness.report.terminal import render_outcome
@@ -363,18 +361,18 @@ def _run_and_print(run: Callable[[], tuple[Path, list[CheckResult]]]) -> int:
 
     try:
         with interruptible():
-            report_path, results = run()
+            outcome = run()
     except RunInterrupted as stopped:
         # The other browsers' threads end with the process, their pending Playwright calls unfinished by design.
         logging.getLogger("asyncio").disabled = True
-        if stopped.report is None:
+        if stopped.path is None or stopped.report is None:
             print(f"tfjs-parity: {stopped} before any check ran; no report written", file=sys.stderr)
         else:
-            print(render_outcome(json.loads(stopped.report.read_text()), stopped.report))
+            print(render_outcome(stopped.report, stopped.path))
         return EXIT_INTERRUPTED
-    report = json.loads(report_path.read_text())
-    print(render_outcome(report, report_path))
-    passed = all(r.status in PASSING_STATUSES for r in results)
+    report = outcome.report
+    print(render_outcome(report, outcome.path))
+    passed = all(r.status in PASSING_STATUSES for r in outcome.rows)
     if not passed or (report.get("baseline") or {}).get("regressions") or (report.get("repeats") or {}).get(
             "status_changed"):
         return EXIT_FAIL

@@ -173,15 +173,19 @@ def parity_check_args(pytestconfig: pytest.Config) -> dict[str, Any]:
 def parity(parity_session: ParitySession, parity_check_args: dict[str, Any],
            tmp_path_factory: pytest.TempPathFactory) -> ModelParity:
     """Checks your own models in the browser. Example: ``parity.check("model.h5").assert_passed()``."""
+    from harness.options import reference_timeout
     from harness.run.model_check import ModelChecker
 
-    return ModelParity(ModelChecker(parity_session, tmp_path_factory.mktemp("parity")), parity_check_args)
+    checker = ModelChecker(parity_session, tmp_path_factory.mktemp("parity"),
+                           reference_timeout(None, parity_session.timeout_s))
+    return ModelParity(parity_session, checker, parity_check_args)
 
 
 class ModelParity:
     """``check(model, ...)``: the checks of ``tfjs-parity check`` on one model, in the session's browser."""
 
-    def __init__(self, checker: ModelChecker, defaults: dict[str, Any]) -> None:
+    def __init__(self, session: ParitySession, checker: ModelChecker, defaults: dict[str, Any]) -> None:
+        self._session = session
         self._checker = checker
         self._defaults = defaults
 
@@ -197,6 +201,7 @@ class ModelParity:
         ``value_range``, ``seed`` and ``shapes`` (as the options of ``tfjs-parity check``)."""
         __tracebackhide__ = True
         from harness.errors import UsageError
+        from harness.run.engine import run_or_skip
         from harness.run.model_check import model_options, validate
 
         settings = {**self._defaults, **options}
@@ -207,8 +212,10 @@ class ModelParity:
             models = validate((Path(model),), how, (name,) if name else (), taken=self._checker.names)
         except UsageError as error:
             pytest.fail(f"tfjs-parity: parity.check({str(model)!r}): {error}", pytrace=False)
-        rows, _ = self._checker.check(models, how)
-        return ParityRows(rows)
+        references, rows, _ = self._checker.prepare(models, how)
+        return ParityRows(rows + [run_or_skip(self._session, reference, backend, check)
+                                  for reference in references.values() for backend in how.backends
+                                  for check in how.checks])
 
 
 class ParityRows(list["CheckResult"]):

@@ -3,6 +3,7 @@ Worker), saving through each tfjs scheme, and comparing a model before and after
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from harness.browser.backends import BACKENDS, backend_variant
 from harness.browser.engines import split_engine
+from harness.browser.page import PageCrashedError
 from harness.checks.context import CheckContext
 from harness.checks.training import encoded_job, training_job
 from harness.verdict.compare import Comparison, compare_exact, format_failure, largest
@@ -70,7 +72,8 @@ def open_subjects(context: CheckContext) -> Iterator[Subject]:
         try:
             yield subject
         finally:
-            context.page.call("dispose", subject.model_id)
+            with contextlib.suppress(PageCrashedError):  # a page gone (crashed, or ended by an interrupt) frees all
+                context.page.call("dispose", subject.model_id)
 
 
 def _trained(context: CheckContext) -> Subject:

@@ -43,7 +43,12 @@ def write_report(directory: Path, environment: dict[str, Any], results: Iterable
                  baseline: dict[str, Any] | None = None, blocks: dict[str, Any] | None = None) -> Path:
     """Write ``parity.json``, ``parity.md`` and ``parity.html`` into ``directory`` (``blocks``: see
     ``document.build_report``); returns the JSON path."""
-    report = build_report(environment, results, baseline, blocks)
+    return write_document(directory, build_report(environment, results, baseline, blocks))
+
+
+def write_document(directory: Path, report: dict[str, Any]) -> Path:
+    """Write ``report`` (a ``document.build_report`` document) as ``parity.json``, ``parity.md`` and ``parity.html``
+    into ``directory``; returns the JSON path."""
     json_path = directory / REPORT_JSON
     try:
         write_atomically(json_path, json.dumps(report, indent=2, allow_nan=True) + "\n")

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from harness.browser.slots import remove_open_stores
 from harness.errors import HarnessError
@@ -47,11 +48,13 @@ def deadline(seconds: float, step: str) -> Iterator[None]:
 
 
 class RunInterrupted(Exception):  # noqa: N818 - not an error: the user asked for it
-    """A run stopped on a signal, after writing its report (``report``: parity.json, or None if it had none)."""
+    """A run stopped on a signal, after writing its report (``path``: parity.json, and ``report`` its document; None
+    if it had none)."""
 
-    def __init__(self, signal_name: str, report: Path | None) -> None:
+    def __init__(self, signal_name: str, path: Path | None, report: dict[str, Any] | None = None) -> None:
         super().__init__(f"interrupted by {signal_name}")
         self.signal_name = signal_name
+        self.path = path
         self.report = report
 
 

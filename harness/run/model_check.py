@@ -1,37 +1,35 @@
 """``tfjs-parity check MODEL [MODEL ...]``: users' own models, each converted and checked on every backend.
 
-One run, one TensorFlow import, one browser and one report for all the models. First every MODEL's
-format is detected (refusing Keras 3 files unless ``via_savedmodel``) and the browser starts with
-the user's ``custom_js`` in each backend's page. Then, model by model: load, preflight (one
-``preflight`` row per backend), build the reference through the same pipeline as the zoo's
-(``reference.keras_build`` for a Keras model), and run every selected check on every backend; a
-check that cannot apply to this model is a ``skip`` row that says why. A model whose reference
-cannot be built (unreadable, outputs that prove nothing, bad ``--data``) gets one ``error`` row
-per backend naming the cause, and the run goes on with the next model; the run then ends with that
-cause (exit status 2). Each model's reference directory is kept in ``out/models/NAME/``, so a
-failure can be reproduced; the report is rewritten after each model.
+One run, one TensorFlow import and one report for all the models. First every MODEL's format is
+detected (refusing Keras 3 files unless ``via_savedmodel``) and a browser starts with the user's
+``custom_js`` in each backend's page. Then, model by model: load, preflight (one ``preflight`` row
+per backend), build the reference through the same pipeline as the zoo's (``reference.keras_build``
+for a Keras model). A model whose reference cannot be built (unreadable, outputs that prove nothing,
+bad ``--data``) gets one ``error`` row per backend naming the cause, and the run goes on with the
+next model; the run then ends with that cause (exit status 2). Then the run engine (``run.engine``)
+runs every selected check of the prepared models on every backend, in one browser or several
+(``--parallel``, remote endpoints); a check that cannot apply to a model is a ``skip`` row that says
+why. Each model's reference directory is kept in ``out/models/NAME/``, so a failure can be
+reproduced.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from harness.browser.backends import DEFAULT_BACKENDS
-from harness.browser.endpoints import BrowserEndpoint
-from harness.browser.engines import engines_of
-from harness.browser.tfjs_versions import TfjsSelection
-from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS, check_applies, skip_reason
+from harness.browser.page import BackendPage
+from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS
 from harness.checks.conversion import CONVERSION_OF_CHECK
 from harness.checks.route import judge_hops
 from harness.errors import HarnessError, UsageError
-from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S, known_names, reference_timeout
+from harness.options import known_names, reference_timeout
 from harness.reference.artifacts import copy_model_files
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel
 from harness.reference.formats import (
@@ -64,13 +62,12 @@ from harness.reference.user_build import (
     build_tfjs_reference,
 )
 from harness.reference.user_training import check_train_fields, read_train_file, resolve_training
-from harness.report.files import REPORT_JSON, write_report
-from harness.report.journal import Journal
-from harness.report.progress import Progress
+from harness.report.document import build_report
 from harness.results import CheckResult
-from harness.run.interrupt import RunInterrupted, deadline, end_everything_started
-from harness.run.session import EVIDENCE_DIRECTORY, ParitySession, fresh_evidence_folder
-from harness.run.tensorflow_log import TENSORFLOW_LOG, tensorflow_log
+from harness.run.engine import RunEngine, RunOutcome, RunSettings, run_or_skip
+from harness.run.interrupt import deadline
+from harness.run.shards import Group
+from harness.run.tensorflow_log import TENSORFLOW_LOG
 
 MODELS_DIRECTORY = "models"
 REPAIRED_DIRECTORY = "repaired"  # --repair's model.json files (with their weights), one folder per model
@@ -98,17 +95,24 @@ class ModelOptions:
 
 @dataclass(frozen=True)
 class CheckOptions:
-    """What ``tfjs-parity check`` was asked to do: which models, how, and where the report goes."""
+    """What ``tfjs-parity check`` was asked to do: which models, how, and where and how they run (``settings``: its
+    backends are ``how.backends``)."""
 
     models: tuple[Path, ...]
     how: ModelOptions = field(default_factory=ModelOptions)
-    out: Path = DEFAULT_REPORT_DIR
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    tfjs: TfjsSelection | None = None  # None: the pinned tfjs only
-    progress: str | None = None  # a ``report.progress.MODES`` entry; None: bar on a terminal, else lines
-    endpoint: BrowserEndpoint | None = None  # a remote browser server; None: launch Chromium here
+    settings: RunSettings = RunSettings()
     reference_timeout_s: float | None = None  # per model's reference build; None: options.reference_timeout's default
-    resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
+
+
+class PlanningHost(Protocol):
+    """Where a user's model is prepared: a browser's pages (to probe what tfjs makes of the model), the run's rows,
+    and the page scripts every page runs. A ``ParitySession`` (the pytest API) or the run engine (``check``)."""
+
+    def page(self, backend: str) -> BackendPage: ...
+
+    def record(self, row: CheckResult) -> object: ...
+
+    def add_page_script(self, script: Path, backends: tuple[str, ...]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -192,56 +196,45 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
     return found
 
 
-def run_user_check(options: CheckOptions) -> tuple[Path, list[CheckResult]]:
-    """Check every model on every backend; each row is journaled as it finishes (``report.journal``) and the
-    report rewritten after each model. With ``options.resume``, the journal's rows are kept and only the checks
-    they lack run. A model whose reference could not be built ends the run with its cause, after the others ran."""
-    models = validate(options.models, options.how)
-    selection = {"models": [str(path) for path in options.models], "backends": list(options.how.backends),
-                 "checks": list(options.how.checks)}
-    journal = Journal.start(options.out, selection, resume=options.resume)
-    measured = {(row.model, row.backend, row.check) for row in journal.rows}
-    to_run = [model for model in models if not _finished(model.name, options.how, journal.rows)]
-    for directory in [options.out / MODELS_DIRECTORY / model.name for model in to_run] if options.resume \
-            else [options.out / MODELS_DIRECTORY]:
-        shutil.rmtree(directory, ignore_errors=True)
-    # One preflight row and one row per check, for each model and backend.
-    progress = Progress(len(models) * len(options.how.backends) * (len(options.how.checks) + 1), options.progress,
-                        earlier=journal.rows)
-    results = progress.rows
+def run_user_check(options: CheckOptions) -> RunOutcome:
+    """Prepare every model (its preflight rows, its reference), then run every check on every backend through the run
+    engine (``run.engine``: journal, resume, browsers, progress, interrupts); the report is rewritten after each model
+    and each (model, backend) group. A model whose reference could not be built ends the run with its cause, after
+    the others ran."""
+    how = options.how
+    models = validate(options.models, how)
+    settings = replace(options.settings, backends=how.backends)
+    out = settings.out
+    selection = {"models": [str(path) for path in options.models], "backends": list(how.backends),
+                 "checks": list(how.checks)}
+    positions = [{name: i for i, name in enumerate(names)}
+                 for names in ([m.name for m in models], how.backends, ("reference", "preflight", *how.checks))]
 
-    def record(row: CheckResult) -> None:
-        journal.append(row)
-        progress(row)
+    def order(row: CheckResult) -> tuple[int, int, int]:
+        return tuple(where[key] for where, key in zip(positions, (row.model, row.backend, row.check)))  # type: ignore[return-value]
 
-    environment = {**_environment(models), "tensorflow_log": TENSORFLOW_LOG}
-    evidence = options.out / EVIDENCE_DIRECTORY if options.resume else fresh_evidence_folder(options.out)
-    session = ParitySession(options.timeout_s, on_result=record, tfjs=options.tfjs, evidence=evidence,
-                            endpoint=options.endpoint, engines=engines_of(options.how.backends))
-    refused = [row.message for row in journal.rows
-               if row.check == "reference" and row.backend == options.how.backends[0]]
-    with tensorflow_log(options.out), contextlib.closing(journal):
-        try:
-            with session:
-                checker = ModelChecker(session, options.out, options.reference_timeout_s)
-                _, newly_refused = checker.check(to_run, options.how, after_model=lambda: write_report(
-                    options.out, {**session.environment(), **environment}, results), measured=measured)
-                refused += newly_refused
-        except KeyboardInterrupt as stop:  # SIGINT or SIGTERM (``run.interrupt``): keep what was measured
-            end_everything_started()
-            signal_name = str(stop) or "SIGINT"
-            write_report(options.out, {**session.environment(), **environment}, results,
-                         blocks={"interrupted": f"{signal_name} after {len(results)} of {progress.total} checks; "
-                                               f"`tfjs-parity check --resume {options.out}` with the same models "
-                                               "and options runs the rest"})
-            progress.finish()
-            raise RunInterrupted(signal_name, options.out / REPORT_JSON) from None
-        if not to_run:  # everything was measured before: the report of the journal's rows
-            write_report(options.out, {**session.environment(), **environment}, results)
-        progress.finish()
-    if refused:
-        raise _RefusedModels("\n".join(refused))
-    return options.out / REPORT_JSON, results
+    def build(rows: list[CheckResult], environment: dict[str, Any], blocks: dict[str, Any]) -> dict[str, Any]:
+        return build_report({**environment, **_environment(models), "tensorflow_log": TENSORFLOW_LOG}, rows, None,
+                            blocks)
+
+    with RunEngine(settings, selection, f"`tfjs-parity check --resume {out}` with the same models and options runs "
+                   "the rest", order, build) as engine:
+        journal_rows = engine.rows
+        to_run = [model for model in models if not _finished(model.name, how, journal_rows)]
+        for directory in [out / MODELS_DIRECTORY / model.name for model in to_run] if settings.resume \
+                else [out / MODELS_DIRECTORY]:
+            shutil.rmtree(directory, ignore_errors=True)
+        engine.expect(len(models) * len(how.backends) * (len(how.checks) + 1))  # a preflight row and the checks
+        refused = [row.message for row in journal_rows if row.check == "reference" and row.backend == how.backends[0]]
+        checker = ModelChecker(engine, out, reference_timeout(options.reference_timeout_s, settings.timeout_s))
+        references, _, newly_refused = checker.prepare(to_run, how, after_model=engine.write,
+                                                       measured=engine.measured)
+        engine.run([Group(name, backend, how.checks) for name in references for backend in how.backends],
+                   lambda session, group, check: run_or_skip(session, references[group.model], group.backend, check))
+        outcome = engine.finish()
+    if refused + newly_refused:
+        raise _RefusedModels("\n".join(refused + newly_refused))
+    return outcome
 
 
 def _finished(name: str, how: ModelOptions, rows: list[CheckResult]) -> bool:
@@ -267,32 +260,34 @@ def _utf8(text: str) -> bool:
 
 
 class ModelChecker:
-    """Checks users' models in one session, call after call (the CLI's one run, or the pytest API's calls):
-    reference directories go to ``out/models/NAME/``, and every row reaches the session's listener."""
+    """Prepares users' models on a ``PlanningHost``, call after call (the CLI's one run, or the pytest API's calls):
+    their preflight rows, and reference directories in ``out/models/NAME/``."""
 
-    def __init__(self, session: ParitySession, out: Path, reference_timeout_s: float | None = None) -> None:
+    def __init__(self, host: PlanningHost, out: Path, reference_timeout_s: float) -> None:
         configure_tensorflow_environment()  # before anything imports TensorFlow, whoever calls
-        self.session = session
+        self.host = host
         self.out = out
-        self.reference_timeout_s = reference_timeout(reference_timeout_s, session.timeout_s)  # per model's build
+        self.reference_timeout_s = reference_timeout_s  # per model's build
         self.names: set[str] = set()  # the models' names so far: each call's are new (``validate(taken=...)``)
         self._scripts = 0
 
-    def check(self, models: list[UserModel], how: ModelOptions, after_model: Callable[[], object] | None = None,
-              measured: set[tuple[str, str, str]] | None = None) -> tuple[list[CheckResult], list[str]]:
-        """Check ``models`` (from ``validate``) as ``how`` says, but not the (model, backend, check) rows already
-        ``measured``; returns their rows, and the causes of models whose reference could not be built (each also an
-        ``error`` row per backend)."""
+    def prepare(self, models: list[UserModel], how: ModelOptions, after_model: Callable[[], object] | None = None,
+                measured: set[tuple[str, str, str]] | None = None,
+                ) -> tuple[dict[str, ReferenceModel], list[CheckResult], list[str]]:
+        """Prepare ``models`` (from ``validate``) as ``how`` says: the references of those tfjs can run, the rows
+        recorded (each model's preflight per backend, but not those already ``measured``; an ``error`` row per backend
+        for a model whose reference could not be built), and the causes of those models."""
         measured = measured or set()
         custom_objects = load_custom_objects(how.custom_objects)
         if how.custom_js is not None:
             self._add_script(how.custom_js, how.backends)
-        registered = set(self.session.page(how.backends[0]).call("registeredClasses"))
+        registered = set(self.host.page(how.backends[0]).call("registeredClasses"))
 
         def probe(probes: list[LayerProbe]) -> list[ConfigFinding]:  # the live page: an error replaces it
-            return config_findings(probes, self.session.page(how.backends[0]).call("probeLayers",
-                                                                                 probe_requests(probes)))
+            return config_findings(probes, self.host.page(how.backends[0]).call("probeLayers",
+                                                                              probe_requests(probes)))
 
+        references: dict[str, ReferenceModel] = {}
         rows: list[CheckResult] = []
         refused = []
         for model in models:
@@ -305,26 +300,26 @@ class ModelChecker:
             except Exception as error:  # noqa: BLE001 - a model that cannot be prepared must not end the others
                 error = error if isinstance(error, HarnessError) else HarnessError(f"{type(error).__name__}: {error}")
                 refused.append(f"{model.name}: {error}")
-                rows += [self.session.record(_setup_error(model, backend, error)) for backend in how.backends]
+                made = [_setup_error(model, backend, error) for backend in how.backends]
             else:
-                for backend in how.backends:
-                    if (model.name, backend, "preflight") not in measured:
-                        rows.append(self.session.record(_preflight_result(model, backend, problems, changes,
-                                                                          self.out, reference)))
-                    if reference is not None:
-                        rows += _run_checks(self.session, reference, backend, tuple(
-                            check for check in how.checks if (model.name, backend, check) not in measured))
+                made = [_preflight_result(model, backend, problems, changes, self.out, reference)
+                        for backend in how.backends if (model.name, backend, "preflight") not in measured]
+                if reference is not None:
+                    references[model.name] = reference
+            for row in made:
+                self.host.record(row)
+            rows += made
             if after_model is not None:
                 after_model()
-        return rows, refused
+        return references, rows, refused
 
     def _add_script(self, script: Path, backends: tuple[str, ...]) -> None:
-        """Serve the user's ``--custom-js`` (alone in its folder) and run it in each backend's page."""
+        """Serve a copy of the user's ``--custom-js`` (alone in its folder) and run it in each backend's page."""
         self._scripts += 1
         folder = self.out / CUSTOM_JS_DIRECTORY / str(self._scripts)
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(script, folder / CUSTOM_JS)
-        self.session.add_page_script(self.session.file_url(folder, CUSTOM_JS), backends)
+        self.host.add_page_script(folder / CUSTOM_JS, backends)
 
 
 class _RefusedModels(HarnessError):
@@ -402,13 +397,6 @@ def _repair(reference: ReferenceModel, removals: dict[str, tuple[str, ...]], tar
         repair_model_json(path, removals)
     copy_model_files(layers_models[0], target)
     return changes
-
-
-def _run_checks(session: ParitySession, reference: ReferenceModel, backend: str,
-                checks: tuple[str, ...]) -> list[CheckResult]:
-    """Every check of ``checks`` on ``backend``: run where it applies, else a ``skip`` row saying why."""
-    return [session.run_check(check, reference, backend) if check_applies(check, reference)
-            else session.skip(check, reference, backend, skip_reason(check, reference)) for check in checks]
 
 
 def _setup_error(model: UserModel, backend: str, error: HarnessError) -> CheckResult:

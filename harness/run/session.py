@@ -51,12 +51,14 @@ class ParitySession:
         self._browsers: dict[str, ParityBrowser | WebDriverBrowser] = {}
         self._pages: dict[str, BackendPage] = {}
         self._mounts: dict[Path, str] = {}
-        self._scripts: list[str] = []  # run in every page made (``add_page_script``)
+        self._scripts: list[Path] = []  # run in every page made (``add_page_script``)
 
     def start(self) -> ParitySession:
-        """Start the server, Playwright, and the browser of each of ``engines``."""
+        """Start the server, Playwright, and the browser of each of ``engines`` (nothing if started already)."""
         from playwright.sync_api import sync_playwright
 
+        if self._playwright is not None:
+            return self
         if self.endpoint is None:  # a bad override variable is reported before Playwright starts
             for engine in self.engines:
                 checked_override(ENGINES[engine])
@@ -117,22 +119,22 @@ class ParitySession:
                 page.close()
             page = self.browser(split_engine(backend)[0]).new_page(
                 self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None)
-            for url in self._scripts:
-                page.call("addScript", url)
+            for script in self._scripts:
+                page.call("addScript", self.file_url(script.parent, script.name))
             self._pages[backend] = page
             self.backend_info[backend] = page.info
         return page
 
-    def add_page_script(self, url: str, backends: tuple[str, ...]) -> None:
-        """Run the script at ``url`` (a user's ``--custom-js``) in ``backends``' pages now and in every page made
-        later (after a crash or an error, a fresh page gets it too)."""
-        self._scripts.append(url)
-        for backend in backends:
+    def add_page_script(self, script: Path, backends: tuple[str, ...]) -> None:
+        """Run ``script`` (a user's ``--custom-js``, served from its folder) in every open page and ``backends``'
+        pages now, and in every page made later (after a crash or an error, a fresh page gets it too)."""
+        self._scripts.append(script)
+        for backend in dict.fromkeys([*self._pages, *backends]):
             page = self._pages.get(backend)
             if page is None:
                 self.page(backend)
             else:
-                page.call("addScript", url)
+                page.call("addScript", self.file_url(script.parent, script.name))
 
     def close_pages_except(self, backend: str) -> None:
         """Close every page but ``backend``'s, to free their memory when a run has moved on to ``backend``."""

@@ -48,7 +48,7 @@ class Shards:
     """Runs groups on the browsers ``endpoints`` name (``None``: a browser launched here; ``(None, None)``: two)."""
 
     def __init__(self, endpoints: Sequence[BrowserEndpoint | None], make_session: MakeSession,
-                 on_result: ResultListener, after_group: Callable[[], None] = lambda: None) -> None:
+                 on_result: ResultListener, after_group: Callable[[], object] = lambda: None) -> None:
         self._endpoints = tuple(endpoints)
         local = sum(endpoint is None for endpoint in self._endpoints)
         numbers = iter(range(1, local + 1))
