@@ -6,6 +6,24 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
+# Fixtures that start a browser, and fixtures that build the zoo's references with Keras: a test asking for one
+# carries the ``browser`` or ``keras`` marker without saying so (``make test-fast`` leaves both out).
+BROWSER_FIXTURES = {"parity_session", "parity"}
+KERAS_FIXTURES = {"parity_references", "reference_model"}
+# Chromium's smoke test (Firefox's and WebKit's are marked where they are parametrized).
+CHROMIUM_SMOKE = "tests/test_teeth.py::test_predict_fails_on_a_weight_perturbed_by_1e_3[cpu]"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if fixtures & KERAS_FIXTURES:
+            item.add_marker(pytest.mark.keras)
+        if item.nodeid == CHROMIUM_SMOKE:
+            item.add_marker(pytest.mark.smoke)
+
 
 def run_cli(argv):
     """``tfjs-parity ARGV`` in-process, on a thread of its own: once a test has used ``parity_session``,
@@ -33,13 +51,14 @@ def small_keras_model(seed, inputs=4, hidden=6, outputs=3):
 def predict_with_a_perturbed_weight(session, reference, backend):
     """The ``predict`` row of ``reference`` on ``backend`` with column 3 of its last bias changed by 1e-3 in the
     browser (against the unchanged Keras reference)."""
+    from harness.browser.page import PageOperation
     from harness.checks.inference import compare_predictions
 
     bias = next(w for w in reversed(reference.weights) if w.name.endswith("/bias"))
 
     def perturbed_predict(context):
-        model_id = context.page.call("load", context.model_url)
-        context.page.call("perturbWeight", model_id, bias.name, 3, 1e-3)
+        model_id = context.page.call(PageOperation.LOAD, context.model_url)
+        context.page.call(PageOperation.PERTURB_WEIGHT, model_id, bias.name, 3, 1e-3)
         return compare_predictions(context, model_id)
 
     return session.run_check("predict", reference, backend, perturbed_predict)

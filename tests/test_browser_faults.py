@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from harness.browser.page import PageOperation
 from harness.checks.inference import compare_predictions
 from harness.run.session import ParitySession
 
@@ -26,7 +27,7 @@ def kill_during_a_check_then_check_again(reference):
     to the shared session's Playwright."""
     with ParitySession(timeout_s=60) as session:
         def killed_midway(context):
-            model_id = context.page.call("load", context.model_url)
+            model_id = context.page.call(PageOperation.LOAD, context.model_url)
             os.kill(browser_pid(session), signal.SIGKILL)
             return compare_predictions(context, model_id)
 
@@ -47,7 +48,7 @@ def test_a_webgl_context_lost_during_a_check_is_an_error_and_the_next_check_pass
     reference = parity_references["cnn"]
 
     def context_lost_midway(context):
-        model_id = context.page.call("load", context.model_url)
+        model_id = context.page.call(PageOperation.LOAD, context.model_url)
         context.page.page.evaluate("tf.backend().gpgpu.gl.getExtension('WEBGL_lose_context').loseContext()")
         return compare_predictions(context, model_id)
 

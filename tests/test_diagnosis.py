@@ -2,6 +2,7 @@
 
 import pytest
 
+from harness.browser.page import PageOperation
 from harness.checks.inference import compare_predictions
 
 pytestmark = pytest.mark.browser
@@ -14,8 +15,8 @@ pytestmark = pytest.mark.browser
 def test_a_perturbed_weight_is_traced_to_its_layer(parity_session, parity_references, parity_backend, model, weight,
                                                    layer, before):
     def predict_with_a_planted_error(context):
-        model_id = context.page.call("load", context.model_url)
-        context.page.call("perturbWeight", model_id, weight, 0, 1e-2)
+        model_id = context.page.call(PageOperation.LOAD, context.model_url)
+        context.page.call(PageOperation.PERTURB_WEIGHT, model_id, weight, 0, 1e-2)
         return compare_predictions(context, model_id)
 
     result = parity_session.run_check("predict", parity_references[model], parity_backend,

@@ -73,7 +73,8 @@ def test_the_default_checks_of_a_model_pass_on_firefox(tmp_path, capsys):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("backend", ["firefox:cpu", "firefox:webgl", "firefox:wasm"])  # predict needs no worker
+@pytest.mark.parametrize("backend", [pytest.param("firefox:cpu", marks=pytest.mark.smoke), "firefox:webgl",
+                                     "firefox:wasm"])  # predict needs no worker
 def test_predict_on_firefox_fails_on_a_weight_perturbed_by_1e_3(parity_session, parity_references, backend):
     result = predict_with_a_perturbed_weight(parity_session, parity_references["mlp"], backend)
     parity_session.discard_page(backend)  # an idle Firefox page (headed, WebGL) would cost the later tests CPU

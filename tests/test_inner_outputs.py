@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 
+from harness.browser.page import PageOperation
 from harness.checks.inference import compare_predictions
 from harness.reference.artifacts import float32_weights, read_model_json
 from harness.verdict.compare import Tolerance, compare_within, format_failure
@@ -49,8 +50,8 @@ def test_predict_catches_a_feature_change_the_head_hides(parity_session, parity_
     gamma = dict(float32_weights(model_json, read_model_json(model_json)))["Conv_1_bn/gamma"][channel]
 
     def predict_with_a_changed_gamma(context):
-        model_id = context.page.call("load", context.model_url)
-        context.page.call("perturbWeight", model_id, "Conv_1_bn/gamma", channel, 3e-4 * float(gamma))
+        model_id = context.page.call(PageOperation.LOAD, context.model_url)
+        context.page.call(PageOperation.PERTURB_WEIGHT, model_id, "Conv_1_bn/gamma", channel, 3e-4 * float(gamma))
         return compare_predictions(context, model_id)
 
     result = parity_session.run_check("predict", reference, "cpu", predict_with_a_changed_gamma)
@@ -76,22 +77,22 @@ def test_the_pytest_api_takes_inner_outputs_as_a_list_of_layer_names():
 def test_disposing_a_view_keeps_its_models_weights(parity_session, parity_references):
     """The page's inner-output view shares its model's weights: disposing the view only forgets it, disposing the
     model forgets its views too."""
-    from harness.browser.page import BrowserError
+    from harness.browser.page import BrowserError, PageOperation
     from harness.browser.tensors import encode_tensor
 
     reference = parity_references["mlp"]
     page = parity_session.page("cpu")
-    model_id = page.call("load", parity_session.model_url(reference))
-    layer = page.call("topology", model_id)["weights"][0]["name"].split("/")[0]
+    model_id = page.call(PageOperation.LOAD, parity_session.model_url(reference))
+    layer = page.call(PageOperation.TOPOLOGY, model_id)["weights"][0]["name"].split("/")[0]
     inputs = [encode_tensor(x) for x in reference.load_inputs()]
-    view = page.call("withInnerOutputs", model_id, [layer])
-    assert len(page.call("predict", view, inputs, 1)["outputs"]) == 2
-    page.call("dispose", view)
-    assert len(page.call("predict", model_id, inputs, 1)["outputs"]) == 1  # the weights are still there
-    view = page.call("withInnerOutputs", model_id, [layer])
-    page.call("dispose", model_id)
+    view = page.call(PageOperation.WITH_INNER_OUTPUTS, model_id, [layer])
+    assert len(page.call(PageOperation.PREDICT, view, inputs, 1)["outputs"]) == 2
+    page.call(PageOperation.DISPOSE, view)
+    assert len(page.call(PageOperation.PREDICT, model_id, inputs, 1)["outputs"]) == 1  # the weights are still there
+    view = page.call(PageOperation.WITH_INNER_OUTPUTS, model_id, [layer])
+    page.call(PageOperation.DISPOSE, model_id)
     with pytest.raises(BrowserError, match=f"no loaded model with id {view}"):
-        page.call("predict", view, inputs, 1)
+        page.call(PageOperation.PREDICT, view, inputs, 1)
 
 
 @pytest.mark.browser

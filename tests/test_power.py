@@ -8,6 +8,7 @@ import pytest
 
 from conftest import run_cli
 from harness import cli
+from harness.browser.page import PageOperation
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.reference.artifacts import float32_weights, read_model_json
 from harness.reference.directory import tfjs_weight_name
@@ -43,20 +44,21 @@ def test_a_planted_fault_is_undone_and_no_fault_is_not_caught(parity_session, pa
     page = parity_session.page("cpu")
     model_id = page.model(parity_session.model_url(reference))
     inputs = [encode_tensor(x) for x in reference.load_inputs()]
-    before = page.call("predict", model_id, inputs, 1)["outputs"]
+    before = page.call(PageOperation.PREDICT, model_id, inputs, 1)["outputs"]
     tolerance = model_predict_tolerance("cpu", reference.float32_rounding)
     visible = most_visible(page, model_id, reference, inputs, [(e, tolerance) for e in reference.load_outputs()])
     assert all(variable.endswith(("kernel", "gamma")) for variable in visible)  # one weight per layer
-    after_gradients = page.call("predict", model_id, inputs, 1)["outputs"]  # the weights were unfrozen, then not
+    # the weights were unfrozen, then not
+    after_gradients = page.call(PageOperation.PREDICT, model_id, inputs, 1)["outputs"]
     for fault in planted_faults(reference, visible):
-        page.call("plant", model_id, inputs, fault.request)
-    after = page.call("predict", model_id, inputs, 1)["outputs"]
+        page.call(PageOperation.PLANT, model_id, inputs, fault.request)
+    after = page.call(PageOperation.PREDICT, model_id, inputs, 1)["outputs"]
     for outputs in (after_gradients, after):
         assert all(compare_exact(decode_tensor(a), decode_tensor(b)).ok for a, b in zip(outputs, before))
     figures = measure_power(page, reference, parity_session.model_url(reference))
     assert figures["faults"][0]["ratio"] > 1  # a 1e-3 change of the first layer's most visible weight shows on cnn
     zero = {**planted_faults(reference, visible)[0].request, "relative": 0.0}
-    unchanged = page.call("plant", model_id, inputs, zero)
+    unchanged = page.call(PageOperation.PLANT, model_id, inputs, zero)
     assert all(compare_exact(decode_tensor(a), decode_tensor(b)).ok for a, b in zip(unchanged, before))
 
 
@@ -87,7 +89,7 @@ def test_the_planted_weight_change_is_where_it_shows_most(parity_session, parity
 
     def ratio(index: int) -> float:
         request = {"kind": "scale", "weight": "lstm/kernel", "index": index, "relative": 1e-3}
-        outputs = [decode_tensor(o) for o in page.call("plant", model_id, inputs, request)]
+        outputs = [decode_tensor(o) for o in page.call(PageOperation.PLANT, model_id, inputs, request)]
         return max(compare_within(a, e, tolerance).worst_ratio for a, e in zip(outputs, expected))
 
     assert ratio(largest) < 1 < ratio(visible)

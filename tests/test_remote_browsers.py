@@ -235,8 +235,7 @@ def test_the_model_runs_on_this_workers_browser(parity):
 """
 
 
-def test_check_and_each_pytest_xdist_worker_take_a_remote_endpoint(browser_servers, keras_file, pytester, tmp_path,
-                                                                   capsys):
+def test_check_takes_a_remote_endpoint(browser_servers, keras_file, tmp_path, capsys):
     endpoints = _endpoint_file(tmp_path, browser_servers(2))
     status = run_cli(["check", str(keras_file), "--backends", "cpu", "--checks", "predict", "--out",
                       str(tmp_path / "check"), "--browser-endpoint", json.loads(endpoints.read_text())[0]["url"]])
@@ -250,6 +249,11 @@ def test_check_and_each_pytest_xdist_worker_take_a_remote_endpoint(browser_serve
     row = json.loads((tmp_path / "check" / "parity.json").read_text())["results"][1]
     assert (row["check"], row["status"], row["details"]["endpoint"]) == ("predict", "pass", "remote-1")
 
+
+def test_each_pytest_xdist_worker_takes_a_remote_endpoint(browser_servers, keras_file, pytester, tmp_path):
+    """Apart from the in-process ``check`` above: pytester removes the modules a test imports (TensorFlow's among
+    them) at its end, and TF-DF's protobuf files cannot be registered twice in one process."""
+    endpoints = _endpoint_file(tmp_path, browser_servers(2))
     pytester.makepyfile(test_user=f"MODEL = {str(keras_file)!r}\n" + USER_TEST)
     report = tmp_path / "pytest-report"
     result = pytester.runpytest_subprocess("-n", "2", "--dist", "each", "--parity-browser-endpoint", str(endpoints),

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from harness.browser.page import PageOperation
 from harness.checks.browser_to_python import check_browser_to_python, keras_side
 from harness.checks.saving import FILE_SCHEMES, SCHEMES
 from harness.checks.storage import check_model_management, check_save_load
@@ -29,7 +30,7 @@ def run_save_load(session, reference, backend, scheme, tamper):
 def flip_stored_byte(context, saved):
     """Change one weight byte of the saved model, wherever it was saved."""
     if saved.directory is None:
-        context.page.call("tamperStored", saved.load_url)
+        context.page.call(PageOperation.TAMPER_STORED, saved.load_url)
         return
     data = bytearray((saved.directory / WEIGHTS_BIN).read_bytes())
     data[3] ^= 0x40
@@ -104,7 +105,7 @@ def test_keras_reuses_what_it_made_of_saved_files_only_for_the_same_bytes(parity
 def test_model_management_fails_when_a_copy_differs(parity_session, parity_references):
     def tamper_copy(context, step):
         if step == "copyModel localstorage -> indexeddb":
-            context.page.call("tamperStored", "indexeddb://tfjs-parity/mlp/b")
+            context.page.call(PageOperation.TAMPER_STORED, "indexeddb://tfjs-parity/mlp/b")
 
     result = run_with(parity_session, parity_references["mlp"], "cpu", check_model_management, tamper=tamper_copy)
     assert result.status == "fail", result.message
@@ -117,8 +118,8 @@ def test_model_management_fails_when_a_copy_differs(parity_session, parity_refer
 def test_model_management_fails_when_a_removed_model_is_still_there(parity_session, parity_references):
     def resave_after_remove(context, step):
         if step == "removeModel":
-            model_id = context.page.call("load", context.model_url)
-            context.page.call("save", model_id, "localstorage://tfjs-parity/mlp/c")
+            model_id = context.page.call(PageOperation.LOAD, context.model_url)
+            context.page.call(PageOperation.SAVE, model_id, "localstorage://tfjs-parity/mlp/c")
 
     result = run_with(parity_session, parity_references["mlp"], "cpu", check_model_management,
                       tamper=resave_after_remove)
@@ -129,12 +130,12 @@ def test_model_management_fails_when_a_removed_model_is_still_there(parity_sessi
 
 def test_leftovers_from_an_earlier_check_are_cleared(parity_session, parity_references):
     page = parity_session.page("cpu")
-    model_id = page.call("load", parity_session.model_url(parity_references["binary"]))
-    page.call("save", model_id, "indexeddb://leftover")
-    page.call("save", model_id, "localstorage://tfjs-parity/mlp/a")
-    page.call("dispose", model_id)
+    model_id = page.call(PageOperation.LOAD, parity_session.model_url(parity_references["binary"]))
+    page.call(PageOperation.SAVE, model_id, "indexeddb://leftover")
+    page.call(PageOperation.SAVE, model_id, "localstorage://tfjs-parity/mlp/a")
+    page.call(PageOperation.DISPOSE, model_id)
     assert parity_session.run_check("model-management", parity_references["mlp"], "cpu").status == "pass"
-    assert page.call("listModels") == {}
+    assert page.call(PageOperation.LIST_MODELS) == {}
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +169,7 @@ def test_a_model_too_large_for_local_storage_is_a_recorded_error(parity_session,
     assert "Failed to save model 'tfjs-parity/wide/converted' to local storage" in result.message
     assert "size quota being exceeded" in result.message and "weightDataBytes=8008000" in result.message
     assert "did not finish" not in result.message  # an answer, not a timeout
-    assert parity_session.page("cpu").call("listModels") == {}  # tfjs removed the partial save
+    assert parity_session.page("cpu").call(PageOperation.LIST_MODELS) == {}  # tfjs removed the partial save
     indexeddb = parity_session.run_check("save-load[indexeddb]", too_large_for_local_storage, "cpu")
     assert indexeddb.status == "pass", indexeddb.message
     assert indexeddb.details["converted"]["saved"]["weightDataBytes"] == 8008000

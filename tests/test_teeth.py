@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Error as PlaywrightError
 
 from conftest import predict_with_a_perturbed_weight
+from harness.browser.page import PageOperation
 from harness.checks.inference import check_predict
 
 pytestmark = pytest.mark.browser
@@ -74,7 +75,7 @@ def test_hung_page_times_out_and_the_run_goes_on(parity_session, parity_referenc
 
     def hang(context):
         context.page.page.evaluate("setTimeout(() => { for (;;) {} }, 0)")
-        context.page.call("info", timeout_s=2.0)
+        context.page.call(PageOperation.INFO, timeout_s=2.0)
         raise AssertionError("the hung page answered")
 
     result = parity_session.run_check("predict", reference, "wasm", hang)

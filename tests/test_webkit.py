@@ -51,7 +51,8 @@ def test_the_default_checks_of_a_model_pass_on_webkit(tmp_path, capsys):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize("backend", ["webkit:cpu", "webkit:webgl", "webkit:wasm:1thread"])
+@pytest.mark.parametrize("backend", [pytest.param("webkit:cpu", marks=pytest.mark.smoke), "webkit:webgl",
+                                     "webkit:wasm:1thread"])
 def test_predict_on_webkit_fails_on_a_weight_perturbed_by_1e_3(parity_session, parity_references, backend):
     result = predict_with_a_perturbed_weight(parity_session, parity_references["mlp"], backend)
     parity_session.discard_page(backend)  # ends that page's MiniBrowser

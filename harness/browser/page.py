@@ -12,6 +12,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,41 @@ from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import CHROMIUM, Engine
 from harness.errors import HarnessError, SetupError
 from harness.options import DEFAULT_TIMEOUT_S
+
+
+
+class PageOperation(str, Enum):
+    """The page's operations: the keys of ``operations`` in ``web/page.js``, the only names ``BackendPage.call``
+    takes (``tests/test_page_operations.py`` keeps the two lists equal)."""
+
+    INFO = "info"
+    SET_BACKEND = "setBackend"
+    LOAD = "load"
+    TOPOLOGY = "topology"
+    PREDICT = "predict"
+    LAYER_OUTPUTS = "layerOutputs"
+    WITH_INNER_OUTPUTS = "withInnerOutputs"
+    PERTURB_WEIGHT = "perturbWeight"
+    MOST_VISIBLE = "mostVisible"
+    PLANT = "plant"
+    DISPOSE = "dispose"
+    TRAIN = "train"
+    TRAIN_IN_WORKER = "trainInWorker"
+    CORE_API = "coreApi"
+    FINGERPRINT = "fingerprint"
+    SAVE = "save"
+    TRAINED_MODEL = "trainedModel"
+    LIST_MODELS = "listModels"
+    CLEAR_STORAGE = "clearStorage"
+    COPY_MODEL = "copyModel"
+    MOVE_MODEL = "moveModel"
+    REMOVE_MODEL = "removeModel"
+    TAMPER_STORED = "tamperStored"
+    GRAPH_RUN = "graphRun"
+    ADD_SCRIPT = "addScript"
+    REGISTERED_CLASSES = "registeredClasses"
+    PROBE_LAYERS = "probeLayers"
+
 
 POLL_INTERVAL_MS = 5
 CONNECT_TIMEOUT_S = 60  # a cloud grid may queue a session for a while before it starts a browser
@@ -69,11 +105,12 @@ class BackendPage:
     crashed: bool = False
     _models: dict[str, int] = field(default_factory=dict)
 
-    def call(self, op: str, *args: Any, timeout_s: float | None = None) -> Any:
-        """Run ``parity`` operation ``op`` on the page and return its value."""
+    def call(self, operation: PageOperation, *args: Any, timeout_s: float | None = None) -> Any:
+        """Run the page's ``operation`` and return its value."""
         from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+        op = PageOperation(operation).value
         timeout = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
         try:
@@ -130,7 +167,7 @@ class BackendPage:
     def model(self, url: str) -> int:
         """The id of the model at ``url`` on this page, loading it on first use."""
         if url not in self._models:
-            self._models[url] = self.call("load", url)
+            self._models[url] = self.call(PageOperation.LOAD, url)
         return self._models[url]
 
     def close(self) -> None:
@@ -161,7 +198,7 @@ def activate_backend(page: BackendPage) -> None:
     """Make ``page.backend``'s variant the page's backend and keep the facts the page reports; raises
     ``BackendNotInEffectError`` if they show something else (another variant or tfjs version)."""
     variant = backend_variant(page.backend)
-    page.info = page.call("setBackend", variant.tfjs_backend, variant.flags, variant.wasm_threads)
+    page.info = page.call(PageOperation.SET_BACKEND, variant.tfjs_backend, variant.flags, variant.wasm_threads)
     assert_in_effect(page.backend, page.info)
 
 

@@ -26,6 +26,7 @@ from harness.browser.page import (
     BrowserError,
     CheckTimeoutError,
     PageCrashedError,
+    PageOperation,
     activate_backend,
     page_url,
 )
@@ -35,10 +36,11 @@ from harness.options import DEFAULT_TIMEOUT_S
 class WebDriverPage(BackendPage):
     """A ``BackendPage`` whose ``page`` is a Selenium WebDriver session."""
 
-    def call(self, op: str, *args: Any, timeout_s: float | None = None) -> Any:
-        """Run ``parity`` operation ``op`` on the page and return its value (polled, with its own timeout)."""
+    def call(self, operation: PageOperation, *args: Any, timeout_s: float | None = None) -> Any:
+        """Run the page's ``operation`` and return its value (polled, with its own timeout)."""
         from selenium.common.exceptions import TimeoutException, WebDriverException
 
+        op = PageOperation(operation).value
         timeout = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
         try:

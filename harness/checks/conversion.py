@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext, CheckFunction, check_family
 from harness.checks.inference import browser_predictions, judge_outputs, prediction_result
 from harness.verdict.compare import largest
@@ -38,11 +39,11 @@ def conversion_url(context: CheckContext, entry: dict[str, Any]) -> str:
 
 def conversion_predictions(context: CheckContext, entry: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
     """A conversion's outputs on the reference inputs (loaded fresh on the page, disposed after), and timing."""
-    model_id = context.page.call("load", conversion_url(context, entry))
+    model_id = context.page.call(PageOperation.LOAD, conversion_url(context, entry))
     try:
         return browser_predictions(context, model_id)
     finally:
-        context.page.call("dispose", model_id)
+        context.page.call(PageOperation.DISPOSE, model_id)
 
 
 def check_quantized(context: CheckContext, quantization: str, tolerance: Tolerance | None = None) -> CheckResult:
@@ -96,7 +97,7 @@ def check_graph_model(context: CheckContext) -> CheckResult:
     tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
     feeds = [{"node": spec["node"], "tensor": encode_tensor(x)}
              for spec, x in zip(entry["inputs"], context.reference.load_inputs())]
-    ran = context.page.call("graphRun", conversion_url(context, entry), feeds, entry["outputs"])
+    ran = context.page.call(PageOperation.GRAPH_RUN, conversion_url(context, entry), feeds, entry["outputs"])
     expected = context.reference.load_outputs()
     comparisons, failures = [], []
     for call, label in (("predict", ran["predictMode"]), ("executeAsync", "executeAsync")):

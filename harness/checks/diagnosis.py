@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.reference.artifacts import load_keras_model
+from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext
 from harness.verdict.compare import Comparison, compare_within
 from harness.verdict.tolerances import Tolerance, inner_output_tolerance
@@ -56,7 +57,7 @@ def first_failing_layer(context: CheckContext, model_id: int, tolerance: Toleran
     of the layer before it; ``{"layer": None}`` when every layer is within tolerance."""
     inputs = [x[:DIAGNOSIS_ROWS] for x in context.reference.load_inputs()]
     page = {entry["name"]: decode_tensor(entry["tensor"])
-            for entry in context.page.call("layerOutputs", model_id, [encode_tensor(x) for x in inputs])}
+            for entry in context.page.call(PageOperation.LAYER_OUTPUTS, model_id, [encode_tensor(x) for x in inputs])}
     files = load_keras_model(context.reference.directory / context.reference.model_json)
     keras = keras_layer_outputs(files, inputs)
     previous: dict[str, Any] | None = None

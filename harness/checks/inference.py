@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.browser.page import BackendPage
+from harness.browser.page import BackendPage, PageOperation
 from harness.checks.context import CheckContext
 from harness.verdict.compare import Comparison, compare_within, format_failure, largest, worst_ratio
 from harness.reference.directory import ReferenceModel, tfjs_weight_name
@@ -19,7 +19,7 @@ PREDICT_REPEATS = 5
 
 def check_topology(context: CheckContext) -> CheckResult:
     """The browser model's weight names and shapes, and its parameter count, equal Keras'."""
-    browser = context.page.call("topology", context.page.model(context.model_url))
+    browser = context.page.call(PageOperation.TOPOLOGY, context.page.model(context.model_url))
     expected = {tfjs_weight_name(w.name): list(w.shape) for w in context.reference.weights}
     actual = {w["name"]: list(w["shape"]) for w in browser["weights"]}
     problems = [f"missing in browser: {name} {shape}" for name, shape in expected.items() if name not in actual]
@@ -66,7 +66,7 @@ def with_inner_outputs(page: BackendPage, reference: ReferenceModel, model_id: i
     """The page model whose outputs are page model ``model_id``'s followed by the inner outputs ``reference`` names
     (``model_id`` itself when it names none)."""
     names = [entry.name for entry in reference.inner_outputs]
-    return page.call("withInnerOutputs", model_id, names) if names else model_id
+    return page.call(PageOperation.WITH_INNER_OUTPUTS, model_id, names) if names else model_id
 
 
 def expected_predictions(reference: ReferenceModel, backend: str) -> list[tuple[np.ndarray, Tolerance]]:
@@ -111,7 +111,7 @@ def _diagnose(context: CheckContext, model_id: int, tolerance: Tolerance, result
 def browser_predictions(context: CheckContext, model_id: int) -> tuple[list[np.ndarray], dict[str, Any]]:
     """Page model ``model_id``'s outputs on the reference inputs, and its timing and repeatability."""
     inputs = [encode_tensor(x) for x in context.reference.load_inputs()]
-    ran = context.page.call("predict", model_id, inputs, PREDICT_REPEATS)
+    ran = context.page.call(PageOperation.PREDICT, model_id, inputs, PREDICT_REPEATS)
     timing = {"first_ms": ran["firstMs"], "median_ms": ran["medianMs"], "repeatable": ran["repeatable"]}
     return [decode_tensor(o) for o in ran["outputs"]], timing
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.browser.page import BackendPage
+from harness.browser.page import BackendPage, PageOperation
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.checks.inference import expected_predictions, with_inner_outputs
 from harness.reference.directory import ReferenceModel, tfjs_weight_name
@@ -87,7 +87,8 @@ def most_visible(page: BackendPage, model_id: int, reference: ReferenceModel, in
     one the check is blind to."""
     names = layer_weights(reference)
     directions = _directions(judged)
-    found = [page.call("mostVisible", model_id, inputs, [d for d in directions if d["sample"] == sample], names)
+    found = [page.call(PageOperation.MOST_VISIBLE, model_id, inputs,
+                       [d for d in directions if d["sample"] == sample], names)
              for sample in sorted({d["sample"] for d in directions})]  # one call per sample: each within the timeout
     indices = [max(found, key=lambda f: f["effects"][k])["indices"][k] for k in range(len(names))]
     return dict(zip(names, indices))
@@ -129,7 +130,7 @@ def measure_power(page: BackendPage, reference: ReferenceModel, model_url: str) 
     run_id = with_inner_outputs(page, reference, page.model(model_url))
 
     def ratio(request: dict[str, Any]) -> float:
-        outputs = [decode_tensor(o) for o in page.call("plant", run_id, inputs, request)]
+        outputs = [decode_tensor(o) for o in page.call(PageOperation.PLANT, run_id, inputs, request)]
         return worst_ratio([compare_within(a, e, t) for a, (e, t) in zip(outputs, judged)]) or 0.0
 
     unchanged = ratio({"kind": "scale", "weight": tfjs_weight_name(reference.weights[0].name), "index": 0,

@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.browser.backends import BACKENDS, backend_variant
 from harness.browser.engines import split_engine
-from harness.browser.page import PageCrashedError
+from harness.browser.page import PageCrashedError, PageOperation
 from harness.checks.context import CheckContext
 from harness.checks.training import encoded_job, training_job
 from harness.verdict.compare import Comparison, compare_exact, format_failure, largest
@@ -64,7 +64,7 @@ SaveTamper = Callable[[CheckContext, Saved], None]  # teeth tests damage a save 
 def open_subjects(context: CheckContext) -> Iterator[Subject]:
     """The converted model, then (for models with a training reference) one trained in a Web Worker.
     Each is a fresh model on the page, disposed when the caller moves on."""
-    subjects = [lambda: Subject("converted", context.page.call("load", context.model_url))]
+    subjects = [lambda: Subject("converted", context.page.call(PageOperation.LOAD, context.model_url))]
     if context.reference.has_training("fit"):
         subjects.append(lambda: _trained(context))
     for open_subject in subjects:
@@ -73,7 +73,7 @@ def open_subjects(context: CheckContext) -> Iterator[Subject]:
             yield subject
         finally:
             with contextlib.suppress(PageCrashedError):  # a page gone (crashed, or ended by an interrupt) frees all
-                context.page.call("dispose", subject.model_id)
+                context.page.call(PageOperation.DISPOSE, subject.model_id)
 
 
 def _trained(context: CheckContext) -> Subject:
@@ -83,7 +83,7 @@ def _trained(context: CheckContext) -> Subject:
     if instead is not None:
         worker = BACKENDS[instead[0]]
         job["workerBackend"] = {"name": worker.tfjs_backend, "flags": worker.flags, "wasmThreads": worker.wasm_threads}
-    made = context.page.call("trainedModel", encoded_job(job))
+    made = context.page.call(PageOperation.TRAINED_MODEL, encoded_job(job))
     note = made["note"]
     if note is None and instead is not None:
         note = f"trained in the worker on {instead[0]}, not {variant_name}: {instead[1]}"
@@ -95,17 +95,17 @@ def save_model(context: CheckContext, subject: Subject, scheme: str) -> Saved:
     page, server = context.page, context.server
     if scheme in BROWSER_STORAGE_SCHEMES:
         url = f"{scheme}://{STORAGE_PREFIX}/{context.reference.name}/{subject.label}"
-        return Saved(scheme, url, page.call("save", subject.model_id, url))
+        return Saved(scheme, url, page.call(PageOperation.SAVE, subject.model_id, url))
     if server is None:
         raise SaveError(f"saving to {scheme}:// needs the parity server")
     if scheme == "http":
         slot = server.slots.reserve("uploads")
-        info = page.call("save", subject.model_id, server.upload_url(slot))
+        info = page.call(PageOperation.SAVE, subject.model_id, server.upload_url(slot))
         return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, server.slots.directory(slot))
     if scheme == "downloads":
         page.downloads.clear()
         page.make_room_for_downloads(len(UPLOAD_PARTS))
-        info = page.call("save", subject.model_id, "downloads://model")
+        info = page.call(PageOperation.SAVE, subject.model_id, "downloads://model")
         slot, directory = server.slots.create("downloads")
         for download in page.take_downloads(len(UPLOAD_PARTS)):
             _keep_download(download, directory)
@@ -127,16 +127,16 @@ def _keep_download(download: Any, directory: Path) -> None:
 def fingerprint(context: CheckContext, model_id: int, with_values: bool = False) -> dict[str, Any]:
     """Topology JSON, each weight's SHA-256 (and values if asked), and predictions on the reference inputs."""
     inputs = [encode_tensor(x) for x in context.reference.load_inputs()]
-    return context.page.call("fingerprint", model_id, inputs, with_values)
+    return context.page.call(PageOperation.FINGERPRINT, model_id, inputs, with_values)
 
 
 def fingerprint_of_saved(context: CheckContext, url: str) -> dict[str, Any]:
     """Load the model saved at ``url`` on the page (its files checked first), fingerprint it, dispose it."""
-    loaded = context.page.call("load", url)
+    loaded = context.page.call(PageOperation.LOAD, url)
     try:
         return fingerprint(context, loaded)
     finally:
-        context.page.call("dispose", loaded)
+        context.page.call(PageOperation.DISPOSE, loaded)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from harness.browser.page import BrowserError
+from harness.browser.page import BrowserError, PageOperation
 from harness.checks.context import CheckContext, CheckFunction, check_family
 from harness.checks.saving import (
     SCHEMES,
@@ -32,7 +32,7 @@ INFO_SIZES = ("modelTopologyBytes", "weightSpecsBytes", "weightDataBytes")
 
 def clear_storage(context: CheckContext, problems: list[str]) -> None:
     """Empty localStorage and tfjs' IndexedDB; a listing that is not empty afterwards is a problem."""
-    left = context.page.call("clearStorage")
+    left = context.page.call(PageOperation.CLEAR_STORAGE)
     if left:
         problems.append(f"storage not empty after clearing: tf.io.listModels() lists {sorted(left)}")
 
@@ -88,7 +88,7 @@ class ManagementRun:
         self.steps.append(name)
         if self.tamper is not None:
             self.tamper(self.context, name)
-        actual = self.context.page.call("listModels")
+        actual = self.context.page.call(PageOperation.LIST_MODELS)
         if set(actual) != listed:
             self.problems.append(f"after {name}: tf.io.listModels() lists {sorted(actual)}, expected {sorted(listed)}")
         for url, info in actual.items():
@@ -107,10 +107,10 @@ class ManagementRun:
 
     def _expect_gone(self, step: str, url: str) -> None:
         try:
-            loaded = self.context.page.call("load", url)
+            loaded = self.context.page.call(PageOperation.LOAD, url)
         except BrowserError:
             return
-        self.context.page.call("dispose", loaded)
+        self.context.page.call(PageOperation.DISPOSE, loaded)
         self.problems.append(f"after {step}: {url} still loads")
 
 
@@ -123,26 +123,27 @@ def check_model_management(context: CheckContext, tamper: StepTamper | None = No
     idb_d, ls_e = f"indexeddb://{base}/d", f"localstorage://{base}/e"
     problems: list[str] = []
     clear_storage(context, problems)
-    model_id = page.call("load", context.model_url)
+    model_id = page.call(PageOperation.LOAD, context.model_url)
     try:
-        run = ManagementRun(context, fingerprint(context, model_id), page.call("save", model_id, ls_a), tamper)
+        saved = page.call(PageOperation.SAVE, model_id, ls_a)
+        run = ManagementRun(context, fingerprint(context, model_id), saved, tamper)
         run.step("save to localstorage", {ls_a}, same=(ls_a,))
-        page.call("copyModel", ls_a, idb_b)
+        page.call(PageOperation.COPY_MODEL, ls_a, idb_b)
         run.step("copyModel localstorage -> indexeddb", {ls_a, idb_b}, same=(idb_b,))
-        page.call("copyModel", idb_b, ls_c)
+        page.call(PageOperation.COPY_MODEL, idb_b, ls_c)
         run.step("copyModel indexeddb -> localstorage", {ls_a, idb_b, ls_c}, same=(ls_c,))
-        page.call("moveModel", ls_a, idb_d)
+        page.call(PageOperation.MOVE_MODEL, ls_a, idb_d)
         run.step("moveModel localstorage -> indexeddb", {idb_b, ls_c, idb_d}, same=(idb_d,), gone=(ls_a,))
-        page.call("moveModel", idb_b, ls_e)
+        page.call(PageOperation.MOVE_MODEL, idb_b, ls_e)
         run.step("moveModel indexeddb -> localstorage", {ls_c, idb_d, ls_e}, same=(ls_e,), gone=(idb_b,))
-        page.call("removeModel", ls_c)
-        page.call("removeModel", idb_d)
+        page.call(PageOperation.REMOVE_MODEL, ls_c)
+        page.call(PageOperation.REMOVE_MODEL, idb_d)
         run.step("removeModel", {ls_e}, gone=(ls_c, idb_d))
-        page.call("removeModel", ls_e)
+        page.call(PageOperation.REMOVE_MODEL, ls_e)
         run.step("removeModel of the last one", set(), gone=(ls_e,))
         problems += run.problems
     finally:
-        page.call("dispose", model_id)
+        page.call(PageOperation.DISPOSE, model_id)
         clear_storage(context, [])
     return context.result(status="fail" if problems else "pass", message="\n".join(problems),
                           details={"steps": run.steps})

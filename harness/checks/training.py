@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.browser.backends import not_in_effect
+from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext
 from harness.verdict.compare import Comparison, compare_within, format_failure, worst_ratio
 from harness.verdict.known_issues import (
@@ -263,7 +264,7 @@ def _check_progress(comparison: TrainingComparison, ran: dict[str, Any]) -> None
 def check_fit(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """``model.fit`` on the page: history, final weights and predictions after training vs Keras."""
     training, job = _start(context, mutate, "fit", predict=context.reference.load_inputs())
-    ran = context.page.call("train", encoded_job(job))
+    ran = context.page.call(PageOperation.TRAIN, encoded_job(job))
 
     def build(reference: TrainingReference) -> TrainingComparison:
         comparison = _fit_comparison(context, reference, "fit", ran)
@@ -295,7 +296,7 @@ def check_fine_tune_worker(context: CheckContext, mutate: Mutation | None = None
 
 def _in_worker(context: CheckContext, training: TrainingReference, job: Job, run: str,
                after_tolerance: Tolerance | None = None) -> CheckResult:
-    ran = context.page.call("trainInWorker", encoded_job(job))
+    ran = context.page.call(PageOperation.TRAIN_IN_WORKER, encoded_job(job))
 
     def build(reference: TrainingReference) -> TrainingComparison:
         comparison = _fit_comparison(context, reference, run, ran)
@@ -317,7 +318,7 @@ def _in_worker(context: CheckContext, training: TrainingReference, job: Job, run
 def check_fit_dataset(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """``model.fitDataset`` on zipped, batched ``tf.data.generator``s vs Keras fit on a ``tf.data.Dataset``."""
     training, job = _start(context, mutate, "fitDataset")
-    ran = context.page.call("train", encoded_job(job))
+    ran = context.page.call(PageOperation.TRAIN, encoded_job(job))
     return _judged(training, lambda reference: _fit_comparison(context, reference, "fit-dataset", ran))
 
 
@@ -325,7 +326,7 @@ def check_validation_split(context: CheckContext, mutate: Mutation | None = None
     """``validationSplit`` vs ``validation_split``: both hold out the last fraction; val_* histories match."""
     training, job = _start(context, mutate, "fit")
     job["validationSplit"] = training.get("validation_split")
-    ran = context.page.call("train", encoded_job(job))
+    ran = context.page.call(PageOperation.TRAIN, encoded_job(job))
     outputs = [entry.name for entry in context.reference.outputs]
 
     def build(reference: TrainingReference) -> TrainingComparison:
@@ -355,7 +356,7 @@ def check_early_stopping(context: CheckContext, mutate: Mutation | None = None) 
     _, job = _start(context, mutate, "fit", epochs=spec["max_epochs"],
                     earlyStopping={"monitor": spec["monitor"], "minDelta": spec["min_delta"],
                                    "patience": spec["patience"]})
-    ran = context.page.call("train", encoded_job(job))
+    ran = context.page.call(PageOperation.TRAIN, encoded_job(job))
     comparison = _fit_comparison(context, training, "early-stopping", ran)
     browser_stop = ran.get("stoppedEpoch")
     comparison.details["stopped_epoch"] = {"keras": spec["stopped_epoch"], "browser": browser_stop}
@@ -370,7 +371,7 @@ def check_early_stopping(context: CheckContext, mutate: Mutation | None = None) 
 def check_evaluate(context: CheckContext, mutate: Mutation | None = None) -> CheckResult:
     """``model.evaluate`` loss and metrics on held-out data vs Keras ``evaluate``."""
     training, job = _start(context, mutate, "evaluate", data="heldout")
-    ran = context.page.call("train", encoded_job(job))
+    ran = context.page.call(PageOperation.TRAIN, encoded_job(job))
     comparison = TrainingComparison(context, training_tolerance(context.backend))
     browser = {keras_metric_name(key): value for key, value in ran["results"].items()}
     keras = training.get("runs", "evaluate", "results")
@@ -400,7 +401,7 @@ def check_core_api(context: CheckContext, mutate: Mutation | None = None) -> Che
                     "y": training.arrays("train", "targets"), "optimizer": run["optimizer"],
                     "batchSize": core["batch_size"], "passes": core["passes"]}
         job = mutate(job) if mutate else job
-        ran = context.page.call("coreApi", encoded_job(job))
+        ran = context.page.call(PageOperation.CORE_API, encoded_job(job))
         losses[label] = {"keras": run["losses"], "browser": ran["losses"]}
         comparison.compare_values(f"{label} per-step loss", np.array(ran["losses"], dtype=np.float64),
                                   np.array(run["losses"], dtype=np.float64))

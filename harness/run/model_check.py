@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.browser.backends import DEFAULT_BACKENDS
-from harness.browser.page import BackendPage
+from harness.browser.page import BackendPage, PageOperation
 from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS
 from harness.checks.conversion import CONVERSION_OF_CHECK
 from harness.checks.route import judge_hops
@@ -281,10 +281,10 @@ class ModelChecker:
         custom_objects = load_custom_objects(how.custom_objects)
         if how.custom_js is not None:
             self._add_script(how.custom_js, how.backends)
-        registered = set(self.host.page(how.backends[0]).call("registeredClasses"))
+        registered = set(self.host.page(how.backends[0]).call(PageOperation.REGISTERED_CLASSES))
 
         def probe(probes: list[LayerProbe]) -> list[ConfigFinding]:  # the live page: an error replaces it
-            return config_findings(probes, self.host.page(how.backends[0]).call("probeLayers",
+            return config_findings(probes, self.host.page(how.backends[0]).call(PageOperation.PROBE_LAYERS,
                                                                               probe_requests(probes)))
 
         references: dict[str, ReferenceModel] = {}

@@ -18,7 +18,14 @@ from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import CHROMIUM, DEFAULT_ENGINES, ENGINES, Engine, split_engine
 from harness.browser.evidence import CheckRecording, folder_name
 from harness.browser.executables import checked_override, resolve_browser
-from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, ParityBrowser
+from harness.browser.page import (
+    BackendPage,
+    BrowserError,
+    CheckTimeoutError,
+    PageCrashedError,
+    PageOperation,
+    ParityBrowser,
+)
 from harness.browser.server import ParityServer
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
@@ -120,7 +127,7 @@ class ParitySession:
             page = self.browser(split_engine(backend)[0]).new_page(
                 self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None)
             for script in self._scripts:
-                page.call("addScript", self.file_url(script.parent, script.name))
+                page.call(PageOperation.ADD_SCRIPT, self.file_url(script.parent, script.name))
             self._pages[backend] = page
             self.backend_info[backend] = page.info
         return page
@@ -134,7 +141,7 @@ class ParitySession:
             if page is None:
                 self.page(backend)
             else:
-                page.call("addScript", self.file_url(script.parent, script.name))
+                page.call(PageOperation.ADD_SCRIPT, self.file_url(script.parent, script.name))
 
     def close_pages_except(self, backend: str) -> None:
         """Close every page but ``backend``'s, to free their memory when a run has moved on to ``backend``."""
