@@ -14,7 +14,7 @@ TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ $$n -gt 4 ] && n=4;
 # Extra `tfjs-parity run` options, e.g. RUN_ARGS="--matrix nightly --baseline old/parity.json".
 RUN_ARGS ?=
 
-.PHONY: setup report test bench lint clean dist
+.PHONY: setup report test test-fast bench lint clean dist
 
 setup: $(PY_STAMP) $(NPM_STAMP)
 	@$(PY) -m harness.browser.executables --ensure chromium,firefox,webkit >/dev/null
@@ -38,6 +38,11 @@ report: setup
 
 test: setup
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The developers' loop, under 3 minutes (docs/speed.md): every test that needs no browser and builds no Keras model
+# (markers browser and keras, conftest.py), and one browser smoke test per engine. `make test` runs everything.
+test-fast: setup
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup -m "smoke or not (browser or keras)" $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) web/node_modules fixtures $(REPORT_DIR) test-results build dist

@@ -10,7 +10,7 @@ The package's folders are its architecture, along the data flow:
 - ``browser/``: the server, save slots and uploads, the page driver, backends, Chromium, tfjs
   versions, tensors between Python and the page.
 - ``verdict/``: comparison, tolerances, known upstream issues.
-- ``checks/``: one module per check group; each check gets a page and a reference and returns a row.
+- ``checks/``: one module per check stage; each check gets a page and a reference and returns a row.
 - ``report/``: the report document and its renderings (JSON, Markdown, HTML, terminal, JUnit),
   baselines, merging of pytest-xdist parts.
 - ``run/``: a session (one server, one browser) and whole runs: the zoo, a user's model, the benchmark.

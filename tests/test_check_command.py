@@ -267,7 +267,7 @@ def test_a_model_whose_outputs_are_constant_is_refused_with_what_to_do(models, t
     assert status == cli.EXIT_USAGE, output
     assert "reference outputs prove nothing" in output and "fresh/scores: nearly constant across the batch" in output
     assert "seeded inputs in --input-range 0,1" in output and "trained weights" in output
-    row = rows(report)[("reference", "cpu")]
+    row = rows(report)[("reference-build", "cpu")]
     assert row["status"] == "error" and "nearly constant across the batch" in row["message"]
 
 

@@ -82,7 +82,7 @@ def test_a_reference_build_that_hangs_is_an_error_naming_the_step_and_the_other_
             "--reference-timeout gives it more) did not finish within 5 s") in run.stderr, run.stderr
     rows = {(r["model"], r["check"]): r["status"] for r in json.loads((tmp_path / "out" / "parity.json").read_text())[
         "results"]}
-    assert rows[("fine", "predict")] == "pass" and rows[("stuck", "reference")] == "error", rows
+    assert rows[("fine", "predict")] == "pass" and rows[("stuck", "reference-build")] == "error", rows
 
 
 # Loaded by every Python process of the run below (PYTHONPATH), the fixture builders the run spawns too: each

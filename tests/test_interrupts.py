@@ -166,4 +166,4 @@ def test_check_resume_counts_a_model_finished_only_when_nothing_it_gets_is_missi
     assert _finished("m", how, [row("preflight"), row("predict"), row("topology")])
     assert _finished("m", how, [row("preflight", "fail", problems=[{"name": "FancyLayer"}])])  # no check follows
     assert not _finished("m", how, [row("preflight", "fail", problems=[])])  # a route that drifted: checks follow
-    assert _finished("m", how, [row("reference", "error")])
+    assert _finished("m", how, [row("reference-build", "error")])

@@ -126,7 +126,7 @@ def test_every_onnx_model_passes_on_every_backend(onnx_run):
             preflight = rows[(name, backend, "preflight")]
             hop = preflight["details"]["route"]["hops"][0]
             assert hop["hop"] == "onnxruntime -> TensorFlow (onnx2tf)" and hop["ok"], hop
-            assert preflight["message"].startswith("reference: onnxruntime (CPU)")
+            assert preflight["message"].startswith("reference outputs from onnxruntime (CPU)")
 
 
 def test_the_layouts_onnx2tf_transposed_are_named(onnx_run):

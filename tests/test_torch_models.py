@@ -103,7 +103,7 @@ def test_every_hop_is_measured_and_each_module_passes(torch_run):
     assert status == cli.EXIT_PASS, [r["message"] for r in rows.values() if r["status"] not in ("pass", "skip")]
     for name in ("cnn", "mlp", "lstm"):
         route = rows[(name, "cpu", "preflight")]["details"]["route"]
-        assert route["reference"] == "PyTorch (eval mode)"
+        assert route["runtime"] == "PyTorch (eval mode)"
         assert [hop["hop"] for hop in route["hops"]] == ["PyTorch -> onnxruntime (torch.onnx.export)",
                                                          "onnxruntime -> TensorFlow (onnx2tf)"]
         assert all(hop["ok"] and hop["max_abs_err"] < 1e-5 for hop in route["hops"]), route["hops"]

@@ -306,7 +306,7 @@ def test_bad_training_data_is_an_error_row_naming_the_array(user_models, tmp_pat
                            "--checks", "fit")
     output = capsys.readouterr().err
     assert status == cli.EXIT_USAGE and message in output, output
-    row = rows_of(report, "plain")["reference"]
+    row = rows_of(report, "plain")["reference-build"]
     assert row["status"] == "error" and message in row["message"]
 
 
@@ -327,7 +327,7 @@ def test_a_model_that_cannot_be_set_up_does_not_stop_the_others(user_models, tmp
                            "--checks", "predict")
     output = capsys.readouterr().err
     assert status == cli.EXIT_USAGE and "flat: reference outputs prove nothing" in output, output
-    assert rows_of(report, "flat")["reference"]["status"] == "error"
+    assert rows_of(report, "flat")["reference-build"]["status"] == "error"
     assert rows_of(report, "plain")["predict"]["status"] == "pass"
 
 

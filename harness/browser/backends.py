@@ -43,7 +43,7 @@ class BackendVariant:
     expected: dict[str, Any] = field(default_factory=dict)
     significand_bits: int = 24  # float32; 11 for half-float textures
     wasm_threads: int | None = None  # the threaded WASM binary's thread count (None: tfjs' default)
-    # Check groups (``harness.checks.CHECK_GROUPS``) that cannot hold on this variant by design, each with
+    # Check stages (``harness.checks.CHECK_STAGES``) that cannot hold on this variant by design, each with
     # the measured reason: their checks are reported as skips that say so.
     out_of_scope: dict[str, str] = field(default_factory=dict)
 

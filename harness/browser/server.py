@@ -1,7 +1,7 @@
 """The aiohttp server the page talks to: the page, the pinned tfjs bundles, and mounted model folders.
 
 It binds to 127.0.0.1 only and serves nothing else: no directory listings, no ``..``, no
-symlinks, GET/HEAD only except the upload endpoint for models the page saves with ``tf.io.http``
+symlinks, GET/HEAD only except the upload route for models the page saves with ``tf.io.http``
 (see ``uploads``), which writes only into the run's private slot store (``slots``). Every response is
 cross-origin isolated (COOP/COEP), which threaded WASM needs. It runs on its own event loop in a
 daemon thread so Playwright's sync API can drive the browser from the caller's thread.

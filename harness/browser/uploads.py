@@ -1,4 +1,4 @@
-"""The upload endpoint ``POST /upload/<slot>``: where the page saves a model with ``tf.io.http``.
+"""The upload route ``POST /upload/<slot>``: where the page saves a model with ``tf.io.http``.
 
 Uploads are treated as hostile. Only a slot Python reserved is accepted, once. The body must be
 ``multipart/form-data`` with nothing but the parts tfjs sends (``model.json`` and

@@ -1,5 +1,6 @@
 """Checks: each takes a ``CheckContext`` and returns a ``CheckResult``. ``CHECKS`` maps names to them,
-``CHECK_GROUPS`` sorts them, and ``DEFAULT_CHECKS`` is what a run does when not told otherwise."""
+``CHECK_STAGES`` sorts them by the stage of a model's life they prove (inference, conversion, training, storage),
+and ``DEFAULT_CHECKS`` is what a run does when not told otherwise."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-s
 # The Keras run a training check is compared with, where it is not the check's own name.
 TRAINING_RUNS = {"fit-worker": "fit", "fine-tune-worker": "fine-tune"}
 STORAGE_CHECKS = (*SAVE_LOAD_CHECKS, "browser-to-python", "model-management")
-CHECK_GROUPS = {"inference": INFERENCE_CHECKS, "conversion": CONVERSION_CHECKS, "training": TRAINING_CHECKS,
+CHECK_STAGES = {"inference": INFERENCE_CHECKS, "conversion": CONVERSION_CHECKS, "training": TRAINING_CHECKS,
                 "storage": STORAGE_CHECKS}
 DEFAULT_CHECKS = INFERENCE_CHECKS + CONVERSION_CHECKS + TRAINING_CHECKS + STORAGE_CHECKS
 # Training recipes written for one zoo model: not run on a user's model unless asked for.
@@ -58,9 +59,9 @@ MODEL_SPECIFIC_CHECKS = {
 USER_CHECKS = tuple(check for check in DEFAULT_CHECKS if check not in MODEL_SPECIFIC_CHECKS)
 
 
-def check_group(check: str) -> str | None:
-    """The group (a ``CHECK_GROUPS`` key) ``check`` belongs to."""
-    return next((group for group, checks in CHECK_GROUPS.items() if check in checks), None)
+def check_stage(check: str) -> str | None:
+    """The stage (a ``CHECK_STAGES`` key) ``check`` belongs to."""
+    return next((stage for stage, checks in CHECK_STAGES.items() if check in checks), None)
 
 
 def check_applies(check: str, reference: ReferenceModel) -> bool:
@@ -97,6 +98,6 @@ def skip_reason(check: str, reference: ReferenceModel) -> str:
     return f"no Keras reference was recorded for {check}"
 
 
-__all__ = ["CHECKS", "CHECK_GROUPS", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS",
-           "TRAINING_CHECKS", "USER_CHECKS", "CheckContext", "CheckFunction", "check_applies", "check_group",
+__all__ = ["CHECKS", "CHECK_STAGES", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS",
+           "TRAINING_CHECKS", "USER_CHECKS", "CheckContext", "CheckFunction", "check_applies", "check_stage",
            "recorded_reason", "skip_reason"]

@@ -1,4 +1,5 @@
-"""What a user's MODEL path holds, detected before anything is converted, and how to load it.
+"""What a user's MODEL path holds, detected before anything is converted, and how to load it. Each format's record
+(how its reference is built, which checks apply) is in ``model_formats.MODEL_FORMATS``.
 
 Formats (``detect_format``):
 
@@ -37,11 +38,10 @@ def torch_model(path: Path) -> tuple[Path, str] | None:
     if found and Path(found.group("file")).is_file():
         return Path(found.group("file")), found.group("factory")
     return None
-LAYERS_FORMATS = ("keras-h5", "tf-keras-savedmodel")
 
 
 class ModelFormatError(UsageError):
-    """MODEL is missing, of an unknown kind, or cannot be loaded; the message names the path."""
+    """MODEL is missing, of an unknown format, or cannot be loaded; the message names the path."""
 
 
 def detect_format(path: Path) -> str:

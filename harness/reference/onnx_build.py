@@ -203,7 +203,7 @@ class Upstream:
 
     inputs: list[np.ndarray]
     outputs: list[np.ndarray]
-    reference: str  # e.g. "PyTorch (eval mode)"
+    runtime: str  # what computed the reference outputs, e.g. "PyTorch (eval mode)"
     hop: str  # e.g. "PyTorch -> onnxruntime (torch.onnx.export)"
 
 
@@ -253,7 +253,7 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
         "conversions": {"graph": converted.entry(in_keys, out_keys)},
         "route": {
             "from": "pytorch" if upstream else "onnx",
-            "reference": upstream.reference if upstream else "onnxruntime (CPU)",
+            "runtime": upstream.runtime if upstream else "onnxruntime (CPU)",
             "transposed": [f"{kind} {key}: {_layout_name(p)}" for kind, keys, layouts in
                            (("input", in_keys, in_layouts), ("output", out_keys, out_layouts))
                            for key, p in zip(keys, layouts) if p],

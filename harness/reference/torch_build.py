@@ -105,7 +105,7 @@ def build_torch_reference(source: Path, factory: str, directory: Path, name: str
         inputs, outputs = ([np.load(path) for path in sorted(Path(work).glob(f"{kind}_*.npy"),
                                                              key=lambda p: int(p.stem.split("_")[1]))]
                            for kind in ("input", "output"))
-    upstream = Upstream(inputs=inputs, outputs=outputs, reference="PyTorch (eval mode)",
+    upstream = Upstream(inputs=inputs, outputs=outputs, runtime="PyTorch (eval mode)",
                         hop="PyTorch -> onnxruntime (torch.onnx.export)")
     return build_onnx_reference(exported, directory, name, plan, upstream)
 

@@ -175,15 +175,15 @@ class RunEngine:
         todo += [replace(g, repeat=r) for r in range(1, self.settings.repeat) for g in groups if g.checks]
         if not todo:
             return
-        slots = self.settings.endpoints or (None,) * self.settings.parallel
-        if self._planning is not None and len(slots) > 1:
+        browsers = self.settings.endpoints or (None,) * self.settings.parallel  # None: a browser launched here
+        if self._planning is not None and len(browsers) > 1:
             self._close_planning()  # its thread's Playwright cannot serve the shards' threads
 
         def run_check(session: ParitySession, group: Group, check: str) -> CheckResult:
             self._running.repeat = group.repeat
             return run_one(session, group, check)
 
-        self._shards = Shards(slots, self._shard_session, self.record, after_group=self.write)
+        self._shards = Shards(browsers, self._shard_session, self.record, after_group=self.write)
         self._shards.run(todo, run_check)
 
     def write(self, **blocks: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -34,17 +33,16 @@ from harness.reference.artifacts import copy_model_files
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel
 from harness.reference.formats import (
     KERAS3_ROUTE_HINT,
-    LAYERS_FORMATS,
     ModelFormatError,
     detect_format,
-    export_keras3_savedmodel,
     load_custom_objects,
     load_keras2_model,
     torch_model,
 )
 from harness.reference.inner_outputs import UnknownLayerError
+from harness.reference.model_formats import MODEL_FORMATS
 from harness.reference.keras_env import configure_tensorflow_environment
-from harness.reference.config_preflight import (
+from harness.reference.config_probes import (
     ConfigFinding,
     LayerProbe,
     config_findings,
@@ -57,9 +55,7 @@ from harness.reference.preflight import Problem, preflight
 from harness.reference.user_build import (
     InputPlan,
     UnsupportedModelError,
-    build_graph_reference,
     build_layers_reference,
-    build_tfjs_reference,
 )
 from harness.reference.user_training import check_train_fields, read_train_file, resolve_training
 from harness.report.document import build_report
@@ -70,6 +66,7 @@ from harness.run.shards import Group
 from harness.run.tensorflow_log import TENSORFLOW_LOG
 
 MODELS_DIRECTORY = "models"
+REFERENCE_BUILD = "reference-build"  # the row of a model whose reference could not be built (one per backend)
 REPAIRED_DIRECTORY = "repaired"  # --repair's model.json files (with their weights), one folder per model
 CUSTOM_JS_DIRECTORY = "custom-js"  # only the user's --custom-js is served from here
 CUSTOM_JS = "custom.js"
@@ -120,7 +117,7 @@ class UserModel:
     """One MODEL of the run: its path, format, and the name its rows carry."""
 
     path: Path
-    kind: str
+    format: str  # a ``MODEL_FORMATS`` key, or "refused"
     name: str
     refused: str | None = None  # why the file cannot be checked (its format); the other models still are
 
@@ -176,11 +173,11 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
             if not _utf8(str(path)):
                 raise ModelFormatError(f"{os.fsencode(path)!r}: the file name is not UTF-8; rename the file (reports "
                                        "and browsers need text names)")
-            kind = detect_format(path)
-            if kind == "keras3" and not how.via_savedmodel:
+            model_format = detect_format(path)
+            if model_format == "keras3" and not how.via_savedmodel:
                 raise ModelFormatError(f"{path}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
         except ModelFormatError as error:
-            kind, refused = "refused", str(error)
+            model_format, refused = "refused", str(error)
         torch = torch_model(path)
         stem = (names[index] if names else torch[1] if torch else path.stem if path.name != "model.json"
                 else path.parent.name)
@@ -190,7 +187,7 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
             n += 1
             name = f"{stem}-{n}"
         taken.add(name)
-        found.append(UserModel(path, kind, name, refused))
+        found.append(UserModel(path, model_format, name, refused))
     if all(model.refused for model in found):  # nothing to check: say why before any browser starts
         raise ModelFormatError("\n".join(str(model.refused) for model in found))
     return found
@@ -208,7 +205,7 @@ def run_user_check(options: CheckOptions) -> RunOutcome:
     selection = {"models": [str(path) for path in options.models], "backends": list(how.backends),
                  "checks": list(how.checks)}
     positions = [{name: i for i, name in enumerate(names)}
-                 for names in ([m.name for m in models], how.backends, ("reference", "preflight", *how.checks))]
+                 for names in ([m.name for m in models], how.backends, (REFERENCE_BUILD, "preflight", *how.checks))]
 
     def order(row: CheckResult) -> tuple[int, int, int]:
         return tuple(where[key] for where, key in zip(positions, (row.model, row.backend, row.check)))  # type: ignore[return-value]
@@ -225,7 +222,8 @@ def run_user_check(options: CheckOptions) -> RunOutcome:
                 else [out / MODELS_DIRECTORY]:
             shutil.rmtree(directory, ignore_errors=True)
         engine.expect(len(models) * len(how.backends) * (len(how.checks) + 1))  # a preflight row and the checks
-        refused = [row.message for row in journal_rows if row.check == "reference" and row.backend == how.backends[0]]
+        refused = [row.message for row in journal_rows
+                   if row.check == REFERENCE_BUILD and row.backend == how.backends[0]]
         checker = ModelChecker(engine, out, reference_timeout(options.reference_timeout_s, settings.timeout_s))
         references, _, newly_refused = checker.prepare(to_run, how, after_model=engine.write,
                                                        measured=engine.measured)
@@ -244,7 +242,7 @@ def _finished(name: str, how: ModelOptions, rows: list[CheckResult]) -> bool:
 
     def done(backend: str) -> bool:
         preflight = have.get((backend, "preflight"))
-        return (backend, "reference") in have or preflight is not None and (
+        return (backend, REFERENCE_BUILD) in have or preflight is not None and (
             bool(preflight.details.get("problems")) or all((backend, check) in have for check in how.checks))
 
     return all(done(backend) for backend in how.backends)
@@ -328,8 +326,8 @@ class _RefusedModels(HarnessError):
 
 def _environment(models: list[UserModel]) -> dict[str, Any]:
     if len(models) == 1:
-        return {"model": str(models[0].path), "format": models[0].kind}
-    return {"models": {m.name: {"path": str(m.path), "format": m.kind} for m in models}}
+        return {"model": str(models[0].path), "format": models[0].format}
+    return {"models": {m.name: {"path": str(m.path), "format": m.format} for m in models}}
 
 
 def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dict[str, Any], registered: set[str],
@@ -339,16 +337,17 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
     ``--repair`` made to its model.json."""
     directory = out / MODELS_DIRECTORY / model.name
     directory.mkdir(parents=True)
-    keras_model = load_keras2_model(model.path, custom_objects) if model.kind in LAYERS_FORMATS else None
-    if keras_model is None and how.inner_outputs:
-        raise UnknownLayerError(f"--inner-output {','.join(how.inner_outputs)}: {model.path} is a {model.kind} model; "
-                                "inner outputs are compared on Keras models (.h5, .keras, SavedModel with Keras "
-                                "metadata)")
-    if keras_model is None:
+    build = MODEL_FORMATS[model.format].build
+    if build is not None and how.inner_outputs:
+        raise UnknownLayerError(f"--inner-output {','.join(how.inner_outputs)}: {model.path} is a {model.format} "
+                                "model; inner outputs are compared on Keras models (.h5, .keras, SavedModel with "
+                                "Keras metadata)")
+    if build is not None:
         try:
-            return _build_without_keras(model, how, directory), [], []
+            return build(model.path, directory, model.name, how.inputs, how.expected), [], []
         except UnsupportedModelError as error:
             return None, error.problems, []
+    keras_model = load_keras2_model(model.path, custom_objects)
     problems: list[Problem] = preflight(keras_model.get_config(), registered)
     if problems:
         return None, problems, []
@@ -356,34 +355,13 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
     removals = repairs(findings) if how.repair else None
     if findings and removals is None:
         return None, list(findings), []
-    setup = resolve_training(model.path, model.kind, how.train, how.data, list(keras_model.output_names))
+    setup = resolve_training(model.path, model.format, how.train, how.data, list(keras_model.output_names))
     conversions = tuple(CONVERSION_OF_CHECK[c] for c in how.checks if c in CONVERSION_CHECKS)
     needs_training = any(c in TRAINING_CHECKS or c in STORAGE_CHECKS for c in how.checks)
     reference = build_layers_reference(keras_model, directory, model.name, how.inputs, setup, custom_objects,
                                        conversions, needs_training, how.inner_outputs)
     changes = _repair(reference, removals, out / REPAIRED_DIRECTORY / model.name) if removals else []
     return reference, [], changes
-
-
-def _build_without_keras(model: UserModel, how: ModelOptions, directory: Path) -> ReferenceModel:
-    """The reference of a converted tfjs model, a TF SavedModel or a Keras 3 file (as a graph model)."""
-    if model.kind in ("tfjs-layers", "tfjs-graph"):
-        model_json = model.path if model.path.name == "model.json" else model.path / "model.json"
-        return build_tfjs_reference(model_json, directory, model.name, how.inputs.files, how.expected)
-    if model.kind == "onnx":
-        from harness.reference.onnx_build import build_onnx_reference
-
-        return build_onnx_reference(model.path, directory, model.name, how.inputs)
-    found = torch_model(model.path)
-    if found:
-        from harness.reference.torch_build import build_torch_reference
-
-        return build_torch_reference(*found, directory, model.name, how.inputs)
-    if model.kind == "keras3":
-        with tempfile.TemporaryDirectory() as exported:
-            export_keras3_savedmodel(model.path, Path(exported) / "saved_model")
-            return build_graph_reference(Path(exported) / "saved_model", directory, model.name, how.inputs)
-    return build_graph_reference(model.path, directory, model.name, how.inputs)
 
 
 def _repair(reference: ReferenceModel, removals: dict[str, tuple[str, ...]], target: Path) -> list[str]:
@@ -400,14 +378,14 @@ def _repair(reference: ReferenceModel, removals: dict[str, tuple[str, ...]], tar
 
 
 def _setup_error(model: UserModel, backend: str, error: HarnessError) -> CheckResult:
-    return CheckResult(model=model.name, backend=backend, check="reference", status="error",
+    return CheckResult(model=model.name, backend=backend, check=REFERENCE_BUILD, status="error",
                        message=f"{model.name}: the reference could not be built: {error}",
-                       details={"format": model.kind, "path": str(model.path)})
+                       details={"format": model.format, "path": str(model.path)})
 
 
 def _preflight_result(model: UserModel, backend: str, problems: list[Problem], changes: list[str],
                       out: Path, reference: ReferenceModel | None) -> CheckResult:
-    details: dict[str, Any] = {"format": model.kind, "problems": [vars(p) for p in problems], "repairs": changes}
+    details: dict[str, Any] = {"format": model.format, "problems": [vars(p) for p in problems], "repairs": changes}
     if problems:
         message = f"{model.name}: tfjs cannot run this model as it is:\n" + "\n".join(f"  - {p}" for p in problems)
         if any(isinstance(p, ConfigFinding) and p.repair for p in problems):
@@ -422,8 +400,8 @@ def _preflight_result(model: UserModel, backend: str, problems: list[Problem], c
     hops = judge_hops(reference) if reference is not None and route else []
     drifted = [hop for hop in hops if not hop["ok"]]
     if route:
-        details["route"] = {"reference": route["reference"], "transposed": route["transposed"], "hops": hops}
-        lines += [f"reference: {route['reference']}; transposed for the converted model: "
+        details["route"] = {"runtime": route["runtime"], "transposed": route["transposed"], "hops": hops}
+        lines += [f"reference outputs from {route['runtime']}; transposed for the converted model: "
                   f"{', '.join(route['transposed']) or 'nothing'}"]
         lines += [f"{hop['hop']}: max abs err {hop['max_abs_err']:.2g}, {hop['tolerance_ratio']:.2g} of tolerance"
                   f"{'' if hop['ok'] else ' (OUT OF TOLERANCE)'}" for hop in hops]

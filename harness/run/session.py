@@ -30,7 +30,7 @@ from harness.browser.server import ParityServer
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.browser.webdriver import WebDriverBrowser
-from harness.checks import CHECKS, CheckContext, CheckFunction, check_group
+from harness.checks import CHECKS, CheckContext, CheckFunction, check_stage
 from harness.errors import HarnessError
 from harness.reference.directory import ReferenceModel
 from harness.reference.keras_env import library_versions
@@ -181,12 +181,12 @@ class ParitySession:
         recording: CheckRecording | None = None
         broken = False
         try:
-            group = check_group(check) if function is None else None
+            stage = check_stage(check) if function is None else None
             variant = backend_variant(backend)
             engine = split_engine(backend)[0]
             out_of_scope = (engine.out_of_scope.get(variant.name) or engine.out_of_scope.get(check)
                             or engine.out_of_scope.get(f"{variant.name}/{check}")
-                            or variant.out_of_scope.get(group or ""))
+                            or variant.out_of_scope.get(stage or ""))
             if out_of_scope:
                 return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
                                                 message=f"{check} on {backend}: {out_of_scope}"), started)

@@ -45,15 +45,16 @@ class BrowserLostError(HarnessError):
 
 
 class Shards:
-    """Runs groups on the browsers ``endpoints`` name (``None``: a browser launched here; ``(None, None)``: two)."""
+    """Runs groups on ``browsers``: each a remote endpoint, or ``None`` for a browser launched here (``(None, None)``:
+    two launched here)."""
 
-    def __init__(self, endpoints: Sequence[BrowserEndpoint | None], make_session: MakeSession,
+    def __init__(self, browsers: Sequence[BrowserEndpoint | None], make_session: MakeSession,
                  on_result: ResultListener, after_group: Callable[[], object] = lambda: None) -> None:
-        self._endpoints = tuple(endpoints)
-        local = sum(endpoint is None for endpoint in self._endpoints)
+        self._browsers = tuple(browsers)
+        local = sum(endpoint is None for endpoint in self._browsers)
         numbers = iter(range(1, local + 1))
         self._names = tuple((f"{LOCAL} {next(numbers)}" if local > 1 else LOCAL) if endpoint is None
-                            else endpoint.name for endpoint in self._endpoints)
+                            else endpoint.name for endpoint in self._browsers)
         self._make_session = make_session
         self._on_result = on_result
         self._after_group = after_group
@@ -71,11 +72,11 @@ class Shards:
         """Run every group; returns when each of its checks has a row. ``SetupError`` if no browser could start
         (with one browser, the error it started with)."""
         self._queue.extend(groups)
-        if len(self._endpoints) == 1:
-            self._work(self._endpoints[0], self._names[0], run_check, raise_on_start=True)
+        if len(self._browsers) == 1:
+            self._work(self._browsers[0], self._names[0], run_check, raise_on_start=True)
         else:
             threads = [threading.Thread(target=self._work, args=(endpoint, name, run_check), name=f"shard-{name}",
-                                        daemon=True) for endpoint, name in zip(self._endpoints, self._names)]
+                                        daemon=True) for endpoint, name in zip(self._browsers, self._names)]
             for thread in threads:
                 thread.start()
             try:
