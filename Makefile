@@ -40,9 +40,11 @@ test: setup
 	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The developers' loop, under 3 minutes (docs/speed.md): every test that needs no browser and builds no Keras model
-# (markers browser and keras, conftest.py), and one browser smoke test per engine. `make test` runs everything.
+# (markers browser and keras, conftest.py), and one browser smoke test per engine on the mlp (the one zoo reference it
+# builds). `make test` runs everything.
 test-fast: setup
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup -m "smoke or not (browser or keras)" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup -m "smoke or not (browser or keras)" --parity-models mlp \
+		$(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) web/node_modules fixtures $(REPORT_DIR) test-results build dist

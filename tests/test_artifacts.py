@@ -81,6 +81,7 @@ def test_quantized_weights_take_their_quantized_size():
     assert spec_bytes({"name": "w", "shape": [2, 5], "dtype": "int32"}) == 40
 
 
+@pytest.mark.keras
 def test_keras_loads_converted_artifacts_with_their_exact_weights(tmp_path):
     from harness.reference.conversions import convert_layers_model
     from harness.reference.keras_env import configure_tensorflow_environment

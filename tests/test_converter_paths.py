@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.keras
+
 
 @pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")
 def test_h5_command_line_and_python_api_give_identical_artifacts(tmp_path):

@@ -72,6 +72,7 @@ def constant_model_data(rng, n):
     return [rng.uniform(size=(n, 4)).astype(np.float32)], [np.eye(10, dtype=np.float32)[rng.integers(0, 10, n)]]
 
 
+@pytest.mark.keras
 def test_build_refuses_a_model_whose_outputs_are_constant(tmp_path):
     spec = zoo.ModelSpec("constant", "softmax of zeros: every output is 0.1", build_constant_model,
                          constant_model_data, TrainingSpec(OptimizerSpec("sgd", 0.1), "categorical_crossentropy"),
@@ -160,6 +161,7 @@ def test_uint8_moves_outputs_more_than_uint16(parity_references):
 
 
 @pytest.mark.parametrize("calibrate", [False, True])
+@pytest.mark.keras
 def test_mobilenet_outputs_vary_only_with_calibrated_batch_norm(calibrate):
     """With random weights MobileNetV2's activations vanish layer by layer and every output is the same."""
     configure_tensorflow_environment()
