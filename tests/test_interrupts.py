@@ -54,15 +54,21 @@ def interrupted_run(out, signal_number, *extra):
     return process.returncode, stderr, stopped_after, [pid for pid in started if is_alive(pid)], slot_directories
 
 
+# The storage checks spend most of their time inside an open subject (a model loaded or trained on the page, disposed
+# when the check moves on): the signal lands there, and the subject's disposal must not outlive its page.
+STORAGE_ONLY = ["--checks", "save-load[localstorage],save-load[indexeddb],save-load[downloads],model-management"]
+
+
 @pytest.mark.parametrize(("signal_number", "extra"), [(signal.SIGINT, ["--parallel", "1"]),
-                                                      (signal.SIGTERM, ["--parallel", "2"])],
-                         ids=["sigint-one-browser", "sigterm-two-browsers"])
+                                                      (signal.SIGTERM, ["--parallel", "2"]),
+                                                      (signal.SIGINT, ["--parallel", "2", *STORAGE_ONLY])],
+                         ids=["sigint-one-browser", "sigterm-two-browsers", "sigint-inside-a-storage-subject"])
 def test_a_signal_keeps_every_finished_row_and_leaves_no_process(tmp_path, signal_number, extra):
     out = tmp_path / "report"
     status, stderr, stopped_after, left, directories_left = interrupted_run(out, signal_number, *extra)
     assert status == EXIT_INTERRUPTED, stderr
-    assert "Traceback" not in stderr, stderr
-    assert stopped_after < 15, stopped_after
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert stopped_after < 5, stopped_after
     assert left == [], left
     assert directories_left == [], directories_left
     report = json.loads((out / "parity.json").read_text())

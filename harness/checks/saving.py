@@ -3,7 +3,6 @@ Worker), saving through each tfjs scheme, and comparing a model before and after
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from harness.browser.backends import BACKENDS, backend_variant
 from harness.browser.engines import split_engine
-from harness.browser.page import PageCrashedError, PageOperation
+from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext
 from harness.checks.training import encoded_job, training_job
 from harness.verdict.compare import Comparison, compare_exact, format_failure, largest
@@ -69,11 +68,11 @@ def open_subjects(context: CheckContext) -> Iterator[Subject]:
         subjects.append(lambda: _trained(context))
     for open_subject in subjects:
         subject = open_subject()
-        try:
-            yield subject
-        finally:
-            with contextlib.suppress(PageCrashedError):  # a page gone (crashed, or ended by an interrupt) frees all
-                context.page.call(PageOperation.DISPOSE, subject.model_id)
+        yield subject
+        # Only when the caller moved on: after an exception (an interrupt among them) the generator may be closed
+        # later by the garbage collector, on another thread or after its browser ended; a check that raised is an
+        # error row, and its page is discarded with every model on it.
+        context.page.call(PageOperation.DISPOSE, subject.model_id)
 
 
 def _trained(context: CheckContext) -> Subject:

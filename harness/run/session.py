@@ -179,7 +179,7 @@ class ParitySession:
         """Run check ``check`` (or ``function`` under that name); never raises for a check's failure."""
         started = time.perf_counter()
         recording: CheckRecording | None = None
-        broken = False
+        raised = True  # until the check returns: a page whose check raised is not reused
         try:
             stage = check_stage(check) if function is None else None
             variant = backend_variant(backend)
@@ -195,8 +195,8 @@ class ParitySession:
             page = self.page(backend)
             recording = CheckRecording(page, f"{reference.name} / {check} / {backend}")
             result = function(CheckContext(check, backend, page, reference, url, self.server))
+            raised = False
         except (PageCrashedError, CheckTimeoutError) as error:
-            broken = True
             result = self._error(check, reference, backend, f"{error}; a fresh page was made for the next check")
         except BrowserError as error:
             result = self._browser_error(check, reference, backend, error)
@@ -212,7 +212,7 @@ class ParitySession:
             gone = False
         if recording is not None and not gone:  # else (a lost remote endpoint) the check runs again elsewhere
             self._keep_evidence(recording, result)
-        if broken or result.status == "error":  # a page that erred (a lost WebGL context, a crash) is not reused
+        if raised or result.status == "error":  # models left on it, a lost WebGL context, a crash: not reused
             self.discard_page(backend)
         if self.endpoint is not None:
             result.details["endpoint"] = self.endpoint.name
