@@ -56,16 +56,20 @@
   }
 
   /**
-   * Predict `repeats` times on the same inputs. Returns the first call's outputs, its time, the
-   * median time of the later calls, and whether every later call gave bit-identical outputs.
+   * Predict on the same inputs: a first call, one more (repeatability needs two), and more for the
+   * latency median up to `repeats` calls in all while the later calls are expected to stay within
+   * `budgetMs` together (each expected to take as long as the last). Returns the first call's outputs,
+   * its time, the median time of the later calls, how many calls ran, and whether every later call
+   * gave bit-identical outputs.
    */
-  async function predict(modelId, inputs, repeats = 5) {
+  async function predict(modelId, inputs, repeats = 5, budgetMs = Infinity) {
     const model = get(modelId);
     const first = await runOnce(model, inputs);
     const firstData = await Promise.all(first.ys.map(y => y.data()));
     const laterMs = [];
     let repeatable = true;
-    for (let i = 1; i < repeats; i++) {
+    const spent = () => laterMs.reduce((sum, ms) => sum + ms, 0);
+    while (1 + laterMs.length < repeats && (!laterMs.length || spent() + laterMs[laterMs.length - 1] <= budgetMs)) {
       const later = await runOnce(model, inputs);
       laterMs.push(later.elapsedMs);
       const laterData = await Promise.all(later.ys.map(y => y.data()));
@@ -74,9 +78,10 @@
     }
     const outputs = await Promise.all(first.ys.map(parity.tensors.encode));
     first.ys.forEach(y => y.dispose());
+    const calls = 1 + laterMs.length;
     laterMs.sort((a, b) => a - b);
     const medianMs = laterMs.length ? laterMs[Math.floor(laterMs.length / 2)] : null;
-    return { outputs, firstMs: first.elapsedMs, medianMs, repeatable };
+    return { outputs, firstMs: first.elapsedMs, medianMs, calls, repeatable };
   }
 
   /**

@@ -7,7 +7,7 @@
     setBackend: (name, flags, wasmThreads) => parity.backends.setBackend(name, flags, wasmThreads),
     load: url => parity.models.load(url),
     topology: modelId => parity.models.topology(modelId),
-    predict: (modelId, inputs, repeats) => parity.models.predict(modelId, inputs, repeats),
+    predict: (modelId, inputs, repeats, budgetMs) => parity.models.predict(modelId, inputs, repeats, budgetMs),
     layerOutputs: (modelId, inputs) => parity.models.layerOutputs(modelId, inputs),
     withInnerOutputs: (modelId, names) => parity.models.withInnerOutputs(modelId, names),
     perturbWeight: (modelId, name, index, delta) => parity.models.perturbWeight(modelId, name, index, delta),
