@@ -1,16 +1,21 @@
 """Backend variants: ids, the facts that prove each is in effect, and that a variant not in effect is loud."""
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
 
 from harness.browser.backends import (
     BACKENDS,
     MATRICES,
+    TFJS_BACKENDS,
     BackendNotInEffectError,
     assert_in_effect,
     backend_variant,
+    bundle_files,
     not_in_effect,
+    out_of_scope,
     split_backend_id,
     with_versions,
 )
@@ -68,3 +73,30 @@ def test_half_float_training_and_byte_exact_storage_are_reported_out_of_scope(pa
     for check in ("fit", "save-load[indexeddb]"):
         result = parity_session.run_check(check, parity_references["mlp"], "webgl:f16")
         assert result.status == "skip" and "out of scope" in result.message
+
+
+def page_bundles(source: str) -> list[tuple[str, str]]:
+    """``web/tfjs_versions.js``'s list of the bundles the page loads, as (package, file)."""
+    return re.findall(r"\['([\w-]+)', '([\w.-]+)'\]", source.split("parity.tfjsBundles = [", 1)[1].split("]\n", 1)[0]
+                      + "]")
+
+
+def test_every_backend_has_one_record_that_the_page_and_the_tolerances_agree_with():
+    from harness.verdict.tolerances import PREDICT_TOLERANCES, TRAINING_TOLERANCES
+
+    assert {variant.tfjs_backend for variant in BACKENDS.values()} == set(TFJS_BACKENDS)
+    assert set(TFJS_BACKENDS) <= set(PREDICT_TOLERANCES) and set(TFJS_BACKENDS) <= set(TRAINING_TOLERANCES)
+    source = (Path(__file__).resolve().parent.parent / "web" / "tfjs_versions.js").read_text()
+    assert page_bundles(source) == [(package, files[0]) for package, files in bundle_files().items()]
+    planted = source.replace("['tfjs-backend-webgpu', 'tf-backend-webgpu.min.js'],\n", "")
+    assert page_bundles(planted) != [(package, files[0]) for package, files in bundle_files().items()]
+    assert bundle_files()["tfjs"] == ("tf.min.js",)  # cpu and webgl share the main bundle
+
+
+def test_out_of_scope_names_the_engines_and_the_variants_reasons():
+    assert "half-float" in out_of_scope("webgl:f16", "fit", "training")
+    assert out_of_scope("webgl:f16", "predict", "inference") is None
+    assert "navigator.gpu" in out_of_scope("firefox:webgpu", "predict", "inference")
+    assert "BiDi" in out_of_scope("firefox:wasm", "fit-worker", "training")
+    assert out_of_scope("firefox:wasm", "fit", "training") is None
+    assert out_of_scope("wasm", "fit-worker", None) is None

@@ -13,6 +13,7 @@ the wrong configuration.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,51 @@ WASM_PLAIN, WASM_SIMD, WASM_THREADED_SIMD = (
 
 
 @dataclass(frozen=True)
+class TfjsBackend:
+    """One tfjs backend, the record the other places read: the npm package (under ``@tensorflow/``) whose bundle
+    registers it, the files of that package's ``dist/`` the page loads (the bundle first; the server serves these
+    and nothing else, a wheel carries them), what ``tfjs-parity doctor`` shows of the page's facts and how to fix
+    it when it cannot run, and whether a run needs it. Its page side is ``web/backends.js`` (``setBackend``,
+    ``info``) and its bundle ``web/tfjs_versions.js``'s list (``tests/test_backend_variants.py`` keeps that list
+    equal to these records); its tolerances are rows of ``verdict/tolerances.py``, the one place tolerances live."""
+
+    name: str  # tf.setBackend's name
+    package: str
+    files: tuple[str, ...]
+    facts: Callable[[dict[str, Any]], str]
+    fix: str
+    optional: bool = False  # doctor: a note, not a problem, when it cannot run (not a default backend)
+
+
+TFJS_BACKENDS: dict[str, TfjsBackend] = {backend.name: backend for backend in (
+    TfjsBackend("cpu", "tfjs", ("tf.min.js",), lambda info: f"tfjs {info.get('tfjsVersion')}",
+                "the page itself does not load: run `tfjs-parity doctor` again and read the browser line"),
+    TfjsBackend("webgl", "tfjs", ("tf.min.js",),
+                lambda info: (f"{info.get('webglRenderer')}, float32 render targets "
+                              f"{'yes' if info.get('webglRenderFloat32Enabled') else 'no'}"),
+                "Chromium needs a WebGL2 context with float32 render targets: without a GPU, tfjs-parity launches "
+                "it with --enable-unsafe-swiftshader; a Chromium that lacks SwiftShader cannot run webgl"),
+    TfjsBackend("wasm", "tfjs-backend-wasm", ("tf-backend-wasm.min.js", WASM_PLAIN, WASM_SIMD, WASM_THREADED_SIMD),
+                lambda info: (f"{info.get('wasmBinary')}: SIMD {info.get('wasmSimd')}, {info.get('wasmThreads')} "
+                              f"threads, cross-origin isolated {info.get('crossOriginIsolated')}"),
+                "threaded WASM needs a cross-origin isolated page (the server sends COOP/COEP) and "
+                "SharedArrayBuffer; an old Chromium or a policy that disables them cannot run wasm with threads"),
+    TfjsBackend("webgpu", "tfjs-backend-webgpu", ("tf-backend-webgpu.min.js",),
+                lambda info: f"available, float precision {info.get('floatPrecision')}",
+                "WebGPU is optional (not a default backend); Chromium runs it with --enable-unsafe-webgpu where "
+                "Vulkan or SwiftShader's Vulkan is available", optional=True),
+)}
+
+
+def bundle_files() -> dict[str, tuple[str, ...]]:
+    """Each package's files the page loads (``TfjsBackend.files``, merged over the backends it registers)."""
+    merged: dict[str, tuple[str, ...]] = {}
+    for backend in TFJS_BACKENDS.values():
+        merged[backend.package] = tuple(dict.fromkeys((*merged.get(backend.package, ()), *backend.files)))
+    return merged
+
+
+@dataclass(frozen=True)
 class BackendVariant:
     """A tfjs backend with flags, and what ``info()`` must report when it is in effect."""
 
@@ -44,7 +90,7 @@ class BackendVariant:
     significand_bits: int = 24  # float32; 11 for half-float textures
     wasm_threads: int | None = None  # the threaded WASM binary's thread count (None: tfjs' default)
     # Check stages (``harness.checks.CHECK_STAGES``) that cannot hold on this variant by design, each with
-    # the measured reason: their checks are reported as skips that say so.
+    # the measured reason: their checks are reported as skips that say so (``out_of_scope``).
     out_of_scope: dict[str, str] = field(default_factory=dict)
 
 
@@ -116,6 +162,16 @@ def backend_ids(raw: str, option: str) -> tuple[str, ...]:
     except UnknownBackendError as error:
         raise UsageError(f"{option}: {error}") from None
     return ids
+
+
+def out_of_scope(backend_id: str, check: str, stage: str | None) -> str | None:
+    """Why ``check`` (of ``stage``) cannot run on ``backend_id`` by design, or None: the engine's exclusions (of the
+    variant, the check, or the check on the variant: ``Engine.out_of_scope``), then the variant's of the stage."""
+    engine, _ = split_engine(backend_id)
+    variant = backend_variant(backend_id)
+    keys = (variant.name, check, f"{variant.name}/{check}")
+    return next((engine.out_of_scope[key] for key in keys if key in engine.out_of_scope), None) or (
+        variant.out_of_scope.get(stage) if stage else None)
 
 
 def with_versions(backends: tuple[str, ...], versions: tuple[str, ...]) -> tuple[str, ...]:

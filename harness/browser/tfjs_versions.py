@@ -14,13 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.browser.backends import backend_variant, split_backend_id
+from harness.browser.backends import TFJS_BACKENDS, backend_variant, split_backend_id
 from harness.browser.tfjs_cache import UnknownTfjsVersionError, cached_install
 from harness.browser.web_assets import TFJS_PACKAGES, web_dir
 from harness.errors import SetupError
 
 # The tfjs package a backend needs besides @tensorflow/tfjs (which holds cpu and webgl).
-BACKEND_PACKAGES = {"wasm": "tfjs-backend-wasm", "webgpu": "tfjs-backend-webgpu"}
 
 
 @dataclass(frozen=True)
@@ -111,8 +110,8 @@ def check_backends(selection: TfjsSelection, backend_ids: tuple[str, ...]) -> No
     for backend_id in backend_ids:
         _, version = split_backend_id(backend_id)
         install = selection.install_of(version)
-        package = BACKEND_PACKAGES.get(backend_variant(backend_id).tfjs_backend)
-        if install is not None and package and not install.has(package):
+        package = TFJS_BACKENDS[backend_variant(backend_id).tfjs_backend].package
+        if install is not None and not install.has(package):
             raise UnknownTfjsVersionError(
                 f"--backends {backend_id}: tfjs {install.version} ({install.origin}) has no @tensorflow/{package}; "
                 f"install it beside @tensorflow/tfjs, or leave {backend_id} out of --backends")

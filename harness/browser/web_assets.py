@@ -12,20 +12,16 @@ import re
 import shutil
 from pathlib import Path
 
+from harness.browser.backends import bundle_files
 from harness.errors import SetupError
 
 WHEEL_WEB_DIR = Path(__file__).resolve().parents[1] / "web"
 CHECKOUT_WEB_DIR = Path(__file__).resolve().parents[2] / "web"
 PAGE_FILE_SUFFIXES = {".html", ".js", ".css"}
 LICENCES = "licenses"
-# The files of each package the page loads (web/tfjs_versions.js, and the WASM binaries tfjs picks from):
-# the server serves these and nothing else of a package.
-BUNDLE_FILES: dict[str, tuple[str, ...]] = {
-    "tfjs": ("tf.min.js",),
-    "tfjs-backend-wasm": ("tf-backend-wasm.min.js", "tfjs-backend-wasm.wasm", "tfjs-backend-wasm-simd.wasm",
-                          "tfjs-backend-wasm-threaded-simd.wasm"),
-    "tfjs-backend-webgpu": ("tf-backend-webgpu.min.js",),
-}
+# The files of each package the page loads (the backends' records): the server serves these and nothing else of a
+# package.
+BUNDLE_FILES: dict[str, tuple[str, ...]] = bundle_files()
 TFJS_PACKAGES = tuple(BUNDLE_FILES)
 
 # What each served bundle holds besides its own package, from the bundles' rollup inputs: the notice

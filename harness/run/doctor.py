@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any
 
-from harness.browser.backends import DEFAULT_BACKENDS, backend_variant
+from harness.browser.backends import DEFAULT_BACKENDS, TFJS_BACKENDS, backend_variant
 from harness.browser.display import display_available
 from harness.browser.engines import CHROMIUM, ENGINES, Engine
 from harness.browser.tfjs_cache import HASHES, cache_root
@@ -28,7 +28,6 @@ from harness.reference.onnx_build import INSTALL_HINT as ONNX_INSTALL_HINT
 from harness.reference.torch_build import TORCH_INSTALL_HINT
 
 LIBRARIES = (("tensorflow", "tensorflow"), ("tf_keras", "tf-keras"), ("tensorflowjs", "tensorflowjs"))
-OPTIONAL_BACKENDS = ("webgpu",)
 PIN_HINT = ("pip install -c constraints.txt tfjs-parity (constraints.txt from the tfjs-parity release: versions known "
             "to install together)")
 
@@ -138,13 +137,13 @@ def _browser(engine: Engine) -> Finding:
 
 
 def _backends(timeout_s: float) -> list[Finding]:
-    """Each default backend's page (and WebGPU's): its facts, or why it is not in effect."""
+    """Each default backend's page (and the optional ones': WebGPU's): its facts, or why it is not in effect."""
     from harness.run.session import ParitySession
 
     found = []
     try:
         with ParitySession(timeout_s) as session:
-            for backend in (*DEFAULT_BACKENDS, *OPTIONAL_BACKENDS):
+            for backend in (*DEFAULT_BACKENDS, *(name for name, record in TFJS_BACKENDS.items() if record.optional)):
                 found.append(_backend(session, backend))
     except HarnessError as error:
         found.append(Finding("problem", "browser", f"cannot start: {error}", "see the Chromium line above"))
@@ -152,36 +151,13 @@ def _backends(timeout_s: float) -> list[Finding]:
 
 
 def _backend(session: Any, backend: str) -> Finding:
-    kind = "note" if backend in OPTIONAL_BACKENDS else "problem"
+    record = TFJS_BACKENDS[backend_variant(backend).tfjs_backend]
     try:
         info = session.page(backend).info
     except Exception as error:  # noqa: BLE001 - the reason it cannot run is the finding
         first = str(error).splitlines()[0]
-        return Finding(kind, backend, f"not in effect: {first}", BACKEND_FIXES[backend_variant(backend).tfjs_backend])
-    return Finding("ok", backend, _facts(backend, info))
-
-
-def _facts(backend: str, info: dict[str, Any]) -> str:
-    if backend == "webgl":
-        return (f"{info.get('webglRenderer')}, float32 render targets "
-                f"{'yes' if info.get('webglRenderFloat32Enabled') else 'no'}")
-    if backend == "wasm":
-        return (f"{info.get('wasmBinary')}: SIMD {info.get('wasmSimd')}, {info.get('wasmThreads')} threads, "
-                f"cross-origin isolated {info.get('crossOriginIsolated')}")
-    if backend == "webgpu":
-        return f"available, float precision {info.get('floatPrecision')}"
-    return f"tfjs {info.get('tfjsVersion')}"
-
-
-BACKEND_FIXES = {
-    "cpu": "the page itself does not load: run `tfjs-parity doctor` again and read the browser line",
-    "webgl": "Chromium needs a WebGL2 context with float32 render targets: without a GPU, tfjs-parity launches it "
-             "with --enable-unsafe-swiftshader; a Chromium that lacks SwiftShader cannot run webgl",
-    "wasm": "threaded WASM needs a cross-origin isolated page (the server sends COOP/COEP) and SharedArrayBuffer; "
-            "an old Chromium or a policy that disables them cannot run wasm with threads",
-    "webgpu": "WebGPU is optional (not a default backend); Chromium runs it with --enable-unsafe-webgpu where Vulkan "
-              "or SwiftShader's Vulkan is available",
-}
+        return Finding("note" if record.optional else "problem", backend, f"not in effect: {first}", record.fix)
+    return Finding("ok", backend, record.facts(info))
 
 
 def render(findings: list[Finding]) -> str:

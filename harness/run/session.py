@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.browser.backends import backend_variant
+from harness.browser.backends import out_of_scope
 from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import CHROMIUM, DEFAULT_ENGINES, ENGINES, Engine, split_engine
 from harness.browser.evidence import CheckRecording, folder_name
@@ -181,15 +181,10 @@ class ParitySession:
         recording: CheckRecording | None = None
         raised = True  # until the check returns: a page whose check raised is not reused
         try:
-            stage = check_stage(check) if function is None else None
-            variant = backend_variant(backend)
-            engine = split_engine(backend)[0]
-            out_of_scope = (engine.out_of_scope.get(variant.name) or engine.out_of_scope.get(check)
-                            or engine.out_of_scope.get(f"{variant.name}/{check}")
-                            or variant.out_of_scope.get(stage or ""))
-            if out_of_scope:
+            reason = out_of_scope(backend, check, check_stage(check) if function is None else None)
+            if reason:
                 return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
-                                                message=f"{check} on {backend}: {out_of_scope}"), started)
+                                                message=f"{check} on {backend}: {reason}"), started)
             function = function or CHECKS[check]
             url = self.model_url(reference)
             page = self.page(backend)
