@@ -12,7 +12,7 @@ from harness.browser.page import PageOperation
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.reference.artifacts import float32_weights, read_model_json
 from harness.reference.directory import tfjs_weight_name
-from harness.checks.power import measure_power, most_visible, planted_faults
+from harness.run.power import measure_power, most_visible, planted_faults
 from harness.verdict.tolerances import model_predict_tolerance
 from harness.verdict.compare import compare_exact, compare_within
 

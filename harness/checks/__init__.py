@@ -1,8 +1,10 @@
-"""Checks: each takes a ``CheckContext`` and returns a ``CheckResult``. ``CHECKS`` maps names to them,
+"""Checks: each takes a ``CheckContext`` and returns a ``CheckResult``. ``CHECKS`` maps names to their records,
 ``CHECK_STAGES`` sorts them by the stage of a model's life they prove (inference, conversion, training, storage),
 and ``DEFAULT_CHECKS`` is what a run does when not told otherwise."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from harness.checks.context import CheckContext, CheckFunction
 from harness.checks.inference import check_predict, check_topology
@@ -22,34 +24,51 @@ from harness.checks.training import (
 from harness.reference.directory import ReferenceModel
 from harness.reference.keras_build import TRAINING
 
-CHECKS: dict[str, CheckFunction] = {
-    "topology": check_topology,
-    "predict": check_predict,
-    **QUANTIZED_CHECKS,
-    "sharded": check_sharded,
-    "graph-model": check_graph_model,
-    "fit": check_fit,
-    "fit-worker": check_fit_worker,
-    "fit-dataset": check_fit_dataset,
-    "evaluate": check_evaluate,
-    "validation-split": check_validation_split,
-    "early-stopping": check_early_stopping,
-    "core-api": check_core_api,
-    "fine-tune-worker": check_fine_tune_worker,
-    **SAVE_LOAD_CHECKS,
-    "browser-to-python": check_browser_to_python,
-    "model-management": check_model_management,
-}
-INFERENCE_CHECKS = ("topology", "predict")
-CONVERSION_CHECKS = tuple(CONVERSION_OF_CHECK)
-TRAINING_CHECKS = ("fit", "fit-worker", "fit-dataset", "evaluate", "validation-split", "early-stopping", "core-api",
-                   "fine-tune-worker")
-# The Keras run a training check is compared with, where it is not the check's own name.
-TRAINING_RUNS = {"fit-worker": "fit", "fine-tune-worker": "fine-tune"}
-STORAGE_CHECKS = (*SAVE_LOAD_CHECKS, "browser-to-python", "model-management")
-CHECK_STAGES = {"inference": INFERENCE_CHECKS, "conversion": CONVERSION_CHECKS, "training": TRAINING_CHECKS,
-                "storage": STORAGE_CHECKS}
-DEFAULT_CHECKS = INFERENCE_CHECKS + CONVERSION_CHECKS + TRAINING_CHECKS + STORAGE_CHECKS
+INFERENCE, CONVERSION, TRAINING_STAGE, STORAGE = "inference", "conversion", "training", "storage"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: its name (a row's ``check``), the stage of a model's life it proves, the function that runs it, and
+    what of the reference it needs: a training run (``training``) or a conversion (``conversion``) the reference
+    build recorded; a reference without it skips the check (with the reason its build recorded, if any)."""
+
+    name: str
+    stage: str
+    run: CheckFunction
+    training: str | None = None  # a training run's name (``ReferenceModel.has_training``)
+    conversion: str | None = None  # a conversion's name (``ReferenceModel.conversions``)
+
+
+def _training(name: str, run: CheckFunction, training_run: str | None = None) -> Check:
+    return Check(name, TRAINING_STAGE, run, training=training_run or name)
+
+
+CHECK_RECORDS: tuple[Check, ...] = (
+    Check("topology", INFERENCE, check_topology),
+    Check("predict", INFERENCE, check_predict),
+    *(Check(name, CONVERSION, run, conversion=CONVERSION_OF_CHECK[name]) for name, run in QUANTIZED_CHECKS.items()),
+    Check("sharded", CONVERSION, check_sharded, conversion=CONVERSION_OF_CHECK["sharded"]),
+    Check("graph-model", CONVERSION, check_graph_model, conversion=CONVERSION_OF_CHECK["graph-model"]),
+    _training("fit", check_fit),
+    _training("fit-worker", check_fit_worker, "fit"),  # compared with Keras' fit run
+    _training("fit-dataset", check_fit_dataset),
+    _training("evaluate", check_evaluate),
+    _training("validation-split", check_validation_split),
+    _training("early-stopping", check_early_stopping),
+    _training("core-api", check_core_api),
+    _training("fine-tune-worker", check_fine_tune_worker, "fine-tune"),
+    *(Check(name, STORAGE, run) for name, run in SAVE_LOAD_CHECKS.items()),
+    Check("browser-to-python", STORAGE, check_browser_to_python),
+    Check("model-management", STORAGE, check_model_management),
+)
+CHECKS: dict[str, Check] = {check.name: check for check in CHECK_RECORDS}
+CHECK_STAGES: dict[str, tuple[str, ...]] = {
+    stage: tuple(check.name for check in CHECK_RECORDS if check.stage == stage)
+    for stage in (INFERENCE, CONVERSION, TRAINING_STAGE, STORAGE)}
+INFERENCE_CHECKS, CONVERSION_CHECKS = CHECK_STAGES[INFERENCE], CHECK_STAGES[CONVERSION]
+TRAINING_CHECKS, STORAGE_CHECKS = CHECK_STAGES[TRAINING_STAGE], CHECK_STAGES[STORAGE]
+DEFAULT_CHECKS = tuple(CHECKS)
 # Training recipes written for one zoo model: not run on a user's model unless asked for.
 MODEL_SPECIFIC_CHECKS = {
     "core-api": "the Core API recipe is written for a Dense-relu-Dense-softmax model (the zoo's mlp)",
@@ -61,29 +80,27 @@ USER_CHECKS = tuple(check for check in DEFAULT_CHECKS if check not in MODEL_SPEC
 
 def check_stage(check: str) -> str | None:
     """The stage (a ``CHECK_STAGES`` key) ``check`` belongs to."""
-    return next((stage for stage, checks in CHECK_STAGES.items() if check in checks), None)
+    record = CHECKS.get(check)
+    return record.stage if record else None
 
 
 def check_applies(check: str, reference: ReferenceModel) -> bool:
-    """Whether ``check`` has a Keras reference for this model (training runs are recorded per model)."""
+    """Whether ``check`` has a Keras reference for this model (what it needs was recorded for this model)."""
     if reference.is_graph_model:
         return check == "graph-model"
-    if check in TRAINING_CHECKS:
-        return reference.has_training(TRAINING_RUNS.get(check, check))
-    if check in CONVERSION_OF_CHECK:
-        return CONVERSION_OF_CHECK[check] in reference.conversions
-    return True
+    record = CHECKS[check]
+    if record.training is not None:
+        return reference.has_training(record.training)
+    return record.conversion is None or record.conversion in reference.conversions
 
 
 def recorded_reason(check: str, reference: ReferenceModel) -> str | None:
     """Why ``check`` cannot apply to this model, as its reference build recorded it (a conversion the converter
     refused, no training setup, no robust early stop); None if nothing was recorded."""
-    if check in TRAINING_CHECKS:
-        run = TRAINING_RUNS.get(check, check)
-        return reference.unavailable.get(run) or reference.unavailable.get(TRAINING)
-    if check in CONVERSION_OF_CHECK:
-        return reference.unavailable.get(CONVERSION_OF_CHECK[check])
-    return None
+    record = CHECKS[check]
+    if record.training is not None:
+        return reference.unavailable.get(record.training) or reference.unavailable.get(TRAINING)
+    return reference.unavailable.get(record.conversion) if record.conversion is not None else None
 
 
 def skip_reason(check: str, reference: ReferenceModel) -> str:
@@ -98,6 +115,6 @@ def skip_reason(check: str, reference: ReferenceModel) -> str:
     return f"no Keras reference was recorded for {check}"
 
 
-__all__ = ["CHECKS", "CHECK_STAGES", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE_CHECKS", "STORAGE_CHECKS",
-           "TRAINING_CHECKS", "USER_CHECKS", "CheckContext", "CheckFunction", "check_applies", "check_stage",
-           "recorded_reason", "skip_reason"]
+__all__ = ["CHECKS", "CHECK_RECORDS", "CHECK_STAGES", "CONVERSION", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE",
+           "INFERENCE_CHECKS", "STORAGE", "STORAGE_CHECKS", "TRAINING_CHECKS", "TRAINING_STAGE", "USER_CHECKS", "Check",
+           "CheckContext", "CheckFunction", "check_applies", "check_stage", "recorded_reason", "skip_reason"]

@@ -76,7 +76,7 @@ class ReferenceModel:
     # Conversions and training runs that could not be built, each with the reason (see ``keras_build``).
     unavailable: dict[str, str] = field(default_factory=dict)
     # A model from another framework: its route to tfjs, the layouts transposed, and each Python-side hop's
-    # outputs before and after it (see ``onnx_build``, judged by ``checks.route``); empty for Keras and TensorFlow.
+    # outputs before and after it (see ``onnx_build``, judged by ``run.route``); empty for Keras and TensorFlow.
     route: dict[str, Any] = field(default_factory=dict)
     # Inner layers' outputs predict compares too, and their float32 rounding per channel (see ``inner_outputs``).
     inner_outputs: tuple[TensorEntry, ...] = ()

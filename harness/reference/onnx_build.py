@@ -5,7 +5,7 @@ converter) -> the browser. The reference outputs come from onnxruntime (CPU) on 
 model's declared shapes and dtypes (or ``--inputs``). onnx2tf turns channels-first tensors (NCHW)
 channels-last (NHWC); the reference's inputs and outputs are stored in the converted model's layout,
 and the manifest's ``route`` says which were transposed and keeps the outputs before and after each hop
-in Python (onnxruntime -> TensorFlow), for ``checks.route`` to judge.
+in Python (onnxruntime -> TensorFlow), for ``run.route`` to judge.
 
 The model's own float32 rounding error (its tolerance widening) is onnxruntime's float32 outputs
 against onnx's reference evaluator running a float64 copy of the model.
@@ -265,7 +265,7 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
 
 def _hop(directory: Path, index: int, label: str, keys: list[str], after: list[np.ndarray],
          before: list[np.ndarray]) -> dict[str, Any]:
-    """One Python-side hop of the route: the outputs after it and before it, stored (``checks.route`` judges)."""
+    """One Python-side hop of the route: the outputs after it and before it, stored (``run.route`` judges)."""
     return {"hop": label,
             "after": save_arrays(directory, f"hop{index}_after", keys, [a.astype(np.float32) for a in after]),
             "before": save_arrays(directory, f"hop{index}_before", keys, [b.astype(np.float32) for b in before])}

@@ -21,7 +21,7 @@ def build_report(environment: dict[str, Any], results: Iterable[CheckResult],
     """The JSON document: environment, a summary, one row per model x backend x check, the comparison with a
     baseline report (``baseline.compare_with_baseline``) if there was one, and ``blocks``: why the run stopped
     early (``interrupted``), what changed between repeated runs (``repeats``, see ``run.repeats``), what
-    ``predict`` could catch (``power``, see ``checks.power``)."""
+    ``predict`` could catch (``power``, see ``run.power``)."""
     rows = [r.to_dict() for r in results]
     summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
     report = {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}

@@ -24,9 +24,8 @@ from typing import Any, Protocol
 
 from harness.browser.backends import DEFAULT_BACKENDS
 from harness.browser.page import BackendPage, PageOperation
-from harness.checks import CONVERSION_CHECKS, STORAGE_CHECKS, TRAINING_CHECKS, USER_CHECKS
-from harness.checks.conversion import CONVERSION_OF_CHECK
-from harness.checks.route import judge_hops
+from harness.checks import CHECKS, STORAGE, TRAINING_STAGE, USER_CHECKS
+from harness.run.route import judge_hops
 from harness.errors import HarnessError, UsageError
 from harness.options import known_names, reference_timeout
 from harness.reference.artifacts import copy_model_files
@@ -129,7 +128,6 @@ def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dic
                   shapes: tuple[tuple[int, ...], ...] = (), **how: Any) -> ModelOptions:
     """``ModelOptions`` from the pytest API's arguments, each checked; ``UsageError`` names the argument."""
     from harness.browser.backends import backend_ids
-    from harness.checks import CHECKS
 
     unknown = sorted(set(how) - {"via_savedmodel", "custom_objects", "custom_js", "repair", "inner_outputs"})
     if unknown:
@@ -356,8 +354,8 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
     if findings and removals is None:
         return None, list(findings), []
     setup = resolve_training(model.path, model.format, how.train, how.data, list(keras_model.output_names))
-    conversions = tuple(CONVERSION_OF_CHECK[c] for c in how.checks if c in CONVERSION_CHECKS)
-    needs_training = any(c in TRAINING_CHECKS or c in STORAGE_CHECKS for c in how.checks)
+    conversions = tuple(conversion for c in how.checks if (conversion := CHECKS[c].conversion) is not None)
+    needs_training = any(CHECKS[c].stage in (TRAINING_STAGE, STORAGE) for c in how.checks)
     reference = build_layers_reference(keras_model, directory, model.name, how.inputs, setup, custom_objects,
                                        conversions, needs_training, how.inner_outputs)
     changes = _repair(reference, removals, out / REPAIRED_DIRECTORY / model.name) if removals else []

@@ -185,7 +185,7 @@ class ParitySession:
             if reason:
                 return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
                                                 message=f"{check} on {backend}: {reason}"), started)
-            function = function or CHECKS[check]
+            function = function or CHECKS[check].run
             url = self.model_url(reference)
             page = self.page(backend)
             recording = CheckRecording(page, f"{reference.name} / {check} / {backend}")

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.browser.engines import engines_of
 from harness.checks import DEFAULT_CHECKS, check_applies, recorded_reason
-from harness.checks.power import measure_power
+from harness.run.power import measure_power
 from harness.errors import HarnessError
 from harness.options import reference_timeout
 from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
@@ -86,7 +86,7 @@ def run_parity(options: RunOptions) -> RunOutcome:
 
 
 def _power(options: RunOptions, backend: str, references: dict[str, ReferenceModel]) -> dict[str, Any]:
-    """``checks.power`` for every model on ``backend``, in a session of its own; a model it cannot measure says
+    """``run.power`` for every model on ``backend``, in a session of its own; a model it cannot measure says
     why (the others are still measured)."""
     models: dict[str, Any] = {}
     settings = options.settings
