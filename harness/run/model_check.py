@@ -273,6 +273,8 @@ class ModelChecker:
         """Prepare ``models`` (from ``validate``) as ``how`` says: the references of those tfjs can run, the rows
         recorded (each model's preflight per backend, but not those already ``measured``; an ``error`` row per backend
         for a model whose reference could not be built), and the causes of those models."""
+        if not models:  # a resumed run whose models are all finished: no browser needed
+            return {}, [], []
         measured = measured or set()
         custom_objects = load_custom_objects(how.custom_objects)
         if how.custom_js is not None:
