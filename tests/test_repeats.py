@@ -1,6 +1,7 @@
 """``run --repeat N``: the selection runs N times; the report names every row whose status or error changed
 between the runs, and each backend's largest error spread. A planted flaky check is caught."""
 
+import dataclasses
 import itertools
 import json
 
@@ -34,7 +35,7 @@ def test_a_check_that_fails_once_in_three_runs_is_named_as_changed(tmp_path, mon
             result.status, result.message = "fail", "planted: the second run fails"
         return result
 
-    monkeypatch.setitem(checks.CHECKS, "predict", flaky_predict)
+    monkeypatch.setitem(checks.CHECKS, "predict", dataclasses.replace(checks.CHECKS["predict"], run=flaky_predict))
     assert run_cli([*SELECTION, "--repeat", "3", "--parallel", "1", "--out", str(tmp_path)]) == cli.EXIT_FAIL
     repeats = json.loads((tmp_path / "parity.json").read_text())["repeats"]
     assert [(e["model"], e["backend"], e["check"], e["statuses"]) for e in repeats["status_changed"]] == [
