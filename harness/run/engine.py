@@ -68,6 +68,13 @@ BuildReport = Callable[[list[CheckResult], dict[str, Any], dict[str, Any]], dict
 RowOrder = Callable[[CheckResult], Any]
 
 
+def row_order(*dimensions: tuple[str, Sequence[str]]) -> RowOrder:
+    """Rows sorted by each ``(field, names in order)`` in turn: ``row_order(("backend", backends), ("model", models),
+    ("check", checks))`` is the zoo's order."""
+    positions = [(field, {name: i for i, name in enumerate(names)}) for field, names in dimensions]
+    return lambda row: tuple(where[getattr(row, field)] for field, where in positions)
+
+
 def run_or_skip(session: ParitySession, reference: ReferenceModel, backend: str, check: str) -> CheckResult:
     """``check``'s row: run where it applies to ``reference``, else a ``skip`` row saying why (the reason its build
     recorded first)."""
@@ -100,7 +107,7 @@ class RunEngine:
         self.journal: Journal | None = None
         self._rows: list[CheckResult] = []  # the report's rows: the resumed run's, then this run's first repeat
         self._total = 0
-        self.progress = Progress(1, settings.progress)
+        self.progress: Progress  # made with the journal, which holds a resumed run's rows
         self.evidence = settings.out / EVIDENCE_DIRECTORY
 
     def __enter__(self) -> RunEngine:
@@ -110,7 +117,7 @@ class RunEngine:
         self.progress = Progress(1, self.settings.progress, earlier=self.journal.rows)
         self._rows = list(self.journal.rows)
         if not self.settings.resume:
-            self.evidence = fresh_evidence_folder(self.settings.out)
+            fresh_evidence_folder(self.settings.out)
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
@@ -203,10 +210,9 @@ class RunEngine:
 
     def environment(self) -> dict[str, Any]:
         """The browsers' part of the report's environment: every session's, merged."""
-        if self._planning is not None:
-            self._planning_environment = self._planning.environment()
+        planning = self._planning.environment() if self._planning is not None else self._planning_environment
         shards = self._shards.environment() if self._shards is not None else {}
-        return merge_environments([e for e in (shards, self._planning_environment) if e])
+        return merge_environments([e for e in (shards, planning) if e])
 
     def _session(self, endpoint: BrowserEndpoint | None, listener: ResultListener) -> ParitySession:
         session = ParitySession(self.settings.timeout_s, on_result=listener, upload_limit=self.settings.upload_limit,

@@ -59,7 +59,7 @@ from harness.reference.user_build import (
 from harness.reference.user_training import check_train_fields, read_train_file, resolve_training
 from harness.report.document import build_report
 from harness.results import CheckResult
-from harness.run.engine import RunEngine, RunOutcome, RunSettings, run_or_skip
+from harness.run.engine import RunEngine, RunOutcome, RunSettings, row_order, run_or_skip
 from harness.run.interrupt import deadline
 from harness.run.shards import Group
 from harness.run.tensorflow_log import TENSORFLOW_LOG
@@ -202,11 +202,8 @@ def run_user_check(options: CheckOptions) -> RunOutcome:
     out = settings.out
     selection = {"models": [str(path) for path in options.models], "backends": list(how.backends),
                  "checks": list(how.checks)}
-    positions = [{name: i for i, name in enumerate(names)}
-                 for names in ([m.name for m in models], how.backends, (REFERENCE_BUILD, "preflight", *how.checks))]
-
-    def order(row: CheckResult) -> tuple[int, int, int]:
-        return tuple(where[key] for where, key in zip(positions, (row.model, row.backend, row.check)))  # type: ignore[return-value]
+    order = row_order(("model", [m.name for m in models]), ("backend", how.backends),
+                      ("check", (REFERENCE_BUILD, "preflight", *how.checks)))
 
     def build(rows: list[CheckResult], environment: dict[str, Any], blocks: dict[str, Any]) -> dict[str, Any]:
         return build_report({**environment, **_environment(models), "tensorflow_log": TENSORFLOW_LOG}, rows, None,

@@ -19,7 +19,7 @@ from harness.report.document import build_report
 from harness.report.files import write_atomically
 from harness.report.junit import write_junit
 from harness.results import CheckResult
-from harness.run.engine import RunEngine, RunOutcome, RunSettings, run_or_skip
+from harness.run.engine import RunEngine, RunOutcome, RunSettings, row_order, run_or_skip
 from harness.run.interrupt import deadline
 from harness.run.session import ParitySession, reference_environment
 from harness.run.shards import Group
@@ -50,11 +50,7 @@ def run_parity(options: RunOptions) -> RunOutcome:
     settings = options.settings
     selection = {"models": list(options.models), "backends": list(settings.backends), "checks": list(options.checks)}
     references: dict[str, ReferenceModel] = {}
-    positions = [{name: i for i, name in enumerate(names)}
-                 for names in (settings.backends, options.models, options.checks)]
-
-    def order(row: CheckResult) -> tuple[int, int, int]:
-        return tuple(where[key] for where, key in zip(positions, (row.backend, row.model, row.check)))  # type: ignore[return-value]
+    order = row_order(("backend", settings.backends), ("model", options.models), ("check", options.checks))
 
     def build(rows: list[CheckResult], environment: dict[str, Any], blocks: dict[str, Any]) -> dict[str, Any]:
         environment = {**environment, **reference_environment(references), "tensorflow_log": TENSORFLOW_LOG}
