@@ -81,6 +81,9 @@ class ReferenceModel:
     # Inner layers' outputs predict compares too, and their float32 rounding per channel (see ``inner_outputs``).
     inner_outputs: tuple[TensorEntry, ...] = ()
     inner_rounding: tuple[TensorEntry, ...] = ()
+    # What one more sample cost a Keras call at build time (on this CPU, Keras' fixed cost per call left out): the
+    # first guess of a check's cost before a backend has run the model (``run.cost``); None: Keras did not tell.
+    keras_sample_ms: float | None = None
 
     @property
     def is_graph_model(self) -> bool:
@@ -226,6 +229,7 @@ def load_reference(directory: Path) -> ReferenceModel:
             route=dict(raw.get("route", {})),
             inner_outputs=_tensor_entries(raw.get("inner_outputs", {}).get("outputs", [])),
             inner_rounding=_tensor_entries(raw.get("inner_outputs", {}).get("rounding", [])),
+            keras_sample_ms=raw.get("keras_sample_ms"),
         )
     except FileNotFoundError as error:
         raise ReferenceFileError(f"{path}: no manifest (not a reference directory)") from error

@@ -51,7 +51,7 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     asked for, and (if ``train`` and a training setup is known) Keras' training runs. ``extra`` goes into
     the manifest as it is (the zoo's description and build record)."""
     from harness.reference.conversions import build_conversions, convert_layers_model
-    from harness.reference.keras_model import keras_predict, layers_manifest
+    from harness.reference.keras_model import keras_predict, layers_manifest, sample_cost_ms
     from harness.reference.inner_outputs import save_inner_outputs, with_inner_outputs
     from harness.reference.rounding import float64_outputs, largest_difference
     from harness.reference.training_runs import build_training_runs
@@ -73,6 +73,7 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     write_manifest(directory, {
         **layers_manifest(model, directory, source.name, model_json, source.inputs, outputs),
         "float32_rounding": rounding,
+        "keras_sample_ms": sample_cost_ms(model, source.inputs),
         **({"inner_outputs": inner} if inner else {}),
         "conversions": made,
         "unavailable": unavailable,

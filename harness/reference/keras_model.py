@@ -3,6 +3,7 @@ by tfjs' names, and the manifest entries that record it in a reference directory
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,28 @@ def keras_predict(model: Any, inputs: list[Any], dtype: Any = "float32") -> list
     """``model.predict`` on ``inputs`` in one batch, always as a list of ``dtype`` arrays."""
     outputs = model.predict(keras_data(inputs), batch_size=len(inputs[0]), verbose=0)
     return [np.asarray(o, dtype=dtype) for o in (outputs if isinstance(outputs, list) else [outputs])]
+
+
+def sample_cost_ms(model: Any, inputs: list[np.ndarray], repeats: int = 3) -> float | None:
+    """What one more sample costs a call of ``model`` in Keras here, in milliseconds: the difference between calls on
+    ``inputs`` tiled four times and on ``inputs`` (the fastest of ``repeats`` each), over the samples added. A
+    difference, so Keras' fixed cost per call drops out; None when the model takes no other batch size."""
+    def fastest(arrays: list[np.ndarray]) -> float:
+        data = keras_data(arrays)
+        model.predict_on_batch(data)  # traced for this shape
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            model.predict_on_batch(data)
+            times.append(time.perf_counter() - started)
+        return min(times) * 1000
+
+    batch = len(inputs[0])
+    try:
+        small, large = fastest(inputs), fastest([np.concatenate([x] * 4) for x in inputs])
+    except Exception:  # noqa: BLE001 - a fixed batch size (a stateful RNN, a batch_shape input): no figure
+        return None
+    return round(max(large - small, 0.0) / (3 * batch), 4)
 
 
 def keras_weights(model: Any) -> dict[str, np.ndarray]:

@@ -13,24 +13,25 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from harness.browser.backends import DEFAULT_BACKENDS
+from harness.browser.backends import DEFAULT_BACKENDS, out_of_scope
 from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import engines_of
 from harness.browser.page import BackendPage
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
-from harness.checks import check_applies, recorded_reason, skip_reason
+from harness.checks import CHECKS, check_applies, check_stage, recorded_reason, skip_reason
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
 from harness.reference.directory import ReferenceModel
 from harness.report.files import REPORT_JSON, write_document
 from harness.report.journal import Journal
 from harness.report.progress import Progress
 from harness.results import CheckResult
+from harness.run.cost import ModelCosts, estimate_lines
 from harness.run.interrupt import RunInterrupted, end_everything_started
 from harness.run.repeats import Repeats
 from harness.run.session import EVIDENCE_DIRECTORY, ParitySession, ResultListener, fresh_evidence_folder
@@ -106,6 +107,7 @@ class RunEngine:
         self._stack = contextlib.ExitStack()
         self.journal: Journal | None = None
         self._rows: list[CheckResult] = []  # the report's rows: the resumed run's, then this run's first repeat
+        self._run_rows: list[CheckResult] = []  # this run's first repeat only
         self._total = 0
         self.progress: Progress  # made with the journal, which holds a resumed run's rows
         self.evidence = settings.out / EVIDENCE_DIRECTORY
@@ -155,6 +157,7 @@ class RunEngine:
             else:
                 self.journal.append(row)
                 self._rows.append(row)
+                self._run_rows.append(row)
             self.progress(row)
 
     def add_page_script(self, script: Path, backends: tuple[str, ...]) -> None:
@@ -172,9 +175,11 @@ class RunEngine:
             self._planning = self._session(endpoint, self.record).start()
         return self._planning.page(backend)
 
-    def run(self, groups: Sequence[Group], run_one: Callable[[ParitySession, Group, str], CheckResult]) -> None:
+    def run(self, groups: Sequence[Group], run_one: Callable[[ParitySession, Group, str], CheckResult],
+            references: Mapping[str, ReferenceModel]) -> None:
         """Run every check of ``groups`` (those the resumed run lacks), ``settings.repeat`` times, over the run's
-        browsers, rewriting the report after each group."""
+        browsers, rewriting the report after each group; ``references`` are the groups' models, for the estimate
+        printed first."""
         measured = self.measured
         todo = [Group(g.model, g.backend, tuple(c for c in g.checks if (g.model, g.backend, c) not in measured))
                 for g in groups]
@@ -182,6 +187,7 @@ class RunEngine:
         todo += [replace(g, repeat=r) for r in range(1, self.settings.repeat) for g in groups if g.checks]
         if not todo:
             return
+        self._estimate(todo, references)
         browsers = self.settings.endpoints or (None,) * self.settings.parallel  # None: a browser launched here
         if self._planning is not None and len(browsers) > 1:
             self._close_planning()  # its thread's Playwright cannot serve the shards' threads
@@ -204,9 +210,30 @@ class RunEngine:
             return report
 
     def finish(self) -> RunOutcome:
-        """Write the final report; the run's outcome."""
+        """Write the final report (with the time each estimated model and backend took); the run's outcome."""
         self.progress.finish()
+        for model, backends in self._blocks.get("estimate", {}).items():
+            for backend, entry in backends.items():
+                entry["took_s"] = round(sum(r.seconds or 0 for r in self._run_rows
+                                            if (r.model, r.backend) == (model, backend) and r.check in CHECKS), 1)
         return RunOutcome(self.settings.out / REPORT_JSON, self.write(), self.rows)
+
+    def _estimate(self, groups: Sequence[Group], references: Mapping[str, ReferenceModel]) -> None:
+        """Print how long ``groups``' checks should take per model and backend (``run.cost``), and keep it for the
+        report's ``estimate`` block."""
+        def runs(reference: ReferenceModel, backend: str, check: str) -> bool:
+            return check_applies(check, reference) and not recorded_reason(check, reference) and \
+                not out_of_scope(backend, check, check_stage(check))
+
+        work = [(references[g.model], g.backend, [c for c in g.checks if runs(references[g.model], g.backend, c)])
+                for g in groups if g.model in references]
+        estimate = ModelCosts().estimate(work)
+        self._blocks["estimate"] = {model: {backend: {"estimated_s": seconds} for backend, seconds in backends.items()}
+                                    for model, backends in estimate.items()}
+        if self.progress.mode != "quiet":
+            lines = "".join(f"\n  {line}" for line in estimate_lines(estimate))
+            print(f"Estimate (from what a sample costs Keras here, until each backend's predict measures a call):"
+                  f"{lines}", file=self.progress.stream, flush=True)
 
     def environment(self) -> dict[str, Any]:
         """The browsers' part of the report's environment: every session's, merged."""

@@ -223,7 +223,8 @@ def run_user_check(options: CheckOptions) -> RunOutcome:
         references, _, newly_refused = checker.prepare(to_run, how, after_model=engine.write,
                                                        measured=engine.measured)
         engine.run([Group(name, backend, how.checks) for name in references for backend in how.backends],
-                   lambda session, group, check: run_or_skip(session, references[group.model], group.backend, check))
+                   lambda session, group, check: run_or_skip(session, references[group.model], group.backend, check),
+                   references)
         outcome = engine.finish()
     if refused + newly_refused:
         raise _RefusedModels("\n".join(refused + newly_refused))

@@ -35,6 +35,7 @@ from harness.errors import HarnessError
 from harness.reference.directory import ReferenceModel
 from harness.reference.keras_env import library_versions
 from harness.results import CheckResult
+from harness.run.cost import ModelCosts
 from harness.verdict.known_issues import unsupported_here
 
 ResultListener = Callable[[CheckResult], None]
@@ -54,6 +55,7 @@ class ParitySession:
         self.engines = engines  # launched at start; another engine's browser is launched when a backend needs it
         self.server = ParityServer(upload_limit, tfjs)
         self.backend_info: dict[str, dict[str, Any]] = {}
+        self.costs = ModelCosts()  # each model's call cost per backend: each check's time limit follows it
         self._playwright: Any = None
         self._browsers: dict[str, ParityBrowser | WebDriverBrowser] = {}
         self._pages: dict[str, BackendPage] = {}
@@ -179,6 +181,7 @@ class ParitySession:
         """Run check ``check`` (or ``function`` under that name); never raises for a check's failure."""
         started = time.perf_counter()
         recording: CheckRecording | None = None
+        limit = self.costs.time_limit(check, reference, backend, self.timeout_s)
         raised = True  # until the check returns: a page whose check raised is not reused
         try:
             reason = out_of_scope(backend, check, check_stage(check) if function is None else None)
@@ -189,9 +192,16 @@ class ParitySession:
             url = self.model_url(reference)
             page = self.page(backend)
             recording = CheckRecording(page, f"{reference.name} / {check} / {backend}")
-            result = function(CheckContext(check, backend, page, reference, url, self.server))
+            page.timeout_s = limit.seconds
+            try:
+                result = function(CheckContext(check, backend, page, reference, url, self.server))
+            finally:
+                page.timeout_s = self.timeout_s
             raised = False
-        except (PageCrashedError, CheckTimeoutError) as error:
+        except CheckTimeoutError as error:
+            result = self._error(check, reference, backend, f"{error} (the check's limit: {limit.reason}); a fresh "
+                                                            "page was made for the next check")
+        except PageCrashedError as error:
             result = self._error(check, reference, backend, f"{error}; a fresh page was made for the next check")
         except BrowserError as error:
             result = self._browser_error(check, reference, backend, error)
@@ -211,6 +221,9 @@ class ParitySession:
             self.discard_page(backend)
         if self.endpoint is not None:
             result.details["endpoint"] = self.endpoint.name
+        if limit.seconds > self.timeout_s:
+            result.details["time_limit_s"] = limit.seconds
+        self.costs.learn(result)
         return self._finish(result, started)
 
     def _keep_evidence(self, recording: CheckRecording, result: CheckResult) -> None:

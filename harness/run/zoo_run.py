@@ -72,7 +72,7 @@ def run_parity(options: RunOptions) -> RunOutcome:
             for backend in settings.backends for name in options.models]
         engine.expect(sum(len(g.checks) for g in groups))
         engine.run(groups, lambda session, group, check: run_or_skip(session, references[group.model], group.backend,
-                                                                     check))
+                                                                     check), references)
         if options.power:
             engine.write(power=_power(options, options.power, references))
         outcome = engine.finish()

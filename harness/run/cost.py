@@ -1,0 +1,114 @@
+"""What a model costs on each backend, and what follows from it: the estimate a run prints before its checks, and the
+time each check is given before it is stopped.
+
+One call of a model on its reference inputs is the unit (``checks.cost`` counts each check's calls). Before a backend
+has run the model, a call is guessed from what a sample cost Keras at build (``ReferenceModel.keras_sample_ms``) times
+the backend's usual slowdown, plus the backend's fixed cost per call; once ``predict`` has run on that backend, its
+measured median call replaces the guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from harness.browser.backends import backend_variant
+from harness.checks.cost import check_calls
+from harness.reference.directory import ReferenceModel
+from harness.results import CheckResult
+
+# How many times longer a sample takes on a tfjs backend than in Keras (TensorFlow, every core of the same CPU), and
+# each backend's fixed cost per call (ms): the largest ratios the zoo and ResNet50 showed on this kind of machine
+# (docs/speed.md), so the guess errs long. WebGL and WebGPU run on SwiftShader here (software): a GPU is far faster.
+BACKEND_SLOWDOWN: dict[str, float] = {"cpu": 60.0, "wasm": 12.0, "webgl": 40.0, "webgpu": 40.0}
+CALL_MS: dict[str, float] = {"cpu": 1.0, "wasm": 1.0, "webgl": 10.0, "webgpu": 10.0}
+# What a check costs besides its model calls (page calls, transfers, loading and comparing), and per weight MiB (each
+# load fetches, decodes and uploads the weights): the zoo's small models' check times, rounded up.
+CHECK_OVERHEAD_S = 1.5
+OVERHEAD_S_PER_WEIGHT_MIB = 0.3
+# A check may run this long past its estimate before it is stopped (the time limit of each page call): the machines'
+# speed varies 2-3x, and a first call on WebGL also compiles its shaders.
+LIMIT_MARGIN = 3.0
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """How long each page call of a check may take, and why."""
+
+    seconds: float
+    reason: str
+
+
+class ModelCosts:
+    """The cost of one call of each (model, backend): guessed from Keras until that backend's ``predict`` row
+    measured it (``learn``)."""
+
+    def __init__(self) -> None:
+        self._measured: dict[tuple[str, str], float] = {}
+
+    def learn(self, row: CheckResult) -> None:
+        """Keep the median call a ``predict`` row measured (its later calls: warm, shaders compiled)."""
+        call_ms = row.details.get("median_ms") or row.details.get("first_ms") if row.check == "predict" else None
+        if isinstance(call_ms, (int, float)) and call_ms > 0:
+            self._measured[(row.model, row.backend)] = call_ms / 1000
+
+    def call_s(self, reference: ReferenceModel, backend: str) -> tuple[float, bool] | None:
+        """One call's seconds on ``backend`` and whether the backend measured it; None when nothing tells."""
+        measured = self._measured.get((reference.name, backend))
+        if measured is not None:
+            return measured, True
+        if reference.keras_sample_ms is None or not reference.inputs:
+            return None
+        tfjs = backend_variant(backend).tfjs_backend
+        batch = reference.inputs[0].shape[0] if reference.inputs[0].shape else 1
+        return (CALL_MS[tfjs] + BACKEND_SLOWDOWN[tfjs] * reference.keras_sample_ms * batch) / 1000, False
+
+    def check_s(self, check: str, reference: ReferenceModel, backend: str) -> float | None:
+        """About how long ``check`` takes on ``backend``; None when the call's cost is unknown."""
+        call = self.call_s(reference, backend)
+        if call is None:
+            return None
+        return CHECK_OVERHEAD_S + _weight_mib(reference) * OVERHEAD_S_PER_WEIGHT_MIB + \
+            check_calls(check, reference, call[0]) * call[0]
+
+    def time_limit(self, check: str, reference: ReferenceModel, backend: str, timeout_s: float) -> TimeLimit:
+        """``timeout_s`` (``--timeout``), or ``LIMIT_MARGIN`` times the check's estimate where that is longer."""
+        estimate = self.check_s(check, reference, backend)
+        if estimate is None or LIMIT_MARGIN * estimate <= timeout_s:
+            return TimeLimit(timeout_s, f"--timeout {timeout_s:g} s")
+        call, measured = self.call_s(reference, backend) or (0.0, False)
+        source = "measured by predict" if measured else "guessed from Keras' call"
+        return TimeLimit(round(LIMIT_MARGIN * estimate),
+                         f"{LIMIT_MARGIN:g} x its estimate of {estimate:.0f} s, at {call:.3g} s per call of the "
+                         f"model ({source}); more than --timeout {timeout_s:g} s")
+
+    def estimate(self, work: Iterable[tuple[ReferenceModel, str, Sequence[str]]]) -> dict[str, dict[str, float | None]]:
+        """Seconds per model and backend for ``work`` ((reference, backend, checks) groups); None where unknown."""
+        seconds: dict[str, dict[str, float | None]] = {}
+        for reference, backend, checks in work:
+            each = [self.check_s(check, reference, backend) for check in checks]
+            known = [s for s in each if s is not None]
+            seconds.setdefault(reference.name, {})[backend] = round(sum(known), 1) if len(known) == len(each) \
+                else None
+        return seconds
+
+
+def estimate_lines(estimate: Mapping[str, Mapping[str, float | None]]) -> list[str]:
+    """``resnet50: about 24 min (cpu 21 min, webgl 2 min, wasm 1 min)`` per model, slowest backend first."""
+    lines = []
+    for model, backends in estimate.items():
+        known = sorted(((s, b) for b, s in backends.items() if s is not None), reverse=True)
+        unknown = [b for b, s in backends.items() if s is None]
+        parts = [f"{b} {_duration(s)}" for s, b in known] + [f"{b} unknown until its predict" for b in unknown]
+        total = f"about {_duration(sum(s for s, _ in known))}" if known else "no estimate"
+        lines.append(f"{model}: {total} ({', '.join(parts)})")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _weight_mib(reference: ReferenceModel) -> float:
+    """The model's float32 weights in MiB."""
+    return reference.param_count * 4 / 2**20
