@@ -99,3 +99,11 @@ def test_keras_loads_converted_artifacts_with_their_exact_weights(tmp_path):
         {name: value.tobytes() for name, value in expected.items()}
     assert np.array_equal(loaded.predict(np.ones((2, 4), np.float32), verbose=0),
                           model.predict(np.ones((2, 4), np.float32), verbose=0))
+
+
+@pytest.mark.parametrize("total", [12, 4_000, 200_000, 3_000_000, 94_969_920, 400_000_000])
+def test_the_sharded_conversion_makes_between_3_and_64_shards_whatever_the_model_size(total):
+    from harness.reference.conversions import MAX_SHARDS, MIN_SHARDS, shard_size
+
+    size = shard_size(total)
+    assert size % 4 == 0 and MIN_SHARDS <= -(-total // size) <= MAX_SHARDS  # ResNet50's 94 MB made 1441 shards

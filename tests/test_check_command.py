@@ -141,6 +141,11 @@ def test_keras2_h5_with_an_embedding_and_two_inputs(models, tmp_path, capsys):
     assert status == cli.EXIT_PASS, output
     assert {key[0] for key in rows(report)} == {"preflight", "topology", "predict"}
     assert report["environment"]["format"] == "keras-h5"
+    # The estimate printed before the checks, kept beside the time they took (``run.cost``).
+    assert "Estimate (from what a sample costs Keras here" in output and "\n  two_inputs: " in output, output
+    timing = report["estimate"]["two_inputs"]["cpu"]
+    assert timing["estimated_s"] > 0 and timing["took_s"] > 0
+    assert "two_inputs / cpu: took " in output
     tokens = np.load(tmp_path / "report" / "models" / "two_inputs" / "input_0.npy")
     assert tokens.dtype == np.int32 and 0 <= tokens.min() and tokens.max() < 20 and len(np.unique(tokens)) > 5
 

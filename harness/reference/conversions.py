@@ -6,7 +6,9 @@ the layers model every reference holds, and the other conversions built next to 
   them) are stored too: the difference between those and the float outputs is the model's own
   response to the quantization step, which sizes the quantized tolerance.
 - ``sharded``: weights split into small shards (64 KiB, or a third of the weights for smaller
-  models, so every model gets at least three shards).
+  models, so every model gets at least three shards; at most 64 shards, so a big model's shards
+  grow instead: tfjs fetches every shard at once, and Chromium refused ResNet50's 1441 fetches of
+  64 KiB with ``net::ERR_INSUFFICIENT_RESOURCES``).
 - ``graph``: the model saved as a TF SavedModel (serving signature) and converted to a graph model
   (``--input_format=tf_saved_model``), loaded in the browser with ``tf.loadGraphModel``.
 """
@@ -30,6 +32,7 @@ QUANTIZATION_LEVELS = {"uint8": 255, "uint16": 65535}
 FLOAT16_RELATIVE_STEP = 2.0**-11  # float16 keeps 11 significant bits: rounding moves a value by <= 2^-11 of it
 SHARD_BYTES = 64 * 1024
 MIN_SHARDS = 3
+MAX_SHARDS = 64
 
 
 def convert_layers_model(model: Any, directory: Path, **options: Any) -> str:
@@ -125,9 +128,16 @@ def _max_step(model: Any, dtype: str) -> float:
     return max(steps)
 
 
+def shard_size(total_bytes: int) -> int:
+    """The ``sharded`` conversion's shard size for weights of ``total_bytes``: ``SHARD_BYTES``, smaller for a model
+    too small to make ``MIN_SHARDS`` of them, larger for one that would make more than ``MAX_SHARDS`` (a multiple of
+    4: a float32 is never split)."""
+    small = min(SHARD_BYTES, max(4, total_bytes // MIN_SHARDS // 4 * 4))
+    return max(small, -(-total_bytes // (MAX_SHARDS * 4)) * 4)
+
+
 def _sharded(model: Any, directory: Path) -> dict[str, Any]:
-    total = sum(int(np.prod(w.shape)) * 4 for w in model.weights)
-    shard_bytes = min(SHARD_BYTES, max(4, total // MIN_SHARDS // 4 * 4))
+    shard_bytes = shard_size(sum(int(np.prod(w.shape)) * 4 for w in model.weights))
     model_json = _convert(model, directory / "sharded", weight_shard_size_bytes=shard_bytes)
     return {"directory": "sharded", "shard_bytes": shard_bytes, "shards": shard_count(model_json)}
 

@@ -60,6 +60,22 @@ def summary_line(report: dict[str, Any]) -> str:
     return line
 
 
+def time_lines(report: dict[str, Any]) -> list[str]:
+    """The ``estimate`` block in words: per model and backend, the time its checks took against the estimate printed
+    before them (``run.cost``)."""
+    estimate = report.get("estimate") or {}
+    lines = [f"{model} / {backend}: took {_minutes(entry.get('took_s'))}, estimated "
+             f"{_minutes(entry.get('estimated_s'))}"
+             for model, backends in estimate.items() for backend, entry in backends.items()]
+    return ["Time per model and backend (checks only):", *lines] if lines else []
+
+
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "nothing (no figure to estimate from)"
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def power_lines(report: dict[str, Any]) -> list[str]:
     """The ``power`` block in words: a heading line, then one line per model (a missed fault says ``WARNING``)."""
     power = report.get("power")

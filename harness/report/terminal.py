@@ -6,7 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.report.document import MATRIX_LEGEND, lost_endpoint_lines, matrix_rows, power_lines, summary_line
+from harness.report.document import (
+    MATRIX_LEGEND,
+    lost_endpoint_lines,
+    matrix_rows,
+    power_lines,
+    summary_line,
+    time_lines,
+)
 
 
 def render_matrix(report: dict[str, Any]) -> str:
@@ -56,6 +63,8 @@ def render_outcome(report: dict[str, Any], report_path: Path) -> str:
     lines += lost_endpoint_lines(report)
     power = power_lines(report)
     lines += [f"\n{power[0]}", *(f"  {line}" for line in power[1:])] if power else []
+    times = time_lines(report)
+    lines += [f"\n{times[0]}", *(f"  {line}" for line in times[1:])] if times else []
     regressions = (report.get("baseline") or {}).get("regressions", [])
     if regressions:
         lines.append(f"\nRegressions against the baseline {report['baseline']['path']}:")
