@@ -176,7 +176,9 @@ def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
     command.add_argument("-q", "--quiet", action="store_true",
                          help="print only the matrix and the failures at the end, no line per check")
     command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
-                         help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
+                         help=f"the least time each page call of a check gets, in seconds (default: "
+                              f"{DEFAULT_TIMEOUT_S:g}); a check gets 3 x its estimate from the model's measured "
+                              "cost where that is longer")
     command.add_argument("--reference-timeout", type=float, default=None, metavar="SECONDS",
                          help="how long building a reference may take (Keras, the converter, training runs: `check` "
                               "per model, `run` for the zoo models not yet cached) before it is an error naming the "

@@ -3,8 +3,8 @@ time each check is given before it is stopped.
 
 One call of a model on its reference inputs is the unit (``checks.cost`` counts each check's calls). Before a backend
 has run the model, a call is guessed from what a sample cost Keras at build (``ReferenceModel.keras_sample_ms``) times
-the backend's usual slowdown, plus the backend's fixed cost per call; once ``predict`` has run on that backend, its
-measured median call replaces the guess.
+the backend's usual slowdown, plus its fixed cost per call (both in the backend's record, ``TfjsBackend``); once
+``predict`` has run on that backend, its measured median call replaces the guess.
 """
 
 from __future__ import annotations
@@ -12,16 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.browser.backends import backend_variant
+from harness.browser.backends import TFJS_BACKENDS, backend_variant
 from harness.checks.cost import check_calls
 from harness.reference.directory import ReferenceModel
 from harness.results import CheckResult
 
-# How many times longer a sample takes on a tfjs backend than in Keras (TensorFlow, every core of the same CPU), and
-# each backend's fixed cost per call (ms): the largest ratios the zoo and ResNet50 showed on this kind of machine
-# (docs/speed.md), so the guess errs long. WebGL and WebGPU run on SwiftShader here (software): a GPU is far faster.
-BACKEND_SLOWDOWN: dict[str, float] = {"cpu": 60.0, "wasm": 12.0, "webgl": 40.0, "webgpu": 40.0}
-CALL_MS: dict[str, float] = {"cpu": 1.0, "wasm": 1.0, "webgl": 10.0, "webgpu": 10.0}
 # What a check costs besides its model calls (page calls, transfers, loading and comparing), and per weight MiB (each
 # load fetches, decodes and uploads the weights): the zoo's small models' check times, rounded up.
 CHECK_OVERHEAD_S = 1.5
@@ -59,9 +54,9 @@ class ModelCosts:
             return measured, True
         if reference.keras_sample_ms is None or not reference.inputs:
             return None
-        tfjs = backend_variant(backend).tfjs_backend
+        tfjs = TFJS_BACKENDS[backend_variant(backend).tfjs_backend]
         batch = reference.inputs[0].shape[0] if reference.inputs[0].shape else 1
-        return (CALL_MS[tfjs] + BACKEND_SLOWDOWN[tfjs] * reference.keras_sample_ms * batch) / 1000, False
+        return (tfjs.call_ms + tfjs.slowdown * reference.keras_sample_ms * batch) / 1000, False
 
     def check_s(self, check: str, reference: ReferenceModel, backend: str) -> float | None:
         """About how long ``check`` takes on ``backend``; None when the call's cost is unknown."""
