@@ -104,6 +104,7 @@ class BackendPage:
     _download_times: list[float] = field(default_factory=list)
     crashed: bool = False
     _models: dict[str, int] = field(default_factory=dict)
+    _reads: dict[tuple[Any, ...], Any] = field(default_factory=dict)
 
     def call(self, operation: PageOperation, *args: Any, timeout_s: float | None = None) -> Any:
         """Run the page's ``operation`` and return its value."""
@@ -165,10 +166,21 @@ class BackendPage:
         return taken
 
     def model(self, url: str) -> int:
-        """The id of the model at ``url`` on this page, loading it on first use."""
+        """The id of the model at ``url`` on this page, loading it on first use: one model, warmed by the first check
+        that calls it, shared by the checks that only read it (never changed, never disposed by them)."""
         if url not in self._models:
             self._models[url] = self.call(PageOperation.LOAD, url)
         return self._models[url]
+
+    def read(self, operation: PageOperation, model_id: int, *args: Any) -> Any:
+        """``call(operation, model_id, *args)``, remembered for a shared model (``model``): a read-only operation
+        gives the same answer again, so later checks reuse the first one."""
+        if model_id not in self._models.values():
+            return self.call(operation, model_id, *args)
+        key = (operation, model_id, *map(repr, args))
+        if key not in self._reads:
+            self._reads[key] = self.call(operation, model_id, *args)
+        return self._reads[key]
 
     def close(self) -> None:
         """Close the page (without waiting for unload handlers: it may be hung) and its context."""

@@ -10,11 +10,11 @@ from harness.reference.directory import ReferenceFileError, ReferenceModel, Trai
 # A training step costs about three forward passes of its batch: the forward pass, the gradients of the activations
 # and those of the weights (the usual rule for dense and convolutional layers).
 TRAINING_STEP_CALLS = 3.0
-# Calls per subject (the converted model, and the trained one where the model trains) of the storage checks: before
-# it is saved and after it is loaded back (save-load), before it is saved (browser-to-python: Keras loads it back).
-CALLS_PER_SUBJECT = {"browser-to-python": 1.0}
-SAVE_LOAD_CALLS_PER_SUBJECT = 2.0
-MODEL_MANAGEMENT_CALLS = 6.0  # the original, then each of the five copies and moves loaded back
+# Calls of the storage checks. The converted model is the page's shared one, its own answers computed once per page
+# (``BackendPage.read``): each save-load calls it once loaded back, browser-to-python once for the weights' values.
+# The trained one is a fresh model: called before it is saved and (save-load) after it is loaded back.
+CONVERTED_CALLS, TRAINED_CALLS = 1.0, {"save-load": 2.0, "browser-to-python": 1.0}
+MODEL_MANAGEMENT_CALLS = 5.0  # each of the five copies and moves loaded back
 
 
 def predict_calls(call_s: float) -> float:
@@ -24,9 +24,10 @@ def predict_calls(call_s: float) -> float:
     return float(min(PREDICT_REPEATS, 2 + extra))
 
 
-def check_calls(check: str, reference: ReferenceModel, call_s: float) -> float:
+def check_calls(check: str, reference: ReferenceModel, call_s: float, trained_kept: bool = False) -> float:
     """About how many calls of the model on its reference inputs ``check`` costs on a backend where one takes
-    ``call_s`` seconds (a training step counted as ``TRAINING_STEP_CALLS`` forward passes of its batch)."""
+    ``call_s`` seconds (a training step counted as ``TRAINING_STEP_CALLS`` forward passes of its batch).
+    ``trained_kept``: the storage checks' trained model is fit-worker's, kept on the page (not trained again)."""
     if check == "topology":
         return 0.0
     if check == "model-management":
@@ -36,9 +37,10 @@ def check_calls(check: str, reference: ReferenceModel, call_s: float) -> float:
     if check == "graph-model":
         return 2.0  # predict, then executeAsync
     if check.startswith("save-load[") or check == "browser-to-python":
-        trains = reference.has_training("fit")
-        subjects = CALLS_PER_SUBJECT.get(check, SAVE_LOAD_CALLS_PER_SUBJECT) * (2 if trains else 1)
-        return subjects + (_training_calls(reference, "fit") if trains else 0.0)
+        if not reference.has_training("fit"):
+            return CONVERTED_CALLS
+        trained = TRAINED_CALLS[check.split("[")[0]] + (0.0 if trained_kept else _training_calls(reference, "fit"))
+        return CONVERTED_CALLS + trained
     if check in CHECKS and CHECKS[check].training is not None:
         return _training_calls(reference, check)
     return 1.0  # a check the harness does not know (a test's, a plugin's): one call

@@ -61,13 +61,11 @@ SaveTamper = Callable[[CheckContext, Saved], None]  # teeth tests damage a save 
 
 
 def open_subjects(context: CheckContext) -> Iterator[Subject]:
-    """The converted model, then (for models with a training reference) one trained in a Web Worker.
-    Each is a fresh model on the page, disposed when the caller moves on."""
-    subjects = [lambda: Subject("converted", context.page.call(PageOperation.LOAD, context.model_url))]
+    """The converted model (the page's shared one, which saving only reads: ``BackendPage.model``), then (for models
+    with a training reference) one trained in a Web Worker, a fresh model disposed when the caller moves on."""
+    yield Subject("converted", context.page.model(context.model_url))
     if context.reference.has_training("fit"):
-        subjects.append(lambda: _trained(context))
-    for open_subject in subjects:
-        subject = open_subject()
+        subject = _trained(context)
         yield subject
         # Only when the caller moved on: after an exception (an interrupt among them) the generator may be closed
         # later by the garbage collector, on another thread or after its browser ended; a check that raised is an
@@ -124,9 +122,10 @@ def _keep_download(download: Any, directory: Path) -> None:
 
 
 def fingerprint(context: CheckContext, model_id: int, with_values: bool = False) -> dict[str, Any]:
-    """Topology JSON, each weight's SHA-256 (and values if asked), and predictions on the reference inputs."""
+    """Topology JSON, each weight's SHA-256 (and values if asked), and predictions on the reference inputs (computed
+    once per page for its shared model)."""
     inputs = [encode_tensor(x) for x in context.reference.load_inputs()]
-    return context.page.call(PageOperation.FINGERPRINT, model_id, inputs, with_values)
+    return context.page.read(PageOperation.FINGERPRINT, model_id, inputs, with_values)
 
 
 def fingerprint_of_saved(context: CheckContext, url: str) -> dict[str, Any]:

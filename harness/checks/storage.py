@@ -123,7 +123,7 @@ def check_model_management(context: CheckContext, tamper: StepTamper | None = No
     idb_d, ls_e = f"indexeddb://{base}/d", f"localstorage://{base}/e"
     problems: list[str] = []
     clear_storage(context, problems)
-    model_id = page.call(PageOperation.LOAD, context.model_url)
+    model_id = page.model(context.model_url)  # the page's shared model: saving and copying only read it
     try:
         saved = page.call(PageOperation.SAVE, model_id, ls_a)
         run = ManagementRun(context, fingerprint(context, model_id), saved, tamper)
@@ -143,7 +143,6 @@ def check_model_management(context: CheckContext, tamper: StepTamper | None = No
         run.step("removeModel of the last one", set(), gone=(ls_e,))
         problems += run.problems
     finally:
-        page.call(PageOperation.DISPOSE, model_id)
         clear_storage(context, [])
     return context.result(status="fail" if problems else "pass", message="\n".join(problems),
                           details={"steps": run.steps})

@@ -58,16 +58,18 @@ class ModelCosts:
         batch = reference.inputs[0].shape[0] if reference.inputs[0].shape else 1
         return (tfjs.call_ms + tfjs.slowdown * reference.keras_sample_ms * batch) / 1000, False
 
-    def check_s(self, check: str, reference: ReferenceModel, backend: str) -> float | None:
-        """About how long ``check`` takes on ``backend``; None when the call's cost is unknown."""
+    def check_s(self, check: str, reference: ReferenceModel, backend: str, trained_kept: bool = False) -> float | None:
+        """About how long ``check`` takes on ``backend`` (``trained_kept``: see ``check_calls``); None when the call's
+        cost is unknown."""
         call = self.call_s(reference, backend)
         if call is None:
             return None
         return CHECK_OVERHEAD_S + _weight_mib(reference) * OVERHEAD_S_PER_WEIGHT_MIB + \
-            check_calls(check, reference, call[0]) * call[0]
+            check_calls(check, reference, call[0], trained_kept) * call[0]
 
     def time_limit(self, check: str, reference: ReferenceModel, backend: str, timeout_s: float) -> TimeLimit:
-        """``timeout_s`` (``--timeout``), or ``LIMIT_MARGIN`` times the check's estimate where that is longer."""
+        """``timeout_s`` (``--timeout``), or ``LIMIT_MARGIN`` times the check's estimate where that is longer (a storage
+        check's counting the training of its trained model: the kept one may be gone with a discarded page)."""
         estimate = self.check_s(check, reference, backend)
         if estimate is None or LIMIT_MARGIN * estimate <= timeout_s:
             return TimeLimit(timeout_s, f"--timeout {timeout_s:g} s")
@@ -81,7 +83,8 @@ class ModelCosts:
         """Seconds per model and backend for ``work`` ((reference, backend, checks) groups); None where unknown."""
         seconds: dict[str, dict[str, float | None]] = {}
         for reference, backend, checks in work:
-            each = [self.check_s(check, reference, backend) for check in checks]
+            kept = "fit-worker" in checks  # its trained model is kept for the storage checks
+            each = [self.check_s(check, reference, backend, kept) for check in checks]
             known = [s for s in each if s is not None]
             seconds.setdefault(reference.name, {})[backend] = round(sum(known), 1) if len(known) == len(each) \
                 else None
