@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from harness.browser.page import PageOperation
-from harness.checks.cost import TRAINING_STEP_CALLS, check_calls, predict_calls
+from harness.checks.cost import TRAINING_STEP_CALLS, Calls, check_calls, predict_calls
 from harness.reference.directory import load_reference, write_manifest
 from harness.results import CheckResult
 from harness.run.cost import LIMIT_MARGIN, ModelCosts, estimate_lines
@@ -45,23 +45,35 @@ def test_predict_makes_two_calls_when_one_is_slow_and_five_when_they_are_fast():
 
 def test_a_checks_calls_follow_the_training_run_keras_recorded(tmp_path):
     reference = reference_in(tmp_path, training=TRAINING)
-    fit = 3 * 200 * TRAINING_STEP_CALLS / 8 + 1
+    fit = Calls(1, 3 * 200 / 8 * TRAINING_STEP_CALLS)  # the outputs after training, and 3 epochs of 200 samples
     assert check_calls("fit", reference, 1.0) == fit
-    assert check_calls("early-stopping", reference, 1.0) == 5 * 200 * TRAINING_STEP_CALLS / 8 + 1
-    assert check_calls("evaluate", reference, 1.0) == 64 / 8
-    assert check_calls("topology", reference, 1.0) == 0
+    assert check_calls("early-stopping", reference, 1.0) == Calls(1, 5 * 200 / 8 * TRAINING_STEP_CALLS)
+    assert check_calls("validation-split", reference, 1.0) == Calls(3 * 50 / 8, 3 * 150 / 8 * TRAINING_STEP_CALLS)
+    assert check_calls("evaluate", reference, 1.0) == Calls(64 / 8)
+    assert check_calls("topology", reference, 1.0) == Calls()
     # The converted model's answer before saving is the page's, computed once; the trained model is called twice.
-    assert check_calls("save-load[http]", reference, 1.0) == 1 + 2 + fit
-    assert check_calls("save-load[http]", reference, 1.0, trained_kept=True) == 3
+    assert check_calls("save-load[http]", reference, 1.0) == Calls(3) + fit
+    assert check_calls("save-load[http]", reference, 1.0, trained_kept=True) == Calls(3)
 
 
 def test_the_guess_comes_from_keras_and_predict_replaces_it(tmp_path):
     reference, costs = reference_in(tmp_path), ModelCosts()
     guessed, measured = costs.call_s(reference, "cpu")
     assert not measured and guessed > 0
-    costs.learn(predict_row(4000.0))
+    costs.learn(predict_row(4000.0), reference)
     assert costs.call_s(reference, "cpu") == (4.0, True)
     assert costs.call_s(reference, "wasm")[1] is False  # another backend keeps its guess
+
+
+def test_training_that_costs_more_than_its_calls_say_raises_the_other_training_checks_limits(tmp_path):
+    reference, costs = reference_in(tmp_path, training=TRAINING), ModelCosts()
+    costs.learn(predict_row(100.0), reference)  # fit: 226 calls' worth, 23 s by predict's measure
+    before = costs.time_limit("early-stopping", reference, "cpu", 120)
+    costs.learn(CheckResult(model="slow", backend="cpu", check="fit", status="pass", seconds=300.0), reference)
+    after = costs.time_limit("early-stopping", reference, "cpu", 120)
+    assert before.seconds == 120 and after.seconds > 3 * 300 * 5 / 3 * 0.9, after  # 5 epochs where fit ran 3
+    assert "training at" in after.reason
+    assert costs.time_limit("predict", reference, "cpu", 120).seconds == 120  # plain calls keep predict's measure
 
 
 def test_without_a_keras_figure_nothing_is_guessed_and_the_limit_is_the_timeout(tmp_path):
@@ -73,9 +85,9 @@ def test_without_a_keras_figure_nothing_is_guessed_and_the_limit_is_the_timeout(
 
 def test_a_fast_model_keeps_the_timeout_and_a_slow_one_gets_its_calls_time(tmp_path):
     reference, costs = reference_in(tmp_path, training=TRAINING), ModelCosts()
-    costs.learn(predict_row(5.0))
+    costs.learn(predict_row(5.0), reference)
     assert costs.time_limit("fit", reference, "cpu", 120).reason == "--timeout 120 s"
-    costs.learn(predict_row(20_000.0))  # 20 s a call: fit is 226 calls
+    costs.learn(predict_row(20_000.0), reference)  # 20 s a call: fit is 226 calls
     limit = costs.time_limit("fit", reference, "cpu", 120)
     assert limit.seconds >= LIMIT_MARGIN * 226 * 20
     assert "measured by predict" in limit.reason and "--timeout 120 s" in limit.reason
@@ -83,7 +95,7 @@ def test_a_fast_model_keeps_the_timeout_and_a_slow_one_gets_its_calls_time(tmp_p
 
 def test_the_estimate_names_each_model_and_its_slowest_backend_first(tmp_path):
     reference, costs = reference_in(tmp_path, training=TRAINING), ModelCosts()
-    costs.learn(predict_row(10_000.0))
+    costs.learn(predict_row(10_000.0), reference)
     estimate = costs.estimate([(reference, backend, ["predict", "fit"]) for backend in ("cpu", "wasm")])
     assert estimate["slow"]["cpu"] > estimate["slow"]["wasm"]
     line, = estimate_lines(estimate)
@@ -104,7 +116,7 @@ def slow_page_call_with_and_without_a_measured_cost(reference, script):
         session.page("cpu")  # loaded within 60 s; the checks get 2 s
         session.timeout_s = 2
         unknown = session.run_check("busy", reference, "cpu", busy)
-        session.costs.learn(predict_row(10_000.0, model=reference.name))
+        session.costs.learn(predict_row(10_000.0, model=reference.name), reference)
         known = session.run_check("busy", reference, "cpu", busy)
         return unknown, known, session.page("cpu").timeout_s
 

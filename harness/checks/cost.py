@@ -3,6 +3,8 @@ cost in (``predict`` times its calls) and scales its estimate and time limits by
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from harness.checks import CHECKS
 from harness.checks.inference import LATENCY_BUDGET_MS, PREDICT_REPEATS
 from harness.reference.directory import ReferenceFileError, ReferenceModel, TrainingReference
@@ -24,46 +26,59 @@ def predict_calls(call_s: float) -> float:
     return float(min(PREDICT_REPEATS, 2 + extra))
 
 
-def check_calls(check: str, reference: ReferenceModel, call_s: float, trained_kept: bool = False) -> float:
+@dataclass(frozen=True)
+class Calls:
+    """A check's work in calls of the model on its reference inputs: plain calls (``forward``) and training
+    (``training``, a step counted as ``TRAINING_STEP_CALLS`` forward passes of its batch). They are apart because a
+    backend's training can cost far more than that rule says (WebGPU's many small kernels): a run measures both."""
+
+    forward: float = 0.0
+    training: float = 0.0
+
+    def __add__(self, other: Calls) -> Calls:
+        return Calls(self.forward + other.forward, self.training + other.training)
+
+
+def check_calls(check: str, reference: ReferenceModel, call_s: float, trained_kept: bool = False) -> Calls:
     """About how many calls of the model on its reference inputs ``check`` costs on a backend where one takes
-    ``call_s`` seconds (a training step counted as ``TRAINING_STEP_CALLS`` forward passes of its batch).
-    ``trained_kept``: the storage checks' trained model is fit-worker's, kept on the page (not trained again)."""
+    ``call_s`` seconds. ``trained_kept``: the storage checks' trained model is fit-worker's, kept on the page (not
+    trained again)."""
     if check == "topology":
-        return 0.0
+        return Calls()
     if check == "model-management":
-        return MODEL_MANAGEMENT_CALLS
+        return Calls(MODEL_MANAGEMENT_CALLS)
     if check == "predict" or check == "sharded" or check.startswith("quantized["):
-        return predict_calls(call_s)
+        return Calls(predict_calls(call_s))
     if check == "graph-model":
-        return 2.0  # predict, then executeAsync
+        return Calls(2.0)  # predict, then executeAsync
     if check.startswith("save-load[") or check == "browser-to-python":
         if not reference.has_training("fit"):
-            return CONVERTED_CALLS
-        trained = TRAINED_CALLS[check.split("[")[0]] + (0.0 if trained_kept else _training_calls(reference, "fit"))
-        return CONVERTED_CALLS + trained
+            return Calls(CONVERTED_CALLS)
+        trained = Calls(CONVERTED_CALLS + TRAINED_CALLS[check.split("[")[0]])
+        return trained if trained_kept else trained + training_calls(reference, "fit")
     if check in CHECKS and CHECKS[check].training is not None:
-        return _training_calls(reference, check)
-    return 1.0  # a check the harness does not know (a test's, a plugin's): one call
+        return training_calls(reference, check)
+    return Calls(1.0)  # a check the harness does not know (a test's, a plugin's): one call
 
 
-def _training_calls(reference: ReferenceModel, check: str) -> float:
-    """A training check's calls, from the run Keras recorded for it (epochs, samples, batch); 1 if none was."""
+def training_calls(reference: ReferenceModel, check: str) -> Calls:
+    """A training check's calls, from the run Keras recorded for it (epochs, samples, batch); one if none was."""
     try:
         training = reference.training()
     except ReferenceFileError:
-        return 1.0
+        return Calls(1.0)
     batch = reference.inputs[0].shape[0] if reference.inputs and reference.inputs[0].shape else 1
-    samples = _samples(training, "train")
+    samples = _samples(training, "train") / batch  # in reference batches
     epochs = float(training.get("epochs") or 1)
     if check == "evaluate":
-        return _samples(training, "heldout") / batch
+        return Calls(_samples(training, "heldout") / batch)
     if check == "early-stopping":
         run = training.raw.get("runs", {}).get("early-stopping", {})
         epochs = float(run.get("stopped_epoch", run.get("max_epochs", epochs))) + 1
     if check == "validation-split":
         held = float(training.get("validation_split") or 0.0)
-        return epochs * samples * (TRAINING_STEP_CALLS * (1 - held) + held) / batch
-    return epochs * samples * TRAINING_STEP_CALLS / batch + 1  # the outputs after training
+        return Calls(epochs * samples * held, epochs * samples * (1 - held) * TRAINING_STEP_CALLS)
+    return Calls(1.0, epochs * samples * TRAINING_STEP_CALLS)  # and the outputs after training
 
 
 def _samples(training: TrainingReference, part: str) -> float:

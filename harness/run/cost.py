@@ -17,8 +17,8 @@ from harness.checks.cost import check_calls
 from harness.reference.directory import ReferenceModel
 from harness.results import CheckResult
 
-# What a check costs besides its model calls (page calls, transfers, loading and comparing), and per weight MiB (each
-# load fetches, decodes and uploads the weights): the zoo's small models' check times, rounded up.
+# What a check costs besides its model calls (page calls, transfers, loading and comparing), and per MiB of float32
+# weights (each load fetches, decodes and uploads them): the zoo's small models' check times, rounded up.
 CHECK_OVERHEAD_S = 1.5
 OVERHEAD_S_PER_WEIGHT_MIB = 0.3
 # A check may run this long past its estimate before it is stopped (the time limit of each page call): the machines'
@@ -35,21 +35,32 @@ class TimeLimit:
 
 
 class ModelCosts:
-    """The cost of one call of each (model, backend): guessed from Keras until that backend's ``predict`` row
-    measured it (``learn``)."""
+    """The cost of one call of each (model, backend), guessed from Keras until that backend's ``predict`` row
+    measured it, and of its training (in the same unit), as the call's until a training row measured it (``learn``).
+    """
 
     def __init__(self) -> None:
-        self._measured: dict[tuple[str, str], float] = {}
+        self._call: dict[tuple[str, str], float] = {}
+        self._training: dict[tuple[str, str], float] = {}
 
-    def learn(self, row: CheckResult) -> None:
-        """Keep the median call a ``predict`` row measured (its later calls: warm, shaders compiled)."""
-        call_ms = row.details.get("median_ms") or row.details.get("first_ms") if row.check == "predict" else None
-        if isinstance(call_ms, (int, float)) and call_ms > 0:
-            self._measured[(row.model, row.backend)] = call_ms / 1000
+    def learn(self, row: CheckResult, reference: ReferenceModel) -> None:
+        """Keep what a finished row measured: ``predict``'s median call (its later calls: warm, shaders compiled); a
+        training check's seconds past its plain calls and overhead, per unit of training (the largest seen)."""
+        key = (row.model, row.backend)
+        if row.check == "predict":
+            call_ms = row.details.get("median_ms") or row.details.get("first_ms")
+            if isinstance(call_ms, (int, float)) and call_ms > 0:
+                self._call[key] = call_ms / 1000
+            return
+        call = self.call_s(reference, row.backend)
+        calls = check_calls(row.check, reference, call[0] if call else 0.0)
+        if row.status in ("pass", "fail") and row.seconds and calls.training and call is not None:
+            spent = row.seconds - self._overhead_s(reference) - calls.forward * call[0]
+            self._training[key] = max(self._training.get(key, 0.0), spent / calls.training)
 
     def call_s(self, reference: ReferenceModel, backend: str) -> tuple[float, bool] | None:
         """One call's seconds on ``backend`` and whether the backend measured it; None when nothing tells."""
-        measured = self._measured.get((reference.name, backend))
+        measured = self._call.get((reference.name, backend))
         if measured is not None:
             return measured, True
         if reference.keras_sample_ms is None or not reference.inputs:
@@ -64,8 +75,9 @@ class ModelCosts:
         call = self.call_s(reference, backend)
         if call is None:
             return None
-        return CHECK_OVERHEAD_S + _weight_mib(reference) * OVERHEAD_S_PER_WEIGHT_MIB + \
-            check_calls(check, reference, call[0], trained_kept) * call[0]
+        calls = check_calls(check, reference, call[0], trained_kept)
+        training = max(self._training.get((reference.name, backend), 0.0), call[0])
+        return self._overhead_s(reference) + calls.forward * call[0] + calls.training * training
 
     def time_limit(self, check: str, reference: ReferenceModel, backend: str, timeout_s: float) -> TimeLimit:
         """``timeout_s`` (``--timeout``), or ``LIMIT_MARGIN`` times the check's estimate where that is longer (a storage
@@ -75,9 +87,11 @@ class ModelCosts:
             return TimeLimit(timeout_s, f"--timeout {timeout_s:g} s")
         call, measured = self.call_s(reference, backend) or (0.0, False)
         source = "measured by predict" if measured else "guessed from Keras' call"
+        trained = self._training.get((reference.name, backend))
+        training = f", training at {trained:.3g} s per call's worth (measured)" if trained else ""
         return TimeLimit(round(LIMIT_MARGIN * estimate),
                          f"{LIMIT_MARGIN:g} x its estimate of {estimate:.0f} s, at {call:.3g} s per call of the "
-                         f"model ({source}); more than --timeout {timeout_s:g} s")
+                         f"model ({source}){training}; more than --timeout {timeout_s:g} s")
 
     def estimate(self, work: Iterable[tuple[ReferenceModel, str, Sequence[str]]]) -> dict[str, dict[str, float | None]]:
         """Seconds per model and backend for ``work`` ((reference, backend, checks) groups); None where unknown."""
@@ -89,6 +103,11 @@ class ModelCosts:
             seconds.setdefault(reference.name, {})[backend] = round(sum(known), 1) if len(known) == len(each) \
                 else None
         return seconds
+
+    @staticmethod
+    def _overhead_s(reference: ReferenceModel) -> float:
+        """What a check costs besides its model's calls."""
+        return CHECK_OVERHEAD_S + reference.param_count * 4 / 2**20 * OVERHEAD_S_PER_WEIGHT_MIB
 
 
 def estimate_lines(estimate: Mapping[str, Mapping[str, float | None]]) -> list[str]:
@@ -105,8 +124,3 @@ def estimate_lines(estimate: Mapping[str, Mapping[str, float | None]]) -> list[s
 
 def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
-
-
-def _weight_mib(reference: ReferenceModel) -> float:
-    """The model's float32 weights in MiB."""
-    return reference.param_count * 4 / 2**20

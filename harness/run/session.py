@@ -223,8 +223,9 @@ class ParitySession:
             result.details["endpoint"] = self.endpoint.name
         if limit.seconds > self.timeout_s:
             result.details["time_limit_s"] = limit.seconds
-        self.costs.learn(result)
-        return self._finish(result, started)
+        self._finish(result, started)
+        self.costs.learn(result, reference)
+        return result
 
     def _keep_evidence(self, recording: CheckRecording, result: CheckResult) -> None:
         """A failed or errored row gets its check's console log, screenshot and trace (``evidence``), named in
