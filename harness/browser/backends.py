@@ -42,10 +42,10 @@ class TfjsBackend:
     ``info``) and its bundle ``web/tfjs_versions.js``'s list (``tests/test_backend_variants.py`` keeps that list
     equal to these records); its tolerances are rows of ``verdict/tolerances.py``, the one place tolerances live.
     Its speed here guesses a model's cost before the backend has run it (``run.cost``): how many times longer a
-    sample takes than in Keras (TensorFlow on every core of the same CPU), and its fixed cost per call: the largest
-    ratios of predict's median call to Keras' that the zoo's cnn and mobilenet_v2 and a ResNet50 showed on a 2-core
-    AMD EPYC (cpu 32-167, webgl 25-195, wasm 3.9-26; docs/speed.md), so the guess errs long; WebGPU is taken as
-    WebGL. WebGL and WebGPU ran on SwiftShader (software): on a GPU they are far faster."""
+    sample takes than the CPU time it costs Keras (``keras_model.sample_cost_ms``), and its fixed cost per call: the
+    largest ratios of predict's median call to Keras' that the zoo's cnn and mobilenet_v2 and a ResNet50 showed on a
+    2-core AMD EPYC (cpu 19-109, webgl 15-129, wasm 2.5-13; docs/speed.md), so the guess errs long; WebGPU is taken
+    as WebGL. WebGL and WebGPU ran on SwiftShader (software): on a GPU they are far faster."""
 
     name: str  # tf.setBackend's name
     package: str
@@ -60,23 +60,23 @@ class TfjsBackend:
 TFJS_BACKENDS: dict[str, TfjsBackend] = {backend.name: backend for backend in (
     TfjsBackend("cpu", "tfjs", ("tf.min.js",), lambda info: f"tfjs {info.get('tfjsVersion')}",
                 "the page itself does not load: run `tfjs-parity doctor` again and read the browser line",
-                slowdown=170.0, call_ms=1.0),
+                slowdown=110.0, call_ms=1.0),
     TfjsBackend("webgl", "tfjs", ("tf.min.js",),
                 lambda info: (f"{info.get('webglRenderer')}, float32 render targets "
                               f"{'yes' if info.get('webglRenderFloat32Enabled') else 'no'}"),
                 "Chromium needs a WebGL2 context with float32 render targets: without a GPU, tfjs-parity launches "
                 "it with --enable-unsafe-swiftshader; a Chromium that lacks SwiftShader cannot run webgl",
-                slowdown=200.0, call_ms=10.0),
+                slowdown=130.0, call_ms=10.0),
     TfjsBackend("wasm", "tfjs-backend-wasm", ("tf-backend-wasm.min.js", WASM_PLAIN, WASM_SIMD, WASM_THREADED_SIMD),
                 lambda info: (f"{info.get('wasmBinary')}: SIMD {info.get('wasmSimd')}, {info.get('wasmThreads')} "
                               f"threads, cross-origin isolated {info.get('crossOriginIsolated')}"),
                 "threaded WASM needs a cross-origin isolated page (the server sends COOP/COEP) and "
                 "SharedArrayBuffer; an old Chromium or a policy that disables them cannot run wasm with threads",
-                slowdown=26.0, call_ms=1.0),
+                slowdown=13.0, call_ms=1.0),
     TfjsBackend("webgpu", "tfjs-backend-webgpu", ("tf-backend-webgpu.min.js",),
                 lambda info: f"available, float precision {info.get('floatPrecision')}",
                 "WebGPU is optional (not a default backend); Chromium runs it with --enable-unsafe-webgpu where "
-                "Vulkan or SwiftShader's Vulkan is available", slowdown=200.0, call_ms=10.0, optional=True),
+                "Vulkan or SwiftShader's Vulkan is available", slowdown=130.0, call_ms=10.0, optional=True),
 )}
 
 

@@ -75,6 +75,8 @@ def training_calls(reference: ReferenceModel, check: str) -> Calls:
     if check == "early-stopping":
         run = training.raw.get("runs", {}).get("early-stopping", {})
         epochs = float(run.get("stopped_epoch", run.get("max_epochs", epochs))) + 1
+    if check == "fine-tune-worker":  # the frozen base's forward pass each epoch; the small head trains
+        return Calls(1.0 + epochs * samples)
     if check == "validation-split":
         held = float(training.get("validation_split") or 0.0)
         return Calls(epochs * samples * held, epochs * samples * (1 - held) * TRAINING_STEP_CALLS)

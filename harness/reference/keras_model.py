@@ -12,6 +12,10 @@ import numpy as np
 from harness.reference.directory import save_arrays, tfjs_weight_name
 
 
+# Differences of CPU time below this are noise (a tiny model's call on 8x its inputs costs the same).
+NOISE_MS = 2.0
+
+
 def keras_data(arrays: list[Any]) -> Any:
     """What Keras' fit/evaluate/predict want: a bare array for one input or output, else the list."""
     return arrays[0] if len(arrays) == 1 else arrays
@@ -28,26 +32,30 @@ def keras_predict(model: Any, inputs: list[Any], dtype: Any = "float32") -> list
     return [np.asarray(o, dtype=dtype) for o in (outputs if isinstance(outputs, list) else [outputs])]
 
 
-def sample_cost_ms(model: Any, inputs: list[np.ndarray], repeats: int = 3) -> float | None:
-    """What one more sample costs a call of ``model`` in Keras here, in milliseconds: the difference between calls on
-    ``inputs`` tiled four times and on ``inputs`` (the fastest of ``repeats`` each), over the samples added. A
-    difference, so Keras' fixed cost per call drops out; None when the model takes no other batch size."""
+def sample_cost_ms(model: Any, inputs: list[np.ndarray], repeats: int = 5, tile: int = 8) -> float | None:
+    """What one more sample costs a call of ``model`` in Keras here, in milliseconds of this process' CPU time: the
+    difference between calls on ``inputs`` tiled ``tile`` times and on ``inputs`` (the fastest of ``repeats`` each),
+    over the samples added. A difference, so Keras' fixed cost per call drops out; CPU time, so other processes
+    sharing the machine (the zoo's references build in parallel) inflate it less than they would a wall time; 0 when
+    the difference is within the timing's noise (``NOISE_MS``, or a tenth of the small call). None when the model
+    takes no other batch size."""
     def fastest(arrays: list[np.ndarray]) -> float:
         data = keras_data(arrays)
         model.predict_on_batch(data)  # traced for this shape
         times = []
         for _ in range(repeats):
-            started = time.perf_counter()
+            started = time.process_time()
             model.predict_on_batch(data)
-            times.append(time.perf_counter() - started)
+            times.append(time.process_time() - started)
         return min(times) * 1000
 
     batch = len(inputs[0])
     try:
-        small, large = fastest(inputs), fastest([np.concatenate([x] * 4) for x in inputs])
+        small, large = fastest(inputs), fastest([np.concatenate([x] * tile) for x in inputs])
     except Exception:  # noqa: BLE001 - a fixed batch size (a stateful RNN, a batch_shape input): no figure
         return None
-    return round(max(large - small, 0.0) / (3 * batch), 4)
+    added = large - small
+    return 0.0 if added <= max(NOISE_MS, small / 10) else round(added / ((tile - 1) * batch), 4)
 
 
 def keras_weights(model: Any) -> dict[str, np.ndarray]:
