@@ -114,6 +114,11 @@ def user_models(tmp_path_factory):
     keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3),
                       keras.layers.GlobalAveragePooling2D(keepdims=True), keras.layers.Conv2D(2, 1),
                       keras.layers.Flatten()]).save(root / "keepdims.h5")
+    # Every autoencoder's upsampling layer, all Keras defaults (tfjs' Conv2DTranspose has no dilation_rate: at its
+    # default (1, 1) that changes nothing), and dilated, which tfjs cannot compute.
+    for name, dilation in (("transpose", 1), ("dilated_transpose", 2)):
+        keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2DTranspose(3, 3, dilation_rate=dilation),
+                          keras.layers.Flatten()]).save(root / f"{name}.h5")
     return root
 
 
@@ -166,8 +171,13 @@ def test_repair_turns_a_refused_separable_model_into_a_passing_one_and_lists_the
 
 def test_config_causes_are_named_with_their_routes(user_models, tmp_path):
     status, report = check(tmp_path, user_models / "gru_keras2.h5", user_models / "separable.h5",
-                           user_models / "keepdims.h5", "--backends", "cpu", "--checks", "predict")
+                           user_models / "keepdims.h5", user_models / "dilated_transpose.h5",
+                           user_models / "transpose.h5", "--backends", "cpu", "--checks", "predict")
     assert status == cli.EXIT_FAIL
+    # A field tfjs drops at its Keras default changes nothing: no finding, and predict proves the arithmetic.
+    defaults = rows_of(report, "transpose")
+    assert defaults["preflight"]["status"] == "pass", defaults["preflight"]["message"]
+    assert defaults["predict"]["status"] == "pass", defaults["predict"]["message"]
     expected = {
         "gru_keras2": ["layer 'gru", "reset_after=True", "GRUCell does not support reset_after",
                        "rebuild the layer with GRU(..., reset_after=False) and retrain"],
@@ -175,6 +185,7 @@ def test_config_causes_are_named_with_their_routes(user_models, tmp_path):
                       "--repair removes the fields marked repairable"],
         "keepdims": ["layer 'global_average_pooling2d", "tfjs computes output shape [[None, 4]], Keras "
                      "[[None, 1, 1, 4]]", "tfjs ignores keepdims=True", "Reshape((1, 1, channels))"],
+        "dilated_transpose": ["layer 'conv2d_transpose", "tfjs ignores dilation_rate=(2, 2)"],
     }
     for model, phrases in expected.items():
         rows = rows_of(report, model)

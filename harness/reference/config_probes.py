@@ -7,7 +7,10 @@ shapes it computes, or the error it raised (``web/preflight.js``). ``config_find
 
 - a layer tfjs refuses to build is a finding with tfjs' own message;
 - a layer whose output shapes differ from Keras' is a finding, naming the fields tfjs dropped
-  (fields of Keras' config that tfjs' ``getConfig()`` lacks), the likely cause;
+  (fields of Keras' config that tfjs' ``getConfig()`` lacks), the likely cause; so is a dropped
+  field whose value is not the layer class's Keras default (``default_config``): tfjs, without the
+  field, computes what the default computes (Conv2DTranspose's dilation_rate=(1, 1), Conv2D's
+  groups=1), so only another value changes the answer;
 - each finding carries a route (``ROUTES``), and ``repair``: the fields whose removal is the fix
   when they are provably metadata only (initializers, regularizers and constraints: they shape
   training from scratch, never the arithmetic of a model whose weights are loaded).
@@ -15,6 +18,7 @@ shapes it computes, or the error it raised (``web/preflight.js``). ``config_find
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Iterator
@@ -28,9 +32,6 @@ PROBE_INPUT = "probe_input_{}"
 METADATA_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
 # Fields every layer carries whose presence or spelling differs between the libraries without effect.
 IGNORED_FIELDS = {"name", "trainable", "dtype", "batch_input_shape", "batch_size", "input_dim", "input_length"}
-# Keras defaults of fields tfjs drops: a dropped field at its default changes nothing (Conv2D groups=1,
-# Conv1D and GlobalMaxPooling1D data_format='channels_last', the only layout tfjs has for them).
-KERAS_DEFAULTS = {"groups": 1, "data_format": "channels_last"}
 REJECTED_FIELDS = re.compile(r"Fields? (?P<fields>[\w ,]+?) (?:are|is) invalid for (?P<layer>\w+)")
 # Known refusals and silent drops, by (layer class, field): what to do instead.
 ROUTES: dict[tuple[str, str], str] = {
@@ -63,6 +64,7 @@ class LayerProbe:
     config: dict[str, Any]
     topology: dict[str, Any]
     output_shapes: list[list[int | None]]
+    defaults: dict[str, Any] = field(default_factory=dict)  # its class's config with Keras' defaults
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,28 @@ def _probe(layer: Any, entry: dict[str, Any]) -> LayerProbe | None:
         "input_layers": [[name, 0, 0] for name in names],
         "output_layers": [[layer.name, 0, i] for i in range(len(output_shapes))],
     }}
-    return LayerProbe(layer.name, entry["class_name"], entry["config"], topology, output_shapes)
+    return LayerProbe(layer.name, entry["class_name"], entry["config"], topology, output_shapes,
+                      default_config(layer))
+
+
+def default_config(layer: Any) -> dict[str, Any]:
+    """The config of ``layer``'s class built with only its required arguments (taken from the layer's own config):
+    every other field at Keras' default, as ``get_config`` writes it; empty when the class cannot be built so (a
+    required argument its config does not hold, as a Lambda's function)."""
+    parameters = inspect.signature(type(layer).__init__).parameters.values()
+    required = [p.name for p in parameters if p.default is p.empty and p.name != "self"
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    config = layer.get_config()
+    try:
+        built = type(layer)(name=f"{layer.name}_defaults", **{name: config[name] for name in required})
+        return _plain(built.get_config())
+    except Exception:  # noqa: BLE001 - any class that cannot be built from its required fields alone
+        return {}
+
+
+def _plain(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` as JSON has it (tuples as lists), to compare with a model's config read back."""
+    return json.loads(json.dumps(config, default=str))
 
 
 def _node_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +175,7 @@ def config_findings(probes: list[LayerProbe], results: list[dict[str, Any]]) -> 
             findings.append(_refusal(probe, str(result["error"])))
             continue
         tfjs_shapes = [list(shape) for shape in result.get("outputShapes", [])]
-        dropped = dropped_fields(probe.config, result.get("config") or {})
+        dropped = dropped_fields(probe.config, result.get("config") or {}, probe.defaults)
         if tfjs_shapes == probe.output_shapes and not dropped:
             continue
         route = ROUTES.get((probe.class_name, dropped[0]), GENERIC_ROUTE) if dropped else GENERIC_ROUTE
@@ -164,11 +187,14 @@ def config_findings(probes: list[LayerProbe], results: list[dict[str, Any]]) -> 
     return findings
 
 
-def dropped_fields(keras_config: dict[str, Any], tfjs_config: dict[str, Any]) -> list[str]:
-    """Fields Keras set (to anything but None/False/empty or its default) that tfjs' ``getConfig()`` lacks."""
-    return [key for key, value in keras_config.items()
+def dropped_fields(keras_config: dict[str, Any], tfjs_config: dict[str, Any],
+                   defaults: dict[str, Any]) -> list[str]:
+    """Fields Keras set (to anything but None/False/empty or the class's default, ``defaults``) that tfjs'
+    ``getConfig()`` lacks."""
+    plain = _plain(keras_config)
+    return [key for key, value in plain.items()
             if key not in IGNORED_FIELDS and value not in (None, False, "", [], {})
-            and KERAS_DEFAULTS.get(key, object()) != value
+            and (key not in defaults or defaults[key] != value)
             and camel_case(key) not in tfjs_config and key not in tfjs_config]
 
 
