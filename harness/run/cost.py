@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.browser.backends import TFJS_BACKENDS, backend_variant
+from harness.checks import CHECKS
 from harness.checks.cost import check_calls
 from harness.reference.directory import ReferenceModel
 from harness.results import CheckResult
@@ -53,10 +54,13 @@ class ModelCosts:
             if isinstance(call_ms, (int, float)) and call_ms > 0:
                 self._call[key] = call_ms / 1000
             return
-        call = self.call_s(reference, row.backend)
-        calls = check_calls(row.check, reference, call[0] if call else 0.0)
-        if row.status in ("pass", "fail") and row.seconds and calls.training and call is not None:
-            spent = row.seconds - self._overhead_s(reference) - calls.forward * call[0]
+        record = CHECKS.get(row.check)
+        if record is None or record.training is None or row.status not in ("pass", "fail") or not row.seconds:
+            return
+        call = (self.call_s(reference, row.backend) or (0.0, False))[0]
+        calls = check_calls(row.check, reference, call)
+        if calls.training:
+            spent = row.seconds - self._overhead_s(reference) - calls.forward * call
             self._training[key] = max(self._training.get(key, 0.0), spent / calls.training)
 
     def call_s(self, reference: ReferenceModel, backend: str) -> tuple[float, bool] | None:
