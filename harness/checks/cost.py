@@ -67,7 +67,7 @@ def training_calls(reference: ReferenceModel, check: str) -> Calls:
         training = reference.training()
     except ReferenceFileError:
         return Calls(1.0)
-    batch = reference.inputs[0].shape[0] if reference.inputs and reference.inputs[0].shape else 1
+    batch = reference.batch
     samples = _samples(training, "train") / batch  # in reference batches
     epochs = float(training.get("epochs") or 1)
     if check == "evaluate":

@@ -86,6 +86,11 @@ class ReferenceModel:
     keras_sample_ms: float | None = None
 
     @property
+    def batch(self) -> int:
+        """How many samples the reference inputs hold (their first dimension; 1 for a model without inputs)."""
+        return self.inputs[0].shape[0] if self.inputs and self.inputs[0].shape else 1
+
+    @property
     def is_graph_model(self) -> bool:
         """Whether the model itself is a graph model (a TF SavedModel's), not a layers model."""
         return self.model_json.startswith(f"{GRAPH_DIRECTORY}/")

@@ -71,8 +71,7 @@ class ModelCosts:
         if reference.keras_sample_ms is None or not reference.inputs:
             return None
         tfjs = TFJS_BACKENDS[backend_variant(backend).tfjs_backend]
-        batch = reference.inputs[0].shape[0] if reference.inputs[0].shape else 1
-        return (tfjs.call_ms + tfjs.slowdown * reference.keras_sample_ms * batch) / 1000, False
+        return (tfjs.call_ms + tfjs.slowdown * reference.keras_sample_ms * reference.batch) / 1000, False
 
     def check_s(self, check: str, reference: ReferenceModel, backend: str, trained_kept: bool = False) -> float | None:
         """About how long ``check`` takes on ``backend`` (``trained_kept``: see ``check_calls``); None when the call's
