@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from harness.browser.tfjs_versions import TfjsSelection
     from harness.run.engine import RunOutcome, RunSettings
     from harness.run.zoo_run import RunOptions
+    from harness.verdict.acceptance import AcceptList
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ENDPOINT_LOST = 0, 1, 2, 3
 
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="after the checks, plant faults into each model on BACKEND (default cpu) and report which "
                           "ones predict catches, and the smallest change of one weight it flags (docs/power.md)")
     _add_report_and_timeout(run)
+    _add_accept_options(run, "the zoo's own accepted list (harness/verdict/zoo_accepted.toml) always applies; ")
     _add_tfjs_options(run)
     _add_check_command(commands, backends)
     commands.add_parser("doctor", help="say whether a run can work here (libraries, Chromium, tfjs, each backend), "
@@ -144,7 +146,28 @@ def _add_check_command(commands: Any, backends: str) -> None:
                             "--checks): keep its finished rows, run only the checks it lacks (rebuilding the "
                             "references of models not finished), and write the report there")
     _add_report_and_timeout(check)
+    _add_accept_options(check)
     _add_tfjs_options(check)
+
+
+def _add_accept_options(command: argparse.ArgumentParser, zoo: str = "") -> None:
+    command.add_argument("--accept", default="", metavar="ID[,ID]",
+                         help="known issues you have decided to live with (ids such as tfjs-missing-kernel, named in "
+                              "a failed row): their rows become xfail and the exit status 0; docs/known-issues.md")
+    command.add_argument("--accept-file", type=Path, default=None, metavar="FILE",
+                         help=f"a TOML file of accepted known issues, one reason each, optionally scoped to models, "
+                              f"backends, checks (commit it beside your model); {zoo}an entry nothing fails with any "
+                              "more is reported stale")
+
+
+def _acceptances(args: argparse.Namespace) -> AcceptList:
+    """``--accept``, ``--accept-file`` and, for ``run``, the zoo's own list; a ``UsageError`` names what is wrong."""
+    from harness.verdict.acceptance import ZOO_ACCEPT_FILE, AcceptList, accepted_ids, read_accept_file
+
+    accept = read_accept_file(ZOO_ACCEPT_FILE) if args.command == "run" else AcceptList()
+    if args.accept_file is not None:
+        accept += read_accept_file(args.accept_file)
+    return accept + accepted_ids(args.accept)
 
 
 def _add_tfjs_options(command: argparse.ArgumentParser) -> None:
@@ -282,7 +305,7 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
                        upload_limit=mib_to_bytes(args.upload_limit_mib), tfjs=tfjs,
                        progress="quiet" if args.quiet else None, endpoints=_endpoints(args),
                        parallel=args.parallel or (default_parallel() if args.command == "run" else 1),
-                       resume=args.resume is not None, repeat=getattr(args, "repeat", 1))
+                       resume=args.resume is not None, repeat=getattr(args, "repeat", 1), accept=_acceptances(args))
 
 
 def _expand(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:

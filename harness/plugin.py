@@ -9,7 +9,8 @@ pair, with ids like ``test_predict[mlp-webgl]``.
 
 Options (one group, all ``--parity-*``): ``--parity-backends``, ``--parity-models``,
 ``--parity-report DIR``, ``--parity-timeout``, ``--parity-browsers``, ``--parity-tfjs``, ``--parity-tfjs-dir``,
-``--parity-browser-endpoint``, ``--parity-fixtures``, ``--parity-upload-limit-mib``. Heavy modules are
+``--parity-browser-endpoint``, ``--parity-fixtures``, ``--parity-upload-limit-mib``, ``--parity-accept-file``.
+Known issues accepted there (and the zoo's own list, for the zoo's models) make their rows ``xfail``. Heavy modules are
 imported inside fixtures so ``pytest --help`` stays fast and never imports TensorFlow.
 """
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from harness.results import CheckResult
     from harness.run.model_check import ModelChecker
     from harness.run.session import ParitySession
+    from harness.verdict.acceptance import AcceptList
 
 RESULTS_KEY = pytest.StashKey[list["CheckResult"]]()
 ENVIRONMENT_KEY = pytest.StashKey[dict[str, Any]]()
@@ -60,6 +62,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "(see tfjs-parity --help); with several, each pytest-xdist worker takes one in turn")
     group.addoption("--parity-fixtures", default=None, metavar="DIR",
                     help="zoo fixture cache directory (default: fixtures/)")
+    group.addoption("--parity-accept-file", default=None, metavar="FILE",
+                    help="a TOML file of known issues you have decided to live with (see tfjs-parity --help): their "
+                         "rows become xfail with your reason")
     group.addoption("--parity-upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                     help=f"largest model upload the server accepts from the page, in MiB (default: "
                          f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
@@ -152,11 +157,24 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
     with ParitySession(pytestconfig.getoption("parity_timeout"), on_result=results.append,
                        upload_limit=upload_limit, tfjs=_tfjs(pytestconfig),
                        evidence=Path(report) / EVIDENCE_DIRECTORY if report else None,
-                       endpoint=_endpoint(pytestconfig), engines=engines_of(tuple(_selected(pytestconfig)[1]))) \
-            as session:
+                       endpoint=_endpoint(pytestconfig), engines=engines_of(tuple(_selected(pytestconfig)[1])),
+                       accept=_acceptances(pytestconfig)) as session:
         yield session
         references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}
+
+
+def _acceptances(config: pytest.Config) -> AcceptList:
+    """The zoo's accepted list and ``--parity-accept-file``'s; a wrong file is a usage error naming it."""
+    from harness.errors import UsageError
+    from harness.verdict.acceptance import ZOO_ACCEPT_FILE, read_accept_file
+
+    given = config.getoption("parity_accept_file")
+    try:
+        accept = read_accept_file(ZOO_ACCEPT_FILE)
+        return accept + read_accept_file(Path(given)) if given else accept
+    except UsageError as error:
+        raise pytest.UsageError(f"--parity-accept-file: {error}") from error
 
 
 @pytest.fixture(scope="session")
@@ -192,11 +210,14 @@ class ModelParity:
     def check(self, model: str | Path, *, name: str | None = None, backends: Sequence[str] | None = None,
               checks: Sequence[str] | None = None, data: str | Path | None = None,
               train: dict[str, Any] | str | Path | None = None, inputs: Sequence[str | Path] = (),
+              accept: str | Sequence[str] | dict[str, str] = (), accept_file: str | Path | None = None,
               **options: Any) -> ParityRows:
         """Check ``model`` (a Keras .h5, a SavedModel directory, a converted model.json...) on every backend and
         return its rows. ``name`` labels the rows (default: the file's stem); ``data`` is an ``.npz`` of training
         data, ``train`` the training fields of ``--train`` (a dict or a JSON file), ``inputs`` ``.npy`` files, one
-        per model input; ``options`` are ``expected`` (``.npy`` reference outputs of a converted model),
+        per model input; ``accept`` known issue ids you live with (``{id: reason}``, or ids: ``"a,b"`` or a list)
+        and ``accept_file`` an accept file (``tfjs-parity check --accept-file``): their rows are ``xfail``; ``options``
+        are ``expected`` (``.npy`` reference outputs of a converted model),
         ``custom_objects``, ``custom_js``, ``repair``, ``via_savedmodel``, and for generated inputs ``batch``,
         ``value_range``, ``seed`` and ``shapes`` (as the options of ``tfjs-parity check``)."""
         __tracebackhide__ = True
@@ -210,12 +231,26 @@ class ModelParity:
         try:
             how = model_options(data=data, train=train, inputs=inputs, **settings)
             models = validate((Path(model),), how, (name,) if name else (), taken=self._checker.names)
+            accepted = _accepted(accept, accept_file)
         except UsageError as error:
             pytest.fail(f"tfjs-parity: parity.check({str(model)!r}): {error}", pytrace=False)
         references, rows, _ = self._checker.prepare(models, how)
-        return ParityRows(rows + [run_or_skip(self._session, reference, backend, check)
-                                  for reference in references.values() for backend in how.backends
-                                  for check in how.checks])
+        rows += [run_or_skip(self._session, reference, backend, check)
+                 for reference in references.values() for backend in how.backends for check in how.checks]
+        return ParityRows(accepted.apply(row) for row in rows)
+
+
+def _accepted(accept: str | Sequence[str] | dict[str, str], accept_file: str | Path | None) -> AcceptList:
+    """``parity.check``'s ``accept=`` and ``accept_file=`` as acceptances; a ``UsageError`` names what is wrong."""
+    from harness.verdict.acceptance import AcceptList, accepted_ids, read_accept_file
+
+    given = AcceptList()
+    if isinstance(accept, dict):
+        for issue_id, reason in accept.items():
+            given += accepted_ids(issue_id, "accept=", reason)
+    else:
+        given += accepted_ids(accept if isinstance(accept, str) else ",".join(accept), "accept=")
+    return given + read_accept_file(Path(accept_file)) if accept_file is not None else given
 
 
 class ParityRows(list["CheckResult"]):

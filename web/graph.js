@@ -8,11 +8,12 @@
   }
 
   /**
-   * `model.predict` outputs in the order of `keys` (signature keys; predict returns model.outputNodes'
-   * order). A model with control flow (an LSTM's while loop) cannot run synchronously: tfjs says to
+   * `model.predict` outputs in the order of `outputs` ([{key, node}]; predict returns model.outputNodes'
+   * order, each named by its signature key, or by its node where the converter keyed the signature by
+   * tensor names). A model with control flow (an LSTM's while loop) cannot run synchronously: tfjs says to
    * use the async form, so predictAsync runs instead and `mode` says so.
    */
-  async function predictInOrder(model, feeds, keys) {
+  async function predictInOrder(model, feeds, outputs) {
     let result;
     let mode = 'predict';
     try {
@@ -24,8 +25,8 @@
     }
     const list = result instanceof tf.Tensor ? [result] : Array.isArray(result) ? result : Object.values(result);
     const byKey = new Map(model.outputNodes.map((node, i) => [node.split(':')[0], list[i]]));
-    const tensors = keys.map(key => {
-      const tensor = byKey.get(key);
+    const tensors = outputs.map(({ key, node }) => {
+      const tensor = byKey.get(key) || byKey.get(node.split(':')[0]);
       if (!tensor) throw new Error(`predict returned no output '${key}' (outputs: ${model.outputNodes})`);
       return tensor;
     });
@@ -42,7 +43,7 @@
     const feeds = Object.fromEntries(inputs.map(({ node, tensor }) => [node, parity.tensors.decode(tensor)]));
     try {
       const before = tf.memory().numTensors;
-      const predicted = await predictInOrder(model, feeds, outputs.map(o => o.key));
+      const predicted = await predictInOrder(model, feeds, outputs);
       const predict = await encodeAll(predicted.tensors);
       tf.dispose(predicted.tensors);
       const afterPredict = tf.memory().numTensors;

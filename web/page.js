@@ -58,7 +58,7 @@
     run.then(value => finished.set(job, parity.backends.lost() ? lostDuring(op)
                                         : { ok: true, value: value === undefined ? null : value }),
              error => finished.set(job, parity.backends.lost() ? lostDuring(op, error)
-                                        : { ok: false, error: describe(error) }));
+                                        : { ok: false, error: describe(error), thrownIn: parity.errors.thrownIn(error) }));
     return job;
   }
 
@@ -67,7 +67,7 @@
     return { ok: false, error: `${parity.backends.lost()} during '${op}'${error ? `: ${describe(error)}` : ''}` };
   }
 
-  /** The job's outcome once it has finished ({ok, value} or {ok: false, error}), else null; at once an error when
+  /** The job's outcome once it has finished ({ok, value} or {ok: false, error, thrownIn}), else null; at once an error when
    * the WebGL context is lost, since tfjs may then wait forever for the GPU. */
   function poll(job) {
     const outcome = finished.get(job) || (parity.backends.lost() && lostDuring(pending.get(job)));

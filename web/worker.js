@@ -1,6 +1,6 @@
 // Dedicated Web Worker: trains one job off the main thread (WebGL through OffscreenCanvas) and
 // reports each epoch's logs, then the result, back to the page.
-importScripts('/web/tfjs_versions.js');
+importScripts('/web/tfjs_versions.js', '/web/errors.js');
 importScripts(
   ...parity.tfjsBundles,
   '/web/tensors.js',
@@ -16,6 +16,8 @@ self.onmessage = async ({ data }) => {
     const result = await parity.training.run(data.job, onEpoch);
     self.postMessage({ type: 'done', result, info });
   } catch (error) {
-    self.postMessage({ type: 'error', error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    const { place, frame } = parity.errors.thrownIn(error);
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    self.postMessage({ type: 'error', error: message, place, frame });
   }
 };

@@ -16,7 +16,7 @@
         } else if (data.type === 'done') {
           finish(resolve, { ...data.result, progress, workerInfo: data.info });
         } else {
-          finish(reject, new Error(`in the worker: ${data.error}`));
+          finish(reject, parity.errors.rethrown(`in the worker: ${data.error}`, data.place, data.frame));
         }
       };
       worker.onerror = event => {

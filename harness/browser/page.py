@@ -77,7 +77,14 @@ CHROMIUM_ARGS = (
 
 
 class BrowserError(HarnessError):
-    """The page reported an error (a JS exception in a harness operation)."""
+    """The page reported an error (a JS exception in a harness operation). ``thrown_in``: where the page says the
+    exception was thrown (``web/errors.js``): ``"tfjs"``, ``"harness"`` (the page's own code), ``"user script"`` (a
+    ``--custom-js``) or ``"unknown"``; ``frame`` the script's path; both empty when the page did not say."""
+
+    def __init__(self, message: str, thrown_in: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.thrown_in = (thrown_in or {}).get("place", "")
+        self.frame = (thrown_in or {}).get("frame", "")
 
 
 class PageCrashedError(BrowserError):
@@ -134,7 +141,7 @@ class BackendPage:
         if not outcome["ok"]:
             console = "".join(f"\n  console: {line}" for line in self.console_errors[-3:])
             self.console_errors.clear()
-            raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}{console}")
+            raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}{console}", outcome.get("thrownIn"))
         return outcome["value"]
 
     def record_console(self, kind: str, text: str, source: str = "page") -> None:

@@ -56,7 +56,7 @@ class WebDriverPage(BackendPage):
             self.crashed = True
             raise PageCrashedError(f"page for {self.backend} failed during {op}: {error.msg}") from error
         if not outcome["ok"]:
-            raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}")
+            raise BrowserError(f"{op} on {self.backend} failed: {outcome['error']}", outcome.get("thrownIn"))
         return outcome["value"]
 
     def close(self) -> None:

@@ -91,7 +91,13 @@ def check_applies(check: str, reference: ReferenceModel) -> bool:
     record = CHECKS[check]
     if record.training is not None:
         return reference.has_training(record.training)
-    return record.conversion is None or record.conversion in reference.conversions
+    return record.conversion is None or record.conversion in {**reference.conversions, **reference.failed_conversions}
+
+
+def conversion_failure(check: str, reference: ReferenceModel) -> dict[str, str] | None:
+    """How the conversion ``check`` needs failed for this model (``conversions.conversion_failure``), if it did."""
+    record = CHECKS.get(check)
+    return reference.failed_conversions.get(record.conversion) if record and record.conversion else None
 
 
 def recorded_reason(check: str, reference: ReferenceModel) -> str | None:
@@ -117,4 +123,5 @@ def skip_reason(check: str, reference: ReferenceModel) -> str:
 
 __all__ = ["CHECKS", "CHECK_RECORDS", "CHECK_STAGES", "CONVERSION", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE",
            "INFERENCE_CHECKS", "STORAGE", "STORAGE_CHECKS", "TRAINING_CHECKS", "TRAINING_STAGE", "USER_CHECKS", "Check",
-           "CheckContext", "CheckFunction", "check_applies", "check_stage", "recorded_reason", "skip_reason"]
+           "CheckContext", "CheckFunction", "check_applies", "check_stage", "conversion_failure", "recorded_reason",
+           "skip_reason"]

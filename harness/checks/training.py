@@ -24,6 +24,7 @@ from harness.verdict.known_issues import (
     FROZEN_BATCH_NORMALIZATION,
     TFJS_MULTI_OUTPUT_EVALUATION,
     KnownIssue,
+    failed_with,
     shows_multi_output_evaluation_bug,
 )
 from harness.reference.directory import TrainingReference, tfjs_weight_name
@@ -130,8 +131,8 @@ class TrainingComparison:
                 self.weights.append((name, compare_within(browser[name], value, self.tolerance.weights)))
 
     def result(self) -> CheckResult:
-        """The check's row: fail on any comparison outside tolerance or any problem; ``xfail`` when every
-        failure is a known upstream bug's signature."""
+        """The check's row: fail on any comparison outside tolerance or any problem, naming the known issue when
+        every failure is its signature (an acceptance of its id makes the row ``xfail``)."""
         failures = [*self.problems]
         known: list[str] = []
         for kind, entries in (("history", self.history), ("value", self.values), ("weight", self.weights)):
@@ -139,11 +140,9 @@ class TrainingComparison:
                 if not c.ok:
                     text = format_failure(c, self.title(f"{kind} {label}"))
                     (known if label in self.excused else failures).append(text)
+        explained = bool(known) and not failures and self.known_issue is not None
+        failures += known
         status = "fail" if failures else "pass"
-        if known and not failures and self.known_issue is not None:
-            status, failures = "xfail", [self.known_issue.describe(), *known]
-        else:
-            failures += known
         history_errors = [c.max_abs_err for _, c in self.history + self.values if c.max_abs_err is not None]
         weight_errors = [c.max_abs_err for _, c in self.weights if c.max_abs_err is not None]
         history_rel = [c.max_rel_err for _, c in self.history + self.values if c.max_rel_err is not None]
@@ -155,7 +154,7 @@ class TrainingComparison:
             "weights_atol": self.tolerance.weights.atol,
             "weights_rtol": self.tolerance.weights.rtol,
         })
-        return self.context.result(
+        result = self.context.result(
             status=status,
             message="\n\n".join(failures),
             max_abs_err=max(history_errors) if history_errors else None,
@@ -165,6 +164,7 @@ class TrainingComparison:
             tolerance_ratio=worst_ratio(c for _, c in self.history + self.values + self.weights),
             details=self.details,
         )
+        return failed_with(result, self.known_issue) if explained and self.known_issue is not None else result
 
 
 def _worst_of(entries: list[tuple[str, Comparison]]) -> dict[str, Any] | None:
@@ -208,7 +208,7 @@ def _fit_comparison(context: CheckContext, training: TrainingReference, run: str
 def _judged(training: TrainingReference, build: Callable[[TrainingReference], TrainingComparison]) -> CheckResult:
     """``build``'s comparison with Keras' runs as a row. When it fails on a model with frozen BatchNormalization
     and the browser's run matches Keras' batch-statistics run instead, that is the known difference by design
-    (``FROZEN_BATCH_NORMALIZATION``): an ``xfail`` saying so, with the failures against the usual run.
+    (``FROZEN_BATCH_NORMALIZATION``): a ``fail`` naming it, with the failures against the usual run.
 
     The match covers the training histories and every trained weight. Keras cannot update a frozen layer's
     moving statistics (it disables a frozen layer's updates) while tfjs does, so those statistics, and what
@@ -226,8 +226,7 @@ def _judged(training: TrainingReference, build: Callable[[TrainingReference], Tr
     verdict = matched.result()
     if verdict.status != "pass":
         return result
-    result.status = "xfail"
-    result.message = f"{FROZEN_BATCH_NORMALIZATION.describe()}\n\n{result.message}"
+    failed_with(result, FROZEN_BATCH_NORMALIZATION)
     result.details["batch_statistics"] = {"layers": frozen, "max_abs_err": verdict.max_abs_err, "atol": verdict.atol,
                                           "weights_max_abs_err": verdict.details.get("weights_max_abs_err")}
     return result

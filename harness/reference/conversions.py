@@ -58,12 +58,12 @@ CONVERSIONS = (*(quantized_conversion(dtype) for dtype in QUANTIZATIONS), "shard
 
 
 def build_conversions(model: Any, reference_x: list[np.ndarray], float_outputs: list[np.ndarray], directory: Path,
-                      names: tuple[str, ...] = CONVERSIONS) -> tuple[dict[str, Any], dict[str, str]]:
+                      names: tuple[str, ...] = CONVERSIONS) -> tuple[dict[str, Any], dict[str, dict[str, str]]]:
     """Convert ``model`` each of the ways ``names`` (of ``CONVERSIONS``) into subdirectories of ``directory``.
     ``float_outputs``: Keras' outputs on ``reference_x``. Returns the manifest entries of the conversions
-    made, and for each one that failed, why (the converter's own message)."""
+    made, and for each one that failed, the manifest's ``failed_conversions`` entry (``conversion_failure``)."""
     conversions: dict[str, Any] = {}
-    failed: dict[str, str] = {}
+    failed: dict[str, dict[str, str]] = {}
     for name in names:
         try:
             if name == "sharded":
@@ -74,8 +74,20 @@ def build_conversions(model: Any, reference_x: list[np.ndarray], float_outputs: 
                 dtype = name.removeprefix(quantized_conversion(""))
                 conversions[name] = build_quantized(model, reference_x, float_outputs, directory, dtype)
         except Exception as error:  # noqa: BLE001 - the converter's refusal is the finding, whatever it raises
-            failed[name] = f"the {name} conversion failed: {type(error).__name__}: {error}"
+            failed[name] = conversion_failure(name, error)
     return conversions, failed
+
+
+def conversion_failure(name: str, error: BaseException) -> dict[str, str]:
+    """Who failed conversion ``name`` and how: ``"by": "converter"`` when the exception was raised in the
+    converter's or TensorFlow's code (it refused the model: tfjs cannot have it that way, a ``fail``), ``"harness"``
+    when it was raised in the harness' own code around them (our export broke: an ``error``)."""
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    harness_root = str(Path(__file__).resolve().parents[1])
+    by = "harness" if frames and str(Path(frames[-1].filename).resolve()).startswith(harness_root) else "converter"
+    return {"by": by, "message": f"the {name} conversion failed: {type(error).__name__}: {error}"}
 
 
 def weight_bytes(model_json: Path) -> int:
@@ -150,11 +162,16 @@ def _graph(model: Any, directory: Path) -> dict[str, Any]:
     from tensorflowjs.converters import convert_tf_saved_model
 
     module, signatures = serving_module(model)
+    input_keys, output_keys = keras_names(model.inputs), list(model.output_names)
     with tempfile.TemporaryDirectory() as saved_model:
         tf.saved_model.save(module, saved_model, signatures=signatures)
         convert_tf_saved_model(saved_model, str(directory / GRAPH_DIRECTORY))
-    signature = read_signature(directory / GRAPH_DIRECTORY)
-    return graph_entry(signature, keras_names(model.inputs), list(model.output_names))
+        signature = read_signature(directory / GRAPH_DIRECTORY)
+        keyed = all(key in signature.get("inputs", {}) for key in input_keys) and all(
+            key in signature.get("outputs", {}) for key in output_keys)
+        tensor_names = None if keyed else signature_tensor_names(
+            tf.saved_model.load(saved_model).signatures["serving_default"])
+    return graph_entry(signature, input_keys, output_keys, tensor_names)
 
 
 def serving_module(model: Any) -> tuple[Any, dict[str, Any]]:
@@ -184,16 +201,30 @@ def read_signature(graph_directory: Path) -> dict[str, Any]:
     return json.loads((graph_directory / MODEL_JSON).read_text())["signature"]
 
 
-def graph_entry(signature: dict[str, Any], input_keys: list[str], output_keys: list[str]) -> dict[str, Any]:
+def signature_tensor_names(serve: Any) -> dict[str, dict[str, str]]:
+    """For a loaded serving signature, the graph tensor of each input and output key (``{"inputs": {"input_7":
+    "input_7:0"}, "outputs": {"out_a": "Identity:0"}}``): its flattened inputs and outputs follow the keys' sorted
+    order, as TensorFlow flattens a dict (the captured variables come after the inputs)."""
+    return {"inputs": {key: tensor.name for key, tensor in zip(sorted(serve.structured_input_signature[1]),
+                                                               serve.inputs)},
+            "outputs": {key: tensor.name for key, tensor in zip(sorted(serve.structured_outputs), serve.outputs)}}
+
+
+def graph_entry(signature: dict[str, Any], input_keys: list[str], output_keys: list[str],
+                tensor_names: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """The ``graph`` conversion's manifest entry: for each of the reference's inputs and outputs, its
-    signature key and the graph node tfjs feeds or fetches."""
+    signature key and the graph node tfjs feeds or fetches. The converter keys a signature entry by its tensor's
+    name instead of the signature's key when the key cannot be told by dtype and shape (two inputs or outputs of one
+    shape, tensorflowjs ``_find_signature_def_name``): ``tensor_names`` (``signature_tensor_names``) finds those."""
     def nodes(side: str, keys: list[str]) -> list[dict[str, str]]:
         tensors = signature.get(side, {})
-        missing = [key for key in keys if key not in tensors]
+        aliases = (tensor_names or {}).get(side, {})
+        found = {key: tensors.get(key) or tensors.get(aliases.get(key, "")) for key in keys}
+        missing = [key for key, tensor in found.items() if tensor is None]
         if missing:
             raise ValueError(f"the serving signature has no {side[:-1]} called {missing[0]!r} "
                              f"(it has {sorted(tensors)})")
-        return [{"key": key, "node": tensors[key]["name"]} for key in keys]
+        return [{"key": key, "node": tensor["name"]} for key, tensor in found.items() if tensor is not None]
 
     return {"directory": GRAPH_DIRECTORY, "inputs": nodes("inputs", input_keys),
             "outputs": nodes("outputs", output_keys)}

@@ -73,8 +73,11 @@ class ReferenceModel:
     build_info: dict[str, Any]
     conversions: dict[str, Any] = field(default_factory=dict)
     float32_rounding: float = 0.0  # Keras float32 vs float64 on the inputs (see ``harness.reference.rounding``)
-    # Conversions and training runs that could not be built, each with the reason (see ``keras_build``).
+    # Training runs (and conversions a model cannot have) that were not built, each with the reason (``keras_build``).
     unavailable: dict[str, str] = field(default_factory=dict)
+    # Conversions that failed, each with who failed it (the converter or the harness) and the message
+    # (``conversions.conversion_failure``).
+    failed_conversions: dict[str, dict[str, str]] = field(default_factory=dict)
     # A model from another framework: its route to tfjs, the layouts transposed, and each Python-side hop's
     # outputs before and after it (see ``onnx_build``, judged by ``run.route``); empty for Keras and TensorFlow.
     route: dict[str, Any] = field(default_factory=dict)
@@ -231,6 +234,7 @@ def load_reference(directory: Path) -> ReferenceModel:
             conversions=raw.get("conversions", {}),
             float32_rounding=float(raw.get("float32_rounding", 0.0)),
             unavailable=dict(raw.get("unavailable", {})),
+            failed_conversions=dict(raw.get("failed_conversions", {})),
             route=dict(raw.get("route", {})),
             inner_outputs=_tensor_entries(raw.get("inner_outputs", {}).get("outputs", [])),
             inner_rounding=_tensor_entries(raw.get("inner_outputs", {}).get("rounding", [])),

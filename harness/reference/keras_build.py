@@ -5,7 +5,8 @@ the model's own float32 rounding error (``rounding``); the outputs of the inner 
 (``inner_outputs``); the layers model; each other conversion
 asked for (``conversions``); Keras' side of the training checks when a training setup is known
 (``training_runs``); and the manifest, which also records every check that cannot apply and why
-(``unavailable``: a conversion the converter refused, no training setup, no robust early stop).
+(``unavailable``: no training setup, no robust early stop) and every conversion that failed, and who
+failed it (``failed_conversions``: the converter refused the model, or the harness' export broke).
 """
 
 from __future__ import annotations
@@ -66,8 +67,8 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     inner = save_inner_outputs(source.inner_outputs, computed[count:], exact[count:], directory) \
         if source.inner_outputs else {}
     model_json = convert_layers_model(model, directory)
-    made, unavailable = build_conversions(model, source.inputs, outputs, directory, conversions)
-    unavailable = {**source.unavailable, **unavailable}
+    made, failed = build_conversions(model, source.inputs, outputs, directory, conversions)
+    unavailable = dict(source.unavailable)
     if train and source.training is not None and source.data is not None:
         unavailable.update(build_training_runs(source.training, source.data, model, source.inputs, directory))
     write_manifest(directory, {
@@ -76,6 +77,7 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
         "keras_sample_ms": sample_cost_ms(model, source.inputs),
         **({"inner_outputs": inner} if inner else {}),
         "conversions": made,
+        "failed_conversions": failed,
         "unavailable": unavailable,
         **(extra or {}),
     })

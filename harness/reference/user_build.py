@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.reference.conversions import graph_entry, read_signature
+from harness.reference.conversions import graph_entry, read_signature, signature_tensor_names
 from harness.reference.degeneracy import refuse_degenerate
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel, load_reference, save_arrays, write_manifest
 from harness.reference.formats import ModelFormatError
@@ -164,7 +164,7 @@ class ConvertedSavedModel:
 
     def entry(self, input_keys: list[str], output_keys: list[str]) -> dict[str, Any]:
         """The reference manifest's ``graph`` conversion entry."""
-        return graph_entry(self.signature, input_keys, output_keys)
+        return graph_entry(self.signature, input_keys, output_keys, signature_tensor_names(self.serve))
 
 
 def convert_saved_model(saved_model: Path, directory: Path) -> ConvertedSavedModel:

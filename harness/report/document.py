@@ -45,6 +45,16 @@ def responsiveness(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(table.values())
 
 
+def acceptance_lines(report: dict[str, Any]) -> list[str]:
+    """The accepted known issues (each with the rows it made ``xfail``) and the stale acceptances, one line each."""
+    block = report.get("acceptance") or {}
+    lines = [f"accepted [{e['id']}] ({e['source']}): {e['rows']} row(s) xfail: {e['reason']}"
+             for e in block.get("accepted", [])]
+    lines += [f"STALE acceptance [{e['id']}] ({e['source']}): rows in its scope ran and none fails with it any more; "
+              "remove it" for e in block.get("stale", [])]
+    return lines
+
+
 def summary_line(report: dict[str, Any]) -> str:
     """``"22 pass, 1 fail, 1 error, 0 skip"`` (and ``"; 2 regression(s) against the baseline"``), after
     ``"INTERRUPTED (...):"`` when the run stopped early."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from harness.report.document import (
     MATRIX_LEGEND,
+    acceptance_lines,
     lost_endpoint_lines,
     matrix_rows,
     power_lines,
@@ -60,6 +61,7 @@ def render_outcome(report: dict[str, Any], report_path: Path) -> str:
             lines.append(f"\n[{row['status']}] {row['model']} / {row['check']} / {row['backend']}\n{row['message']}")
             lines += _evidence_line(row, report_path.parent)
     lines += _grouped_notes(rows)
+    lines += acceptance_lines(report)
     lines += lost_endpoint_lines(report)
     power = power_lines(report)
     lines += [f"\n{power[0]}", *(f"  {line}" for line in power[1:])] if power else []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from harness.browser.engines import engines_of
 from harness.browser.page import BackendPage
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
-from harness.checks import CHECKS, check_applies, check_stage, recorded_reason, skip_reason
+from harness.checks import CHECKS, check_applies, check_stage, conversion_failure, recorded_reason, skip_reason
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
 from harness.reference.directory import ReferenceModel
 from harness.report.files import REPORT_JSON, write_document
@@ -37,6 +37,7 @@ from harness.run.repeats import Repeats
 from harness.run.session import EVIDENCE_DIRECTORY, ParitySession, ResultListener, fresh_evidence_folder
 from harness.run.shards import Group, Shards, merge_environments
 from harness.run.tensorflow_log import tensorflow_log
+from harness.verdict.acceptance import AcceptList
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class RunSettings:
     parallel: int = 1  # without endpoints: how many browsers launched here share the work
     resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
     repeat: int = 1  # run the groups this many times; the report lists the rows that changed (``run.repeats``)
+    accept: AcceptList = field(default_factory=AcceptList)  # known issues accepted: their rows are ``xfail``
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,12 @@ def row_order(*dimensions: tuple[str, Sequence[str]]) -> RowOrder:
 
 
 def run_or_skip(session: ParitySession, reference: ReferenceModel, backend: str, check: str) -> CheckResult:
-    """``check``'s row: run where it applies to ``reference``, else a ``skip`` row saying why (the reason its build
-    recorded first)."""
+    """``check``'s row: run where it applies to ``reference``; a ``fail`` or ``error`` where the conversion it needs
+    failed (``ParitySession.conversion_failed``); else a ``skip`` row saying why (the reason its build recorded
+    first)."""
+    failure = conversion_failure(check, reference)
+    if failure is not None:
+        return session.conversion_failed(check, reference, backend, failure)
     reason = recorded_reason(check, reference) or (None if check_applies(check, reference)
                                                    else skip_reason(check, reference))
     return session.skip(check, reference, backend, reason) if reason else session.run_check(check, reference, backend)
@@ -149,8 +155,10 @@ class RunEngine:
         self.progress.total = max(total * self.settings.repeat, 1)
 
     def record(self, row: CheckResult) -> None:
-        """Journal and show a finished row (a repeat's row goes to the repeats' summary instead of the report)."""
+        """Journal and show a finished row, an ``xfail`` if an acceptance covers its failure (a repeat's row goes to
+        the repeats' summary instead of the report)."""
         assert self.journal is not None
+        row = self.settings.accept.apply(row)
         with self._lock:
             if getattr(self._running, "repeat", 0):
                 self._repeats.add(row)
@@ -205,6 +213,7 @@ class RunEngine:
             self._blocks.update(blocks)
             if self.settings.repeat > 1:
                 self._blocks["repeats"] = self._repeats.summary(self.rows)
+            self._blocks["acceptance"] = self.settings.accept.block(self.rows)
             report = self._build(self.rows, self.environment(), self._blocks)
             write_document(self.settings.out, report)
             return report
@@ -223,7 +232,7 @@ class RunEngine:
         report's ``estimate`` block."""
         def runs(reference: ReferenceModel, backend: str, check: str) -> bool:
             return check_applies(check, reference) and not recorded_reason(check, reference) and \
-                not out_of_scope(backend, check, check_stage(check))
+                not conversion_failure(check, reference) and not out_of_scope(backend, check, check_stage(check))
 
         work = [(references[g.model], g.backend, [c for c in g.checks if runs(references[g.model], g.backend, c)])
                 for g in groups if g.model in references]

@@ -36,7 +36,8 @@ from harness.reference.directory import ReferenceModel
 from harness.reference.keras_env import library_versions
 from harness.results import CheckResult
 from harness.run.cost import ModelCosts
-from harness.verdict.known_issues import unsupported_here
+from harness.verdict.acceptance import AcceptList
+from harness.verdict.known_issues import CONVERTER_REFUSED, TFJS_THREW, cannot_run, failed_with
 
 ResultListener = Callable[[CheckResult], None]
 
@@ -47,9 +48,10 @@ class ParitySession:
     def __init__(self, timeout_s: float, on_result: ResultListener | None = None,
                  upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None,
                  evidence: Path | None = None, endpoint: BrowserEndpoint | None = None,
-                 engines: tuple[str, ...] = DEFAULT_ENGINES) -> None:
+                 engines: tuple[str, ...] = DEFAULT_ENGINES, accept: AcceptList | None = None) -> None:
         self.timeout_s = timeout_s
         self.on_result = on_result
+        self.accept = accept or AcceptList()  # known issues accepted: their rows are ``xfail`` (the pytest API's)
         self.evidence = evidence  # where a failed check's console log, screenshot and trace go (None: nowhere)
         self.endpoint = endpoint  # a remote browser server; None: launch browsers here
         self.engines = engines  # launched at start; another engine's browser is launched when a backend needs it
@@ -244,9 +246,24 @@ class ParitySession:
         result = CheckResult(model=reference.name, backend=backend, check=check, status="skip", message=reason)
         return self._finish(result, time.perf_counter())
 
+    def conversion_failed(self, check: str, reference: ReferenceModel, backend: str,
+                          failure: dict[str, str]) -> CheckResult:
+        """The row of a check whose conversion failed when the reference was built: the converter refused the model
+        (tfjs cannot have it that way: a ``fail``, ``tfjs-converter-refused``), or the harness' own export broke (an
+        ``error``: a harness bug, not a property of the model)."""
+        result = CheckResult(model=reference.name, backend=backend, check=check, status="error",
+                             message=failure["message"], details={"conversion_failed_by": failure["by"]})
+        if failure["by"] == "harness":
+            result.message = (f"the harness' own export broke, not the model: {failure['message']}\n(a tfjs-parity "
+                              "bug: please report it with this message)")
+        else:
+            failed_with(result, CONVERTER_REFUSED, f"the tensorflowjs converter refused this model for {check}")
+        return self._finish(result, time.perf_counter())
+
     def record(self, result: CheckResult) -> CheckResult:
-        """Hand a row made outside ``run_check`` (a model's preflight, a reference that could not be built) to
-        the listener."""
+        """Hand a row (also one made outside ``run_check``: a model's preflight, a reference that could not be built)
+        to the listener, an ``xfail`` if an acceptance covers its failure."""
+        result = self.accept.apply(result)
         if self.on_result is not None:
             self.on_result(result)
         return result
@@ -256,13 +273,19 @@ class ParitySession:
         return self.record(result)
 
     def _browser_error(self, check: str, reference: ReferenceModel, backend: str, error: BrowserError) -> CheckResult:
-        """An ``error`` row naming files on disk, or a ``skip`` when tfjs cannot run this here (a missing or
-        limited kernel, see ``known_issues.UNSUPPORTED_HERE``)."""
-        reason = unsupported_here(str(error))
-        if reason is None:
-            return self._error(check, reference, backend, self._name_files(str(error), reference))
-        message = f"not supported by tfjs here: {reason} ({error})"
-        return CheckResult(model=reference.name, backend=backend, check=check, status="skip", message=message)
+        """What an exception in the page means. A known issue's message (a missing or limited kernel, see
+        ``known_issues.CANNOT_RUN``), or an exception thrown in tfjs' code or the user's script: tfjs cannot run this
+        here, a ``fail`` naming the known issue (``tfjs-threw`` when none explains it). Anything else (thrown in the
+        page's own code, or a page that did not say where): the harness broke, an ``error`` naming files on disk."""
+        message = self._name_files(str(error), reference)
+        known = cannot_run(str(error))
+        if known is None and error.thrown_in not in ("tfjs", "user script"):
+            where = f" (thrown in the harness' page code, {error.frame})" if error.thrown_in == "harness" else ""
+            return self._error(check, reference, backend, message + where)
+        issue, reason = known or (TFJS_THREW, f"tfjs threw in {error.frame or error.thrown_in}")
+        result = CheckResult(model=reference.name, backend=backend, check=check, status="fail", message=message,
+                             details={"thrown_in": error.thrown_in, "frame": error.frame} if error.thrown_in else {})
+        return failed_with(result, issue, f"tfjs cannot run this here: {reason}")
 
     def _error(self, check: str, reference: ReferenceModel, backend: str, message: str) -> CheckResult:
         return CheckResult(model=reference.name, backend=backend, check=check, status="error", message=message)

@@ -1,8 +1,10 @@
-"""Known upstream bugs the harness recognises by their signature, so a report says what they are.
+"""Known tfjs problems the harness recognises, each with a stable id a user can accept.
 
-A check whose every failure matches a known issue's signature gets status ``xfail`` with the
-issue's explanation; anything else that fails stays ``fail``. When upstream fixes the bug, the
-signature stops matching and the check simply passes.
+A check that tfjs cannot run (a missing or limited kernel, recognised in its error message) or whose
+every failure matches a known bug's signature is a ``fail`` naming the known issue: its id, what it
+does, where it is tracked and the workaround. A user who has decided to live with it accepts the id
+(``verdict.acceptance``), and the row becomes ``xfail`` with their reason. When upstream fixes it,
+the signature stops matching and the check simply passes (and the acceptance is reported stale).
 """
 
 from __future__ import annotations
@@ -10,40 +12,139 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-
+from typing import Any
 
 @dataclass(frozen=True)
 class KnownIssue:
-    """An upstream bug (or a difference by design): what it does, and where it is tracked."""
+    """A known tfjs bug, limitation or difference by design: its stable ``id``, what it does, where it is tracked,
+    and what a user can do about it. ``pattern`` recognises it in an error message, and ``reason`` (formatted with
+    the match's groups: ``{0}`` the whole match, ``{1}``... the groups) says what it means for this check."""
 
-    key: str
+    id: str
     summary: str
     upstream: str
+    workaround: str
     kind: str = "upstream bug"
+    pattern: re.Pattern[str] | None = None
+    reason: str = ""
 
-    def describe(self) -> str:
-        return f"known {self.kind} {self.key} ({self.upstream}):\n{self.summary}"
+    def describe(self, reason: str = "") -> str:
+        """The lines a row's message starts with; ``reason``: what it means for this check."""
+        return (f"known {self.kind} [{self.id}]{f': {reason}' if reason else ''}\n{self.summary} ({self.upstream})\n"
+                f"workaround: {self.workaround}\n(once you have decided to live with it: --accept {self.id})")
+
+    def record(self) -> dict[str, Any]:
+        """The row's ``details["known_issue"]``."""
+        return {"id": self.id, "kind": self.kind, "upstream": self.upstream, "workaround": self.workaround}
+
+
+def failed_with(result: Any, issue: KnownIssue, reason: str = "") -> Any:
+    """``result`` (a ``CheckResult``) made a ``fail`` explained by ``issue`` (``reason``: what it means here): its
+    message starts with the issue, and ``details["known_issue"]`` names it (what an acceptance matches)."""
+    result.status = "fail"
+    result.message = f"{issue.describe(reason)}\n\n{result.message}".rstrip()
+    result.details["known_issue"] = issue.record()
+    return result
 
 
 TFJS_MULTI_OUTPUT_EVALUATION = KnownIssue(
-    key="tfjs-multi-output-evaluation",
+    id="tfjs-multi-output-evaluation",
     summary="tfjs-layers' test function pushes the running total loss once per output, so for a model "
             "with several outputs evaluate() and the val_* history are shifted by one name: 'loss' holds "
             "the first output's loss and '<first output>_loss' holds the total",
     upstream="tfjs-layers makeTestFunction; same root cause as https://github.com/tensorflow/tfjs/issues/5941",
+    workaround="read a multi-output model's evaluation losses from the per-output names, shifted by one, or compute "
+               "them with model.predict and the loss functions; training itself (fit's loss) is right",
 )
 
 
 FROZEN_BATCH_NORMALIZATION = KnownIssue(
-    key="tfjs-frozen-batch-normalization",
+    id="tfjs-frozen-batch-normalization",
     summary="tfjs' BatchNormalization normalises with the batch's statistics (and updates its moving statistics) "
             "whenever the model trains, frozen (trainable: false) or not; Keras 2 runs a frozen one in inference "
             "mode. The browser's training matched Keras' run with those layers normalising by batch statistics "
-            "instead. Workaround: compute the frozen part's outputs in inference mode and train only the layers "
-            "after it (as the fine-tune-worker check does), or unfreeze the BatchNormalization layers",
+            "instead",
     upstream="tfjs-layers BatchNormalization.call has no equivalent of Keras' trainable=False inference override",
+    workaround="compute the frozen part's outputs in inference mode and train only the layers after it (as the "
+               "fine-tune-worker check does), or unfreeze the BatchNormalization layers",
     kind="difference by design",
 )
+
+# What tfjs cannot run, recognised in its error message: the check is a ``fail`` naming the issue.
+CANNOT_RUN = (
+    KnownIssue(
+        id="tfjs-missing-kernel",
+        summary="the backend has no kernel for an op the model needs (training needs gradient kernels, such as "
+                "Conv2DBackpropFilter, that some backends lack), so tfjs cannot run this there",
+        upstream="the backend's kernel list: https://github.com/tensorflow/tfjs/blob/master/tfjs-core/src/"
+                 "kernel_names.ts and each backend's register_all_kernels.ts",
+        workaround="run this part on a backend that has the kernel (the check's rows on the other backends say "
+                   "which pass), for example tf.setBackend('webgl') or 'cpu' before training",
+        kind="tfjs limitation",
+        pattern=re.compile(r"Kernel '(\w+)' not registered for backend '(\w+)'"),
+        reason="backend '{2}' has no '{1}' kernel"),
+    KnownIssue(
+        id="tfjs-wasm-fused-matmul-bias",
+        summary="tfjs-backend-wasm's fused MatMul takes a rank-1 bias only; the graph converter fuses a recurrent "
+                "layer's broadcast bias into it",
+        upstream="https://github.com/tensorflow/tfjs/issues/2788",
+        workaround="run the graph model on webgl or cpu, or ship the layers model (tf.loadLayersModel), which wasm "
+                   "runs",
+        kind="tfjs limitation",
+        pattern=re.compile(r"(_FusedMatMul) only supports rank-1 bias but got rank (\d+)"),
+        reason="the backend's '{1}' kernel takes only a rank-1 bias, and the converted graph gives it rank {2}"),
+    KnownIssue(
+        id="webkit-worker-no-webgl",
+        summary="WebKitGTK gives a Web Worker's OffscreenCanvas no WebGL context (getContext('webgl2') and ('webgl') "
+                "return null there), so tfjs' webgl backend cannot start in a worker",
+        upstream="WebKitGTK 2.50 (OffscreenCanvas WebGL in workers is not enabled)",
+        workaround="train on the page's main thread with webgl in this browser, or in the worker with wasm or cpu",
+        kind="browser limitation",
+        pattern=re.compile(r"in the worker: Error: tf\.setBackend\('(webgl)'\) failed: backend could not be "
+                           r"initialised"),
+        reason="this browser gives a Web Worker no WebGL context, so tfjs' '{1}' backend cannot start in the worker"),
+    KnownIssue(
+        id="tfjs-graph-control-flow",
+        summary="tfjs' graph executor cannot reach the outputs of a recurrent layer's converted while loop although "
+                "every input is fed",
+        upstream="https://github.com/tensorflow/tfjs/issues/4350",
+        workaround="ship the layers model (tf.loadLayersModel) instead of the graph model, or unroll the recurrent "
+                   "layer (unroll=True) before converting",
+        pattern=re.compile(r"Cannot compute the outputs \[[^\]]*\] from the provided inputs \[[^\]]*\]\. "
+                           r"Consider providing the following inputs: \[\]"),
+        reason="tfjs' graph executor cannot run this model's control flow (a recurrent layer's while loop) although "
+               "every input is fed"),
+    KnownIssue(
+        id="browser-localstorage-quota",
+        summary="the browser's localStorage holds about 5 MB per origin, and tfjs stores a model there as base64 "
+                "text: a bigger model cannot be saved to localstorage://",
+        upstream="tfjs-core io/local_storage.ts (the size quota named in its error); the Web Storage quota",
+        workaround="save to indexeddb:// instead (it holds far more), or quantize the weights to make them smaller",
+        kind="browser limitation",
+        pattern=re.compile(r"Failed to save model '[^']*' to local storage: size quota being exceeded"),
+        reason="the model is too big for the browser's localStorage"),
+)
+# An exception thrown inside tfjs' code that none of the above explains: tfjs cannot run this here either.
+TFJS_THREW = KnownIssue(
+    id="tfjs-threw",
+    summary="tfjs threw an exception that no known issue explains: tfjs cannot run this model here as it is",
+    upstream="not known to the harness: search https://github.com/tensorflow/tfjs/issues for the message, or file it",
+    workaround="the check's rows on the other backends say where it runs; an unsupported layer option or op named "
+               "in the message can often be replaced by one tfjs has",
+    kind="tfjs exception",
+)
+# The tensorflowjs converter raised while converting the model one of the ways a check needs.
+CONVERTER_REFUSED = KnownIssue(
+    id="tfjs-converter-refused",
+    summary="the tensorflowjs converter raised while converting this model (its message follows): tfjs cannot have "
+            "the model in this form",
+    upstream="not known to the harness: search https://github.com/tensorflow/tfjs/issues for the converter's message",
+    workaround="ship the forms whose checks pass (the layers model's rows say whether it runs), or change the layer "
+               "or op the message names",
+    kind="converter refusal",
+)
+KNOWN_ISSUES: dict[str, KnownIssue] = {issue.id: issue for issue in (
+    TFJS_MULTI_OUTPUT_EVALUATION, FROZEN_BATCH_NORMALIZATION, *CANNOT_RUN, TFJS_THREW, CONVERTER_REFUSED)}
 
 
 def _close(a: float | None, b: float | None) -> bool:
@@ -63,33 +164,10 @@ def shows_multi_output_evaluation_bug(browser: dict[str, float], keras: dict[str
             and _close(browser.get(f"{prefix}{outputs[0]}_loss"), first + second))
 
 
-# What tfjs cannot run on a backend, recognised in its error message: such a check is a ``skip``
-# that names the limitation, not an ``error``.
-UNSUPPORTED_HERE = (
-    (re.compile(r"Kernel '(\w+)' not registered for backend '(\w+)'"),
-     "backend '{2}' has no '{1}' kernel"),
-    # tfjs-backend-wasm's fused MatMul takes a 1-D bias only (tensorflow/tfjs#2788); the graph
-    # converter fuses the LSTM's broadcast bias into it.
-    (re.compile(r"(_FusedMatMul) only supports rank-1 bias but got rank (\d+)"),
-     "the backend's '{1}' kernel takes only a rank-1 bias, and the converted graph gives it rank {2}"),
-    # WebKitGTK 2.50 has OffscreenCanvas in workers but gives it no WebGL context (getContext('webgl2') and
-    # ('webgl') return null there), so tfjs' webgl backend cannot start in a Web Worker.
-    (re.compile(r"in the worker: Error: tf\.setBackend\('(webgl)'\) failed: backend could not be initialised"),
-     "this browser gives a Web Worker no WebGL context (OffscreenCanvas getContext('webgl2') is null there), so "
-     "tfjs' '{1}' backend cannot start in the worker"),
-    # Every input is fed ("Consider providing the following inputs: []"), yet the graph executor
-    # cannot reach the outputs: it does not follow a GRU's converted while loop (tensorflow/tfjs#4350).
-    (re.compile(r"Cannot compute the outputs \[[^\]]*\] from the provided inputs \[[^\]]*\]\. "
-                r"Consider providing the following inputs: \[\]"),
-     "tfjs' graph executor cannot run this model's control flow (a recurrent layer's while loop) although every "
-     "input is fed (tensorflow/tfjs#4350)"),
-)
-
-
-def unsupported_here(message: str) -> str | None:
-    """Why tfjs cannot run this here, if ``message`` is one of its known can't-run errors."""
-    for pattern, reason in UNSUPPORTED_HERE:
-        found = pattern.search(message)
+def cannot_run(message: str) -> tuple[KnownIssue, str] | None:
+    """The known issue ``message`` (an error tfjs threw) shows, and what it means here; None if it shows none."""
+    for issue in CANNOT_RUN:
+        found = issue.pattern.search(message) if issue.pattern else None
         if found:
-            return reason.format(*[found.group(0), *found.groups()])
+            return issue, issue.reason.format(*[found.group(0), *found.groups()])
     return None
