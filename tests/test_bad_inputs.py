@@ -134,7 +134,7 @@ def test_a_pickled_inputs_file_is_refused_unread(tmp_path):
         load_user_arrays((path,), None, "--inputs")
 
 
-def test_an_unknown_layer_class_is_an_error_row_naming_it(files, tmp_path, parity_session):
+def test_an_unknown_layer_class_is_a_fail_row_naming_it_thrown_in_tfjs(files, tmp_path, parity_session):
     directory = tmp_path / "unknown-layer"
     shutil.copytree(files / "converted", directory)
     edit_json(lambda raw: raw["modelTopology"]["model_config"]["config"]["layers"][1].update(
@@ -142,7 +142,8 @@ def test_an_unknown_layer_class_is_an_error_row_naming_it(files, tmp_path, parit
     reference = build_tfjs_reference(directory / "model.json", tmp_path / "reference", "unknown-layer",
                                      (files / "x.npy",), (files / "y.npy",))
     row = parity_session.run_check("predict", load_reference(reference.directory), "cpu")
-    assert row.status == "error" and "Unknown layer: FancyDense" in row.message, row.message
+    assert row.status == "fail" and "Unknown layer: FancyDense" in row.message, row.message
+    assert row.details["known_issue"]["id"] == "tfjs-threw" and row.details["thrown_in"] == "tfjs", row.details
 
 
 def test_files_that_are_not_models_are_refused_each_and_the_good_model_still_runs(files, tmp_path, capsys):

@@ -163,9 +163,10 @@ def too_large_for_local_storage(tmp_path_factory):
     return load_reference(directory)
 
 
-def test_a_model_too_large_for_local_storage_is_a_recorded_error(parity_session, too_large_for_local_storage):
+def test_a_model_too_large_for_local_storage_fails_naming_the_known_limit(parity_session, too_large_for_local_storage):
     result = parity_session.run_check("save-load[localstorage]", too_large_for_local_storage, "cpu")
-    assert result.status == "error"
+    assert result.status == "fail" and result.details["known_issue"]["id"] == "browser-localstorage-quota"
+    assert "save to indexeddb:// instead" in result.message
     assert "Failed to save model 'tfjs-parity/wide/converted' to local storage" in result.message
     assert "size quota being exceeded" in result.message and "weightDataBytes=8008000" in result.message
     assert "did not finish" not in result.message  # an answer, not a timeout

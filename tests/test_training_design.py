@@ -72,14 +72,19 @@ def test_single_output_models_never_match_the_multi_output_bug():
     assert not shows_multi_output_evaluation_bug({"loss": 1.0}, {"loss": 2.0}, ["dense"])
 
 
-@pytest.mark.parametrize(("message", "reason"), [
+@pytest.mark.parametrize(("message", "known"), [
     ("train on wasm failed: Error: Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'",
-     "backend 'wasm' has no 'Conv2DBackpropFilter' kernel"),
+     ("tfjs-missing-kernel", "backend 'wasm' has no 'Conv2DBackpropFilter' kernel")),
     ("graphRun on wasm failed: Error: _FusedMatMul only supports rank-1 bias but got rank 3.",
-     "the backend's '_FusedMatMul' kernel takes only a rank-1 bias, and the converted graph gives it rank 3"),
+     ("tfjs-wasm-fused-matmul-bias",
+      "the backend's '_FusedMatMul' kernel takes only a rank-1 bias, and the converted graph gives it rank 3")),
+    ("save on cpu failed: Error: Failed to save model 'tfjs-parity/wide/converted' to local storage: size quota "
+     "being exceeded is a possible cause of this failure", ("browser-localstorage-quota",
+                                                           "the model is too big for the browser's localStorage")),
     ("predict on cpu failed: Error: something else", None),
 ])
-def test_what_tfjs_cannot_run_here_is_named(message, reason):
-    from harness.verdict.known_issues import unsupported_here
+def test_what_tfjs_cannot_run_here_is_named_by_its_known_issue(message, known):
+    from harness.verdict.known_issues import cannot_run
 
-    assert unsupported_here(message) == reason
+    found = cannot_run(message)
+    assert (found and (found[0].id, found[1])) == known

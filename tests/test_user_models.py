@@ -22,13 +22,24 @@ from harness.reference.keras_env import configure_tensorflow_environment
 # Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("user_models")]
 
-# Models whose every default check must pass, but for the named known tfjs problems in NOT_PASSING.
+# Models whose every default check must pass, but for the named known tfjs problems in NOT_PASSING, which the run's
+# accept file (ACCEPTED) accepts.
 COMPILED = ("classifier", "two_heads", "conv1d", "recurrent", "separable", "bag_of_words", "cnn_bn")
 NOT_PASSING = {
-    ("two_heads", "evaluate"): ("xfail", "tfjs-multi-output-evaluation"),
-    ("two_heads", "validation-split"): ("xfail", "tfjs-multi-output-evaluation"),
-    ("recurrent", "graph-model"): ("skip", "tensorflow/tfjs#4350"),
+    ("two_heads", "evaluate"): ("xfail", "[tfjs-multi-output-evaluation]"),
+    ("two_heads", "validation-split"): ("xfail", "[tfjs-multi-output-evaluation]"),
+    ("recurrent", "graph-model"): ("xfail", "tensorflow/tfjs#4350"),
 }
+ACCEPTED = """
+[accept.tfjs-multi-output-evaluation]
+reason = "we read evaluation losses per output"
+models = ["two_heads"]
+
+[accept.tfjs-graph-control-flow]
+reason = "we ship the recurrent model as a layers model"
+models = ["recurrent"]
+checks = ["graph-model"]
+"""
 ONE_RUN = ("classifier.h5", "two_heads", "conv1d.h5", "recurrent.h5", "separable.h5", "bag_of_words.h5", "cnn_bn.h5",
            "mobilenet.h5", "adagrad.h5", "plain.h5")
 
@@ -137,7 +148,10 @@ def rows_of(report, model):
 def one_run(user_models, tmp_path_factory):
     """All ten models, every default check, on cpu, in one run (--repair: separable.h5 needs it)."""
     out = tmp_path_factory.mktemp("one-run")
-    status, report = check(out, *(user_models / name for name in ONE_RUN), "--backends", "cpu", "--repair")
+    accepted = out / "accepted.toml"
+    accepted.write_text(ACCEPTED)
+    status, report = check(out, *(user_models / name for name in ONE_RUN), "--backends", "cpu", "--repair",
+                           "--accept-file", accepted)
     return status, report, out
 
 
@@ -151,6 +165,9 @@ def test_every_check_passes_on_compiled_models_in_one_run(one_run):
         for check, row in rows.items():
             status, named = NOT_PASSING.get((model, check), ("pass", ""))
             assert row["status"] == status and named in row["message"], (model, check, row["message"])
+    assert {entry["id"]: entry["rows"] for entry in report["acceptance"]["accepted"]} == {
+        "tfjs-multi-output-evaluation": 2, "tfjs-graph-control-flow": 1}
+    assert not report["acceptance"]["stale"]
     assert rows_of(report, "classifier")["quantized[uint8]"]["details"]["size_ratio"] < 0.3
     for check, row in rows_of(report, "mobilenet").items():
         assert row["status"] == "pass" or (check in TRAINING_CHECKS and "no training setup" in row["message"]), row
@@ -249,18 +266,20 @@ def test_predict_on_a_users_model_fails_on_one_perturbed_weight(one_run, parity_
 def frozen_run(user_models, tmp_path_factory):
     out = tmp_path_factory.mktemp("frozen-run")
     status, report = check(out, user_models / "frozen_base.h5", "--backends", "cpu",
-                           "--checks", "predict,fit,fit-worker,validation-split,early-stopping")
+                           "--checks", "predict,fit,fit-worker,validation-split,early-stopping",
+                           "--accept", "tfjs-frozen-batch-normalization")
     return status, report, out
 
 
-def test_frozen_batch_normalization_is_the_named_known_difference_not_a_failure(frozen_run):
+def test_frozen_batch_normalization_is_the_named_known_difference_accepted(frozen_run):
     status, report, _ = frozen_run
     assert status == cli.EXIT_PASS
     rows = rows_of(report, "frozen_base")
     assert rows["predict"]["status"] == "pass"
     for check in ("fit", "fit-worker", "validation-split"):
         assert rows[check]["status"] == "xfail", rows[check]["message"]
-        assert "known difference by design tfjs-frozen-batch-normalization" in rows[check]["message"]
+        assert rows[check]["message"].startswith("accepted (--accept, no reason given): known difference by design "
+                                                 "[tfjs-frozen-batch-normalization]"), rows[check]["message"]
         assert "train only the layers after it" in rows[check]["message"]
     stopping = rows["early-stopping"]
     assert stopping["status"] == "skip" and "frozen BatchNormalization" in stopping["message"]

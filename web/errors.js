@@ -7,9 +7,13 @@
   const PLACES = [['/tfjs/', 'tfjs'], ['/web/', 'harness'], ['/files/', 'user script']];
   const FRAME_URL = /(?:https?|blob):\/\/[^\s()]+?(?=:\d+:\d+)/;
 
-  /** The place ('tfjs', 'harness', 'user script' or 'unknown') and the URL of the frame that threw `error`. */
+  /**
+   * The place ('tfjs', 'harness', 'user script' or 'unknown') and the path of the script that threw `error`; an
+   * error the page's code wrapped (`new Error(message, { cause })`) was thrown where its cause was.
+   */
   function thrownIn(error) {
     if (error && typeof error.thrownIn === 'string') return { place: error.thrownIn, frame: error.thrownFrame || '' };
+    if (error && error.cause instanceof Error) return thrownIn(error.cause);
     const stack = error instanceof Error && typeof error.stack === 'string' ? error.stack : '';
     const heading = `${error && error.name}: ${error && error.message}`;
     const frames = (stack.startsWith(heading) ? stack.slice(heading.length) : stack).split('\n');

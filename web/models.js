@@ -23,7 +23,7 @@
     try {
       return register(await parity.artifacts.loadLayersModel(url));
     } catch (error) {
-      throw new Error(`loading ${url}: ${error.message}`);
+      throw new Error(`loading ${url}: ${error.message}`, { cause: error });
     }
   }
 

@@ -16,7 +16,7 @@ The accept file::
     reason = "we train on webgl; wasm serves inference only"
     backends = ["wasm"]              # optional scopes: backends, models, checks (see Acceptance.in_scope)
     checks = ["fit", "fit-worker"]
-    match = "Conv2DBackpropFilter"   # optional: only rows whose message contains this text
+    match = "Conv2DBackpropFilter"   # optional: only rows whose observed failure (not the issue's text) has this
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ SCOPES = ("models", "backends", "checks")
 @dataclass(frozen=True)
 class Acceptance:
     """One accepted known issue: its id, the user's reason, where it was given, and the rows it may cover (an empty
-    scope: every model, backend or check; ``match``: text the row's message must contain)."""
+    scope: every model, backend or check; ``match``: text the row's observed failure must contain)."""
 
     id: str
     reason: str
@@ -66,7 +66,7 @@ class Acceptance:
     def covers(self, row: CheckResult) -> bool:
         """Whether ``row`` fails with this acceptance's known issue, in its scope."""
         issue = (row.details or {}).get("known_issue") or {}
-        return issue.get("id") == self.id and self.in_scope(row) and self.match in row.message
+        return issue.get("id") == self.id and self.in_scope(row) and self.match in issue.get("observed", "")
 
     def record(self) -> dict[str, Any]:
         """How the report lists it."""

@@ -40,10 +40,12 @@ class KnownIssue:
 
 def failed_with(result: Any, issue: KnownIssue, reason: str = "") -> Any:
     """``result`` (a ``CheckResult``) made a ``fail`` explained by ``issue`` (``reason``: what it means here): its
-    message starts with the issue, and ``details["known_issue"]`` names it (what an acceptance matches)."""
+    message starts with the issue, and ``details["known_issue"]`` names it and keeps what was observed (the reason and
+    the row's own message: what an acceptance's ``match`` reads)."""
+    observed = f"{reason}\n{result.message}".strip()
     result.status = "fail"
     result.message = f"{issue.describe(reason)}\n\n{result.message}".rstrip()
-    result.details["known_issue"] = issue.record()
+    result.details["known_issue"] = {**issue.record(), "observed": observed}
     return result
 
 
