@@ -105,3 +105,30 @@ def test_every_layer_class_tfjs_registers_with_keras_defaults_has_no_config_find
     results = parity_session.page("cpu").call(PageOperation.PROBE_LAYERS, probe_requests(probes))
     findings = config_findings(probes, results)
     assert not findings, "\n".join(map(str, findings))
+
+
+# Each field tfjs-layers drops from these classes, set to a value other than Keras' default, on an input it fits.
+NON_DEFAULT_FIELDS = [
+    ("Conv1D", {"filters": 2, "kernel_size": 2, "groups": 2}, (6, 4), "groups"),
+    ("Conv2D", {"filters": 2, "kernel_size": 2, "groups": 2}, (6, 6, 4), "groups"),
+    ("Conv2DTranspose", {"filters": 2, "kernel_size": 2, "dilation_rate": 2}, (6, 6, 3), "dilation_rate"),
+    ("GlobalAveragePooling2D", {"keepdims": True}, (6, 6, 2), "keepdims"),
+    ("GlobalMaxPooling1D", {"keepdims": True}, (6, 2), "keepdims"),
+]
+
+
+@pytest.mark.browser
+def test_a_field_tfjs_drops_set_to_another_value_than_the_default_is_found(parity_session):
+    from harness.browser.page import PageOperation
+    from harness.reference.config_probes import config_findings, layer_probes, probe_requests
+    from harness.reference.keras_env import configure_tensorflow_environment
+
+    configure_tensorflow_environment()
+    import tf_keras as keras
+
+    for name, arguments, shape, field in NON_DEFAULT_FIELDS:
+        inputs = keras.Input(shape)
+        probes = layer_probes(keras.Model(inputs, getattr(keras.layers, name)(**arguments)(inputs)))
+        results = parity_session.page("cpu").call(PageOperation.PROBE_LAYERS, probe_requests(probes))
+        findings = [str(finding) for finding in config_findings(probes, results)]
+        assert len(findings) == 1 and f"tfjs ignores {field}=" in findings[0], (name, findings)
