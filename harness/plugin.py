@@ -222,6 +222,7 @@ class ModelParity:
         ``value_range``, ``seed`` and ``shapes`` (as the options of ``tfjs-parity check``)."""
         __tracebackhide__ = True
         from harness.errors import UsageError
+        from harness.explain import explain, needs_explaining
         from harness.run.engine import run_or_skip
         from harness.run.model_check import model_options, validate
 
@@ -237,6 +238,9 @@ class ModelParity:
         references, rows, _ = self._checker.prepare(models, how)
         rows += [run_or_skip(self._session, reference, backend, check)
                  for reference in references.values() for backend in how.backends for check in how.checks]
+        for row in rows:
+            if needs_explaining(row) and row.model in references:
+                explain(self._session, row, references[row.model], how.backends, rows)
         return ParityRows(accepted.apply(row) for row in rows)
 
 

@@ -28,7 +28,7 @@ COMPILED = ("classifier", "two_heads", "conv1d", "recurrent", "separable", "bag_
 NOT_PASSING = {
     ("two_heads", "evaluate"): ("xfail", "[tfjs-multi-output-evaluation]"),
     ("two_heads", "validation-split"): ("xfail", "[tfjs-multi-output-evaluation]"),
-    ("recurrent", "graph-model"): ("xfail", "tensorflow/tfjs#4350"),
+    ("recurrent", "graph-model"): ("xfail", "[tfjs-graph-control-flow]"),
 }
 ACCEPTED = """
 [accept.tfjs-multi-output-evaluation]

@@ -27,6 +27,8 @@
     removeModel: url => parity.storage.removeModel(url),
     tamperStored: url => parity.storage.tamperStored(url),
     graphRun: (url, inputs, outputs) => parity.graph.run(url, inputs, outputs),
+    layerAlone: (modelId, name, inputs, record) => parity.isolation.layerAlone(modelId, name, inputs, record),
+    kernelAlone: (name, inputs, attrs) => parity.isolation.kernelAlone(name, inputs, attrs),
     addScript: url => parity.preflight.addScript(url),
     registeredClasses: () => parity.preflight.registeredClasses(),
     probeLayers: probes => parity.preflight.probeLayers(probes),

@@ -36,5 +36,12 @@
     return { shape: tensor.shape, dtype: tensor.dtype, b64: bytesToBase64(bytes) };
   }
 
-  parity.tensors = { decode, encode };
+  /** Encode a tf.Tensor at once (dataSync): for tensors that will not outlive the current call. */
+  function encodeSync(tensor) {
+    const values = tensor.dataSync();
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    return { shape: tensor.shape, dtype: tensor.dtype, b64: bytesToBase64(bytes) };
+  }
+
+  parity.tensors = { decode, encode, encodeSync };
 })(self.parity = self.parity || {});

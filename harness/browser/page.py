@@ -53,6 +53,8 @@ class PageOperation(str, Enum):
     REMOVE_MODEL = "removeModel"
     TAMPER_STORED = "tamperStored"
     GRAPH_RUN = "graphRun"
+    LAYER_ALONE = "layerAlone"
+    KERNEL_ALONE = "kernelAlone"
     ADD_SCRIPT = "addScript"
     REGISTERED_CLASSES = "registeredClasses"
     PROBE_LAYERS = "probeLayers"

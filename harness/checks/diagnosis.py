@@ -19,7 +19,7 @@ import numpy as np
 from harness.reference.artifacts import load_keras_model
 from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext
-from harness.verdict.compare import Comparison, compare_within
+from harness.verdict.compare import Comparison, compare_within, worst_ratio
 from harness.verdict.tolerances import Tolerance, inner_output_tolerance
 from harness.browser.tensors import decode_tensor, encode_tensor
 
@@ -54,26 +54,31 @@ def keras_layer_outputs(model: Any, inputs: list[np.ndarray]) -> list[tuple[str,
 
 def first_failing_layer(context: CheckContext, model_id: int, tolerance: Tolerance) -> dict[str, Any]:
     """The first layer (in Keras' order) whose page activations leave ``tolerance``, its error, and the error
-    of the layer before it; ``{"layer": None}`` when every layer is within tolerance."""
+    of the layer before it (``{"layer": None}`` when every layer is within tolerance); and ``curve``, every compared
+    layer's largest error over its allowance (1 is at the tolerance's limit), in order: how the error grows."""
     inputs = [x[:DIAGNOSIS_ROWS] for x in context.reference.load_inputs()]
     page = {entry["name"]: decode_tensor(entry["tensor"])
             for entry in context.page.call(PageOperation.LAYER_OUTPUTS, model_id, [encode_tensor(x) for x in inputs])}
     files = load_keras_model(context.reference.directory / context.reference.model_json)
     keras = keras_layer_outputs(files, inputs)
     previous: dict[str, Any] | None = None
-    compared = 0
+    first: dict[str, Any] | None = None
+    curve: list[dict[str, Any]] = []
     for name, expected, rounding in keras:
         if name not in page:
             continue
         judged_by = tolerance if rounding is None else layer_tolerance(tolerance, context.backend, rounding)
         comparison = compare_within(page[name], expected.astype(page[name].dtype, copy=False), judged_by)
-        compared += 1
+        curve.append({"layer": name, "ratio": worst_ratio([comparison]), "max_abs_err": comparison.max_abs_err})
         entry = _entry(name, comparison)
-        if not comparison.ok:
-            return {"layer": name, **entry, "previous": previous, "layers_compared": compared}
-        previous = {"layer": name, **entry}
-    return {"layer": None, "layers_compared": compared, "files_give_the_reference": _files_agree(files, inputs,
-                                                                                                context, tolerance)}
+        if first is None and not comparison.ok:
+            first = {"layer": name, **entry, "previous": previous, "layers_compared": len(curve)}
+        elif first is None:
+            previous = {"layer": name, **entry}
+    if first is not None:
+        return {**first, "curve": curve}
+    return {"layer": None, "layers_compared": len(curve), "curve": curve,
+            "files_give_the_reference": _files_agree(files, inputs, context, tolerance)}
 
 
 def layer_tolerance(tolerance: Tolerance, backend: str, rounding: np.ndarray) -> Tolerance:

@@ -206,6 +206,25 @@ class RunEngine:
 
         self._shards = Shards(browsers, self._shard_session, self.record, after_group=self.write)
         self._shards.run(todo, run_check)
+        self._explain(references)
+
+    def _explain(self, references: Mapping[str, ReferenceModel]) -> None:
+        """Explain each numeric check that failed (``harness.explain``: cause, workaround), in a browser of its own
+        once every check has run (so the other backends' rows count), and rewrite the report."""
+        from harness.explain import explain, needs_explaining
+
+        failing = [row for row in self._run_rows if needs_explaining(row) and row.model in references]
+        if not failing:
+            return
+        if self.progress.mode != "quiet":
+            print(f"Explaining {len(failing)} failed check(s): each first layer out of tolerance alone on every "
+                  "backend, its kernels against TensorFlow, and the backends and flags where it passes",
+                  file=self.progress.stream, flush=True)
+        endpoint = self.settings.endpoints[0] if self.settings.endpoints else None
+        with self._session(endpoint, None) as session:
+            for row in failing:
+                explain(session, row, references[row.model], self.settings.backends, self.rows)
+        self.write()
 
     def write(self, **blocks: Any) -> dict[str, Any]:
         """Rewrite the report of every row so far (``blocks``: see ``document.build_report``); returns it."""
@@ -250,7 +269,7 @@ class RunEngine:
         shards = self._shards.environment() if self._shards is not None else {}
         return merge_environments([e for e in (shards, planning) if e])
 
-    def _session(self, endpoint: BrowserEndpoint | None, listener: ResultListener) -> ParitySession:
+    def _session(self, endpoint: BrowserEndpoint | None, listener: ResultListener | None) -> ParitySession:
         session = ParitySession(self.settings.timeout_s, on_result=listener, upload_limit=self.settings.upload_limit,
                                 tfjs=self.settings.tfjs, evidence=self.evidence, endpoint=endpoint,
                                 engines=engines_of(self.settings.backends))

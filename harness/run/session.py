@@ -179,8 +179,9 @@ class ParitySession:
         return self._mounts[directory] + name
 
     def run_check(self, check: str, reference: ReferenceModel, backend: str,
-                  function: CheckFunction | None = None) -> CheckResult:
-        """Run check ``check`` (or ``function`` under that name); never raises for a check's failure."""
+                  function: CheckFunction | None = None, quiet: bool = False) -> CheckResult:
+        """Run check ``check`` (or ``function`` under that name); never raises for a check's failure. ``quiet``: a
+        rerun that is not a row of the run (an explanation's workaround search): no listener, no evidence."""
         started = time.perf_counter()
         recording: CheckRecording | None = None
         limit = self.costs.time_limit(check, reference, backend, self.timeout_s)
@@ -189,7 +190,7 @@ class ParitySession:
             reason = out_of_scope(backend, check, check_stage(check) if function is None else None)
             if reason:
                 return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
-                                                message=f"{check} on {backend}: {reason}"), started)
+                                                message=f"{check} on {backend}: {reason}"), started, quiet)
             function = function or CHECKS[check].run
             url = self.model_url(reference)
             page = self.page(backend)
@@ -218,14 +219,14 @@ class ParitySession:
                                "launched again for the next check.")
             gone = False
         if recording is not None and not gone:  # else (a lost remote endpoint) the check runs again elsewhere
-            self._keep_evidence(recording, result)
+            self._keep_evidence(recording, result) if not quiet else recording.drop()
         if raised or result.status == "error":  # models left on it, a lost WebGL context, a crash: not reused
             self.discard_page(backend)
         if self.endpoint is not None:
             result.details["endpoint"] = self.endpoint.name
         if limit.seconds > self.timeout_s:
             result.details["time_limit_s"] = limit.seconds
-        self._finish(result, started)
+        self._finish(result, started, quiet)
         self.costs.learn(result, reference)
         return result
 
@@ -268,9 +269,9 @@ class ParitySession:
             self.on_result(result)
         return result
 
-    def _finish(self, result: CheckResult, started: float) -> CheckResult:
+    def _finish(self, result: CheckResult, started: float, quiet: bool = False) -> CheckResult:
         result.seconds = round(time.perf_counter() - started, 3)
-        return self.record(result)
+        return result if quiet else self.record(result)
 
     def _browser_error(self, check: str, reference: ReferenceModel, backend: str, error: BrowserError) -> CheckResult:
         """What an exception in the page means. A known issue's message (a missing or limited kernel, see

@@ -1,0 +1,102 @@
+"""Why a numeric check failed, what avoids it, and (``repro``) a repro to file upstream.
+
+Run after the checks, on each ``predict`` row that failed without a known issue explaining it:
+
+1. the cause (``isolation``): the first layer out of tolerance (the diagnosis ``predict`` already
+   made) alone on Keras' own inputs, on every backend of the run: out of tolerance given identical
+   inputs is a kernel problem, and ``ops`` names the kernel inside the layer; within it, the error
+   grew over depth (the diagnosis' per-layer curve shows how);
+2. a workaround (``workaround``): the backends and variant flags on which the check passes.
+
+The row keeps it all in ``details["explanation"]`` and its message ends with three lines: cause,
+workaround, repro.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.browser.page import PageOperation
+from harness.explain.isolation import AloneResult, keras_layer_inputs, run_alone
+from harness.explain.ops import first_op_out, judge_kernels
+from harness.explain.workaround import find_workaround, workaround_line
+from harness.reference.artifacts import load_keras_model
+from harness.reference.directory import ReferenceModel
+from harness.results import CheckResult
+from harness.verdict.tolerances import Tolerance, model_predict_tolerance
+
+EXPLAINED_CHECKS = ("predict",)
+
+
+def needs_explaining(row: CheckResult) -> bool:
+    """Whether ``row`` is a numeric failure this module explains (not one a known issue already explains)."""
+    return (row.status == "fail" and row.check in EXPLAINED_CHECKS and "known_issue" not in row.details
+            and "explanation" not in row.details)
+
+
+def explain(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
+            rows: list[CheckResult], tolerance: Tolerance | None = None) -> dict[str, Any]:
+    """Explain failed ``row`` of ``reference`` (``session``: a ``ParitySession``; ``backends``: the run's;
+    ``rows``: the run's rows, whose statuses count for the workaround); ``tolerance``: what the check judged by
+    (default: the backend's predict tolerance for the model). Adds ``details["explanation"]`` and three lines to the
+    message; returns the explanation."""
+    tolerance = tolerance or model_predict_tolerance(row.backend, reference.float32_rounding)
+    explanation: dict[str, Any] = {}
+    try:
+        explanation.update(_cause(session, row, reference, backends, tolerance))
+    except Exception as error:  # noqa: BLE001 - the failure stands whatever breaks its explanation; say why
+        explanation.update(kind="unexplained", cause=f"the cause could not be found: {type(error).__name__}: {error}")
+    measured = {r.backend: r.status for r in rows if (r.model, r.check) == (row.model, row.check)}
+    found = find_workaround(row.backend, measured, lambda backend: session.run_check(
+        row.check, reference, backend, quiet=True).status)
+    explanation["workaround"] = {**found, "line": workaround_line(found)}
+    row.details["explanation"] = explanation
+    row.message += f"\n\nCause: {explanation['cause']}\nWorkaround: {explanation['workaround']['line']}"
+    return explanation
+
+
+def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
+           tolerance: Tolerance) -> dict[str, Any]:
+    diagnosis = row.details.get("first_failing_layer") or {}
+    curve = diagnosis.get("curve") or []
+    layer = diagnosis.get("layer")
+    if layer is None:
+        return {"kind": "unexplained", "curve": curve,
+                "cause": "no layer is out of tolerance on the diagnosis' samples (see the layer-by-layer lines above)"}
+    files = load_keras_model(reference.directory / reference.model_json)
+    given = keras_layer_inputs(files, layer, reference.load_inputs())
+    alone: dict[str, AloneResult] = {}
+    for backend in dict.fromkeys([row.backend, *backends]):
+        page = session.page(backend)
+        judged_by = tolerance if backend == row.backend else model_predict_tolerance(backend,
+                                                                                     reference.float32_rounding)
+        alone[backend] = run_alone(page, page.model(session.model_url(reference)), given, judged_by,
+                                   record=backend == row.backend)
+    entry: dict[str, Any] = {"layer": layer, "curve": curve,
+                             "layer_alone": {b: result.summary() for b, result in alone.items()}}
+    own = alone[row.backend]
+    if own.comparison.ok:
+        ratio = entry["layer_alone"][row.backend]["ratio"] or 0.0
+        worst = max(curve, key=lambda point: point["ratio"] or 0.0) if curve else {"layer": layer, "ratio": None}
+        return {**entry, "kind": "accumulated",
+                "cause": f"error accumulated over depth: every layer is within tolerance alone (layer {layer}, the "
+                         f"first out of tolerance in the model, is at {ratio:.2g} of it alone on {row.backend} given "
+                         f"Keras' inputs); the error grows with depth, to {worst['ratio'] or 0:.3g}x the tolerance at "
+                         f"{worst['layer']}"}
+    differs = [b for b, result in alone.items() if not result.comparison.ok]
+    agrees = [b for b, result in alone.items() if result.comparison.ok]
+    reference_backend = "wasm" if row.backend.split(":")[-1].startswith("cpu") else "cpu"
+    verdicts = judge_kernels(own.kernels, row.backend, reference_backend, lambda name, inputs, attrs: session.page(
+        reference_backend).call(PageOperation.KERNEL_ALONE, name, inputs, attrs))
+    op = first_op_out(verdicts)
+    op_text = (f"; inside it, tfjs' {op.kernel} kernel differs from {op.against} on the same inputs by "
+               f"{op.comparison.max_abs_err:.3g}" if op is not None else
+               "; each of its kernels alone is within tolerance of TensorFlow (the layer composes them differently)")
+    return {**entry, "kind": "kernel", "ops": [v.summary() for v in verdicts],
+            "op": None if op is None else op.summary(),
+            "cause": f"a kernel problem: given identical inputs, layer {layer} differs by "
+                     f"{own.comparison.max_abs_err:.3g} on {', '.join(differs)}"
+                     f"{' and not on ' + ', '.join(agrees) if agrees else ''}{op_text}"}
+
+
+__all__ = ["EXPLAINED_CHECKS", "explain", "needs_explaining"]
