@@ -86,3 +86,43 @@ def assert_graph_model_passes(row, recurrent=False):
         assert row["status"] == "skip" and "'_FusedMatMul' kernel takes only a rank-1 bias" in row["message"], row
     else:
         assert row["status"] == "pass", row["message"]
+
+
+# Appended to a copy of tf.min.js: each fault re-registers one kernel of one backend so that its output is
+# multiplied by `scale` (through that backend's own Multiply kernel), as a patched or badly pinned tfjs build would.
+KERNEL_FAULT_JS = """
+;(function (faults) {
+  for (const { kernel, backend, scale } of faults) {
+    const original = tf.getKernel(kernel, backend);
+    if (!original) throw new Error(`planted fault: no kernel ${kernel} on ${backend}`);
+    tf.unregisterKernel(kernel, backend);
+    tf.registerKernel({ ...original, kernelFunc: args => {
+      const out = original.kernelFunc(args);
+      const factor = args.backend.makeTensorInfo([], 'float32', new Float32Array([scale]));
+      const scaled = tf.getKernel('Multiply', backend).kernelFunc({ inputs: { a: out, b: factor }, backend: args.backend });
+      args.backend.disposeIntermediateTensorInfo(out);
+      args.backend.disposeIntermediateTensorInfo(factor);
+      return scaled;
+    } });
+  }
+})(%s);
+"""
+
+
+def faulty_tfjs(directory, faults):
+    """A copy of the pinned tfjs (``--tfjs-dir DIRECTORY``: the bundles the page loads and their package.json files)
+    whose tf.min.js ends with planted kernel faults: ``[{"kernel": "Tanh", "backend": "cpu", "scale": 1.01}]``."""
+    import json
+    from pathlib import Path
+
+    from harness.browser.web_assets import BUNDLE_FILES, web_dir
+
+    source = web_dir() / "node_modules" / "@tensorflow"
+    for package in ("tfjs", "tfjs-backend-wasm"):
+        (directory / "@tensorflow" / package / "dist").mkdir(parents=True)
+        shutil.copy(source / package / "package.json", directory / "@tensorflow" / package / "package.json")
+        for name in BUNDLE_FILES[package]:
+            shutil.copy(source / package / "dist" / name, directory / "@tensorflow" / package / "dist" / name)
+    bundle = Path(directory / "@tensorflow" / "tfjs" / "dist" / "tf.min.js")
+    bundle.write_text(bundle.read_text() + KERNEL_FAULT_JS % json.dumps(faults))
+    return directory

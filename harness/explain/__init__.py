@@ -95,8 +95,13 @@ def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: 
     return {**entry, "kind": "kernel", "ops": [v.summary() for v in verdicts],
             "op": None if op is None else op.summary(),
             "cause": f"a kernel problem: given identical inputs, layer {layer} differs by "
-                     f"{own.comparison.max_abs_err:.3g} on {', '.join(differs)}"
-                     f"{' and not on ' + ', '.join(agrees) if agrees else ''}{op_text}"}
+                     f"{own.comparison.max_abs_err:.3g} on {_listed(differs)}"
+                     f"{', and not on ' + _listed(agrees) if agrees else ''}{op_text}"}
+
+
+def _listed(names: list[str]) -> str:
+    """``"cpu and webgl"``, ``"cpu, webgl and wasm"``."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 __all__ = ["EXPLAINED_CHECKS", "explain", "needs_explaining"]

@@ -47,11 +47,11 @@ def find_workaround(failing: str, measured: Mapping[str, str], rerun: Callable[[
 
 
 def workaround_line(found: dict[str, list[str]]) -> str:
-    """``"passes on wasm, and on webgl with WEBGL_PACK=false"``, or that nothing tried passes."""
+    """``"passes on wasm, and on webgl with WEBGL_PACK=false (fails on cpu)"``, or that nothing tried passes."""
     if not found["passes"]:
         tried = ", ".join(found["fails"]) or "no other backend"
         return f"none found: it fails on every other backend and variant tried ({tried})"
-    plain = [b for b in found["passes"] if "with" not in describe(b)]
-    flagged = [describe(b) for b in found["passes"] if "with" in describe(b)]
-    parts = ([", ".join(plain)] if plain else []) + ([" and on ".join(flagged)] if flagged else [])
-    return "passes on " + ", and on ".join(parts)
+    plain = [b for b in found["passes"] if describe(b) == b]
+    flagged = [describe(b) for b in found["passes"] if describe(b) != b]
+    line = "passes on " + ", and on ".join(part for part in (", ".join(plain), ", ".join(flagged)) if part)
+    return line + (f" (fails on {', '.join(found['fails'])})" if found["fails"] else "")
