@@ -194,17 +194,24 @@ def parity(parity_session: ParitySession, parity_check_args: dict[str, Any],
     from harness.options import reference_timeout
     from harness.run.model_check import ModelChecker
 
-    checker = ModelChecker(parity_session, tmp_path_factory.mktemp("parity"),
-                           reference_timeout(None, parity_session.timeout_s))
-    return ModelParity(parity_session, checker, parity_check_args)
+    work = tmp_path_factory.mktemp("parity")
+    checker = ModelChecker(parity_session, work, reference_timeout(None, parity_session.timeout_s))
+    report = _report_directory(parity_session)
+    return ModelParity(parity_session, checker, parity_check_args, report or work)
+
+
+def _report_directory(session: ParitySession) -> Path | None:
+    """The ``--parity-report`` directory the session's evidence goes to, if any (failed checks' repros go there)."""
+    return session.evidence.parent if session.evidence is not None else None
 
 
 class ModelParity:
     """``check(model, ...)``: the checks of ``tfjs-parity check`` on one model, in the session's browser."""
 
-    def __init__(self, session: ParitySession, checker: ModelChecker, defaults: dict[str, Any]) -> None:
+    def __init__(self, session: ParitySession, checker: ModelChecker, defaults: dict[str, Any], out: Path) -> None:
         self._session = session
         self._checker = checker
+        self._out = out  # where a failed check's repro goes (repro/MODEL/BACKEND/CHECK)
         self._defaults = defaults
 
     def check(self, model: str | Path, *, name: str | None = None, backends: Sequence[str] | None = None,
@@ -240,7 +247,7 @@ class ModelParity:
                  for reference in references.values() for backend in how.backends for check in how.checks]
         for row in rows:
             if needs_explaining(row) and row.model in references:
-                explain(self._session, row, references[row.model], how.backends, rows)
+                explain(self._session, row, references[row.model], how.backends, rows, self._out)
         return ParityRows(accepted.apply(row) for row in rows)
 
 

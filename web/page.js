@@ -29,6 +29,7 @@
     graphRun: (url, inputs, outputs) => parity.graph.run(url, inputs, outputs),
     layerAlone: (modelId, name, inputs, record) => parity.isolation.layerAlone(modelId, name, inputs, record),
     kernelAlone: (name, inputs, attrs) => parity.isolation.kernelAlone(name, inputs, attrs),
+    openRepro: (url, timeoutMs) => parity.repro.openRepro(url, timeoutMs),
     addScript: url => parity.preflight.addScript(url),
     registeredClasses: () => parity.preflight.registeredClasses(),
     probeLayers: probes => parity.preflight.probeLayers(probes),

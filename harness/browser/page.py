@@ -55,6 +55,7 @@ class PageOperation(str, Enum):
     GRAPH_RUN = "graphRun"
     LAYER_ALONE = "layerAlone"
     KERNEL_ALONE = "kernelAlone"
+    OPEN_REPRO = "openRepro"
     ADD_SCRIPT = "addScript"
     REGISTERED_CLASSES = "registeredClasses"
     PROBE_LAYERS = "probeLayers"

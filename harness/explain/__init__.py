@@ -1,4 +1,4 @@
-"""Why a numeric check failed, what avoids it, and (``repro``) a repro to file upstream.
+"""Why a numeric check failed, what avoids it, and a repro to file upstream.
 
 Run after the checks, on each ``predict`` row that failed without a known issue explaining it:
 
@@ -6,7 +6,9 @@ Run after the checks, on each ``predict`` row that failed without a known issue 
    made) alone on Keras' own inputs, on every backend of the run: out of tolerance given identical
    inputs is a kernel problem, and ``ops`` names the kernel inside the layer; within it, the error
    grew over depth (the diagnosis' per-layer curve shows how);
-2. a workaround (``workaround``): the backends and variant flags on which the check passes.
+2. a workaround (``workaround``): the backends and variant flags on which the check passes;
+3. a repro (``repro``): the smallest model that still fails, runnable in a browser without the
+   harness, with ``ISSUE.md`` for tfjs' bug template, proven in the same browser.
 
 The row keeps it all in ``details["explanation"]`` and its message ends with three lines: cause,
 workaround, repro.
@@ -14,12 +16,20 @@ workaround, repro.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from harness.browser.page import PageOperation
-from harness.explain.isolation import AloneResult, keras_layer_inputs, run_alone
+from harness.browser.tensors import decode_tensor
+from harness.checks.diagnosis import layer_tolerance
+from harness.explain.isolation import AloneResult, LayerInputs, keras_layer_inputs, run_alone
 from harness.explain.ops import first_op_out, judge_kernels
-from harness.explain.workaround import find_workaround, workaround_line
+from harness.explain.repro import prove_repro, repro_directory, write_repro
+from harness.explain.tf_kernels import twin_outputs
+from harness.explain.workaround import describe, find_workaround, workaround_line
 from harness.reference.artifacts import load_keras_model
 from harness.reference.directory import ReferenceModel
 from harness.results import CheckResult
@@ -34,35 +44,77 @@ def needs_explaining(row: CheckResult) -> bool:
             and "explanation" not in row.details)
 
 
+@dataclass
+class _Cause:
+    """What ``_cause`` found: the report's entry, and what the repro is made of."""
+
+    entry: dict[str, Any]
+    files: Any = None
+    given: LayerInputs | None = None  # the layer out of tolerance (None: the whole model is the repro)
+    kernel: dict[str, Any] | None = None  # the recorded kernel that differs
+    tolerance: Tolerance | None = None  # what the repro judges by
+
+
 def explain(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
-            rows: list[CheckResult], tolerance: Tolerance | None = None) -> dict[str, Any]:
+            rows: list[CheckResult], out: Path | None, tolerance: Tolerance | None = None) -> dict[str, Any]:
     """Explain failed ``row`` of ``reference`` (``session``: a ``ParitySession``; ``backends``: the run's;
-    ``rows``: the run's rows, whose statuses count for the workaround); ``tolerance``: what the check judged by
-    (default: the backend's predict tolerance for the model). Adds ``details["explanation"]`` and three lines to the
-    message; returns the explanation."""
+    ``rows``: the run's rows, whose statuses count for the workaround; ``out``: the report directory, where the
+    repro goes, None for none); ``tolerance``: what the check judged by (default: the backend's predict tolerance
+    for the model). Adds ``details["explanation"]`` and three lines to the message; returns the explanation."""
     tolerance = tolerance or model_predict_tolerance(row.backend, reference.float32_rounding)
-    explanation: dict[str, Any] = {}
     try:
-        explanation.update(_cause(session, row, reference, backends, tolerance))
+        cause = _cause(session, row, reference, backends, tolerance)
     except Exception as error:  # noqa: BLE001 - the failure stands whatever breaks its explanation; say why
-        explanation.update(kind="unexplained", cause=f"the cause could not be found: {type(error).__name__}: {error}")
+        cause = _Cause({"kind": "unexplained",
+                        "cause": f"the cause could not be found: {type(error).__name__}: {error}"})
+    explanation = cause.entry
     measured = {r.backend: r.status for r in rows if (r.model, r.check) == (row.model, row.check)}
     found = find_workaround(row.backend, measured, lambda backend: session.run_check(
         row.check, reference, backend, quiet=True).status)
     explanation["workaround"] = {**found, "line": workaround_line(found)}
     row.details["explanation"] = explanation
-    row.message += f"\n\nCause: {explanation['cause']}\nWorkaround: {explanation['workaround']['line']}"
+    repro_line = "none (no layer to isolate)"
+    if out is not None and cause.files is not None:
+        try:
+            explanation["repro"] = _repro(session, row, reference, cause, out, found["passes"])
+            repro_line = explanation["repro"]["line"]
+        except Exception as error:  # noqa: BLE001 - the failure stands whatever breaks its repro; say why
+            repro_line = f"could not be written: {type(error).__name__}: {error}"
+            explanation["repro"] = {"error": repro_line}
+    row.message += (f"\n\nCause: {explanation['cause']}\nWorkaround: {explanation['workaround']['line']}\n"
+                    f"Repro: {repro_line}")
     return explanation
 
 
+def _repro(session: Any, row: CheckResult, reference: ReferenceModel, cause: _Cause, out: Path,
+           passes: list[str]) -> dict[str, Any]:
+    """Write the repro and prove it in the session's browser."""
+    expected_kernel = None
+    if cause.kernel is not None:
+        inputs = {entry["key"]: decode_tensor(entry["tensor"]) for entry in cause.kernel["inputs"]}
+        twin = twin_outputs(cause.kernel["name"], inputs, cause.kernel["attrs"])
+        expected_kernel = None if twin is None else np.asarray(twin[0][0])
+    assert cause.tolerance is not None
+    directory = write_repro(repro_directory(out, row), row, reference, cause.files, cause.given,
+                            cause.kernel if expected_kernel is not None else None, expected_kernel, cause.tolerance,
+                            session)
+    passing = next((b for b in passes if describe(b) == b), passes[0] if passes else None)
+    proof = prove_repro(directory, row, passing, session)
+    shown = f"{directory} ({'reproduces' if proof['reproduces'] else 'DOES NOT reproduce'} in this browser: " + \
+        ", ".join(f"{'fails' if r.get('pass') is False else 'passes' if r.get('pass') else 'error'} on {b}"
+                  for b, r in proof["runs"].items()) + ")"
+    return {"path": str(directory), **proof, "line": shown}
+
+
 def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
-           tolerance: Tolerance) -> dict[str, Any]:
+           tolerance: Tolerance) -> _Cause:
     diagnosis = row.details.get("first_failing_layer") or {}
     curve = diagnosis.get("curve") or []
     layer = diagnosis.get("layer")
     if layer is None:
-        return {"kind": "unexplained", "curve": curve,
-                "cause": "no layer is out of tolerance on the diagnosis' samples (see the layer-by-layer lines above)"}
+        return _Cause({"kind": "unexplained", "curve": curve,
+                       "cause": "no layer is out of tolerance on the diagnosis' samples (see the layer-by-layer lines "
+                                "above)"})
     files = load_keras_model(reference.directory / reference.model_json)
     given = keras_layer_inputs(files, layer, reference.load_inputs())
     alone: dict[str, AloneResult] = {}
@@ -78,11 +130,11 @@ def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: 
     if own.comparison.ok:
         ratio = entry["layer_alone"][row.backend]["ratio"] or 0.0
         worst = max(curve, key=lambda point: point["ratio"] or 0.0) if curve else {"layer": layer, "ratio": None}
-        return {**entry, "kind": "accumulated",
+        return _Cause({**entry, "kind": "accumulated",
                 "cause": f"error accumulated over depth: every layer is within tolerance alone (layer {layer}, the "
                          f"first out of tolerance in the model, is at {ratio:.2g} of it alone on {row.backend} given "
                          f"Keras' inputs); the error grows with depth, to {worst['ratio'] or 0:.3g}x the tolerance at "
-                         f"{worst['layer']}"}
+                         f"{worst['layer']}"}, files=files, tolerance=tolerance)
     differs = [b for b, result in alone.items() if not result.comparison.ok]
     agrees = [b for b, result in alone.items() if result.comparison.ok]
     reference_backend = "wasm" if row.backend.split(":")[-1].startswith("cpu") else "cpu"
@@ -92,11 +144,14 @@ def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: 
     op_text = (f"; inside it, tfjs' {op.kernel} kernel differs from {op.against} on the same inputs by "
                f"{op.comparison.max_abs_err:.3g}" if op is not None else
                "; each of its kernels alone is within tolerance of TensorFlow (the layer composes them differently)")
-    return {**entry, "kind": "kernel", "ops": [v.summary() for v in verdicts],
-            "op": None if op is None else op.summary(),
-            "cause": f"a kernel problem: given identical inputs, layer {layer} differs by "
-                     f"{own.comparison.max_abs_err:.3g} on {_listed(differs)}"
-                     f"{', and not on ' + _listed(agrees) if agrees else ''}{op_text}"}
+    return _Cause({**entry, "kind": "kernel", "ops": [v.summary() for v in verdicts],
+                   "op": None if op is None else op.summary(),
+                   "cause": f"a kernel problem: given identical inputs, layer {layer} differs by "
+                            f"{own.comparison.max_abs_err:.3g} on {_listed(differs)}"
+                            f"{', and not on ' + _listed(agrees) if agrees else ''}{op_text}"},
+                  files=files, given=given, kernel=None if op is None else own.kernels[op.position],
+                  tolerance=tolerance if given.rounding is None else layer_tolerance(tolerance, row.backend,
+                                                                                     given.rounding))
 
 
 def _listed(names: list[str]) -> str:

@@ -223,7 +223,7 @@ class RunEngine:
         endpoint = self.settings.endpoints[0] if self.settings.endpoints else None
         with self._session(endpoint, None) as session:
             for row in failing:
-                explain(session, row, references[row.model], self.settings.backends, self.rows)
+                explain(session, row, references[row.model], self.settings.backends, self.rows, self.settings.out)
         self.write()
 
     def write(self, **blocks: Any) -> dict[str, Any]:
