@@ -135,8 +135,9 @@ def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: 
                          f"first out of tolerance in the model, is at {ratio:.2g} of it alone on {row.backend} given "
                          f"Keras' inputs); the error grows with depth, to {worst['ratio'] or 0:.3g}x the tolerance at "
                          f"{worst['layer']}"}, files=files, tolerance=tolerance)
-    differs = [b for b, result in alone.items() if not result.comparison.ok]
-    agrees = [b for b, result in alone.items() if result.comparison.ok]
+    in_order = list(dict.fromkeys([*backends, row.backend]))
+    differs = [b for b in in_order if not alone[b].comparison.ok]
+    agrees = [b for b in in_order if alone[b].comparison.ok]
     reference_backend = "wasm" if row.backend.split(":")[-1].startswith("cpu") else "cpu"
     verdicts = judge_kernels(own.kernels, row.backend, reference_backend, lambda name, inputs, attrs: session.page(
         reference_backend).call(PageOperation.KERNEL_ALONE, name, inputs, attrs))
