@@ -10,8 +10,8 @@ Run after the checks, on each ``predict`` row that failed without a known issue 
 3. a repro (``repro``): the smallest model that still fails, runnable in a browser without the
    harness, with ``ISSUE.md`` for tfjs' bug template, proven in the same browser.
 
-The row keeps it all in ``details["explanation"]`` and its message ends with three lines: cause,
-workaround, repro.
+The row keeps it all in ``details["explanation"]``, whose ``lines`` (cause, workaround, repro) end
+the row's message and are what the terminal and ``parity.html`` show first.
 """
 
 from __future__ import annotations
@@ -81,8 +81,9 @@ def explain(session: Any, row: CheckResult, reference: ReferenceModel, backends:
         except Exception as error:  # noqa: BLE001 - the failure stands whatever breaks its repro; say why
             repro_line = f"could not be written: {type(error).__name__}: {error}"
             explanation["repro"] = {"error": repro_line}
-    row.message += (f"\n\nCause: {explanation['cause']}\nWorkaround: {explanation['workaround']['line']}\n"
-                    f"Repro: {repro_line}")
+    explanation["lines"] = [f"Cause: {explanation['cause']}", f"Workaround: {explanation['workaround']['line']}",
+                            f"Repro: {repro_line}"]
+    row.message += "\n\n" + "\n".join(explanation["lines"])
     return explanation
 
 
@@ -103,7 +104,7 @@ def _repro(session: Any, row: CheckResult, reference: ReferenceModel, cause: _Ca
     shown = f"{directory} ({'reproduces' if proof['reproduces'] else 'DOES NOT reproduce'} in this browser: " + \
         ", ".join(f"{'fails' if r.get('pass') is False else 'passes' if r.get('pass') else 'error'} on {b}"
                   for b, r in proof["runs"].items()) + ")"
-    return {"path": str(directory), **proof, "line": shown}
+    return {"path": str(directory), "relative": str(directory.relative_to(out)), **proof, "line": shown}
 
 
 def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],

@@ -1,6 +1,7 @@
 """``parity.html``: the report as one self-contained page (no network: styles and plots inline).
 
-Top to bottom: the summary line, the failures in full (with their evidence), regressions against a
+Top to bottom: the summary line, the failures in full (each explained one first with its cause,
+workaround and repro links, and the per-layer error curve; then its evidence), regressions against a
 baseline, the model x backend matrix, the heatmap of error / tolerance over model x check x backend,
 the plots (training loss difference against its tolerance, absolute-error distribution, latency),
 the environment, then every row, one collapsible section per model (open when it has a failure).
@@ -27,7 +28,12 @@ from harness.report.document import (
     spread_line,
     summary_line,
 )
-from harness.report.html_plots import error_distribution_chart, latency_chart, training_error_charts
+from harness.report.html_plots import (
+    error_distribution_chart,
+    latency_chart,
+    layer_error_chart,
+    training_error_charts,
+)
 from harness.report.svg_charts import data_uri
 
 STATUS_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "error": "#ef9a9a", "xfail": "#fff9c4", "skip": "#eeeeee"}
@@ -44,6 +50,7 @@ pre { white-space: pre-wrap; margin: 0; font-size: 12px; }
 .plots img { margin: 0 1em 1em 0; border: 1px solid #eee; }
 .note { color: #8a6d00; }
 .failure { border-left: 4px solid #c62828; padding: 0.2em 0.8em; margin: 0 0 1em; }
+.why { background: #fff8e1; padding: 0.4em 0.8em; margin: 0.4em 0; } .why p { margin: 0.2em 0; }
 details { margin: 0 0 0.5em; } summary { cursor: pointer; font-weight: bold; }
 .swatch { display: inline-block; width: 1em; height: 1em; vertical-align: middle; margin: 0 0.3em 0 1em; }
 """ + "".join(f"td.{status} {{ background: {hue}; }}\n" for status, hue in STATUS_COLOURS.items())
@@ -70,13 +77,30 @@ def _evidence_links(details: dict[str, Any]) -> str:
     return f'<p class="evidence">evidence: {links} (open the trace with <code>playwright show-trace</code>)</p>'
 
 
+def _why(details: dict[str, Any]) -> str:
+    """An explained failure's cause, workaround and repro (with links to its page and ISSUE.md), and the curve of
+    each layer's error over its tolerance (``harness.explain``)."""
+    explanation = details.get("explanation") or {}
+    if not explanation.get("lines"):
+        return ""
+    lines = "".join(f"<p>{escape(line)}</p>" for line in explanation["lines"])
+    repro = (explanation.get("repro") or {}).get("relative")
+    links = (f'<p>repro: <a href="{escape(repro)}/index.html">index.html</a> (serve the folder: '
+             f'<code>python3 -m http.server</code>), <a href="{escape(repro)}/ISSUE.md">ISSUE.md</a></p>'
+             if repro else "")
+    curve = layer_error_chart(explanation)
+    chart = f'<p><img alt="error per layer" src="{data_uri(curve)}"></p>' if curve else ""
+    return f'<div class="why">{lines}{links}{chart}</div>'
+
+
 def _failures(results: list[dict[str, Any]]) -> str:
     failed = [r for r in results if r["status"] in ("fail", "error")]
     if not failed:
         return ""
+    failed.sort(key=lambda r: "explanation" not in (r.get("details") or {}))
     items = "".join(f'<div class="failure"><h3>[{escape(r["status"])}] {escape(_title(r))}</h3>'
-                    f"<pre>{escape(r['message'])}</pre>{_evidence_links(r.get('details') or {})}</div>"
-                    for r in failed)
+                    f"{_why(r.get('details') or {})}<pre>{escape(r['message'])}</pre>"
+                    f"{_evidence_links(r.get('details') or {})}</div>" for r in failed)
     return f"<h2>Failures ({len(failed)})</h2>{items}"
 
 

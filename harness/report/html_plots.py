@@ -1,9 +1,10 @@
 """The plots of ``parity.html``, as SVG documents: how far each backend's training loss is from Keras' per
-epoch (against its tolerance), the distribution of |browser - Keras| over every ``predict`` output, and
-the in-browser ``predict`` latency."""
+epoch (against its tolerance), the distribution of |browser - Keras| over every ``predict`` output, the
+in-browser ``predict`` latency, and for an explained failure each layer's error over its tolerance."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from harness.report.svg_charts import Series, bar_chart, colour, line_chart
@@ -76,3 +77,17 @@ def latency_chart(results: list[dict[str, Any]]) -> list[str]:
             firsts.append((backend, [by_model.get(m, {}).get("first_ms") for m in models], hue))
     return [bar_chart("predict latency in the browser: median (bar), first call (tick)", models, medians, "ms",
                       log=True, markers=firsts)]
+
+
+def layer_error_chart(explanation: dict[str, Any]) -> str | None:
+    """Each layer's largest error over its tolerance, in the model's order (log scale), with the tolerance at 1: a
+    step at one layer is a kernel problem there, a steady rise is error accumulated over depth."""
+    curve = [point for point in explanation.get("curve") or []
+             if point.get("ratio") is not None and math.isfinite(point["ratio"])]
+    if len(curve) < 2:
+        return None
+    layers = [point["layer"] for point in curve]
+    series: list[Series] = [("error / tolerance", [max(point["ratio"], ZERO_FLOOR) for point in curve], colour(0)),
+                            ("tolerance", [1.0] * len(curve), colour(3))]
+    return line_chart(f"error / tolerance per layer ({explanation.get('kind', '')})", layers, series,
+                      "error / tolerance (log)", log=True, dashed={"tolerance"})

@@ -52,6 +52,18 @@ def _grouped_notes(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _explained(rows: list[dict[str, Any]]) -> list[str]:
+    """Each explained failure's three lines (cause, workaround, repro), under its title."""
+    explained = [row for row in rows if ((row.get("details") or {}).get("explanation") or {}).get("lines")]
+    if not explained:
+        return []
+    lines = ["\nWhy it failed, and what to do:"]
+    for row in explained:
+        lines.append(f"  {row['model']} / {row['check']} / {row['backend']}")
+        lines += [f"    {line}" for line in row["details"]["explanation"]["lines"]]
+    return lines
+
+
 def render_outcome(report: dict[str, Any], report_path: Path) -> str:
     """Everything a finished run prints: matrix, failures in full, skips and xfails, regressions, summary, paths."""
     rows = report["results"]
@@ -61,6 +73,7 @@ def render_outcome(report: dict[str, Any], report_path: Path) -> str:
             lines.append(f"\n[{row['status']}] {row['model']} / {row['check']} / {row['backend']}\n{row['message']}")
             lines += _evidence_line(row, report_path.parent)
     lines += _grouped_notes(rows)
+    lines += _explained(rows)
     lines += acceptance_lines(report)
     lines += lost_endpoint_lines(report)
     power = power_lines(report)
