@@ -11,6 +11,8 @@ The package's folders are its architecture, along the data flow:
   versions, tensors between Python and the page.
 - ``verdict/``: comparison, tolerances, known upstream issues.
 - ``checks/``: one module per check stage; each check gets a page and a reference and returns a row.
+- ``explain/``: why a failed check failed (a kernel or accumulated error, the layer and the op), a
+  workaround over backends and flags, and a repro to file upstream; run after the checks.
 - ``report/``: the report document and its renderings (JSON, Markdown, HTML, terminal, JUnit),
   baselines, merging of pytest-xdist parts.
 - ``run/``: a session (one server, one browser) and whole runs: the zoo, a user's model, the benchmark.
@@ -35,8 +37,9 @@ ALLOWED_IMPORTS: dict[str, tuple[str, ...]] = {
     "verdict": (*BOTTOM, "browser"),
     "report": (*BOTTOM, "verdict"),
     "checks": (*BOTTOM, "reference", "browser", "verdict"),
-    "run": (*BOTTOM, "reference", "browser", "verdict", "checks", "report"),
-    "cli": (*BOTTOM, "reference", "browser", "verdict", "checks", "report", "run"),
-    "plugin": (*BOTTOM, "reference", "browser", "verdict", "checks", "report", "run"),
+    "explain": (*BOTTOM, "reference", "browser", "verdict", "checks"),
+    "run": (*BOTTOM, "reference", "browser", "verdict", "checks", "report", "explain"),
+    "cli": (*BOTTOM, "reference", "browser", "verdict", "checks", "report", "explain", "run"),
+    "plugin": (*BOTTOM, "reference", "browser", "verdict", "checks", "report", "explain", "run"),
     "__main__": ("cli",),
 }
