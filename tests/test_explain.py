@@ -42,14 +42,18 @@ def models(tmp_path_factory):
                       keras.layers.Flatten(), keras.layers.Dense(3, name="head")]).save(root / "conv.h5")
     keras.Sequential([keras.Input((16,)), *(keras.layers.Dense(16, kernel_initializer="orthogonal", name=f"d{i}")
                                             for i in range(32))]).save(root / "deep.h5")
+    first, second = keras.Input((4,), name="left"), keras.Input((4,), name="right")
+    joined = keras.layers.Concatenate(name="joined")([first, second])
+    keras.Model([first, second], [keras.layers.Dense(3, name="out_a")(joined),
+                                  keras.layers.Dense(3, name="out_b")(joined)]).save(root / "two_inputs.h5")
     return root
 
 
-def check(model, tfjs_dir, out, backends="cpu,webgl,wasm"):
-    status = run_cli(["check", str(model), "--backends", backends, "--checks", "predict", "--out", str(out), "-q"]
+def check(model, tfjs_dir, out, backends="cpu,webgl,wasm", checks="predict"):
+    status = run_cli(["check", str(model), "--backends", backends, "--checks", checks, "--out", str(out), "-q"]
                      + (["--tfjs-dir", str(tfjs_dir)] if tfjs_dir else []))
     report = json.loads((out / "parity.json").read_text())
-    return status, {r["backend"]: r for r in report["results"] if r["check"] == "predict"}
+    return status, {r["backend"]: r for r in report["results"] if r["check"] == checks}
 
 
 def test_an_activation_kernel_broken_on_two_backends_is_named_with_a_workaround_and_a_repro(models, tmp_path, capsys):
@@ -93,6 +97,22 @@ def test_a_convolution_kernel_broken_on_one_backend_passes_on_the_others(models,
     assert [op["kernel"] for op in explanation["ops"] if op["ok"]] == []  # the layer runs that one kernel
     assert {"cpu", "wasm"} <= set(explanation["workaround"]["passes"])
     assert explanation["repro"]["reproduces"], explanation["repro"]
+
+
+def test_one_op_of_a_graph_model_broken_is_named_node_by_node(models, tmp_path):
+    tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "Concat", "backend": "cpu", "scale": 1.01}])
+    _, rows = check(models / "two_inputs.h5", tfjs, tmp_path / "out", checks="graph-model")
+    assert rows["webgl"]["status"] == rows["wasm"]["status"] == "pass" and rows["cpu"]["status"] == "fail"
+    explanation = rows["cpu"]["details"]["explanation"]
+    assert explanation["kind"] == "kernel" and explanation["op"]["kernel"] == "ConcatV2", explanation["cause"]
+    assert explanation["node"].endswith("joined/concat")
+    assert {b: e["ok"] for b, e in explanation["layer_alone"].items()} == {"cpu": False, "webgl": True, "wasm": True}
+    assert {"webgl", "wasm"} <= set(explanation["workaround"]["passes"])
+    repro = explanation["repro"]
+    assert repro["reproduces"] and repro["runs"]["cpu"]["pass"] is False, repro
+    data = json.loads((tmp_path / "out" / "repro" / "two_inputs" / "cpu" / "graph-model" / "data.json").read_text())
+    assert data["graph"] and data["fetch"] == explanation["node"] and {f["node"] for f in data["feeds"]} == {
+        "left", "right"}
 
 
 def test_the_same_models_on_the_unmodified_tfjs_pass(models, tmp_path):

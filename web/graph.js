@@ -58,5 +58,23 @@
     }
   }
 
-  parity.graph = { run };
+  /**
+   * The outputs of graph nodes `names` (executeAsync with node names) of the graph model at `url`, fed `inputs`
+   * ([{node, tensor}]: the model's inputs, or any nodes' values to run part of the graph alone).
+   */
+  async function nodeOutputs(url, inputs, names) {
+    const model = await tf.loadGraphModel(tf.io.fromMemory(await parity.artifacts.load(url)));
+    const feeds = Object.fromEntries(inputs.map(({ node, tensor }) => [node, parity.tensors.decode(tensor)]));
+    try {
+      const outputs = [].concat(await model.executeAsync(feeds, names));
+      const encoded = await encodeAll(outputs);
+      tf.dispose(outputs);
+      return encoded;
+    } finally {
+      tf.dispose(Object.values(feeds));
+      model.dispose();
+    }
+  }
+
+  parity.graph = { run, nodeOutputs };
 })(self.parity = self.parity || {});

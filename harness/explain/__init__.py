@@ -23,11 +23,20 @@ from typing import Any
 import numpy as np
 
 from harness.browser.page import PageOperation
-from harness.browser.tensors import decode_tensor
-from harness.checks.diagnosis import layer_tolerance
-from harness.explain.isolation import AloneResult, LayerInputs, keras_layer_inputs, run_alone
+from harness.browser.tensors import decode_tensor, encode_tensor
+from harness.explain.graph_nodes import read_nodes, tensorflow_values
+from harness.verdict.compare import compare_within, worst_ratio
+from harness.checks.diagnosis import DIAGNOSIS_ROWS, layer_tolerance
+from harness.explain.isolation import AloneResult, keras_layer_inputs, run_alone
 from harness.explain.ops import first_op_out, judge_kernels
-from harness.explain.repro import prove_repro, repro_directory, write_repro
+from harness.explain.repro import (
+    ReproModel,
+    graph_repro,
+    layers_repro,
+    prove_repro,
+    repro_directory,
+    write_repro,
+)
 from harness.explain.tf_kernels import twin_outputs
 from harness.explain.workaround import describe, find_workaround, workaround_line
 from harness.reference.artifacts import load_keras_model
@@ -35,7 +44,7 @@ from harness.reference.directory import ReferenceModel
 from harness.results import CheckResult
 from harness.verdict.tolerances import Tolerance, model_predict_tolerance
 
-EXPLAINED_CHECKS = ("predict",)
+EXPLAINED_CHECKS = ("predict", "graph-model")
 
 
 def needs_explaining(row: CheckResult) -> bool:
@@ -46,12 +55,10 @@ def needs_explaining(row: CheckResult) -> bool:
 
 @dataclass
 class _Cause:
-    """What ``_cause`` found: the report's entry, and what the repro is made of."""
+    """What a cause search found: the report's entry, and the repro's model (None: nothing to isolate)."""
 
     entry: dict[str, Any]
-    files: Any = None
-    given: LayerInputs | None = None  # the layer out of tolerance (None: the whole model is the repro)
-    kernel: dict[str, Any] | None = None  # the recorded kernel that differs
+    repro: ReproModel | None = None
     tolerance: Tolerance | None = None  # what the repro judges by
 
 
@@ -63,7 +70,8 @@ def explain(session: Any, row: CheckResult, reference: ReferenceModel, backends:
     for the model). Adds ``details["explanation"]`` and three lines to the message; returns the explanation."""
     tolerance = tolerance or model_predict_tolerance(row.backend, reference.float32_rounding)
     try:
-        cause = _cause(session, row, reference, backends, tolerance)
+        find = _graph_cause if row.check == "graph-model" else _layer_cause
+        cause = find(session, row, reference, backends, tolerance)
     except Exception as error:  # noqa: BLE001 - the failure stands whatever breaks its explanation; say why
         cause = _Cause({"kind": "unexplained",
                         "cause": f"the cause could not be found: {type(error).__name__}: {error}"})
@@ -74,7 +82,7 @@ def explain(session: Any, row: CheckResult, reference: ReferenceModel, backends:
     explanation["workaround"] = {**found, "line": workaround_line(found)}
     row.details["explanation"] = explanation
     repro_line = "none (no layer to isolate)"
-    if out is not None and cause.files is not None:
+    if out is not None and cause.repro is not None:
         try:
             explanation["repro"] = _repro(session, row, reference, cause, out, found["passes"])
             repro_line = explanation["repro"]["line"]
@@ -90,15 +98,8 @@ def explain(session: Any, row: CheckResult, reference: ReferenceModel, backends:
 def _repro(session: Any, row: CheckResult, reference: ReferenceModel, cause: _Cause, out: Path,
            passes: list[str]) -> dict[str, Any]:
     """Write the repro and prove it in the session's browser."""
-    expected_kernel = None
-    if cause.kernel is not None:
-        inputs = {entry["key"]: decode_tensor(entry["tensor"]) for entry in cause.kernel["inputs"]}
-        twin = twin_outputs(cause.kernel["name"], inputs, cause.kernel["attrs"])
-        expected_kernel = None if twin is None else np.asarray(twin[0][0])
-    assert cause.tolerance is not None
-    directory = write_repro(repro_directory(out, row), row, reference, cause.files, cause.given,
-                            cause.kernel if expected_kernel is not None else None, expected_kernel, cause.tolerance,
-                            session)
+    assert cause.repro is not None and cause.tolerance is not None
+    directory = write_repro(repro_directory(out, row), row, cause.repro, cause.tolerance, session)
     passing = next((b for b in passes if describe(b) == b), passes[0] if passes else None)
     proof = prove_repro(directory, row, passing, session)
     shown = f"{directory} ({'reproduces' if proof['reproduces'] else 'DOES NOT reproduce'} in this browser: " + \
@@ -107,8 +108,18 @@ def _repro(session: Any, row: CheckResult, reference: ReferenceModel, cause: _Ca
     return {"path": str(directory), "relative": str(directory.relative_to(out)), **proof, "line": shown}
 
 
-def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
-           tolerance: Tolerance) -> _Cause:
+def _kernel_expected(kernel: dict[str, Any] | None) -> np.ndarray | None:
+    """TensorFlow's output of a recorded kernel (None without a twin)."""
+    if kernel is None:
+        return None
+    twin = twin_outputs(kernel["name"], {e["key"]: decode_tensor(e["tensor"]) for e in kernel["inputs"]},
+                        kernel["attrs"])
+    return None if twin is None else np.asarray(twin[0][0])
+
+
+def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
+                 tolerance: Tolerance) -> _Cause:
+    """A layers model's cause: the first layer out of tolerance alone on every backend, then its kernels."""
     diagnosis = row.details.get("first_failing_layer") or {}
     curve = diagnosis.get("curve") or []
     layer = diagnosis.get("layer")
@@ -135,7 +146,7 @@ def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: 
                 "cause": f"error accumulated over depth: every layer is within tolerance alone (layer {layer}, the "
                          f"first out of tolerance in the model, is at {ratio:.2g} of it alone on {row.backend} given "
                          f"Keras' inputs); the error grows with depth, to {worst['ratio'] or 0:.3g}x the tolerance at "
-                         f"{worst['layer']}"}, files=files, tolerance=tolerance)
+                         f"{worst['layer']}"}, layers_repro(files, reference, None, None, None), tolerance)
     in_order = list(dict.fromkeys([*backends, row.backend]))
     differs = [b for b in in_order if not alone[b].comparison.ok]
     agrees = [b for b in in_order if alone[b].comparison.ok]
@@ -143,6 +154,7 @@ def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: 
     verdicts = judge_kernels(own.kernels, row.backend, reference_backend, lambda name, inputs, attrs: session.page(
         reference_backend).call(PageOperation.KERNEL_ALONE, name, inputs, attrs))
     op = first_op_out(verdicts)
+    kernel = None if op is None else own.kernels[op.position]
     op_text = (f"; inside it, tfjs' {op.kernel} kernel differs from {op.against} on the same inputs by "
                f"{op.comparison.max_abs_err:.3g}" if op is not None else
                "; each of its kernels alone is within tolerance of TensorFlow (the layer composes them differently)")
@@ -151,9 +163,60 @@ def _cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: 
                    "cause": f"a kernel problem: given identical inputs, layer {layer} differs by "
                             f"{own.comparison.max_abs_err:.3g} on {_listed(differs)}"
                             f"{', and not on ' + _listed(agrees) if agrees else ''}{op_text}"},
-                  files=files, given=given, kernel=None if op is None else own.kernels[op.position],
-                  tolerance=tolerance if given.rounding is None else layer_tolerance(tolerance, row.backend,
-                                                                                     given.rounding))
+                  layers_repro(files, reference, given, kernel, _kernel_expected(kernel)),
+                  tolerance if given.rounding is None else layer_tolerance(tolerance, row.backend, given.rounding))
+
+
+def _graph_cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
+                 tolerance: Tolerance) -> _Cause:
+    """A graph model's cause: every node against TensorFlow running the same graph, then the first diverging node
+    alone, fed TensorFlow's values of its inputs, on every backend."""
+    entry = reference.conversion("graph")
+    model_json = reference.directory / entry["directory"] / "model.json"
+    url = session.file_url(reference.directory, f"{entry['directory']}/model.json")
+    feeds = {spec["node"].split(":")[0]: x[:DIAGNOSIS_ROWS]
+             for spec, x in zip(entry["inputs"], reference.load_inputs())}
+    nodes = read_nodes(model_json)
+    expected = tensorflow_values(model_json, feeds, nodes.order)
+
+    def run(backend: str, fed: dict[str, np.ndarray], names: list[str]) -> list[np.ndarray]:
+        encoded = [{"node": name, "tensor": encode_tensor(value)} for name, value in fed.items()]
+        return [decode_tensor(o) for o in session.page(backend).call(PageOperation.GRAPH_NODES, url, encoded, names)]
+
+    curve, first = [], None
+    for name, actual in zip(nodes.order, run(row.backend, feeds, nodes.order)):
+        if actual.dtype.kind != "f":
+            continue
+        comparison = compare_within(actual, expected[name].astype(actual.dtype, copy=False), tolerance)
+        curve.append({"layer": f"{name} ({nodes.ops[name]})", "ratio": worst_ratio([comparison]),
+                      "max_abs_err": comparison.max_abs_err})
+        if first is None and not comparison.ok:
+            first = name
+    if first is None:
+        return _Cause({"kind": "unexplained", "curve": curve,
+                       "cause": f"every node of the graph ({len(curve)}) is within tolerance of TensorFlow on the "
+                                "diagnosis' samples"})
+    fed = {name: feeds[name] if name in feeds else expected[name]
+           for name in nodes.inputs[first] if nodes.ops.get(name) != "Const"}
+    alone = {backend: compare_within(run(backend, fed, [first])[0], expected[first], tolerance if backend == row.backend
+                                     else model_predict_tolerance(backend, reference.float32_rounding))
+             for backend in dict.fromkeys([*backends, row.backend])}
+    op = nodes.ops[first]
+    found: dict[str, Any] = {"node": first, "op": {"kernel": op}, "curve": curve,
+                             "layer_alone": {b: {"ok": c.ok, "max_abs_err": c.max_abs_err, "ratio": worst_ratio([c])}
+                                             for b, c in alone.items()}}
+    repro = graph_repro(model_json, fed, first, op, expected[first])
+    if alone[row.backend].ok:
+        return _Cause({**found, "kind": "accumulated",
+                       "cause": f"error accumulated over the graph: node {first} ({op}), the first out of tolerance, "
+                                f"is within it alone on {row.backend} given TensorFlow's values of its inputs"},
+                      graph_repro(model_json, feeds, first, op, expected[first]), tolerance)
+    differs = [b for b in alone if not alone[b].ok]
+    agrees = [b for b in alone if alone[b].ok]
+    return _Cause({**found, "kind": "kernel",
+                   "cause": f"a kernel problem: given TensorFlow's values of its inputs, graph node {first} (op {op}) "
+                            f"differs by {alone[row.backend].max_abs_err:.3g} on {_listed(differs)}"
+                            f"{', and not on ' + _listed(agrees) if agrees else ''}"}, repro, tolerance)
 
 
 def _listed(names: list[str]) -> str:

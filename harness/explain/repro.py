@@ -2,9 +2,10 @@
 
 - ``model/``: the smallest model that still fails: the one layer out of tolerance with its weights
   (a kernel problem), or the whole model (error accumulated over depth), converted by the tensorflowjs
-  converter as the failing model was;
+  converter as the failing model was; for a graph model, the converted graph, run from the diverging
+  node's inputs;
 - ``data.json``: its inputs and TensorFlow's outputs (plain JSON numbers), and for a named kernel its
-  inputs, attributes and TensorFlow's output;
+  inputs, attributes and TensorFlow's output (for a graph model: the nodes fed and the node fetched);
 - ``tfjs/``: copies of the tfjs files the failing run loaded;
 - ``index.html``: loads them, runs the model (and the kernel alone) on ``?backend=`` (default: the
   failing one), prints expected against actual and sets ``window.reproResult``;
@@ -20,6 +21,8 @@ from __future__ import annotations
 import json
 import platform
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,15 @@ from harness.verdict.tolerances import Tolerance
 REPRO_DIRECTORY = "repro"
 PAGE_TEMPLATE = Path(__file__).with_name("repro_page.html")
 REPRO_TIMEOUT_S = 120.0
+LAYERS_CODE = """const model = await tf.loadLayersModel('model/model.json');
+const data = await (await fetch('data.json')).json();
+const xs = data.inputs.map(t => tf.tensor(t.values, t.shape, t.dtype));
+const actual = await [].concat(model.predict(xs.length === 1 ? xs[0] : xs))[data.output].data();"""
+GRAPH_CODE = """const model = await tf.loadGraphModel('model/model.json');
+const data = await (await fetch('data.json')).json();
+const tensor = t => tf.tensor(t.values, t.shape, t.dtype);
+const feeds = Object.fromEntries(data.feeds.map(f => [f.node, tensor(f.tensor)]));
+const actual = await (await model.executeAsync(feeds, [data.fetch])).data();"""
 
 
 def repro_directory(out: Path, row: CheckResult) -> Path:
@@ -60,22 +72,28 @@ def one_layer_model(files: Any, layer: str) -> Any:
     return model
 
 
-def write_repro(directory: Path, row: CheckResult, reference: ReferenceModel, files: Any, given: LayerInputs | None,
-                kernel: dict[str, Any] | None, expected_kernel: np.ndarray | None, tolerance: Tolerance,
-                session: Any) -> Path:
-    """Write the repro of failed ``row`` into ``directory`` (emptied first). ``given``: the layer out of tolerance
-    with Keras' inputs and outputs (None: the whole model is the repro); ``kernel``: the recorded kernel that
-    differs, and ``expected_kernel`` TensorFlow's output of it."""
-    shutil.rmtree(directory, ignore_errors=True)
-    (directory / "model").mkdir(parents=True)
+@dataclass
+class ReproModel:
+    """What a repro runs: ``write_model(folder)`` writes the model into ``model/``; ``data`` is ``data.json`` (inputs
+    and TensorFlow's outputs, and for a graph model the nodes fed and fetched); ``what`` names it."""
+
+    write_model: Callable[[Path], None]
+    data: dict[str, Any]
+    what: str
+
+
+def layers_repro(files: Any, reference: ReferenceModel, given: LayerInputs | None, kernel: dict[str, Any] | None,
+                 expected_kernel: np.ndarray | None) -> ReproModel:
+    """A layers model's repro: the layer out of tolerance alone (``given``; None: the whole model) on Keras' inputs,
+    and ``kernel``, the recorded kernel that differs, with TensorFlow's output of it."""
     if given is not None:
-        convert_layers_model(one_layer_model(files, given.layer), directory / "model")
-        inputs, outputs, what = given.inputs, given.outputs, f"layer {given.layer} alone"
-        output = int(given.layer.split("[", 1)[1].rstrip("]")) if "[" in given.layer else 0
+        layer = given.layer
+        model, inputs, outputs = one_layer_model(files, layer), given.inputs, given.outputs
+        what = f"layer {layer} alone"
+        output = int(layer.split("[", 1)[1].rstrip("]")) if "[" in layer else 0
     else:
-        convert_layers_model(files, directory / "model")
-        inputs, outputs, what, output = ([x[:8] for x in reference.load_inputs()],
-                                         [y[:8] for y in reference.load_outputs()], f"model {reference.name}", 0)
+        model, what, output = files, f"model {reference.name}", 0
+        inputs, outputs = [x[:8] for x in reference.load_inputs()], [y[:8] for y in reference.load_outputs()]
     data: dict[str, Any] = {"inputs": [_plain(x) for x in inputs], "expected": _plain(outputs[output]),
                             "output": output}
     if kernel is not None and expected_kernel is not None:
@@ -83,12 +101,39 @@ def write_repro(directory: Path, row: CheckResult, reference: ReferenceModel, fi
                       "inputs": [{"key": e["key"], "tensor": _plain(decode_tensor(e["tensor"]))}
                                  for e in kernel["inputs"]],
                       "expected": _plain(expected_kernel)}
-    (directory / "data.json").write_text(json.dumps(data))
+    def convert(folder: Path) -> None:
+        convert_layers_model(model, folder)
+
+    return ReproModel(convert, data, what)
+
+
+def graph_repro(model_json: Path, feeds: dict[str, np.ndarray], node: str, op: str,
+                expected: np.ndarray) -> ReproModel:
+    """A graph model's repro: the converted graph, fed ``feeds`` (node name -> TensorFlow's values), fetching
+    ``node`` (an ``op``), against TensorFlow's value of it."""
+    def copy(folder: Path) -> None:
+        shutil.copy(model_json, folder / model_json.name)
+        for group in json.loads(model_json.read_text())["weightsManifest"]:
+            for path in group["paths"]:
+                shutil.copy(model_json.parent / path, folder / path)
+
+    data = {"graph": True, "feeds": [{"node": name, "tensor": _plain(value)} for name, value in feeds.items()],
+            "fetch": node, "expected": _plain(expected)}
+    return ReproModel(copy, data, f"graph node {node} ({op})")
+
+
+def write_repro(directory: Path, row: CheckResult, made: ReproModel, tolerance: Tolerance, session: Any) -> Path:
+    """Write the repro of failed ``row`` into ``directory`` (emptied first)."""
+    shutil.rmtree(directory, ignore_errors=True)
+    (directory / "model").mkdir(parents=True)
+    made.write_model(directory / "model")
+    (directory / "data.json").write_text(json.dumps(made.data))
     bundles = _copy_bundles(session.server.served_bundles(), row.backend, directory / "tfjs")
     atol = tolerance.atol + max(tolerance.channel_atol, default=0.0)
-    _write_page(directory, row, what, bundles, atol, tolerance.rtol)
-    (directory / "repro.json").write_text(json.dumps({"what": what, "atol": atol, "rtol": tolerance.rtol,
-                                                      "kernel": kernel["name"] if kernel else None}))
+    _write_page(directory, row, made.what, bundles, atol, tolerance.rtol)
+    kernel = (made.data.get("op") or {}).get("kernel")
+    (directory / "repro.json").write_text(json.dumps({"what": made.what, "atol": atol, "rtol": tolerance.rtol,
+                                                      "kernel": kernel, "graph": bool(made.data.get("graph"))}))
     return directory
 
 
@@ -203,10 +248,7 @@ The folder holds the model (`model/`, converted by tensorflowjs {converter}), it
 `index.html` (the failing backend) or `index.html?backend=wasm`. What it runs:
 
 ```js
-const model = await tf.loadLayersModel('model/model.json');
-const data = await (await fetch('data.json')).json();
-const xs = data.inputs.map(t => tf.tensor(t.values, t.shape, t.dtype));
-const actual = await [].concat(model.predict(xs.length === 1 ? xs[0] : xs))[data.output].data();
+{GRAPH_CODE if made.get("graph") else LAYERS_CODE}
 // compared with data.expected.values (TensorFlow's outputs)
 ```
 
