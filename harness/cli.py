@@ -162,9 +162,9 @@ def _add_accept_options(command: argparse.ArgumentParser, zoo: str = "") -> None
 
 def _acceptances(args: argparse.Namespace) -> AcceptList:
     """``--accept``, ``--accept-file`` and, for ``run``, the zoo's own list; a ``UsageError`` names what is wrong."""
-    from harness.verdict.acceptance import ZOO_ACCEPT_FILE, AcceptList, accepted_ids, read_accept_file
+    from harness.verdict.acceptance import AcceptList, accepted_ids, read_accept_file, zoo_acceptances
 
-    accept = read_accept_file(ZOO_ACCEPT_FILE) if args.command == "run" else AcceptList()
+    accept = zoo_acceptances() if args.command == "run" else AcceptList()
     if args.accept_file is not None:
         accept += read_accept_file(args.accept_file)
     return accept + accepted_ids(args.accept)

@@ -167,11 +167,11 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
 def _acceptances(config: pytest.Config) -> AcceptList:
     """The zoo's accepted list and ``--parity-accept-file``'s; a wrong file is a usage error naming it."""
     from harness.errors import UsageError
-    from harness.verdict.acceptance import ZOO_ACCEPT_FILE, read_accept_file
+    from harness.verdict.acceptance import read_accept_file, zoo_acceptances
 
     given = config.getoption("parity_accept_file")
     try:
-        accept = read_accept_file(ZOO_ACCEPT_FILE)
+        accept = zoo_acceptances()
         return accept + read_accept_file(Path(given)) if given else accept
     except UsageError as error:
         raise pytest.UsageError(f"--parity-accept-file: {error}") from error

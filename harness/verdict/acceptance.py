@@ -138,9 +138,9 @@ def accepted_ids(text: str, option: str = "--accept", reason: str = "") -> Accep
     return AcceptList(Acceptance(issue_id, reason or "no reason given", option) for issue_id in ids)
 
 
-def read_accept_file(path: Path) -> AcceptList:
-    """The acceptances of an accept file (see the module's docstring); a ``UsageError`` names the file and the field
-    that is wrong."""
+def read_accept_file(path: Path, label: str | None = None) -> AcceptList:
+    """The acceptances of an accept file (see the module's docstring), each naming ``label`` (default: the path) as
+    its source; a ``UsageError`` names the file and the field that is wrong."""
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as error:
@@ -151,10 +151,15 @@ def read_accept_file(path: Path) -> AcceptList:
     if extra or not isinstance(raw.get("accept"), dict):
         raise UsageError(f"accept file {path}: needs one [accept] table of known issue ids"
                          + (f" (unknown field {extra[0]!r})" if extra else ""))
-    return AcceptList(_entry(path, issue_id, value) for issue_id, value in raw["accept"].items())
+    return AcceptList(_entry(path, issue_id, value, label or str(path)) for issue_id, value in raw["accept"].items())
 
 
-def _entry(path: Path, issue_id: str, value: Any) -> Acceptance:
+def zoo_acceptances() -> AcceptList:
+    """The zoo's own accepted list."""
+    return read_accept_file(ZOO_ACCEPT_FILE, "the zoo's accepted list, harness/verdict/zoo_accepted.toml")
+
+
+def _entry(path: Path, issue_id: str, value: Any, source: str) -> Acceptance:
     where = f"accept file {path}: [accept] {issue_id}"
     _known(issue_id, where)
     fields = {"reason": value} if isinstance(value, str) else value
@@ -176,7 +181,7 @@ def _entry(path: Path, issue_id: str, value: Any) -> Acceptance:
     match = fields.get("match", "")
     if not isinstance(match, str):
         raise UsageError(f"{where}: match must be a string")
-    return Acceptance(issue_id, reason.strip(), str(path), match=match, **scopes)
+    return Acceptance(issue_id, reason.strip(), source, match=match, **scopes)
 
 
 def _known(issue_id: str, where: str) -> None:
