@@ -87,6 +87,15 @@ def test_an_activation_kernel_broken_on_two_backends_is_named_with_a_workaround_
     assert "TensorFlow.js version: 4.22.0" in issue and "SwiftShader" in issue and "kernel `Tanh` alone" in issue
 
 
+def test_a_quantized_model_failing_is_explained_on_its_own_files(models, tmp_path):
+    tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "Tanh", "backend": "cpu", "scale": 1.01}])
+    _, rows = check(models / "tanh.h5", tfjs, tmp_path / "out", backends="cpu,wasm", checks="quantized[uint16]")
+    assert rows["wasm"]["status"] == "pass" and rows["cpu"]["status"] == "fail"
+    explanation = rows["cpu"]["details"]["explanation"]
+    assert explanation["kind"] == "kernel" and explanation["layer"] == "squash"
+    assert explanation["op"]["kernel"] == "Tanh" and explanation["repro"]["reproduces"]
+
+
 def test_a_convolution_kernel_broken_on_one_backend_passes_on_the_others(models, tmp_path):
     tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "FusedConv2D", "backend": "webgl", "scale": 1.01}])
     _, rows = check(models / "conv.h5", tfjs, tmp_path / "out")

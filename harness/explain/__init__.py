@@ -16,7 +16,7 @@ the row's message and are what the terminal and ``parity.html`` show first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,8 @@ from harness.browser.page import PageOperation
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.explain.graph_nodes import read_nodes, tensorflow_values
 from harness.verdict.compare import compare_within, worst_ratio
-from harness.checks.diagnosis import DIAGNOSIS_ROWS, layer_tolerance
+from harness.checks import CHECKS, CheckContext
+from harness.checks.diagnosis import DIAGNOSIS_ROWS, first_failing_layer, layer_tolerance
 from harness.explain.isolation import AloneResult, keras_layer_inputs, run_alone
 from harness.explain.ops import first_op_out, judge_kernels
 from harness.explain.repro import (
@@ -44,7 +45,9 @@ from harness.reference.directory import ReferenceModel
 from harness.results import CheckResult
 from harness.verdict.tolerances import Tolerance, model_predict_tolerance
 
-EXPLAINED_CHECKS = ("predict", "graph-model")
+# Numeric checks explained: predict, the conversions (a quantized or sharded model's layers against Keras running the
+# same files: the dequantized weights), and the graph model (node by node).
+EXPLAINED_CHECKS = ("predict", "quantized[uint8]", "quantized[uint16]", "quantized[float16]", "sharded", "graph-model")
 
 
 def needs_explaining(row: CheckResult) -> bool:
@@ -108,6 +111,14 @@ def _repro(session: Any, row: CheckResult, reference: ReferenceModel, cause: _Ca
     return {"path": str(directory), "relative": str(directory.relative_to(out)), **proof, "line": shown}
 
 
+def _diagnosis(session: Any, row: CheckResult, reference: ReferenceModel, tolerance: Tolerance) -> dict[str, Any]:
+    """The layer-by-layer diagnosis ``predict`` makes, for a check that does not make it (the conversions)."""
+    page = session.page(row.backend)
+    url = session.model_url(reference)
+    context = CheckContext(row.check, row.backend, page, reference, url, session.server)
+    return first_failing_layer(context, page.model(url), tolerance)
+
+
 def _kernel_expected(kernel: dict[str, Any] | None) -> np.ndarray | None:
     """TensorFlow's output of a recorded kernel (None without a twin)."""
     if kernel is None:
@@ -119,8 +130,12 @@ def _kernel_expected(kernel: dict[str, Any] | None) -> np.ndarray | None:
 
 def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
                  tolerance: Tolerance) -> _Cause:
-    """A layers model's cause: the first layer out of tolerance alone on every backend, then its kernels."""
-    diagnosis = row.details.get("first_failing_layer") or {}
+    """A layers model's cause: the first layer out of tolerance alone on every backend, then its kernels. For a
+    conversion, its own model files are the model (their layers against Keras running the same files)."""
+    conversion = CHECKS[row.check].conversion
+    if conversion is not None:
+        reference = replace(reference, model_json=f"{reference.conversion(conversion)['directory']}/model.json")
+    diagnosis = row.details.get("first_failing_layer") or _diagnosis(session, row, reference, tolerance)
     curve = diagnosis.get("curve") or []
     layer = diagnosis.get("layer")
     if layer is None:
