@@ -89,15 +89,17 @@ def assert_graph_model_passes(row, recurrent=False):
 
 
 # Appended to a copy of tf.min.js: each fault re-registers one kernel of one backend so that its output is
-# multiplied by `scale` (through that backend's own Multiply kernel), as a patched or badly pinned tfjs build would.
+# multiplied by `scale` (through that backend's own Multiply kernel), as a patched or badly pinned tfjs build would;
+# with `attrs`, only the calls with those attributes (a fused kernel's activation, for example).
 KERNEL_FAULT_JS = """
 ;(function (faults) {
-  for (const { kernel, backend, scale } of faults) {
+  for (const { kernel, backend, scale, attrs = {} } of faults) {
     const original = tf.getKernel(kernel, backend);
     if (!original) throw new Error(`planted fault: no kernel ${kernel} on ${backend}`);
     tf.unregisterKernel(kernel, backend);
     tf.registerKernel({ ...original, kernelFunc: args => {
       const out = original.kernelFunc(args);
+      if (Object.entries(attrs).some(([key, value]) => (args.attrs || {})[key] !== value)) return out;
       const factor = args.backend.makeTensorInfo([], 'float32', new Float32Array([scale]));
       const scaled = tf.getKernel('Multiply', backend).kernelFunc({ inputs: { a: out, b: factor }, backend: args.backend });
       args.backend.disposeIntermediateTensorInfo(out);
@@ -111,7 +113,8 @@ KERNEL_FAULT_JS = """
 
 def faulty_tfjs(directory, faults):
     """A copy of the pinned tfjs (``--tfjs-dir DIRECTORY``: the bundles the page loads and their package.json files)
-    whose tf.min.js ends with planted kernel faults: ``[{"kernel": "Tanh", "backend": "cpu", "scale": 1.01}]``."""
+    whose tf.min.js ends with planted kernel faults: ``[{"kernel": "Tanh", "backend": "cpu", "scale": 1.01}]``, and
+    ``"attrs": {"activation": "relu"}`` to plant it only in the calls with those attributes."""
     import json
     from pathlib import Path
 

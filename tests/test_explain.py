@@ -42,6 +42,10 @@ def models(tmp_path_factory):
                       keras.layers.Flatten(), keras.layers.Dense(3, name="head")]).save(root / "conv.h5")
     keras.Sequential([keras.Input((16,)), *(keras.layers.Dense(16, kernel_initializer="orthogonal", name=f"d{i}")
                                             for i in range(32))]).save(root / "deep.h5")
+    classifier = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu", name="hidden"),
+                                   keras.layers.Dense(3, activation="softmax", name="probs")])
+    classifier.compile(keras.optimizers.SGD(0.05), "categorical_crossentropy")
+    classifier.save(root / "classifier.h5")
     first, second = keras.Input((4,), name="left"), keras.Input((4,), name="right")
     joined = keras.layers.Concatenate(name="joined")([first, second])
     keras.Model([first, second], [keras.layers.Dense(3, name="out_a")(joined),
@@ -94,6 +98,29 @@ def test_a_quantized_model_failing_is_explained_on_its_own_files(models, tmp_pat
     explanation = rows["cpu"]["details"]["explanation"]
     assert explanation["kind"] == "kernel" and explanation["layer"] == "squash"
     assert explanation["op"]["kernel"] == "Tanh" and explanation["repro"]["reproduces"]
+
+
+def test_predictions_after_training_are_explained_on_keras_trained_weights(models, tmp_path):
+    # tfjs fuses Dense's relu into _FusedMatMul for inference only (not while it records gradients): broken there,
+    # training matches Keras' and the trained model's predictions do not.
+    tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "_FusedMatMul", "backend": "cpu", "scale": 1.01,
+                                            "attrs": {"activation": "relu"}}])
+    _, rows = check(models / "classifier.h5", tfjs, tmp_path / "out", backends="cpu,wasm", checks="fit")
+    assert rows["wasm"]["status"] == "pass" and rows["cpu"]["status"] == "fail"
+    failed = rows["cpu"]["details"]["failed_comparisons"]
+    assert failed["values"] == ["output 0 after training"] and not failed["history"] and not failed["weights"]
+    explanation = rows["cpu"]["details"]["explanation"]
+    assert explanation["kind"] == "kernel" and explanation["layer"] == "hidden", explanation["cause"]
+    assert explanation["op"]["kernel"] == "_FusedMatMul" and explanation["repro"]["reproduces"]
+    assert explanation["cause"].startswith("training matches Keras' (history and final weights), but the trained")
+
+
+def test_a_training_that_itself_differs_is_not_taken_for_an_inference_problem(models, tmp_path):
+    tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "_FusedMatMul", "backend": "cpu", "scale": 1.01}])
+    _, rows = check(models / "classifier.h5", tfjs, tmp_path / "out", backends="cpu", checks="fit")
+    explanation = rows["cpu"]["details"]["explanation"]
+    assert explanation["kind"] == "training" and "its history (loss" in explanation["cause"], explanation["cause"]
+    assert "repro" not in explanation
 
 
 def test_a_convolution_kernel_broken_on_one_backend_passes_on_the_others(models, tmp_path):

@@ -135,11 +135,14 @@ class TrainingComparison:
         every failure is its signature (an acceptance of its id makes the row ``xfail``)."""
         failures = [*self.problems]
         known: list[str] = []
-        for kind, entries in (("history", self.history), ("value", self.values), ("weight", self.weights)):
+        failed: dict[str, list[str]] = {"history": [], "values": [], "weights": []}
+        for kind, group, entries in (("history", "history", self.history), ("value", "values", self.values),
+                                     ("weight", "weights", self.weights)):
             for label, c in entries:
                 if not c.ok:
                     text = format_failure(c, self.title(f"{kind} {label}"))
                     (known if label in self.excused else failures).append(text)
+                    failed[group].append(label)
         explained = bool(known) and not failures and self.known_issue is not None
         failures += known
         status = "fail" if failures else "pass"
@@ -147,6 +150,7 @@ class TrainingComparison:
         weight_errors = [c.max_abs_err for _, c in self.weights if c.max_abs_err is not None]
         history_rel = [c.max_rel_err for _, c in self.history + self.values if c.max_rel_err is not None]
         self.details.update({
+            "failed_comparisons": {**failed, "problems": len(self.problems)},
             "worst_epoch": _worst_epoch(self.history),
             "worst_value": _worst_of(self.values),
             "worst_weight": _worst_of(self.weights),

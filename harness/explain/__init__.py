@@ -39,6 +39,7 @@ from harness.explain.repro import (
     write_repro,
 )
 from harness.explain.tf_kernels import twin_outputs
+from harness.explain.trained import only_predictions_differ, trained_reference, training_differs
 from harness.explain.workaround import describe, find_workaround, workaround_line
 from harness.reference.artifacts import load_keras_model
 from harness.reference.directory import ReferenceModel
@@ -46,8 +47,10 @@ from harness.results import CheckResult
 from harness.verdict.tolerances import Tolerance, model_predict_tolerance
 
 # Numeric checks explained: predict, the conversions (a quantized or sharded model's layers against Keras running the
-# same files: the dequantized weights), and the graph model (node by node).
-EXPLAINED_CHECKS = ("predict", "quantized[uint8]", "quantized[uint16]", "quantized[float16]", "sharded", "graph-model")
+# same files: the dequantized weights), the graph model (node by node), and the training checks whose Keras run
+# records the predictions after training (``trained``).
+EXPLAINED_CHECKS = ("predict", "quantized[uint8]", "quantized[uint16]", "quantized[float16]", "sharded", "graph-model",
+                    "fit", "fit-worker")
 
 
 def needs_explaining(row: CheckResult) -> bool:
@@ -73,8 +76,12 @@ def explain(session: Any, row: CheckResult, reference: ReferenceModel, backends:
     for the model). Adds ``details["explanation"]`` and three lines to the message; returns the explanation."""
     tolerance = tolerance or model_predict_tolerance(row.backend, reference.float32_rounding)
     try:
-        find = _graph_cause if row.check == "graph-model" else _layer_cause
-        cause = find(session, row, reference, backends, tolerance)
+        if row.check == "graph-model":
+            cause = _graph_cause(session, row, reference, backends, tolerance)
+        elif CHECKS[row.check].training is not None:
+            cause = _training_cause(session, row, reference, backends, out)
+        else:
+            cause = _layer_cause(session, row, reference, backends, tolerance)
     except Exception as error:  # noqa: BLE001 - the failure stands whatever breaks its explanation; say why
         cause = _Cause({"kind": "unexplained",
                         "cause": f"the cause could not be found: {type(error).__name__}: {error}"})
@@ -180,6 +187,27 @@ def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
                             f"{', and not on ' + _listed(agrees) if agrees else ''}{op_text}"},
                   layers_repro(files, reference, given, kernel, _kernel_expected(kernel)),
                   tolerance if given.rounding is None else layer_tolerance(tolerance, row.backend, given.rounding))
+
+
+def _training_cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
+                    out: Path | None) -> _Cause:
+    """A training check's cause: training itself differs (history, weights), or only the predictions after training,
+    which are then explained on Keras' trained model as a failed predict is."""
+    if not only_predictions_differ(row.details):
+        differs = training_differs(row.details)
+        return _Cause({"kind": "training",
+                       "cause": f"training itself differs from Keras': {differs}; not the trained model's inference"})
+    if out is None:
+        return _Cause({"kind": "unexplained", "cause": "the predictions after training differ (no report directory "
+                                                       "to build the trained model in)"})
+    run = CHECKS[row.check].training or row.check
+    trained = trained_reference(reference, run, out)
+    tolerance = model_predict_tolerance(row.backend, trained.float32_rounding)
+    cause = _layer_cause(session, replace(row, details={}), trained, backends, tolerance)
+    cause.entry["trained_model"] = str(trained.directory)
+    cause.entry["cause"] = (f"training matches Keras' (history and final weights), but the trained model predicts "
+                            f"differently; on Keras' trained weights, {cause.entry['cause']}")
+    return cause
 
 
 def _graph_cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
