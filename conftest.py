@@ -101,7 +101,8 @@ KERNEL_FAULT_JS = """
       const out = original.kernelFunc(args);
       if (Object.entries(attrs).some(([key, value]) => (args.attrs || {})[key] !== value)) return out;
       const factor = args.backend.makeTensorInfo([], 'float32', new Float32Array([scale]));
-      const scaled = tf.getKernel('Multiply', backend).kernelFunc({ inputs: { a: out, b: factor }, backend: args.backend });
+      const multiply = tf.getKernel('Multiply', backend).kernelFunc;
+      const scaled = multiply({ inputs: { a: out, b: factor }, backend: args.backend });
       args.backend.disposeIntermediateTensorInfo(out);
       args.backend.disposeIntermediateTensorInfo(factor);
       return scaled;
