@@ -168,6 +168,8 @@ def models(tmp_path_factory):
     return root
 
 
+@pytest.mark.browser
+@pytest.mark.keras
 def test_a_model_tfjs_cannot_train_fails_naming_the_issue_until_accepted(models, tmp_path, capsys):
     args = ["check", str(models / "conv.h5"), "--backends", "cpu,wasm", "--checks", "fit", "-q"]
     assert run_cli([*args, "--out", str(tmp_path / "plain")]) == cli.EXIT_FAIL
@@ -198,6 +200,8 @@ reason = "an old acceptance"
     assert [e["id"] for e in report["acceptance"]["stale"]] == ["tfjs-multi-output-evaluation"]
 
 
+@pytest.mark.browser
+@pytest.mark.keras
 def test_the_pytest_api_accepts_by_id_with_a_reason(models, parity):
     plain = parity.check(models / "conv.h5", name="conv_plain", backends=("wasm",), checks=("fit",))
     assert [r.status for r in plain] == ["pass", "fail"]  # preflight, fit
@@ -227,6 +231,8 @@ def test_the_page_says_whether_tfjs_or_the_harness_threw(parity_session, parity_
     assert tfjs_row.details["known_issue"]["id"] == "tfjs-threw" and "/tfjs/" in tfjs_row.details["frame"]
 
 
+@pytest.mark.browser
+@pytest.mark.keras
 def test_a_two_input_model_with_same_shaped_outputs_runs_as_a_graph_model(models, tmp_path, parity_session):
     from harness.reference.directory import load_reference
 

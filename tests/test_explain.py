@@ -12,9 +12,6 @@ from harness.explain.workaround import candidates, describe, workaround_line
 from harness.reference.directory import load_reference
 from harness.verdict.compare import Tolerance
 
-pytestmark = pytest.mark.xdist_group("explain")
-
-
 def test_the_workaround_candidates_keep_the_browser_and_tfjs_version():
     others = ("cpu", "wasm", "webgl:nopack", "webgl:f16", "wasm:nosimd", "wasm:1thread")
     assert candidates("firefox:webgl@4.21.0") == [f"firefox:{name}@4.21.0" for name in others]
@@ -60,6 +57,9 @@ def check(model, tfjs_dir, out, backends="cpu,webgl,wasm", checks="predict"):
     return status, {r["backend"]: r for r in report["results"] if r["check"] == checks}
 
 
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
 def test_an_activation_kernel_broken_on_two_backends_is_named_with_a_workaround_and_a_repro(models, tmp_path, capsys):
     tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "Tanh", "backend": backend, "scale": 1.01}
                                            for backend in ("cpu", "webgl")])
@@ -91,6 +91,9 @@ def test_an_activation_kernel_broken_on_two_backends_is_named_with_a_workaround_
     assert "TensorFlow.js version: 4.22.0" in issue and "SwiftShader" in issue and "kernel `Tanh` alone" in issue
 
 
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
 def test_a_quantized_model_failing_is_explained_on_its_own_files(models, tmp_path):
     tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "Tanh", "backend": "cpu", "scale": 1.01}])
     _, rows = check(models / "tanh.h5", tfjs, tmp_path / "out", backends="cpu,wasm", checks="quantized[uint16]")
@@ -100,6 +103,9 @@ def test_a_quantized_model_failing_is_explained_on_its_own_files(models, tmp_pat
     assert explanation["op"]["kernel"] == "Tanh" and explanation["repro"]["reproduces"]
 
 
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
 def test_predictions_after_training_are_explained_on_keras_trained_weights(models, tmp_path):
     # tfjs fuses Dense's relu into _FusedMatMul for inference only (not while it records gradients): broken there,
     # training matches Keras' and the trained model's predictions do not.
@@ -115,6 +121,9 @@ def test_predictions_after_training_are_explained_on_keras_trained_weights(model
     assert explanation["cause"].startswith("training matches Keras' (history and final weights), but the trained")
 
 
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
 def test_a_training_that_itself_differs_is_not_taken_for_an_inference_problem(models, tmp_path):
     tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "_FusedMatMul", "backend": "cpu", "scale": 1.01}])
     _, rows = check(models / "classifier.h5", tfjs, tmp_path / "out", backends="cpu", checks="fit")
@@ -123,6 +132,9 @@ def test_a_training_that_itself_differs_is_not_taken_for_an_inference_problem(mo
     assert "repro" not in explanation
 
 
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
 def test_a_convolution_kernel_broken_on_one_backend_passes_on_the_others(models, tmp_path):
     tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "FusedConv2D", "backend": "webgl", "scale": 1.01}])
     _, rows = check(models / "conv.h5", tfjs, tmp_path / "out")
@@ -135,6 +147,9 @@ def test_a_convolution_kernel_broken_on_one_backend_passes_on_the_others(models,
     assert explanation["repro"]["reproduces"], explanation["repro"]
 
 
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
 def test_one_op_of_a_graph_model_broken_is_named_node_by_node(models, tmp_path):
     tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "Concat", "backend": "cpu", "scale": 1.01}])
     _, rows = check(models / "two_inputs.h5", tfjs, tmp_path / "out", checks="graph-model")
@@ -151,11 +166,17 @@ def test_one_op_of_a_graph_model_broken_is_named_node_by_node(models, tmp_path):
         "left", "right"}
 
 
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
 def test_the_same_models_on_the_unmodified_tfjs_pass(models, tmp_path):
     status, rows = check(models / "conv.h5", None, tmp_path / "out", backends="webgl")
     assert status == cli.EXIT_PASS and "explanation" not in rows["webgl"]["details"]
 
 
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
 def test_error_grown_over_depth_at_a_tightened_tolerance_is_classified_accumulated(models, tmp_path, parity_session,
                                                                                    monkeypatch):
     from harness.checks import inference
