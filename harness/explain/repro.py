@@ -189,7 +189,7 @@ def _write_page(directory: Path, row: CheckResult, what: str, scripts: list[str]
     variants = {name: {"backend": BACKENDS[name].tfjs_backend, "flags": BACKENDS[name].flags} for name in CANDIDATES}
     config = {"backend": _variant_id(row.backend), "variants": variants, "atol": atol, "rtol": rtol, "what": what}
     page = (PAGE_TEMPLATE.read_text()
-            .replace("__TITLE__", f"{what} on {row.backend}")
+            .replace("__TITLE__", f"{what} (fails on {row.backend})")
             .replace("__SCRIPTS__", "\n".join(f'  <script src="tfjs/{name}"></script>' for name in scripts))
             .replace("__BACKENDS__", ", ".join(variants))
             .replace("__CONFIG__", json.dumps(config)))
