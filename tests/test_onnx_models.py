@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import assert_graph_model_passes, run_cli
+from conftest import RECURRENT_ON_WASM, assert_graph_model_passes, run_cli
 from harness import cli
 from harness.reference.directory import load_reference
 
@@ -112,7 +112,8 @@ def onnx_run(tmp_path_factory):
     paths = [str(build(folder / f"{name}.onnx", np.random.default_rng(index)))
              for index, (name, build) in enumerate(MODELS.items())]
     out = folder / "report"
-    status = run_cli(["check", *paths, "--backends", BACKENDS, "--checks", "graph-model", "--out", str(out), "-q"])
+    status = run_cli(["check", *paths, "--backends", BACKENDS, "--checks", "graph-model", "--out", str(out), "-q",
+                      "--accept", RECURRENT_ON_WASM])
     return status, json.loads((out / "parity.json").read_text()), out
 
 

@@ -7,7 +7,7 @@ from importlib.util import find_spec
 
 import pytest
 
-from conftest import assert_graph_model_passes, run_cli
+from conftest import RECURRENT_ON_WASM, assert_graph_model_passes, run_cli
 from harness import cli
 
 # Looked up, not imported: importing torch changes TensorFlow's float32 results in the last bit, and this process
@@ -93,7 +93,8 @@ def torch_run(tmp_path_factory):
     (folder / "factories.py").write_text(FACTORIES)
     out = folder / "report"
     models = [f"{folder / 'factories.py'}:{name}" for name in ("cnn", "mlp", "lstm")]
-    status = run_cli(["check", *models, "--backends", BACKENDS, "--checks", "graph-model", "--out", str(out), "-q"])
+    status = run_cli(["check", *models, "--backends", BACKENDS, "--checks", "graph-model", "--out", str(out), "-q",
+                      "--accept", RECURRENT_ON_WASM])
     return status, json.loads((out / "parity.json").read_text()), folder
 
 
