@@ -25,3 +25,7 @@ class UsageError(HarnessError):
 
 class SetupError(HarnessError):
     """The environment or a reference cannot support a run; nothing was run."""
+
+
+class NoTfjsTwin(HarnessError):
+    """A model's training setup uses an optimizer, loss or setting the harness cannot build identically in tfjs."""

@@ -13,6 +13,7 @@ import pytest
 from harness.reference import cache, zoo
 from harness.reference.degeneracy import DegenerateReferenceError
 from harness.reference.zoo_build import build_zoo_reference
+from harness.reference.losses import LossSpec
 from harness.reference.optimizers import OptimizerSpec
 from harness.reference.training_spec import TrainingSpec
 from harness.reference.directory import ReferenceFileError, load_reference
@@ -75,7 +76,8 @@ def constant_model_data(rng, n):
 @pytest.mark.keras
 def test_build_refuses_a_model_whose_outputs_are_constant(tmp_path):
     spec = zoo.ModelSpec("constant", "softmax of zeros: every output is 0.1", build_constant_model,
-                         constant_model_data, TrainingSpec(OptimizerSpec("sgd", 0.1), "categorical_crossentropy"),
+                         constant_model_data,
+                         TrainingSpec(OptimizerSpec("sgd", 0.1), LossSpec("categorical_crossentropy")),
                          epochs=1, train_samples=8)
     with pytest.raises(DegenerateReferenceError, match="nearly constant across the batch"):
         build_zoo_reference(spec, tmp_path, key="test")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from harness.reference.keras_env import configure_tensorflow_environment
-from harness.reference.optimizers import OptimizerSpec
+from harness.reference.optimizers import TFJS_BACKEND_EPSILON, OptimizerSpec
 
 STEPS = 6
 
@@ -17,6 +17,8 @@ def tfjs_steps(spec, start, gradients):
     """tfjs' update rules, in float64."""
     w, a, b, accumulated_beta1, accumulated_beta2 = start.copy(), np.zeros_like(start), np.zeros_like(start), 1.0, 1.0
     config = spec.tfjs()
+    if config["name"] == "adagrad":
+        a = np.full_like(start, config["initialAccumulatorValue"])
     for g in gradients:
         if config["name"] == "sgd":
             w = w - config["learningRate"] * g
@@ -31,6 +33,20 @@ def tfjs_steps(spec, start, gradients):
             b = config["beta2"] * b + (1 - config["beta2"]) * g * g
             m_hat, v_hat = a / (1 - accumulated_beta1), b / (1 - accumulated_beta2)
             w = w - config["learningRate"] * m_hat / (np.sqrt(v_hat) + config["epsilon"])
+        elif config["name"] == "adagrad":
+            a = a + g * g
+            w = w - config["learningRate"] * g / np.sqrt(a + TFJS_BACKEND_EPSILON)
+        elif config["name"] == "adadelta":  # the step divides by the accumulator before this gradient is added
+            rho, epsilon = config["rho"], config["epsilon"]
+            update = np.sqrt(b + epsilon) / np.sqrt(a + epsilon) * g
+            a = rho * a + (1 - rho) * g * g
+            b = rho * b + (1 - rho) * update * update
+            w = w - config["learningRate"] * update
+        elif config["name"] == "adamax":
+            accumulated_beta1 *= config["beta1"]
+            a = config["beta1"] * a + (1 - config["beta1"]) * g
+            b = np.maximum(config["beta2"] * b, np.abs(g))
+            w = w - config["learningRate"] / (1 - accumulated_beta1) * a / (b + config["epsilon"])
         else:  # rmsprop, not centered
             b = config["decay"] * b + (1 - config["decay"]) * g * g
             a = config["momentum"] * a + config["learningRate"] * g / np.sqrt(b + config["epsilon"])
@@ -63,11 +79,26 @@ def gradients():
     OptimizerSpec("adam", 1e-3),
     OptimizerSpec("rmsprop", 3e-3, rho=0.9),
     OptimizerSpec("rmsprop", 3e-3, rho=0.8, momentum=0.5),
-], ids=lambda s: f"{s.kind}-m{s.momentum}-n{s.nesterov}")
+    OptimizerSpec("adagrad", 0.05, initial_accumulator_value=0.2),
+    OptimizerSpec("adagrad", 0.05, initial_accumulator_value=0.0),
+    OptimizerSpec("adamax", 2e-3, beta_1=0.8, beta_2=0.99),
+    OptimizerSpec("adadelta", 1.0, rho=0.9, epsilon=1e-6),
+], ids=lambda s: f"{s.kind}-m{s.momentum}-n{s.nesterov}-a{s.initial_accumulator_value}")
 def test_keras_optimizer_follows_tfjs_update_rule(spec, gradients):
+    """Keras' optimizer (or, where tfjs follows another rule, the harness' Keras twin of it) steps as tfjs does."""
     start, grads = gradients
     expected = tfjs_steps(spec, start, grads)
-    np.testing.assert_allclose(keras_steps(spec.keras(), start, grads), expected, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(keras_steps(spec.tfjs_arithmetic(), start, grads), expected, rtol=1e-5, atol=1e-8)
+
+
+def test_keras_adadelta_is_not_tfjs_rule(gradients):
+    """Why an Adadelta model's Keras run is recorded twice: Keras' own Adadelta steps differently from tfjs'."""
+    start, grads = gradients
+    spec = OptimizerSpec("adadelta", 1.0, rho=0.9, epsilon=1e-6)
+    assert spec.tfjs_differs == "tfjs-adadelta-update-order"
+    difference = np.abs(keras_steps(spec.keras(), start, grads) - tfjs_steps(spec, start, grads))
+    assert difference.max() > 1e-2
+    assert OptimizerSpec("adamax", 1e-3).tfjs_differs is None
 
 
 def test_keras_default_adam_epsilon_is_not_tfjs_form(gradients):

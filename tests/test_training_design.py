@@ -3,7 +3,8 @@
 import pytest
 
 from harness.verdict.known_issues import shows_multi_output_evaluation_bug
-from harness.reference.training_spec import TrainingSpec, keras_metric_name
+from harness.reference.losses import LossSpec
+from harness.reference.training_spec import TrainingSpec
 from harness.reference.optimizers import OptimizerSpec
 from harness.reference.training_runs import TrainingReferenceError, choose_min_delta, simulate_early_stopping
 
@@ -37,16 +38,22 @@ def test_a_run_that_cannot_stop_robustly_is_refused():
         choose_min_delta([2.0, 1.0, 0.5], patience=2)  # too short to stop at all
 
 
-def test_tfjs_accuracy_names_map_to_keras_names():
-    assert [keras_metric_name(k) for k in ("acc", "val_acc", "label_acc", "loss", "val_label_loss")] == [
-        "accuracy", "val_accuracy", "label_accuracy", "loss", "val_label_loss"]
+def test_tfjs_compile_arguments_use_tfjs_loss_and_metric_names():
+    spec = TrainingSpec(OptimizerSpec("sgd", 0.1), {"label": LossSpec("categorical_crossentropy"),
+                                                    "score": LossSpec("mean_squared_error")}, metrics=("acc", "mse"))
+    assert spec.tfjs_compile({"label": 3, "score": 1}) == {
+        "optimizer": {"name": "sgd", "learningRate": 0.1},
+        "loss": {"label": "categoricalCrossentropy", "score": "meanSquaredError"},
+        "metrics": {"label": [{"name": "acc", "string": "accuracy"}, {"name": "mse", "string": "mse"}],
+                    "score": [{"name": "acc", "string": "accuracy"}, {"name": "mse", "string": "mse"}]}}
 
 
-def test_tfjs_compile_arguments_use_tfjs_loss_names():
-    spec = TrainingSpec(OptimizerSpec("sgd", 0.1), {"label": "categorical_crossentropy", "score": "mse"}, metrics=())
-    assert spec.tfjs_compile() == {"optimizer": {"name": "sgd", "learningRate": 0.1},
-                                   "loss": {"label": "categoricalCrossentropy", "score": "meanSquaredError"},
-                                   "metrics": []}
+def test_a_loss_from_logits_is_a_function_on_the_page_and_its_accuracy_is_named():
+    spec = TrainingSpec(OptimizerSpec("sgd", 0.1), LossSpec("sparse_categorical_crossentropy", from_logits=True))
+    assert spec.tfjs_compile({"out": 4}) == {
+        "optimizer": {"name": "sgd", "learningRate": 0.1},
+        "loss": {"name": "sparseCategoricalCrossentropy", "fromLogits": True, "labelSmoothing": 0.0},
+        "metrics": {"out": [{"name": "acc", "function": "sparseCategoricalAccuracy"}]}}
 
 
 KERAS = {"loss": 10.2, "label_loss": 1.5, "score_loss": 8.7}

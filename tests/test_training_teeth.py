@@ -52,7 +52,7 @@ def test_fit_fails_when_the_learning_rate_is_off_by_1_percent(parity_session, pa
                          learning_rate_off_by_1_percent)
     assert_fails_past_tolerance(result)
     assert_fails_past_tolerance(result, weights=True)
-    assert result.details["worst_epoch"]["metric"] in ("loss", "accuracy")
+    assert result.details["worst_epoch"]["metric"] in ("loss", "acc")
 
 
 def test_fit_fails_when_one_batch_is_skipped(parity_session, parity_references, parity_backend):

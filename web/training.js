@@ -4,22 +4,72 @@
 (function (parity) {
   'use strict';
 
-  /** A tf.train optimizer with every hyper-parameter given (see harness/optimizers.py). */
+  /** A tf.train optimizer with every hyper-parameter given (see harness/reference/optimizers.py). */
   function optimizer(config) {
     switch (config.name) {
       case 'sgd': return tf.train.sgd(config.learningRate);
       case 'momentum': return tf.train.momentum(config.learningRate, config.momentum, config.useNesterov);
+      case 'adagrad': return tf.train.adagrad(config.learningRate, config.initialAccumulatorValue);
+      case 'adadelta': return tf.train.adadelta(config.learningRate, config.rho, config.epsilon);
       case 'adam': return tf.train.adam(config.learningRate, config.beta1, config.beta2, config.epsilon);
+      case 'adamax': return tf.train.adamax(config.learningRate, config.beta1, config.beta2, config.epsilon, 0);
       case 'rmsprop':
         return tf.train.rmsprop(config.learningRate, config.decay, config.momentum, config.epsilon, config.centered);
       default: throw new Error(`unknown optimizer '${config.name}'`);
     }
   }
 
+  /** `fn` under `name`: tfjs-layers names a metric or loss function by its function name. */
+  function named(name, fn) {
+    Object.defineProperty(fn, 'name', { value: name });
+    return fn;
+  }
+
+  /**
+   * A loss as harness/reference/losses.py describes it: tfjs-layers' loss name, or, for Keras' from_logits and
+   * label_smoothing, the function a tfjs user compiles with: tf.losses' softmax and sigmoid cross-entropies take
+   * logits and a label smoothing (per-sample, reduction NONE: tfjs-layers takes the mean), and probabilities with
+   * smoothed labels go through tf.metrics' cross-entropies.
+   */
+  function loss(spec) {
+    if (typeof spec === 'string') return spec;
+    const none = tf.Reduction.NONE;
+    const smoothing = spec.labelSmoothing || 0;
+    switch (spec.name) {
+      case 'categoricalCrossentropy':
+        return named(spec.name, spec.fromLogits
+          ? (yTrue, yPred) => tf.losses.softmaxCrossEntropy(yTrue, yPred, undefined, smoothing, none)
+          : (yTrue, yPred) => tf.metrics.categoricalCrossentropy(
+            yTrue.mul(1 - smoothing).add(smoothing / yTrue.shape[yTrue.rank - 1]), yPred));
+      case 'binaryCrossentropy':
+        return named(spec.name, spec.fromLogits
+          ? (yTrue, yPred) => tf.losses.sigmoidCrossEntropy(yTrue, yPred, undefined, smoothing, none)
+          : (yTrue, yPred) => tf.metrics.binaryCrossentropy(yTrue.mul(1 - smoothing).add(0.5 * smoothing), yPred));
+      case 'sparseCategoricalCrossentropy':
+        return named(spec.name, (yTrue, yPred) => {
+          const classes = yPred.shape[yPred.rank - 1];
+          const labels = tf.oneHot(yTrue.reshape(yPred.shape.slice(0, -1)).toInt(), classes);
+          return tf.losses.softmaxCrossEntropy(labels, yPred, undefined, 0, none);
+        });
+      default: throw new Error(`loss '${spec.name}': no logits or label smoothing form`);
+    }
+  }
+
+  function losses(config) {
+    if (typeof config === 'string' || 'fromLogits' in config) return loss(config);
+    return Object.fromEntries(Object.entries(config).map(([output, spec]) => [output, loss(spec)]));
+  }
+
+  /** Each output's metrics (harness/reference/metrics.py): tfjs' own string, or a tf.metrics function by name. */
+  function metrics(config) {
+    const build = m => m.string || named(m.name, (yTrue, yPred) => tf.metrics[m.function](yTrue, yPred));
+    return Object.fromEntries(Object.entries(config).map(([output, list]) => [output, list.map(build)]));
+  }
+
   // Dropout masks come from each side's own random generator and can never match: off on both sides.
   function compile(model, config) {
     model.layers.forEach(layer => { if (layer.getClassName() === 'Dropout') layer.rate = 0; });
-    model.compile({ optimizer: optimizer(config.optimizer), loss: config.loss, metrics: config.metrics });
+    model.compile({ optimizer: optimizer(config.optimizer), loss: losses(config.loss), metrics: metrics(config.metrics) });
   }
 
   function decodeAll(encoded) {

@@ -22,6 +22,7 @@ from harness.checks.context import CheckContext
 from harness.verdict.compare import Comparison, compare_within, format_failure, worst_ratio
 from harness.verdict.known_issues import (
     FROZEN_BATCH_NORMALIZATION,
+    KNOWN_ISSUES,
     TFJS_MULTI_OUTPUT_EVALUATION,
     KnownIssue,
     failed_with,
@@ -30,7 +31,6 @@ from harness.verdict.known_issues import (
 from harness.reference.directory import TrainingReference, tfjs_weight_name
 from harness.results import CheckResult
 from harness.verdict.tolerances import Tolerance, TrainingTolerance, training_tolerance, widened_by_rounding
-from harness.reference.training_spec import keras_metric_name
 from harness.browser.tensors import decode_named, decode_tensor, encode_tensor
 
 Job = dict[str, Any]
@@ -86,22 +86,27 @@ class TrainingComparison:
     def title(self, what: str) -> str:
         return f"{self.context.reference.name} / {what} / {self.context.check} on {self.context.backend}"
 
+    def note_metrics(self, training: TrainingReference) -> None:
+        """Where a compared metric is tfjs' definition and not what Keras' metric of that name reports."""
+        notes = training.raw.get("metric_notes")
+        if notes:
+            self.details["metric_notes"] = notes
+
     def compare_histories(self, browser: dict[str, list[float]], keras: dict[str, list[float]]) -> None:
-        """Every Keras history key, epoch by epoch (tfjs' ``acc`` names mapped to Keras' ``accuracy``)."""
-        renamed = {keras_metric_name(key): values for key, values in browser.items()}
-        self.details["history"] = {"keras": keras, "browser": renamed}
-        missing = sorted(set(keras) - set(renamed))
-        extra = sorted(set(renamed) - set(keras))
+        """Every Keras history key, epoch by epoch (both sides name each metric as tfjs does: ``metrics``)."""
+        self.details["history"] = {"keras": keras, "browser": browser}
+        missing = sorted(set(keras) - set(browser))
+        extra = sorted(set(browser) - set(keras))
         if missing or extra:
             self.problems.append(self.title("history") + f": keys differ: missing in browser {missing}, "
                                  f"only in browser {extra}")
         for key in keras:
             if "loss" in key:
-                self._check_finite(key, renamed.get(key, []), "browser")
+                self._check_finite(key, browser.get(key, []), "browser")
                 self._check_finite(key, keras[key], "Keras")
         for key in keras:
-            if key in renamed:
-                actual = np.asarray(renamed[key], dtype=np.float64)
+            if key in browser:
+                actual = np.asarray(browser[key], dtype=np.float64)
                 expected = np.asarray(keras[key], dtype=np.float64)
                 self.history.append((key, compare_within(actual, expected, self.tolerance.history)))
 
@@ -201,6 +206,7 @@ def _fit_comparison(context: CheckContext, training: TrainingReference, run: str
                     ran: dict[str, Any]) -> TrainingComparison:
     """The browser's history and final weights (``ran``) against Keras' run ``run``."""
     comparison = TrainingComparison(context, training_tolerance(context.backend))
+    comparison.note_metrics(training)
     comparison.compare_histories(ran["history"], training.get("runs", run, "history"))
     if ran.get("weights") is not None and "weights" in training.get("runs", run):
         comparison.compare_weights(decode_named(ran["weights"]), training.named_arrays("runs", run, "weights"))
@@ -210,29 +216,31 @@ def _fit_comparison(context: CheckContext, training: TrainingReference, run: str
 
 
 def _judged(training: TrainingReference, build: Callable[[TrainingReference], TrainingComparison]) -> CheckResult:
-    """``build``'s comparison with Keras' runs as a row. When it fails on a model with frozen BatchNormalization
-    and the browser's run matches Keras' batch-statistics run instead, that is the known difference by design
-    (``FROZEN_BATCH_NORMALIZATION``): a ``fail`` naming it, with the failures against the usual run.
+    """``build``'s comparison with Keras' runs as a row. When it fails and the browser's run matches one of Keras'
+    runs the way tfjs trains instead (``TrainingReference.alternatives``: frozen BatchNormalization on batch
+    statistics, tfjs' Adadelta rule), that is the known difference: a ``fail`` naming it, with the failures against
+    Keras' own run.
 
-    The match covers the training histories and every trained weight. Keras cannot update a frozen layer's
-    moving statistics (it disables a frozen layer's updates) while tfjs does, so those statistics, and what
-    uses them (predictions after training, the val_* history), are left out of it."""
+    For frozen BatchNormalization the match leaves out the layers' moving statistics and what uses them (predictions
+    after training, the val_* history): Keras cannot update a frozen layer's moving statistics while tfjs does."""
     result = build(training).result()
-    alternative = training.batch_statistics()
-    if result.status != "fail" or alternative is None:
+    if result.status != "fail":
         return result
-    frozen = training.get("batch_statistics", "layers")
-    matched = build(alternative)
-    matched.history = [(key, c) for key, c in matched.history if not key.startswith("val_")]
-    matched.values = [(label, c) for label, c in matched.values if not label.endswith("after training")]
-    matched.weights = [(name, c) for name, c in matched.weights
-                       if not any(name.startswith(f"{layer}/moving_") for layer in frozen)]
-    verdict = matched.result()
-    if verdict.status != "pass":
-        return result
-    failed_with(result, FROZEN_BATCH_NORMALIZATION)
-    result.details["batch_statistics"] = {"layers": frozen, "max_abs_err": verdict.max_abs_err, "atol": verdict.atol,
-                                          "weights_max_abs_err": verdict.details.get("weights_max_abs_err")}
+    for issue_id, alternative in training.alternatives().items():
+        matched = build(alternative)
+        if issue_id == FROZEN_BATCH_NORMALIZATION.id:
+            frozen = training.get("alternatives", issue_id, "layers")
+            matched.history = [(key, c) for key, c in matched.history if not key.startswith("val_")]
+            matched.values = [(label, c) for label, c in matched.values if not label.endswith("after training")]
+            matched.weights = [(name, c) for name, c in matched.weights
+                               if not any(name.startswith(f"{layer}/moving_") for layer in frozen)]
+        verdict = matched.result()
+        if verdict.status == "pass":
+            failed_with(result, KNOWN_ISSUES[issue_id])
+            result.details["matched_tfjs_rule"] = {
+                "issue": issue_id, "max_abs_err": verdict.max_abs_err, "atol": verdict.atol,
+                "weights_max_abs_err": verdict.details.get("weights_max_abs_err")}
+            return result
     return result
 
 
@@ -376,7 +384,8 @@ def check_evaluate(context: CheckContext, mutate: Mutation | None = None) -> Che
     training, job = _start(context, mutate, "evaluate", data="heldout")
     ran = context.page.call(PageOperation.TRAIN, encoded_job(job))
     comparison = TrainingComparison(context, training_tolerance(context.backend))
-    browser = {keras_metric_name(key): value for key, value in ran["results"].items()}
+    comparison.note_metrics(training)
+    browser = dict(ran["results"])
     keras = training.get("runs", "evaluate", "results")
     comparison.details["results"] = {"keras": keras, "browser": browser}
     if set(browser) != set(keras):

@@ -183,12 +183,12 @@ class TrainingReference:
             value = value[key]
         return value
 
-    def batch_statistics(self) -> TrainingReference | None:
-        """Keras' runs with the model's frozen BatchNormalization layers normalising with batch statistics, as
-        tfjs trains them (see ``training_runs``), in place of ``runs``; None for a model without such layers."""
-        if "batch_statistics" not in self.raw:
-            return None
-        return TrainingReference(self.directory, {**self.raw, "runs": self.raw["batch_statistics"]["runs"]})
+    def alternatives(self) -> dict[str, TrainingReference]:
+        """Keras' runs the way tfjs trains where that is known to differ from Keras (frozen BatchNormalization on
+        batch statistics, tfjs' Adadelta rule: see ``training_runs``), each in place of ``runs``, by the id of the
+        known issue the difference is; empty for a model tfjs trains as Keras does."""
+        return {issue: TrainingReference(self.directory, {**self.raw, "runs": alternative["runs"]})
+                for issue, alternative in self.raw.get("alternatives", {}).items()}
 
     def arrays(self, *keys: str) -> list[np.ndarray]:
         """The arrays listed at ``keys`` (a list of tensor entries), in order."""

@@ -23,7 +23,7 @@ from harness.errors import SetupError
 from harness.reference.optimizers import OptimizerSpec
 from harness.reference.directory import TRAINING_JSON, save_arrays
 from harness.reference.keras_model import keras_data, keras_names, keras_predict
-from harness.reference.training_spec import TrainingSpec, compile_keras, disable_dropout
+from harness.reference.training_spec import TrainingSpec, compile_keras, disable_dropout, output_last_dims
 
 # The Core API recipe's two optimizers (plain SGD and Adam), and how many passes over the data.
 CORE_API_OPTIMIZERS: dict[str, OptimizerSpec] = {
@@ -31,6 +31,8 @@ CORE_API_OPTIMIZERS: dict[str, OptimizerSpec] = {
     "adam": OptimizerSpec("adam", 1e-3),
 }
 CORE_API_PASSES = 2
+# The known issue a model with frozen BatchNormalization shows in tfjs' training (``verdict.known_issues``).
+FROZEN_BATCH_NORMALIZATION = "tfjs-frozen-batch-normalization"
 # An early-stopping decision is only robust if every epoch's improvement is this far (relative to
 # the loss) from the threshold: far beyond the history tolerance, so float noise cannot flip it.
 EARLY_STOPPING_MIN_MARGIN = 1e-3
@@ -66,11 +68,13 @@ class _Trainer:
         self.start = model.get_weights()
         self.names = keras_names(model.weights)
         self.prefix = ""
+        self.tfjs_arithmetic = False  # compile with the optimizer's tfjs rule instead of Keras' own
         disable_dropout(model)
 
     def fresh(self) -> Any:
         self.model.set_weights(self.start)
-        compile_keras(self.model, self.training)
+        optimizer = self.training.optimizer
+        compile_keras(self.model, self.training, optimizer.tfjs_arithmetic() if self.tfjs_arithmetic else None)
         return self.model
 
     def save_weights(self, run: str) -> list[dict[str, Any]]:
@@ -91,8 +95,9 @@ def build_training_runs(training: TrainingSpec, data: TrainingData, model: Any, 
     output_names = list(model.output_names)
     fit_args = {"batch_size": training.batch_size, "shuffle": False, "verbose": 0}
     unavailable: dict[str, str] = {}
-    extra: dict[str, Any] = {}
+    alternatives: dict[str, Any] = {}
     frozen = frozen_batch_normalization(model)
+    differs = training.optimizer.tfjs_differs
     if training.head_from is not None:
         runs = {"fine-tune": _fine_tune_run(trainer, training.head_from, x, y, reference_x, fit_args)}
     else:
@@ -101,16 +106,24 @@ def build_training_runs(training: TrainingSpec, data: TrainingData, model: Any, 
             unavailable["early-stopping"] = (
                 f"frozen BatchNormalization ({', '.join(frozen)}): tfjs normalises with batch statistics whenever "
                 "it trains, Keras 2 does not, so no stop can be designed that both runs share")
-            extra["batch_statistics"] = {"layers": frozen,
-                                         "runs": _batch_statistics_runs(trainer, frozen, data, reference_x, fit_args)}
+            alternatives[FROZEN_BATCH_NORMALIZATION] = {
+                "layers": frozen, "runs": _batch_statistics_runs(trainer, frozen, data, reference_x, fit_args)}
+        elif differs:
+            unavailable["early-stopping"] = (
+                f"tfjs' {training.optimizer.kind} follows another update rule than Keras' ({differs}: the fit rows "
+                "name it), so no stop can be designed that both runs share")
         else:
             try:
                 runs["early-stopping"] = _early_stopping_run(trainer, x, y, fit_args)
             except TrainingReferenceError as error:
                 unavailable["early-stopping"] = str(error)
+        if differs:
+            alternatives[differs] = {"optimizer": training.optimizer.kind,
+                                     "runs": _tfjs_optimizer_runs(trainer, data, reference_x, fit_args)}
 
     write_training_json(directory, {
-        "compile": training.tfjs_compile(),
+        "compile": training.tfjs_compile(output_last_dims(model)),
+        "metric_notes": training.metric_notes(),
         "epochs": training.epochs,
         "batch_size": training.batch_size,
         "validation_split": training.validation_split,
@@ -121,7 +134,7 @@ def build_training_runs(training: TrainingSpec, data: TrainingData, model: Any, 
         "heldout": {"inputs": save_arrays(directory, "heldout_input", input_names, data.heldout_x),
                     "targets": save_arrays(directory, "heldout_target", output_names, data.heldout_y)},
         "runs": runs,
-        **extra,
+        "alternatives": alternatives,
     })
     return unavailable
 
@@ -164,6 +177,17 @@ def _batch_statistics_runs(trainer: _Trainer, frozen: list[str], data: TrainingD
         del model.train_step
         for layer in layers:
             del layer._get_training_value
+
+
+def _tfjs_optimizer_runs(trainer: _Trainer, data: TrainingData, reference_x: list[np.ndarray],
+                         fit_args: dict[str, Any]) -> dict[str, Any]:
+    """Keras' runs with an optimizer that follows tfjs' update rule (``OptimizerSpec.tfjs_arithmetic``) where it is
+    not Keras': the training checks compare with these only to recognise that difference."""
+    trainer.prefix, trainer.tfjs_arithmetic = "tfjs_optimizer_", True
+    try:
+        return _full_model_runs(trainer, data, reference_x, fit_args)
+    finally:
+        trainer.prefix, trainer.tfjs_arithmetic = "", False
 
 
 def _full_model_runs(trainer: _Trainer, data: TrainingData, reference_x: list[np.ndarray],

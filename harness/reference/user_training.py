@@ -22,23 +22,23 @@ from typing import Any
 
 import numpy as np
 
-from harness.errors import HarnessError, UsageError
-from harness.reference.optimizers import OptimizerSpec
+from harness.errors import NoTfjsTwin, UsageError
+from harness.reference.losses import LOSS_TWINS, LossSpec, TargetKind, keras_loss
+from harness.reference.metrics import METRIC_NAMES, metric_name
+from harness.reference.optimizers import OPTIMIZER_KINDS, TFJS_BACKEND_EPSILON, OptimizerSpec
 from harness.reference.training_runs import TrainingData
-from harness.reference.training_spec import LOSSES, EarlyStoppingSpec, TrainingSpec
+from harness.reference.training_spec import EarlyStoppingSpec, TrainingSpec
 
-# Keras' other names for the losses in ``training_spec.LOSSES``.
-LOSS_ALIASES = {"mean_squared_error": "mse", "mae": "mean_absolute_error"}
-ACCURACY_NAMES = ("accuracy", "acc")
-# Keras optimizer config fields that change the update in a way the harness' tfjs twin does not.
-UNTWINNED_OPTIMIZER_FIELDS = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue")
-OPTIMIZER_KINDS = {"sgd": "sgd", "adam": "adam", "rmsprop": "rmsprop"}
+# Keras optimizer config fields that change the update in a way tfjs' optimizers do not.
+UNTWINNED_OPTIMIZER_FIELDS = ("weight_decay", "clipnorm", "global_clipnorm", "clipvalue", "use_ema", "amsgrad")
+# Keras optimizers tfjs-core has no twin of.
+KERAS_ONLY_OPTIMIZERS = ("Nadam", "Ftrl", "AdamW", "Lion", "Adafactor")
 TRAIN_FIELDS = {
-    "optimizer": "sgd, momentum, adam or rmsprop (or an object: kind, learning_rate, momentum, nesterov, "
-                 "beta_1, beta_2, epsilon, rho, centered)",
+    "optimizer": f"{', '.join(OPTIMIZER_KINDS)} (or an object: kind, learning_rate, momentum, nesterov, beta_1, "
+                 "beta_2, epsilon, rho, centered, initial_accumulator_value)",
     "learning_rate": "a positive number",
-    "loss": f"one of {', '.join(sorted({*LOSSES, *LOSS_ALIASES}))}",
-    "metrics": "a list: accuracy is compared; others are ignored",
+    "loss": f"one of {', '.join(sorted(LOSS_TWINS))} (or an object: name, from_logits, label_smoothing)",
+    "metrics": f"a list of metrics tfjs reports: {', '.join(METRIC_NAMES)} or their Keras names",
     "epochs": "a positive integer",
     "batch_size": "a positive integer",
     "samples": "a positive integer: generated training rows",
@@ -48,10 +48,6 @@ TRAIN_FIELDS = {
     "max_epochs": "a positive integer: early-stopping's longest run",
 }
 TEACHER_SEED = 7
-
-
-class NoTfjsTwin(HarnessError):
-    """The model's training setup uses something the harness cannot build identically in tfjs."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +111,11 @@ def check_train_fields(raw: Any, source: str) -> dict[str, Any]:
         if "optimizer" in raw:
             _optimizer_from_train(raw)
         if "loss" in raw:
-            loss_name(raw["loss"])
+            _loss_from_train(raw["loss"])
+        for metric in raw.get("metrics", []):
+            if metric_name(metric) is None:
+                raise NoTfjsTwin(f"metric {metric!r}: tfjs reports no such metric (it reports "
+                                 f"{', '.join(METRIC_NAMES)})")
     except NoTfjsTwin as error:
         raise UsageError(f"{source}: {error}") from None
     return raw
@@ -125,7 +125,7 @@ def _valid(key: str, value: Any) -> bool:
     if key == "optimizer":
         return isinstance(value, (str, dict))
     if key == "loss":
-        return isinstance(value, str)
+        return isinstance(value, (str, dict))
     if key == "metrics":
         return isinstance(value, list) and all(isinstance(m, str) for m in value)
     if key == "learning_rate":
@@ -150,7 +150,7 @@ def training_spec(compiled: dict[str, Any] | None, overrides: dict[str, Any], ou
         raise NoTfjsTwin("no training setup: the model was saved without compile() and no --train file gives "
                          "an optimizer and a loss")
     if "loss" in overrides:
-        loss: str | dict[str, str] = loss_name(overrides["loss"])
+        loss: LossSpec | dict[str, LossSpec] = _loss_from_train(overrides["loss"])
     elif compiled.get("loss") is not None:
         loss = _compiled_loss(compiled["loss"], output_names)
     else:
@@ -161,7 +161,7 @@ def training_spec(compiled: dict[str, Any] | None, overrides: dict[str, Any], ou
                                  max_epochs=overrides.get("max_epochs", defaults.early_stopping.max_epochs))
     return dataclasses.replace(
         defaults,
-        metrics=tuple(dict.fromkeys("accuracy" for m in metrics if m in ACCURACY_NAMES)),
+        metrics=tuple(dict.fromkeys(name for name in map(metric_name, metrics) if name is not None)),
         early_stopping=stopping,
         **{key: overrides[key] for key in ("epochs", "batch_size", "samples", "heldout_samples", "validation_split")
            if key in overrides},
@@ -173,28 +173,35 @@ def keras_optimizer(raw: dict[str, Any]) -> OptimizerSpec:
     name = str(raw.get("class_name", "")).split(">")[-1]
     config = raw.get("config", {})
     kind = name.lower()
+    if name in KERAS_ONLY_OPTIMIZERS:
+        raise NoTfjsTwin(f"optimizer {name}: tfjs has no {name} (tfjs-core's optimizers: {', '.join(OPTIMIZER_KINDS)})")
     if kind not in OPTIMIZER_KINDS:
-        raise NoTfjsTwin(f"optimizer {name}: the harness builds only SGD, Adam and RMSprop identically in tfjs")
+        raise NoTfjsTwin(f"optimizer {name}: not one tfjs-core has ({', '.join(OPTIMIZER_KINDS)})")
     rate = config.get("learning_rate")
     if not isinstance(rate, (int, float)):
         raise NoTfjsTwin(f"optimizer {name}: learning_rate {rate!r} is a schedule; tfjs optimizers take a constant")
     used = [key for key in UNTWINNED_OPTIMIZER_FIELDS if config.get(key)]
-    if config.get("use_ema"):
-        used.append("use_ema")
-    if config.get("amsgrad"):
-        used.append("amsgrad")
     if used:
         raise NoTfjsTwin(f"optimizer {name}: {', '.join(used)} has no tfjs twin")
+    epsilon = float(config.get("epsilon", 1e-7))
     if kind == "sgd":
         momentum = float(config.get("momentum", 0.0))
         if momentum:
             return OptimizerSpec("momentum", float(rate), momentum=momentum, nesterov=bool(config.get("nesterov")))
         return OptimizerSpec("sgd", float(rate))
-    if kind == "adam":
-        return OptimizerSpec("adam", float(rate), beta_1=float(config.get("beta_1", 0.9)),
-                             beta_2=float(config.get("beta_2", 0.999)), epsilon=float(config.get("epsilon", 1e-7)))
+    if kind == "adagrad":
+        if epsilon != TFJS_BACKEND_EPSILON:
+            raise NoTfjsTwin(f"optimizer Adagrad: epsilon={epsilon:g} has no tfjs twin (tfjs' adagrad takes no "
+                             f"epsilon and adds the backend's, {TFJS_BACKEND_EPSILON:g})")
+        return OptimizerSpec("adagrad", float(rate), epsilon=epsilon,
+                             initial_accumulator_value=float(config.get("initial_accumulator_value", 0.1)))
+    if kind == "adadelta":
+        return OptimizerSpec("adadelta", float(rate), rho=float(config.get("rho", 0.95)), epsilon=epsilon)
+    if kind in ("adam", "adamax"):
+        return OptimizerSpec(kind, float(rate), beta_1=float(config.get("beta_1", 0.9)),  # type: ignore[arg-type]
+                             beta_2=float(config.get("beta_2", 0.999)), epsilon=epsilon)
     return OptimizerSpec("rmsprop", float(rate), rho=float(config.get("rho", 0.9)),
-                         momentum=float(config.get("momentum", 0.0)), epsilon=float(config.get("epsilon", 1e-7)),
+                         momentum=float(config.get("momentum", 0.0)), epsilon=epsilon,
                          centered=bool(config.get("centered", False)))
 
 
@@ -208,45 +215,40 @@ def _optimizer_from_train(raw: dict[str, Any]) -> OptimizerSpec:
     unknown = sorted(set(fields) - known)
     if unknown:
         raise NoTfjsTwin(f"optimizer: unknown field '{unknown[0]}' (known: {', '.join(sorted(known))})")
-    if fields.get("kind") not in ("sgd", "momentum", "adam", "rmsprop"):
-        raise NoTfjsTwin(f"optimizer {fields.get('kind')!r}: known are sgd, momentum, adam, rmsprop")
+    if fields.get("kind") not in OPTIMIZER_KINDS:
+        raise NoTfjsTwin(f"optimizer {fields.get('kind')!r}: known are {', '.join(OPTIMIZER_KINDS)}")
+    if fields["kind"] == "adadelta":
+        fields.setdefault("rho", 0.95)
     return OptimizerSpec(**fields)
 
 
-def loss_name(raw: Any) -> str:
-    """The ``LOSSES`` key of a Keras loss (a name, or a serialized loss object with default settings)."""
-    if isinstance(raw, dict):
-        config = raw.get("config", {})
-        settings = [key for key in ("from_logits", "label_smoothing") if config.get(key)]
-        if settings:
-            raise NoTfjsTwin(f"loss {raw.get('class_name')}: {', '.join(settings)} has no tfjs twin (tfjs' "
-                             "string losses take probabilities)")
-        raw = config.get("fn") or config.get("name") or raw.get("class_name")
-    name = LOSS_ALIASES.get(str(raw), str(raw))
-    if name not in LOSSES:
-        raise NoTfjsTwin(f"loss {raw!r}: the harness compares {', '.join(sorted(LOSSES))}")
-    return name
-
-
-def _compiled_loss(raw: Any, output_names: list[str]) -> str | dict[str, str]:
+def _loss_from_train(raw: Any) -> LossSpec:
+    """``--train``'s loss: a Keras name, or ``{"name", "from_logits", "label_smoothing"}``."""
     if isinstance(raw, dict) and "class_name" not in raw:
-        return {name: loss_name(raw[name]) for name in output_names}
+        unknown = sorted(set(raw) - {"name", "from_logits", "label_smoothing"})
+        if unknown or "name" not in raw:
+            raise NoTfjsTwin(f"loss {raw!r}: an object takes name, from_logits and label_smoothing")
+        return keras_loss({"class_name": raw["name"], "config": {k: v for k, v in raw.items() if k != "name"}})
+    return keras_loss(raw)
+
+
+def _compiled_loss(raw: Any, output_names: list[str]) -> LossSpec | dict[str, LossSpec]:
+    if isinstance(raw, dict) and "class_name" not in raw:
+        return {name: keras_loss(raw[name]) for name in output_names}
     if isinstance(raw, list):
-        return {name: loss_name(item) for name, item in zip(output_names, raw)}
-    return loss_name(raw)
+        return {name: keras_loss(item) for name, item in zip(output_names, raw)}
+    return keras_loss(raw)
 
 
-def _compiled_metrics(raw: Any) -> list[str]:
-    """Metric names from a compile config (nested lists of names or serialized metrics)."""
+def _compiled_metrics(raw: Any) -> list[Any]:
+    """Metric entries from a compile config (nested lists or dicts of names or serialized metrics)."""
     if raw is None:
         return []
-    if isinstance(raw, dict):
-        if "class_name" in raw:
-            return [str(raw.get("config", {}).get("name", ""))]
-        return [name for value in raw.values() for name in _compiled_metrics(value)]
+    if isinstance(raw, dict) and "class_name" not in raw:
+        return [entry for value in raw.values() for entry in _compiled_metrics(value)]
     if isinstance(raw, list):
-        return [name for value in raw for name in _compiled_metrics(value)]
-    return [str(raw)]
+        return [entry for value in raw for entry in _compiled_metrics(value)]
+    return [raw]
 
 
 def read_training_data(path: Path, model: Any, training: TrainingSpec) -> TrainingData:
@@ -294,7 +296,7 @@ def _data_array(path: Path, arrays: dict[str, np.ndarray], name: str, positional
 def generated_training_data(model: Any, training: TrainingSpec, make_x: Any) -> TrainingData:
     """Seeded inputs (``make_x(rows, seed_offset)``) and a linear teacher's targets of the kind the loss wants."""
     x, held_x = make_x(training.samples, 2), make_x(training.heldout_samples, 3)
-    losses = training.loss if isinstance(training.loss, dict) else {n: training.loss for n in model.output_names}
+    losses = training.losses(list(model.output_names))
     teacher = _Teacher(model, x)
     return TrainingData(x, teacher.targets(x, losses), held_x, teacher.targets(held_x, losses))
 
@@ -319,22 +321,34 @@ class _Teacher:
     def _raw_features(x: list[np.ndarray]) -> np.ndarray:
         return np.concatenate([a.reshape(len(a), -1).astype(np.float64) for a in x], axis=1)
 
-    def targets(self, x: list[np.ndarray], losses: dict[str, str]) -> list[np.ndarray]:
+    def targets(self, x: list[np.ndarray], losses: dict[str, LossSpec]) -> list[np.ndarray]:
         features = (self._raw_features(x) - self.mean) / self.std
         targets = []
         for i, name in enumerate(self.model.output_names):
             logits = (features @ self.maps[i]).reshape(len(features), *self.output_shapes[i])
-            targets.append(_targets_for(losses[name], logits, self.output_stats[i]))
+            targets.append(_targets_for(losses[name].twin.targets, logits, self.output_stats[i]))
         return targets
 
 
-def _targets_for(loss: str, logits: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
-    if loss == "categorical_crossentropy":
-        return np.eye(logits.shape[-1], dtype=np.float32)[np.argmax(logits, axis=-1)]
-    if loss == "sparse_categorical_crossentropy":
-        return np.argmax(logits, axis=-1).astype(np.int32)
-    if loss == "binary_crossentropy":
+def _targets_for(kind: TargetKind, logits: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
+    """Targets of the kind a loss wants, from a teacher's ``logits`` (``stats``: the model's own outputs' mean and
+    spread, the range real-valued targets take)."""
+    classes = np.argmax(logits, axis=-1)
+    if kind == "one-hot":
+        return np.eye(logits.shape[-1], dtype=np.float32)[classes]
+    if kind == "classes":
+        return classes.astype(np.int32)
+    if kind == "binary":
         return (logits > np.median(logits)).astype(np.float32)
-    mean, std = stats
+    if kind == "signs":
+        return np.where(logits > np.median(logits), 1.0, -1.0).astype(np.float32)
+    if kind == "distribution":
+        shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
     standard = (logits - logits.mean()) / (logits.std() or 1.0)
+    if kind == "counts":
+        return np.round(np.exp(0.5 * standard)).astype(np.float32)
+    if kind == "positive":
+        return (1.0 + 0.3 * np.clip(standard, -2.5, 2.5)).astype(np.float32)
+    mean, std = stats
     return (mean + std * standard).astype(np.float32)

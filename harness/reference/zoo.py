@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from harness.errors import UsageError
+from harness.reference.losses import LossSpec
 from harness.reference.optimizers import OptimizerSpec
 from harness.reference.training_spec import TrainingSpec
 
@@ -212,32 +213,35 @@ ZOO: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             "mlp", "the seeds' model: Dense 784->32 relu, Dense 32->10 softmax", build_mlp, mlp_data,
-            TrainingSpec(OptimizerSpec("adam", 1e-3), "categorical_crossentropy", core_api=True),
+            TrainingSpec(OptimizerSpec("adam", 1e-3), LossSpec("categorical_crossentropy"), core_api=True),
         ),
         ModelSpec(
             "cnn", "Conv2D, MaxPooling2D, BatchNormalization, Dropout, Flatten, Dense", build_cnn, cnn_data,
-            TrainingSpec(OptimizerSpec("momentum", 1e-2, momentum=0.9), "categorical_crossentropy"),
+            TrainingSpec(OptimizerSpec("momentum", 1e-2, momentum=0.9), LossSpec("categorical_crossentropy")),
         ),
         ModelSpec(
             "rnn", "Embedding + LSTM on integer token sequences", build_rnn, rnn_data,
-            TrainingSpec(OptimizerSpec("rmsprop", 3e-3, rho=0.9), "sparse_categorical_crossentropy"),
+            TrainingSpec(OptimizerSpec("rmsprop", 3e-3, rho=0.9), LossSpec("sparse_categorical_crossentropy")),
             epochs=3,
         ),
         ModelSpec(
             "functional", "two inputs, two outputs (softmax and regression), Concatenate",
             build_functional, functional_data,
-            TrainingSpec(OptimizerSpec("sgd", 1e-2), {"label": "categorical_crossentropy", "score": "mse"},
+            TrainingSpec(OptimizerSpec("sgd", 1e-2),
+                         {"label": LossSpec("categorical_crossentropy"), "score": LossSpec("mean_squared_error")},
                          metrics=()),
             epochs=3,
         ),
         ModelSpec(
             "binary", "Dense 20->16 relu, Dense 16->1 sigmoid: binary crossentropy", build_binary, binary_data,
-            TrainingSpec(OptimizerSpec("momentum", 5e-2, momentum=0.9, nesterov=True), "binary_crossentropy"),
+            TrainingSpec(OptimizerSpec("momentum", 5e-2, momentum=0.9, nesterov=True),
+                         LossSpec("binary_crossentropy")),
         ),
         ModelSpec(
             "mobilenet_v2", "transfer learning: frozen MobileNetV2 base (alpha 0.35, 96x96x3), Dense softmax head",
             build_mobilenet_v2, mobilenet_data,
-            TrainingSpec(OptimizerSpec("momentum", 1e-2, momentum=0.9), "sparse_categorical_crossentropy", epochs=4,
+            TrainingSpec(OptimizerSpec("momentum", 1e-2, momentum=0.9), LossSpec("sparse_categorical_crossentropy"),
+                         epochs=4,
                          batch_size=16, samples=72, heldout_samples=16, head_from="features"),
             train_samples=128, inner_outputs=("features",),
         ),
