@@ -111,6 +111,12 @@ def models(tmp_path_factory):
                       keras.layers.Dense(10, activation="softmax", kernel_initializer=small, name="scores")]
                      ).save(root / "fresh.h5")
 
+    # A weak reference: a freshly initialised 1000-class head (every answer near 1/1000) spreads 10x-100x its
+    # tolerance, enough to run the checks on, not enough to call informative.
+    keras.utils.set_random_seed(0)
+    keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu"),
+                      keras.layers.Dense(1000, activation="softmax", name="classes")]).save(root / "head1000.h5")
+
     from harness.reference.conversions import convert_layers_model
 
     (root / "tfjs").mkdir()
@@ -274,6 +280,21 @@ def test_a_model_whose_outputs_are_constant_is_refused_with_what_to_do(models, t
     assert "seeded inputs in --input-range 0,1" in output and "trained weights" in output
     row = rows(report)[("reference-build", "cpu")]
     assert row["status"] == "error" and "nearly constant across the batch" in row["message"]
+
+
+def test_a_weak_reference_is_run_marked_and_its_power_measured(models, tmp_path, capsys):
+    status, output, report = check(capsys, tmp_path, models / "head1000.h5", "--backends", "cpu",
+                                   "--checks", "predict")
+    assert status == cli.EXIT_PASS, output
+    weak = rows(report)[("predict", "cpu")]["details"]["weak_reference"]
+    assert weak and all(line.startswith("head1000/classes: nearly constant") for line in weak), weak
+    factors = [float(line.split(": ")[-1].split(" x the tolerance")[0]) for line in weak]
+    assert all(10 <= factor < 100 for factor in factors), weak
+    power = report["power"]
+    assert power["backend"] == "cpu" and power["models"]["head1000"]["weak_reference"] == weak
+    assert power["models"]["head1000"]["faults"], power  # what predict catches with it, fault by fault
+    assert "WEAK reference head1000: head1000/classes: nearly constant" in output and "Detection power on cpu" in output
+    assert "\nhead1000 (weak reference)  pass" in output, output  # the matrix says so too
 
 
 def test_constant_expected_outputs_are_refused(models, tmp_path, capsys):

@@ -1,12 +1,16 @@
-"""References that cannot tell right from wrong are refused."""
+"""References that cannot tell right from wrong are refused; those that can tell little are run and marked weak."""
 
 import numpy as np
+import pytest
 
 from harness.reference.degeneracy import (
     INFORMATIVE_FACTOR,
     LOOSEST_PREDICT_ATOL,
     LOOSEST_PREDICT_RTOL,
+    REFUSE_FACTOR,
+    DegenerateReferenceError,
     degeneracy_problems,
+    judge_reference,
     min_spread,
 )
 from harness.verdict.tolerances import PREDICT_TOLERANCES
@@ -43,9 +47,47 @@ def test_the_rule_follows_the_loosest_predict_tolerance():
     assert min_spread(2.0) == INFORMATIVE_FACTOR * (1e-5 + 1e-4 * 2.0)
 
 
-def test_a_spread_too_small_for_the_tolerance_to_see_is_refused():
-    # Outputs near 1000 that vary by 5: a constant answer of 1000 would be off by at most 5, only 50x the
-    # tolerance there (1e-5 + 1e-4 x 1000 = 0.1): refused. Varying by 20 (200x): accepted.
-    narrow = 1000 + np.linspace(0, 5, 8).reshape(8, 1)
-    assert "spread 5 < 10" in degeneracy_problems(narrow, "m/price")[0]
-    assert degeneracy_problems(1000 + np.linspace(0, 20, 8).reshape(8, 1), "m/price") == []
+def spread_at(factor, base):
+    """The spread that is exactly ``factor`` x the loosest tolerance at magnitude ``base + spread``."""
+    return factor * (LOOSEST_PREDICT_ATOL + LOOSEST_PREDICT_RTOL * base) / (1 - factor * LOOSEST_PREDICT_RTOL)
+
+
+def spread_of(factor, centre=1000.0):
+    """A one-column batch from ``centre`` up, spreading exactly ``factor`` x the tolerance at its magnitude."""
+    return (centre + np.linspace(0, spread_at(factor, centre), 8)).reshape(8, 1)
+
+
+@pytest.mark.parametrize("factor, verdict", [(9, "refused"), (11, "weak"), (99, "weak"), (101, "informative")])
+def test_each_side_of_each_boundary(factor, verdict):
+    """Below 10x the tolerance refused, from 10x to 100x weak (run, marked), from 100x informative."""
+    assert (REFUSE_FACTOR, INFORMATIVE_FACTOR) == (10, 100)
+    output = spread_of(factor)
+    if verdict == "refused":
+        with pytest.raises(DegenerateReferenceError, match=rf"m/price: nearly constant across the batch .*: "
+                                                            rf"{factor:g} x the tolerance"):
+            judge_reference([output], ["price"], "m", advice="give --inputs")
+        return
+    weak = judge_reference([output], ["price"], "m")
+    if verdict == "weak":
+        assert len(weak) == 1 and f": {factor:g} x the tolerance" in weak[0], weak
+    else:
+        assert weak == []
+
+
+@pytest.mark.parametrize("factor, verdict", [(9, "refused"), (11, "weak"), (99, "weak"), (101, "informative")])
+def test_across_classes_has_the_same_boundaries(factor, verdict):
+    batch = np.linspace(-0.5, 0.5, 8).reshape(8, 1)  # varies across the batch; the two columns differ by a step
+    output = np.hstack([batch, batch + spread_at(factor, 0.5)])
+    if verdict == "refused":
+        with pytest.raises(DegenerateReferenceError, match=rf"across classes .*: {factor:g} x the tolerance"):
+            judge_reference([output], ["out"], "m")
+    else:
+        assert len(judge_reference([output], ["out"], "m")) == (verdict == "weak")
+
+
+def test_a_refusal_names_every_refused_output_and_the_advice():
+    with pytest.raises(DegenerateReferenceError) as refused:
+        judge_reference([np.ones((4, 3)), spread_of(50), np.zeros((1, 2))], ["a", "b", "c"], "m", advice="use X")
+    message = str(refused.value)
+    assert "m/a: nearly constant across the batch" in message and "m/c: batch of 1" in message
+    assert "m/b" not in message and message.endswith("use X")

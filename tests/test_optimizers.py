@@ -101,6 +101,15 @@ def test_keras_adadelta_is_not_tfjs_rule(gradients):
     assert OptimizerSpec("adamax", 1e-3).tfjs_differs is None
 
 
+@pytest.mark.parametrize("rho, epsilon", [(0.9, 1e-6), (0.5, 1e-3), (0.99, 1e-8)])
+def test_tfjs_adadelta_rule_is_plain_sgd(gradients, rho, epsilon):
+    """What the known issue says: in tfjs' order both running averages stay equal, so each step is the learning
+    rate times the gradient, whatever rho and epsilon are (which is why its teeth change the learning rate)."""
+    start, grads = gradients
+    adadelta = tfjs_steps(OptimizerSpec("adadelta", 0.5, rho=rho, epsilon=epsilon), start, grads)
+    np.testing.assert_allclose(adadelta, tfjs_steps(OptimizerSpec("sgd", 0.5), start, grads), rtol=1e-12)
+
+
 def test_keras_default_adam_epsilon_is_not_tfjs_form(gradients):
     """Why the mapping sets adaptive_epsilon=True: Keras' default puts epsilon on the uncorrected sqrt(v)."""
     import tf_keras as keras

@@ -45,12 +45,6 @@
         return named(spec.name, spec.fromLogits
           ? (yTrue, yPred) => tf.losses.sigmoidCrossEntropy(yTrue, yPred, undefined, smoothing, none)
           : (yTrue, yPred) => tf.metrics.binaryCrossentropy(yTrue.mul(1 - smoothing).add(0.5 * smoothing), yPred));
-      case 'sparseCategoricalCrossentropy':
-        return named(spec.name, (yTrue, yPred) => {
-          const classes = yPred.shape[yPred.rank - 1];
-          const labels = tf.oneHot(yTrue.reshape(yPred.shape.slice(0, -1)).toInt(), classes);
-          return tf.losses.softmaxCrossEntropy(labels, yPred, undefined, 0, none);
-        });
       default: throw new Error(`loss '${spec.name}': no logits or label smoothing form`);
     }
   }

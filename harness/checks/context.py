@@ -25,8 +25,12 @@ class CheckContext:
     server: ParityServer | None = None
 
     def result(self, **fields: object) -> CheckResult:
-        """A ``CheckResult`` for this model, backend and check."""
-        return CheckResult(model=self.reference.name, backend=self.backend, check=self.check, **fields)  # type: ignore[arg-type]
+        """A ``CheckResult`` for this model, backend and check (saying so when its reference is weak)."""
+        result = CheckResult(model=self.reference.name, backend=self.backend, check=self.check,
+                             **fields)  # type: ignore[arg-type]
+        if self.reference.weak_reference:
+            result.details["weak_reference"] = list(self.reference.weak_reference)
+        return result
 
 
 class CheckFunction(Protocol):

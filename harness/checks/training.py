@@ -227,6 +227,9 @@ def _judged(training: TrainingReference, build: Callable[[TrainingReference], Tr
     if result.status != "fail":
         return result
     for issue_id, alternative in training.alternatives().items():
+        if alternative is None:  # no Keras run can follow tfjs' rule: the known difference explains the failure
+            return failed_with(result, KNOWN_ISSUES[issue_id], "tfjs' rule differs from Keras' in a way no Keras run "
+                               "can follow, so this failure is taken as its effect")
         matched = build(alternative)
         if issue_id == FROZEN_BATCH_NORMALIZATION.id:
             frozen = training.get("alternatives", issue_id, "layers")

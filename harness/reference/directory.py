@@ -87,6 +87,9 @@ class ReferenceModel:
     # What one more sample cost a Keras call at build time (on this CPU, Keras' fixed cost per call left out): the
     # first guess of a check's cost before a backend has run the model (``run.cost``); None: Keras did not tell.
     keras_sample_ms: float | None = None
+    # Why the reference is weak (outputs that spread only 10x-100x the loosest tolerance: ``degeneracy``); empty
+    # when it is informative. Every row of the model says so, and the run measures what predict can catch with it.
+    weak_reference: tuple[str, ...] = ()
 
     @property
     def batch(self) -> int:
@@ -183,11 +186,13 @@ class TrainingReference:
             value = value[key]
         return value
 
-    def alternatives(self) -> dict[str, TrainingReference]:
+    def alternatives(self) -> dict[str, TrainingReference | None]:
         """Keras' runs the way tfjs trains where that is known to differ from Keras (frozen BatchNormalization on
         batch statistics, tfjs' Adadelta rule: see ``training_runs``), each in place of ``runs``, by the id of the
-        known issue the difference is; empty for a model tfjs trains as Keras does."""
+        known issue the difference is; None for a known difference no Keras run can follow (tfjs' centered
+        rmsprop); empty for a model tfjs trains as Keras does."""
         return {issue: TrainingReference(self.directory, {**self.raw, "runs": alternative["runs"]})
+                if "runs" in alternative else None
                 for issue, alternative in self.raw.get("alternatives", {}).items()}
 
     def arrays(self, *keys: str) -> list[np.ndarray]:
@@ -239,6 +244,7 @@ def load_reference(directory: Path) -> ReferenceModel:
             inner_outputs=_tensor_entries(raw.get("inner_outputs", {}).get("outputs", [])),
             inner_rounding=_tensor_entries(raw.get("inner_outputs", {}).get("rounding", [])),
             keras_sample_ms=raw.get("keras_sample_ms"),
+            weak_reference=tuple(raw.get("weak_reference", ())),
         )
     except FileNotFoundError as error:
         raise ReferenceFileError(f"{path}: no manifest (not a reference directory)") from error

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from harness.reference.conversions import CONVERSIONS
-from harness.reference.degeneracy import refuse_degenerate
+from harness.reference.degeneracy import judge_reference
 from harness.reference.directory import ReferenceModel, load_reference, write_manifest
 from harness.reference.training_runs import TrainingData
 from harness.reference.training_spec import TrainingSpec
@@ -61,7 +61,7 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     probe = with_inner_outputs(model, source.inner_outputs)
     computed, count = keras_predict(probe, source.inputs), len(model.outputs)
     outputs = computed[:count]
-    refuse_degenerate(outputs, list(model.output_names), source.name, source.advice)
+    weak = judge_reference(outputs, list(model.output_names), source.name, source.advice)
     exact = float64_outputs(probe, source.inputs, source.custom_objects)
     rounding = largest_difference(outputs, exact[:count])
     inner = save_inner_outputs(source.inner_outputs, computed[count:], exact[count:], directory) \
@@ -72,6 +72,7 @@ def build_keras_reference(source: KerasSource, directory: Path, conversions: tup
     if train and source.training is not None and source.data is not None:
         unavailable.update(build_training_runs(source.training, source.data, model, source.inputs, directory))
     write_manifest(directory, {
+        **({"weak_reference": weak} if weak else {}),
         **layers_manifest(model, directory, source.name, model_json, source.inputs, outputs),
         "float32_rounding": rounding,
         "keras_sample_ms": sample_cost_ms(model, source.inputs),

@@ -49,7 +49,7 @@ TWINNED_LOSSES: tuple[TwinnedLoss, ...] = (
     TwinnedLoss("categorical_crossentropy", "categoricalCrossentropy", "one-hot", ("CategoricalCrossentropy",),
                 ("from_logits", "label_smoothing")),
     TwinnedLoss("sparse_categorical_crossentropy", "sparseCategoricalCrossentropy", "classes",
-                ("SparseCategoricalCrossentropy",), ("from_logits",)),
+                ("SparseCategoricalCrossentropy",)),
     TwinnedLoss("binary_crossentropy", "binaryCrossentropy", "binary", ("BinaryCrossentropy",),
                 ("from_logits", "label_smoothing")),
     TwinnedLoss("kl_divergence", "kullbackLeiblerDivergence", "distribution",
@@ -65,6 +65,13 @@ KERAS_ONLY_LOSSES: dict[str, str] = {
     "binary_focal_crossentropy": "tfjs has no focal loss",
     "categorical_focal_crossentropy": "tfjs has no focal loss",
     "ctc": "tfjs has no CTC loss",
+}
+# Why a setting of a twinned loss has no tfjs twin, where that needs saying.
+UNTWINNED_SETTINGS = {
+    "sparse_categorical_crossentropy": " (tfjs-layers checks the targets of a loss function against the output's "
+                                       "shape, so integer labels need its own sparseCategoricalCrossentropy, which "
+                                       "takes probabilities; a tfjs user one-hots the labels and trains with "
+                                       "categorical_crossentropy from logits)",
 }
 KERAS_ONLY_ALIASES = {"huber_loss": "huber", "Huber": "huber", "BinaryFocalCrossentropy": "binary_focal_crossentropy",
                       "CategoricalFocalCrossentropy": "categorical_focal_crossentropy"}
@@ -102,7 +109,6 @@ class LossSpec:
         if "label_smoothing" in self.twin.options:
             settings["label_smoothing"] = self.label_smoothing
         classes = {"categorical_crossentropy": keras.losses.CategoricalCrossentropy,
-                   "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
                    "binary_crossentropy": keras.losses.BinaryCrossentropy}
         return classes[self.name](**settings)
 
@@ -150,6 +156,7 @@ def _with_settings(twin: TwinnedLoss, config: dict[str, Any], label: str) -> Los
         if config.get(key) and key not in twin.options:
             untwinned.append(f"{key}={config[key]!r}")
     if untwinned:
-        raise NoTfjsTwin(f"loss {label}: {', '.join(untwinned)} has no tfjs twin")
+        why = UNTWINNED_SETTINGS.get(twin.keras, "")
+        raise NoTfjsTwin(f"loss {label}: {', '.join(untwinned)} has no tfjs twin{why}")
     return LossSpec(twin.keras, from_logits=bool(config.get("from_logits", False)),
                     label_smoothing=float(config.get("label_smoothing", 0.0) or 0.0))

@@ -35,7 +35,11 @@ adamax      ``Adamax(learning_rate, beta_1, beta_2,          ``tf.train.adamax(l
 rmsprop     ``RMSprop(learning_rate, rho, momentum,          ``tf.train.rmsprop(learningRate, decay,
             epsilon, centered)``                             momentum, epsilon, centered)``: Keras' ``rho``
                                                              is tfjs' ``decay``; both add epsilon inside the
-                                                             square root and start the mean square at 0
+                                                             square root and start the mean square at 0.
+                                                             Centered, tfjs *subtracts* epsilon there
+                                                             (``sqrt(ms - mg^2 - eps)``), which is NaN
+                                                             wherever the gradient's variance is below
+                                                             epsilon (``RMSPROP_CENTERED_EPSILON``)
 ==========  ===============================================  ==========================================
 """
 
@@ -51,6 +55,8 @@ TFJS_BACKEND_EPSILON = 1e-7
 # The known difference a Keras Adadelta run shows in tfjs (``verdict.known_issues``): its id, recorded with
 # the Keras run that follows tfjs' rule.
 ADADELTA_UPDATE_ORDER = "tfjs-adadelta-update-order"
+# tfjs' centered rmsprop subtracts epsilon inside its square root: no Keras run can follow it past the first NaN.
+RMSPROP_CENTERED_EPSILON = "tfjs-rmsprop-centered-epsilon"
 
 
 @dataclass(frozen=True)
@@ -79,8 +85,12 @@ class OptimizerSpec:
     @property
     def tfjs_differs(self) -> str | None:
         """The known issue id when tfjs' optimizer of this kind follows another rule than Keras' (its Keras run
-        is then recorded twice: Keras' rule, and tfjs' with ``tfjs_arithmetic``); None when they are the same."""
-        return ADADELTA_UPDATE_ORDER if self.kind == "adadelta" else None
+        is then recorded twice where ``tfjs_arithmetic`` can follow tfjs' rule); None when they are the same."""
+        if self.kind == "adadelta":
+            return ADADELTA_UPDATE_ORDER
+        if self.kind == "rmsprop" and self.centered:
+            return RMSPROP_CENTERED_EPSILON
+        return None
 
     def keras(self) -> Any:
         """The tf_keras optimizer (TF_USE_LEGACY_KERAS must be set before the first TensorFlow import)."""
@@ -108,10 +118,11 @@ class OptimizerSpec:
         raise ValueError(f"unknown optimizer kind '{self.kind}'")
 
     def tfjs_arithmetic(self) -> Any:
-        """A Keras optimizer that follows tfjs' own rule where it is not Keras' (``tfjs_differs``)."""
-        if self.kind != "adadelta":
-            return self.keras()
-        return _tfjs_adadelta(self)
+        """A Keras optimizer that follows tfjs' own rule where it is not Keras' (``tfjs_differs``); None where no
+        Keras run can follow it (centered rmsprop's square root of a negative number)."""
+        if self.kind == "adadelta":
+            return _tfjs_adadelta(self)
+        return None if self.tfjs_differs else self.keras()
 
     def tfjs(self) -> dict[str, Any]:
         """The arguments ``parity.training.optimizer`` passes to ``tf.train.<name>`` on the page."""

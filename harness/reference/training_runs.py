@@ -118,8 +118,9 @@ def build_training_runs(training: TrainingSpec, data: TrainingData, model: Any, 
             except TrainingReferenceError as error:
                 unavailable["early-stopping"] = str(error)
         if differs:
-            alternatives[differs] = {"optimizer": training.optimizer.kind,
-                                     "runs": _tfjs_optimizer_runs(trainer, data, reference_x, fit_args)}
+            alternatives[differs] = {"optimizer": training.optimizer.kind}
+            if training.optimizer.tfjs_arithmetic() is not None:
+                alternatives[differs]["runs"] = _tfjs_optimizer_runs(trainer, data, reference_x, fit_args)
 
     write_training_json(directory, {
         "compile": training.tfjs_compile(output_last_dims(model)),

@@ -21,7 +21,7 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.reference.conversions import graph_entry, read_signature, signature_tensor_names
-from harness.reference.degeneracy import refuse_degenerate
+from harness.reference.degeneracy import judge_reference
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel, load_reference, save_arrays, write_manifest
 from harness.reference.formats import ModelFormatError
 from harness.reference.user_training import TrainingSetup, generated_training_data, read_training_data
@@ -202,8 +202,9 @@ def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: I
     inputs = make_inputs(specs, plan)
     produced = converted.run({spec.name: x for spec, x in zip(specs, inputs)})
     outputs = [produced[key] for key in converted.output_keys]
-    refuse_degenerate(outputs, converted.output_keys, name, generated_advice(plan))
+    weak = judge_reference(outputs, converted.output_keys, name, generated_advice(plan))
     write_manifest(directory, {
+        **({"weak_reference": weak} if weak else {}),
         "name": name,
         "model_json": converted.model_json,
         "inputs": save_arrays(directory, "input", [s.name for s in specs], inputs),
@@ -244,7 +245,7 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
                for group in raw.get("weightsManifest", []) for w in group["weights"]]
     input_arrays = load_user_arrays(inputs, None, "--inputs")
     output_arrays = [a.astype(np.float32) for a in load_user_arrays(expected, None, "--expected")]
-    refuse_degenerate(output_arrays, [str(path) for path in expected], name,
+    weak = judge_reference(output_arrays, [str(path) for path in expected], name,
                       "--expected must be what the original model gave for --inputs, on a batch of varied real samples")
     input_names = [f"input_{i}" for i in range(len(inputs))]
     output_names = [f"output_{i}" for i in range(len(expected))]
@@ -261,6 +262,7 @@ def build_tfjs_reference(model_json_path: Path, directory: Path, name: str, inpu
                                    f"{output_names}; give one --inputs and one --expected file for each, in that order")
         conversions["graph"] = graph_entry(signature, input_names, output_names)
     write_manifest(directory, {
+        **({"weak_reference": weak} if weak else {}),
         "name": name,
         "model_json": f"{GRAPH_DIRECTORY}/model.json" if graph else "model.json",
         "inputs": save_arrays(directory, "input", input_names, input_arrays),

@@ -12,7 +12,9 @@ from harness.results import STATUSES, CheckResult
 STATUS_ORDER = {"error": 0, "fail": 1, "xfail": 2, "skip": 3, "pass": 4}
 MATRIX_LEGEND = ("Each cell: the worst status of the model's checks that ran on that backend (skip only when none "
                  "ran; each skip is listed with its reason), and predict's largest error / tolerance (1 is at the "
-                 "tolerance's limit, above 1 fails). Every check's ratio: parity.html.")
+                 "tolerance's limit, above 1 fails). Every check's ratio: parity.html. A model marked (weak "
+                 "reference) has outputs that spread only 10x-100x the tolerance: what predict can catch with them "
+                 "is under Detection power.")
 CHANGE_HEADER = ["model", "backend", "check", "what", "before", "after", "change"]
 
 
@@ -94,6 +96,8 @@ def power_lines(report: dict[str, Any]) -> list[str]:
     lines = [f"Detection power on {power['backend']} (faults planted into each model; predict against the unchanged "
              "reference):"]
     for model, figures in power["models"].items():
+        if figures.get("weak_reference"):
+            lines.append(f"WEAK reference {model}: " + "; ".join(figures["weak_reference"]))
         if "note" in figures:
             lines.append(f"{model}: {figures['note']}")
             continue
@@ -142,8 +146,9 @@ def matrix_rows(report: dict[str, Any]) -> list[list[str]]:
     backends = list(dict.fromkeys(r["backend"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     table = [["model", *backends]]
+    weak = {r["model"] for r in rows if (r.get("details") or {}).get("weak_reference")}
     for model in models:
-        line = [model]
+        line = [f"{model} (weak reference)" if model in weak else model]
         for backend in backends:
             cell = [r for r in rows if r["model"] == model and r["backend"] == backend]
             line.append(_cell(cell) if cell else "-")

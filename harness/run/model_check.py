@@ -60,6 +60,7 @@ from harness.reference.user_training import check_train_fields, read_train_file,
 from harness.report.document import build_report
 from harness.results import CheckResult
 from harness.run.engine import RunEngine, RunOutcome, RunSettings, row_order, run_or_skip
+from harness.run.power import power_block
 from harness.run.interrupt import deadline
 from harness.run.shards import Group
 from harness.run.tensorflow_log import TENSORFLOW_LOG
@@ -69,6 +70,7 @@ REFERENCE_BUILD = "reference-build"  # the row of a model whose reference could 
 REPAIRED_DIRECTORY = "repaired"  # --repair's model.json files (with their weights), one folder per model
 CUSTOM_JS_DIRECTORY = "custom-js"  # only the user's --custom-js is served from here
 CUSTOM_JS = "custom.js"
+POWER_BACKEND = "cpu"  # where faults are planted for a weak reference (the exact backend), if the run has it
 
 
 @dataclass(frozen=True)
@@ -225,6 +227,10 @@ def run_user_check(options: CheckOptions) -> RunOutcome:
         engine.run([Group(name, backend, how.checks) for name in references for backend in how.backends],
                    lambda session, group, check: run_or_skip(session, references[group.model], group.backend, check),
                    references)
+        weak = {name: reference for name, reference in references.items() if reference.weak_reference}
+        if weak:  # what predict can catch with a weak reference: planted faults (docs/power.md)
+            engine.write(power=power_block(settings, POWER_BACKEND if POWER_BACKEND in how.backends
+                                           else how.backends[0], weak))
         outcome = engine.finish()
     if refused + newly_refused:
         raise _RefusedModels("\n".join(refused + newly_refused))

@@ -12,10 +12,14 @@ from typing import Any
 
 import numpy as np
 
+from harness.browser.engines import engines_of
 from harness.browser.page import BackendPage, PageOperation
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.checks.inference import expected_predictions, with_inner_outputs
+from harness.errors import HarnessError
 from harness.reference.directory import ReferenceModel, tfjs_weight_name
+from harness.run.engine import RunSettings
+from harness.run.session import ParitySession
 from harness.verdict.compare import Tolerance, allowance, compare_within, worst_ratio
 
 LAYER_CHANGE = 1e-3  # the relative change planted in one weight of each layer
@@ -150,3 +154,21 @@ def measure_power(page: BackendPage, reference: ReferenceModel, model_url: str) 
             "faults": [{"fault": fault.label, "ratio": r} for fault, r in zip(planted, ratios)],
             "smallest_flagged_change": smallest,
             "warning": f"predict misses {', '.join(missed)}: {ADVICE}" if missed else None}
+
+
+def power_block(settings: RunSettings, backend: str, references: dict[str, ReferenceModel]) -> dict[str, Any]:
+    """The report's ``power`` block: ``measure_power`` for every model on ``backend``, in a session of its own; a
+    model it cannot measure says why (the others are still measured). A model with a weak reference carries why."""
+    models: dict[str, Any] = {}
+    endpoint = settings.endpoints[0] if settings.endpoints else None
+    with ParitySession(settings.timeout_s, tfjs=settings.tfjs, endpoint=endpoint, engines=engines_of((backend,))) \
+            as session:
+        for name, reference in references.items():
+            try:
+                models[name] = measure_power(session.page(backend), reference, session.model_url(reference))
+            except HarnessError as error:
+                models[name] = {"note": f"could not be measured: {error}"}
+                session.discard_page(backend)
+            if reference.weak_reference:
+                models[name]["weak_reference"] = list(reference.weak_reference)
+    return {"backend": backend, "models": models}

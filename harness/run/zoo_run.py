@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.browser.engines import engines_of
 from harness.checks import DEFAULT_CHECKS, check_applies, recorded_reason
-from harness.run.power import measure_power
-from harness.errors import HarnessError
+from harness.run.power import power_block
 from harness.options import reference_timeout
 from harness.reference.cache import DEFAULT_FIXTURES_DIR, ensure_references
 from harness.reference.directory import ReferenceModel
@@ -21,7 +19,7 @@ from harness.report.junit import write_junit
 from harness.results import CheckResult
 from harness.run.engine import RunEngine, RunOutcome, RunSettings, row_order, run_or_skip
 from harness.run.interrupt import deadline
-from harness.run.session import ParitySession, reference_environment
+from harness.run.session import reference_environment
 from harness.run.shards import Group
 from harness.run.tensorflow_log import TENSORFLOW_LOG
 
@@ -74,25 +72,8 @@ def run_parity(options: RunOptions) -> RunOutcome:
         engine.run(groups, lambda session, group, check: run_or_skip(session, references[group.model], group.backend,
                                                                      check), references)
         if options.power:
-            engine.write(power=_power(options, options.power, references))
+            engine.write(power=power_block(options.settings, options.power, references))
         outcome = engine.finish()
     if options.save_baseline:
         write_atomically(options.save_baseline, outcome.path.read_text())
     return outcome
-
-
-def _power(options: RunOptions, backend: str, references: dict[str, ReferenceModel]) -> dict[str, Any]:
-    """``run.power`` for every model on ``backend``, in a session of its own; a model it cannot measure says
-    why (the others are still measured)."""
-    models: dict[str, Any] = {}
-    settings = options.settings
-    endpoint = settings.endpoints[0] if settings.endpoints else None
-    with ParitySession(settings.timeout_s, tfjs=settings.tfjs, endpoint=endpoint, engines=engines_of((backend,))) \
-            as session:
-        for name, reference in references.items():
-            try:
-                models[name] = measure_power(session.page(backend), reference, session.model_url(reference))
-            except HarnessError as error:
-                models[name] = {"note": f"could not be measured: {error}"}
-                session.discard_page(backend)
-    return {"backend": backend, "models": models}

@@ -76,14 +76,27 @@ TFJS_ADADELTA_UPDATE_ORDER = KnownIssue(
     id="tfjs-adadelta-update-order",
     summary="tfjs' adadelta divides each step's gradient by the running average of squared gradients as it was "
             "before this step's gradient is added; Keras' Adadelta (and the paper) add it first. The browser's "
-            "training matched Keras' run with tfjs' rule instead, so a model trained with Adadelta in tfjs ends "
-            "elsewhere than in Keras (at the first step tfjs moves each weight by the learning rate times the "
-            "whole gradient)",
+            "training matched Keras' run with tfjs' rule instead. In tfjs' order the two running averages (squared "
+            "gradients and squared updates) stay equal, so every step moves each weight by the learning rate times "
+            "the gradient: tfjs' Adadelta is plain SGD, rho and epsilon have no effect, and the model ends elsewhere "
+            "than Keras' Adadelta takes it",
     upstream="tfjs-core src/optimizers/adadelta_optimizer.ts (applyGradients); not reported upstream as far as the "
              "harness knows",
-    workaround="train with RMSprop or Adam (tfjs' match Keras'), or accept that browser and Keras Adadelta runs "
-               "differ",
+    workaround="train with RMSprop or Adam (tfjs' match Keras'); to train the same way on both sides, use SGD with "
+               "Adadelta's learning rate, which is what tfjs' Adadelta computes",
     kind="difference by design",
+)
+
+TFJS_RMSPROP_CENTERED_EPSILON = KnownIssue(
+    id="tfjs-rmsprop-centered-epsilon",
+    summary="tfjs' centered rmsprop subtracts epsilon inside its square root, sqrt(meanSquare - meanGrad^2 - "
+            "epsilon), where Keras (and TensorFlow) add it: wherever a gradient's running variance is below "
+            "epsilon (always at the first step for a small gradient) the update is NaN, and the weights it touches "
+            "stay NaN",
+    upstream="tfjs-core src/optimizers/rmsprop_optimizer.ts (applyGradients, centered branch); not reported "
+             "upstream as far as the harness knows",
+    workaround="train with centered: false (tf.train.rmsprop(lr, decay, momentum, epsilon, false)), which matches "
+               "Keras' RMSprop(centered=False)",
 )
 
 # What tfjs cannot run, recognised in its error message: the check is a ``fail`` naming the issue.
@@ -160,8 +173,8 @@ CONVERTER_REFUSED = KnownIssue(
     kind="converter refusal",
 )
 KNOWN_ISSUES: dict[str, KnownIssue] = {issue.id: issue for issue in (
-    TFJS_MULTI_OUTPUT_EVALUATION, FROZEN_BATCH_NORMALIZATION, TFJS_ADADELTA_UPDATE_ORDER, *CANNOT_RUN, TFJS_THREW,
-    CONVERTER_REFUSED)}
+    TFJS_MULTI_OUTPUT_EVALUATION, FROZEN_BATCH_NORMALIZATION, TFJS_ADADELTA_UPDATE_ORDER, TFJS_RMSPROP_CENTERED_EPSILON,
+    *CANNOT_RUN, TFJS_THREW, CONVERTER_REFUSED)}
 
 
 def _close(a: float | None, b: float | None) -> bool:
