@@ -49,11 +49,26 @@ def test_tfjs_compile_arguments_use_tfjs_loss_and_metric_names():
 
 
 def test_a_loss_from_logits_is_a_function_on_the_page_and_its_accuracy_is_named():
-    spec = TrainingSpec(OptimizerSpec("sgd", 0.1), LossSpec("sparse_categorical_crossentropy", from_logits=True))
+    spec = TrainingSpec(OptimizerSpec("sgd", 0.1), LossSpec("categorical_crossentropy", from_logits=True))
     assert spec.tfjs_compile({"out": 4}) == {
         "optimizer": {"name": "sgd", "learningRate": 0.1},
-        "loss": {"name": "sparseCategoricalCrossentropy", "fromLogits": True, "labelSmoothing": 0.0},
-        "metrics": {"out": [{"name": "acc", "function": "sparseCategoricalAccuracy"}]}}
+        "loss": {"name": "categoricalCrossentropy", "fromLogits": True, "labelSmoothing": 0.0},
+        "metrics": {"out": [{"name": "acc", "function": "categoricalAccuracy"}]}}
+    with pytest.raises(ValueError, match="from_logits has no tfjs twin"):
+        LossSpec("sparse_categorical_crossentropy", from_logits=True)
+
+
+def test_compiled_metrics_tfjs_does_not_report_are_named_not_dropped():
+    from harness.reference.user_training import training_spec
+
+    compiled = {"optimizer_config": {"class_name": "Adam", "config": {"learning_rate": 0.01}},
+                "loss": "categorical_crossentropy",
+                "metrics": [["accuracy", {"class_name": "AUC", "config": {"name": "auc"}},
+                             "top_k_categorical_accuracy"]]}
+    spec = training_spec(compiled, {}, ["out"])
+    assert spec.metrics == ("acc",)
+    assert spec.metric_notes() == {"auc": "not compared: tfjs reports no such metric",
+                                   "top_k_categorical_accuracy": "not compared: tfjs reports no such metric"}
 
 
 KERAS = {"loss": 10.2, "label_loss": 1.5, "score_loss": 8.7}

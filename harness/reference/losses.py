@@ -1,7 +1,8 @@
 """One loss, built identically in Keras and in tfjs: every loss tfjs-layers has, by both names.
 
 tfjs-layers' ``lossesMap`` holds 14 losses, each the same arithmetic as the Keras loss of the same
-meaning (transcribed from tfjs-layers 4.22 ``losses.ts``; ``tests/test_losses.py`` computes both).
+meaning (tfjs-layers 4.22 ``losses.ts``; ``tests/test_training_setups.py`` trains one model per
+loss on both sides).
 tfjs-layers' string losses take probabilities; Keras' ``from_logits`` and ``label_smoothing`` have
 their twins in tfjs-core's ``tf.losses`` (``softmaxCrossEntropy`` and ``sigmoidCrossEntropy`` take
 logits and a label smoothing), which the page passes to ``model.compile`` as a loss function
@@ -89,6 +90,10 @@ class LossSpec:
         twin = LOSS_TWINS.get(self.name)
         if twin is None or twin.keras != self.name:
             raise ValueError(f"loss {self.name!r}: not a canonical twinned loss ({', '.join(LOSS_KEYS)})")
+        settings = {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing}
+        untwinned = [key for key, value in settings.items() if value and key not in twin.options]
+        if untwinned:
+            raise ValueError(f"loss {self.name!r}: {', '.join(untwinned)} has no tfjs twin")
 
     @property
     def twin(self) -> TwinnedLoss:

@@ -20,7 +20,10 @@ adagrad     ``Adagrad(learning_rate,                         ``tf.train.adagrad(
 adadelta    ``Adadelta(learning_rate, rho, epsilon)``        ``tf.train.adadelta(learningRate, rho,
                                                              epsilon)``: tfjs divides a step's gradient by
                                                              the accumulated squared gradients *before*
-                                                             this step's gradient is added, Keras after;
+                                                             this step's gradient is added, Keras after.
+                                                             In tfjs' order both accumulators stay equal,
+                                                             so every step is ``lr * g``: plain SGD, rho
+                                                             and epsilon have no effect.
                                                              ``tfjs_arithmetic`` is tfjs' rule in Keras
                                                              (``ADADELTA_UPDATE_ORDER``)
 adam        ``Adam(learning_rate, beta_1, beta_2, epsilon,   ``tf.train.adam(learningRate, beta1, beta2,

@@ -35,6 +35,7 @@ class TrainingSpec:
     optimizer: OptimizerSpec
     loss: LossSpec | dict[str, LossSpec]  # one for every output, or one per output name
     metrics: tuple[str, ...] = ("acc",)  # tfjs' names (``metrics.TWINNED_METRICS``), computed for every output
+    uncompared_metrics: tuple[str, ...] = ()  # the compile config's metrics tfjs reports no twin of (Keras' names)
     epochs: int = 3
     batch_size: int = 32
     samples: int = 200  # not a multiple of batch_size: a partial last batch is always included
@@ -62,8 +63,10 @@ class TrainingSpec:
                             for out, dim in last_dims.items()}}
 
     def metric_notes(self) -> dict[str, str]:
-        """Where a compared metric is not what Keras' metric of that name computes, by tfjs' metric name."""
-        return {name: KERAS_DIFFERS[name] for name in self.metrics if name in KERAS_DIFFERS}
+        """Where a compared metric is not what Keras' metric of that name computes, by tfjs' metric name, and
+        each compiled metric left out because tfjs reports no such metric."""
+        return {**{name: KERAS_DIFFERS[name] for name in self.metrics if name in KERAS_DIFFERS},
+                **{name: "not compared: tfjs reports no such metric" for name in self.uncompared_metrics}}
 
 
 def output_last_dims(model: Any) -> dict[str, int]:

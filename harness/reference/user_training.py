@@ -8,7 +8,8 @@ not an error: it becomes the reason the training checks are skipped (``NoTfjsTwi
 The data is ``--data FILE.npz`` (arrays named after the model's inputs and outputs, or ``x0``..,
 ``y0``..; the last ``heldout_samples`` rows are held out for ``evaluate``), or generated: seeded
 inputs as for the reference, and targets from a fixed random linear teacher on those inputs, of
-the kind the loss wants (one-hot classes, integer classes, 0/1, or real values in the range of the
+the kind the loss wants (``reference.losses``: one-hot or integer classes, 0/1, -1/+1 for the hinge
+losses, non-negative counts, distributions, positive values, or real values in the range of the
 model's own outputs), so training has something to learn.
 """
 
@@ -162,6 +163,7 @@ def training_spec(compiled: dict[str, Any] | None, overrides: dict[str, Any], ou
     return dataclasses.replace(
         defaults,
         metrics=tuple(dict.fromkeys(name for name in map(metric_name, metrics) if name is not None)),
+        uncompared_metrics=tuple(dict.fromkeys(_metric_label(m) for m in metrics if metric_name(m) is None)),
         early_stopping=stopping,
         **{key: overrides[key] for key in ("epochs", "batch_size", "samples", "heldout_samples", "validation_split")
            if key in overrides},
@@ -238,6 +240,13 @@ def _compiled_loss(raw: Any, output_names: list[str]) -> LossSpec | dict[str, Lo
     if isinstance(raw, list):
         return {name: keras_loss(item) for name, item in zip(output_names, raw)}
     return keras_loss(raw)
+
+
+def _metric_label(raw: Any) -> str:
+    """A compiled metric's name as the user wrote it (a serialized metric's configured name or class)."""
+    if isinstance(raw, dict):
+        return str((raw.get("config") or {}).get("name") or raw.get("class_name"))
+    return str(raw)
 
 
 def _compiled_metrics(raw: Any) -> list[Any]:
