@@ -13,7 +13,8 @@ from harness import cli
 from harness.checks import TRAINING_CHECKS, USER_CHECKS, training
 from harness.reference.directory import load_reference
 
-pytestmark = [pytest.mark.browser, pytest.mark.keras]
+# Its module fixtures are built once: the module runs on one xdist worker (`make test` uses --dist loadgroup).
+pytestmark = [pytest.mark.browser, pytest.mark.keras, pytest.mark.xdist_group("training_setups")]
 
 CHECKS = [check for check in TRAINING_CHECKS if check in USER_CHECKS]
 BACKENDS = ("cpu", "wasm")
