@@ -56,7 +56,7 @@ def test_half_float_variant_scales_the_rounding_term_to_11_significant_bits():
 
 
 @pytest.mark.parametrize("backend", sorted(TRAINING_TOLERANCES))
-@pytest.mark.parametrize("judges", ["history", "weights"])
+@pytest.mark.parametrize("judges", ["history", "weights", "after_training"])
 def test_readme_training_tolerance_table_matches_the_module(backend, judges):
     tolerance = getattr(TRAINING_TOLERANCES[backend], judges)
     row = re.search(rf"^\| `{backend}` \| {judges} \| ([^|]+) \| ([^|]+) \|", TOLERANCES_DOC.read_text(), re.MULTILINE)

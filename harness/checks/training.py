@@ -256,7 +256,7 @@ def _compare_after_fit(comparison: TrainingComparison, training: TrainingReferen
                                    f": browser returned {len(actual)} outputs, keras {len(expected)}")
         return
     for i, (a, e) in enumerate(zip(actual, expected)):
-        comparison.compare_values(f"output {i} after training", a, e, tolerance)
+        comparison.compare_values(f"output {i} after training", a, e, tolerance or comparison.tolerance.after_training)
 
 
 def _check_progress(comparison: TrainingComparison, ran: dict[str, Any]) -> None:
