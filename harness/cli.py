@@ -32,6 +32,7 @@ from harness.options import (
     known_names,
     mib_to_bytes,
 )
+from harness.reference.onnx_routes import ROUTE_NAMES
 from harness.reference.zoo import ZOO
 
 if TYPE_CHECKING:
@@ -134,6 +135,9 @@ def _add_check_command(commands: Any, backends: str) -> None:
     check.add_argument("--backends", default=backends, help=f"comma-separated backends (default: {backends})")
     check.add_argument("--via-savedmodel", action="store_true",
                        help="Keras 3 .keras: export a SavedModel (model.export) and convert it to a graph model")
+    check.add_argument("--route", default=None, choices=ROUTE_NAMES,
+                       help="an ONNX or PyTorch model: convert it on this route only (default: each in turn until one "
+                            f"holds every Python hop: {', '.join(ROUTE_NAMES)}; docs/onnx.md)")
     check.add_argument("--custom-objects", type=Path, default=None, metavar="FILE.py",
                        help="Python file defining the model's custom Keras layers (CUSTOM_OBJECTS or layer classes)")
     check.add_argument("--custom-js", type=Path, default=None, metavar="FILE.js",
@@ -346,7 +350,8 @@ def _check(args: argparse.Namespace) -> int:
                        inputs=plan, expected=_paths(args.expected),
                        train=read_train_file(args.train) if args.train else {}, data=args.data,
                        via_savedmodel=args.via_savedmodel, custom_objects=args.custom_objects,
-                       custom_js=args.custom_js, repair=args.repair, inner_outputs=tuple(args.inner_output))
+                       custom_js=args.custom_js, repair=args.repair, inner_outputs=tuple(args.inner_output),
+                       route=args.route)
     options = CheckOptions(models=tuple(args.models), how=how, settings=settings,
                            reference_timeout_s=args.reference_timeout)
     return _run_and_print(lambda: run_user_check(options))

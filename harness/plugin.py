@@ -225,7 +225,8 @@ class ModelParity:
         per model input; ``accept`` known issue ids you live with (``{id: reason}``, or ids: ``"a,b"`` or a list)
         and ``accept_file`` an accept file (``tfjs-parity check --accept-file``): their rows are ``xfail``; ``options``
         are ``expected`` (``.npy`` reference outputs of a converted model),
-        ``custom_objects``, ``custom_js``, ``repair``, ``via_savedmodel``, and for generated inputs ``batch``,
+        ``custom_objects``, ``custom_js``, ``repair``, ``via_savedmodel``, ``route`` (an ONNX or PyTorch model's
+        route, ``tfjs-parity check --route``), and for generated inputs ``batch``,
         ``value_range``, ``seed`` and ``shapes`` (as the options of ``tfjs-parity check``)."""
         __tracebackhide__ = True
         from harness.errors import UsageError

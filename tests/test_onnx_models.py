@@ -127,7 +127,10 @@ def test_every_onnx_model_passes_on_every_backend(onnx_run):
             preflight = rows[(name, backend, "preflight")]
             hop = preflight["details"]["route"]["hops"][0]
             assert hop["hop"] == "onnxruntime -> TensorFlow (onnx2tf)" and hop["ok"], hop
-            assert preflight["message"].startswith("reference outputs from onnxruntime (CPU)")
+            assert preflight["details"]["route"]["name"] == "onnx2tf" and not preflight["details"]["route"]["tried"]
+            lines = preflight["message"].splitlines()
+            assert lines[0] == "route onnx2tf: onnx2tf on the graph as it is", lines
+            assert lines[1].startswith("reference outputs from onnxruntime (CPU)"), lines
 
 
 def test_the_layouts_onnx2tf_transposed_are_named(onnx_run):
@@ -166,7 +169,7 @@ def test_a_fault_in_the_onnx_weights_fails(onnx_run, parity_session, tmp_path):
     reference = load_reference(out / "models" / "mlp")
     shutil.rmtree(reference.directory / "graph")
     onnx_to_saved_model(tmp_path / "mlp.onnx", onnx_tensors(tmp_path / "mlp.onnx")[0], reference.load_inputs(),
-                        tmp_path / "saved_model")
+                        tmp_path / "saved_model", [])
     convert_saved_model(tmp_path / "saved_model", reference.directory)
     for backend in BACKENDS.split(","):
         row = parity_session.run_check("graph-model", reference, backend)
@@ -187,22 +190,35 @@ def test_a_flatten_after_global_pooling_keeps_the_batch(tmp_path):
     model = save_model(tmp_path / "pooled.onnx", nodes, [("x", (None, 3, 16, 16))], [("y", (None, 5))],
                        {"g": rng.normal(0, 0.5, (3, 5)), "gb": rng.normal(0, 0.1, 5)})
     x = rng.uniform(0, 1, (8, 3, 16, 16)).astype(np.float32)
-    onnx_to_saved_model(model, onnx_tensors(model)[0], [x], tmp_path / "saved_model")
+    onnx_to_saved_model(model, onnx_tensors(model)[0], [x], tmp_path / "saved_model", [])
     serve = tf.saved_model.load(str(tmp_path / "saved_model")).signatures["serving_default"]
     (y,) = serve(tf.constant(x.transpose(0, 2, 3, 1))).values()
     assert y.shape == (8, 5)
 
 
-def test_an_op_onnx2tf_cannot_convert_is_named_with_its_route(tmp_path, capsys):
+def test_an_op_onnx2tf_cannot_convert_is_named_and_the_next_route_holds(tmp_path):
+    """onnx2tf 1.29 has no CastLike: the first route fails naming the op, the folded route (onnxruntime's optimizer
+    writes it as a Cast) holds. Forced onto the first route with ``--route``, the model fails naming the op."""
     nodes = [helper.make_node("CastLike", ["x", "like"], ["c"]), helper.make_node("Relu", ["c"], ["y"])]
     model = save_model(tmp_path / "castlike.onnx", nodes, [("x", (None, 4))], [("y", (None, 4))],
                        {"like": np.zeros(1)})
+
+    def preflight(out):
+        return next(r for r in json.loads((out / "parity.json").read_text())["results"] if r["check"] == "preflight")
+
     assert run_cli(["check", str(model), "--backends", "cpu", "--checks", "graph-model", "--out",
-                    str(tmp_path / "out")]) == cli.EXIT_FAIL
-    row = next(r for r in json.loads((tmp_path / "out" / "parity.json").read_text())["results"]
-               if r["check"] == "preflight")
-    assert row["status"] == "fail" and "ONNX op CastLike: onnx2tf cannot convert" in row["message"], row["message"]
-    assert "route ONNX -> TensorFlow" in row["message"]
+                    str(tmp_path / "out")]) == cli.EXIT_PASS
+    route = preflight(tmp_path / "out")["details"]["route"]
+    assert route["name"] == "onnx2tf-folded", route
+    assert [t["route"] for t in route["tried"]] == ["onnx2tf"]
+    assert route["tried"][0]["cause"].startswith("onnx2tf cannot convert the ONNX op CastLike"), route["tried"]
+
+    assert run_cli(["check", str(model), "--backends", "cpu", "--checks", "graph-model", "--out",
+                    str(tmp_path / "forced"), "--route", "onnx2tf"]) == cli.EXIT_FAIL
+    row = preflight(tmp_path / "forced")
+    assert row["status"] == "fail" and row["message"].startswith("castlike: no route takes this model to tfjs")
+    assert "route onnx2tf: onnx2tf cannot convert the ONNX op CastLike" in row["message"], row["message"]
+    assert "what to try: export the model without the op named above" in row["message"], row["message"]
 
 
 def test_an_op_tfjs_has_no_kernel_for_is_named_with_its_route(tmp_path):
@@ -214,6 +230,7 @@ def test_an_op_tfjs_has_no_kernel_for_is_named_with_its_route(tmp_path):
     row = next(r for r in json.loads((tmp_path / "out" / "parity.json").read_text())["results"]
                if r["check"] == "preflight")
     assert row["status"] == "fail" and "graph op MatrixDeterminant: tfjs has no kernel" in row["message"], row
+    assert "route onnx2tf: " in row["message"], row["message"]
 
 
 def test_a_dynamic_dimension_other_than_the_batch_needs_input_shape(tmp_path, capsys):

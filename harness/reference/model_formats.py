@@ -14,8 +14,9 @@ from harness.reference.directory import ReferenceModel
 from harness.reference.formats import KERAS3_ROUTE_HINT, ModelFormatError, export_keras3_savedmodel, torch_model
 from harness.reference.user_build import InputPlan, build_graph_reference, build_tfjs_reference
 
-# (the MODEL path, the reference directory to fill, the rows' name, the inputs, the user's --expected outputs)
-ReferenceBuild = Callable[[Path, Path, str, InputPlan, tuple[Path, ...]], ReferenceModel]
+# (the MODEL path, the reference directory to fill, the rows' name, the inputs, the user's --expected outputs, the
+# route the user forced with --route, if any)
+ReferenceBuild = Callable[[Path, Path, str, InputPlan, tuple[Path, ...], str | None], ReferenceModel]
 
 EVERY_CHECK = "every check: inference, conversions, training (with a training setup) and storage"
 GRAPH_CHECKS = "graph-model only: tfjs runs a graph model for inference only (no layers to train, save or convert)"
@@ -34,35 +35,39 @@ class ModelFormat:
     needs: str | None = None  # the option without which it is refused, and why
 
 
-def _tfjs(path: Path, directory: Path, name: str, inputs: InputPlan, expected: tuple[Path, ...]) -> ReferenceModel:
+def _tfjs(path: Path, directory: Path, name: str, inputs: InputPlan, expected: tuple[Path, ...],
+          _route: str | None) -> ReferenceModel:
     model_json = path if path.name == "model.json" else path / "model.json"
     return build_tfjs_reference(model_json, directory, name, inputs.files, expected)
 
 
-def _savedmodel(path: Path, directory: Path, name: str, inputs: InputPlan, _expected: tuple[Path, ...]
-                ) -> ReferenceModel:
+def _savedmodel(path: Path, directory: Path, name: str, inputs: InputPlan, _expected: tuple[Path, ...],
+                _route: str | None) -> ReferenceModel:
     return build_graph_reference(path, directory, name, inputs)
 
 
-def _keras3(path: Path, directory: Path, name: str, inputs: InputPlan, _expected: tuple[Path, ...]) -> ReferenceModel:
+def _keras3(path: Path, directory: Path, name: str, inputs: InputPlan, _expected: tuple[Path, ...],
+            _route: str | None) -> ReferenceModel:
     with tempfile.TemporaryDirectory() as exported:
         export_keras3_savedmodel(path, Path(exported) / "saved_model")
         return build_graph_reference(Path(exported) / "saved_model", directory, name, inputs)
 
 
-def _onnx(path: Path, directory: Path, name: str, inputs: InputPlan, _expected: tuple[Path, ...]) -> ReferenceModel:
+def _onnx(path: Path, directory: Path, name: str, inputs: InputPlan, _expected: tuple[Path, ...],
+          route: str | None) -> ReferenceModel:
     from harness.reference.onnx_build import build_onnx_reference
 
-    return build_onnx_reference(path, directory, name, inputs)
+    return build_onnx_reference(path, directory, name, inputs, route=route)
 
 
-def _torch(path: Path, directory: Path, name: str, inputs: InputPlan, _expected: tuple[Path, ...]) -> ReferenceModel:
+def _torch(path: Path, directory: Path, name: str, inputs: InputPlan, _expected: tuple[Path, ...],
+           route: str | None) -> ReferenceModel:
     from harness.reference.torch_build import build_torch_reference
 
     found = torch_model(path)
     if found is None:
         raise ModelFormatError(f"{path}: not FILE.py:FACTORY naming an existing file")
-    return build_torch_reference(*found, directory, name, inputs)
+    return build_torch_reference(*found, directory, name, inputs, route)
 
 
 MODEL_FORMATS: dict[str, ModelFormat] = {f.name: f for f in (

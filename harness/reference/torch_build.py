@@ -10,6 +10,7 @@ then the browser.
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 import tempfile
@@ -86,12 +87,16 @@ def export(source: Path, factory: str, model_onnx: Path, arrays: Path) -> None:
     for kind, tensors in (("input", examples), ("output", outputs)):
         for i, tensor in enumerate(tensors):
             np.save(arrays / f"{kind}_{i}.npy", tensor.detach().cpu().numpy())
+    modules = {path: type(child).__name__ for path, child in network.named_modules() if path}
+    (arrays / MODULES_FILE).write_text(json.dumps(modules))
 
 
-def build_torch_reference(source: Path, factory: str, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:
+def build_torch_reference(source: Path, factory: str, directory: Path, name: str, plan: InputPlan,
+                          route: str | None = None) -> ReferenceModel:
     """PyTorch's outputs on the factory's example inputs as the reference; the module exported to
-    ``directory/model.onnx`` and taken the ONNX route. PyTorch runs in a process of its own: the user's code stays
-    out of the harness, and so does torch (importing it changes TensorFlow's float32 results in the last bit)."""
+    ``directory/model.onnx`` and taken the ONNX route (``route``, or each in turn). PyTorch runs in a process of
+    its own: the user's code stays out of the harness, and so does torch (importing it changes TensorFlow's float32
+    results in the last bit)."""
     if importlib.util.find_spec("torch") is None:
         raise OnnxToolsMissing(f"checking a PyTorch module needs torch, which is not installed: {TORCH_INSTALL_HINT}")
     exported = directory / "model.onnx"
@@ -105,11 +110,13 @@ def build_torch_reference(source: Path, factory: str, directory: Path, name: str
         inputs, outputs = ([np.load(path) for path in sorted(Path(work).glob(f"{kind}_*.npy"),
                                                              key=lambda p: int(p.stem.split("_")[1]))]
                            for kind in ("input", "output"))
+        modules = json.loads((Path(work) / MODULES_FILE).read_text())
     upstream = Upstream(inputs=inputs, outputs=outputs, runtime="PyTorch (eval mode)",
-                        hop="PyTorch -> onnxruntime (torch.onnx.export)")
-    return build_onnx_reference(exported, directory, name, plan, upstream)
+                        hop="PyTorch -> onnxruntime (torch.onnx.export)", modules=modules)
+    return build_onnx_reference(exported, directory, name, plan, upstream, route)
 
 
+MODULES_FILE = "modules.json"  # the module's submodules, path -> class (ONNX node names carry the path)
 REFUSED = "tfjs-parity refused: "  # how the exporting process hands a ``ModelFormatError`` back
 
 

@@ -180,6 +180,9 @@ def convert_saved_model(saved_model: Path, directory: Path) -> ConvertedSavedMod
         raise ModelFormatError(f"{saved_model}: no 'serving_default' signature (has {sorted(loaded.signatures)})")
     serve = loaded.signatures["serving_default"]
     input_specs = serve.structured_input_signature[1]
+    grouped = grouped_convolutions(serve)
+    if grouped:
+        raise UnsupportedModelError(grouped)
     try:
         convert_tf_saved_model(str(saved_model), str(directory / GRAPH_DIRECTORY))
     except ValueError as error:
@@ -191,6 +194,32 @@ def convert_saved_model(saved_model: Path, directory: Path) -> ConvertedSavedMod
                                input_keys=sorted(input_specs), output_keys=sorted(serve.structured_outputs),
                                input_shapes={key: tuple(spec.shape) for key, spec in input_specs.items()},
                                signature=read_signature(directory / GRAPH_DIRECTORY))
+
+
+GROUPED_CONVOLUTION_HINT = (
+    "a grouped convolution (input depth {depth}, filter depth {filter_depth}): tfjs' conv2d needs the filter's depth "
+    "to equal the input's and has no grouped convolution; write it as convolutions on slices of the channels "
+    "(onnx2tf -dgc does that for an ONNX model)")
+
+
+def grouped_convolutions(serve: Any) -> list[Any]:
+    """The convolutions of a SavedModel's serving signature whose filter depth differs from their input's depth
+    (grouped: TensorFlow runs them, tfjs throws), as preflight problems naming the node."""
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    from harness.reference.preflight import Problem
+
+    found = []
+    for op in convert_variables_to_constants_v2(serve).graph.get_operations():
+        if op.type not in ("Conv2D", "Conv3D"):
+            continue
+        channels_first = op.get_attr("data_format") in (b"NCHW", b"NCDHW")
+        depth = op.inputs[0].shape[1 if channels_first else -1]
+        filter_depth = op.inputs[1].shape[-2]
+        if depth is not None and filter_depth is not None and depth != filter_depth:
+            found.append(Problem("", "graph op", op.type, f"node {op.name}: " + GROUPED_CONVOLUTION_HINT.format(
+                depth=depth, filter_depth=filter_depth)))
+    return found
 
 
 def build_graph_reference(saved_model: Path, directory: Path, name: str, plan: InputPlan) -> ReferenceModel:

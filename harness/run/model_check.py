@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from harness.browser.backends import DEFAULT_BACKENDS
 from harness.browser.page import BackendPage, PageOperation
 from harness.checks import CHECKS, STORAGE, TRAINING_STAGE, USER_CHECKS
-from harness.run.route import judge_hops
+from harness.reference.onnx_routes import ROUTE_NAMES
+from harness.run.route import judge_hops, reaches_the_browser
 from harness.errors import HarnessError, UsageError
 from harness.options import known_names, reference_timeout
 from harness.reference.artifacts import copy_model_files
@@ -89,6 +90,7 @@ class ModelOptions:
     custom_js: Path | None = None
     repair: bool = False
     inner_outputs: tuple[str, ...] = ()  # layers whose outputs predict compares too (``reference.inner_outputs``)
+    route: str | None = None  # an ONNX or PyTorch model: only this route (``reference.onnx_routes``), not each in turn
 
 
 @dataclass(frozen=True)
@@ -131,9 +133,11 @@ def model_options(backends: tuple[str, ...], checks: tuple[str, ...], train: dic
     """``ModelOptions`` from the pytest API's arguments, each checked; ``UsageError`` names the argument."""
     from harness.browser.backends import backend_ids
 
-    unknown = sorted(set(how) - {"via_savedmodel", "custom_objects", "custom_js", "repair", "inner_outputs"})
+    unknown = sorted(set(how) - {"via_savedmodel", "custom_objects", "custom_js", "repair", "inner_outputs", "route"})
     if unknown:
         raise UsageError(f"unknown argument {', '.join(unknown)}")
+    if how.get("route") not in (None, *ROUTE_NAMES):
+        raise UsageError(f"route={how['route']!r}: no such route (the routes: {', '.join(ROUTE_NAMES)})")
     backends = backend_ids(",".join(backends), "backends")
     checks = known_names(",".join(checks), tuple(CHECKS), "checks")
     if batch < 2 or len(value_range) != 2 or value_range[0] >= value_range[1]:
@@ -176,6 +180,9 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
             model_format = detect_format(path)
             if model_format == "keras3" and not how.via_savedmodel:
                 raise ModelFormatError(f"{path}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
+            if how.route and model_format not in ("onnx", "torch"):
+                raise ModelFormatError(f"{path}: --route {how.route} chooses how an ONNX or PyTorch model is "
+                                       f"converted; this is a {model_format} model")
         except ModelFormatError as error:
             model_format, refused = "refused", str(error)
         torch = torch_model(path)
@@ -348,7 +355,7 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
                                 "Keras metadata)")
     if build is not None:
         try:
-            return build(model.path, directory, model.name, how.inputs, how.expected), [], []
+            return build(model.path, directory, model.name, how.inputs, how.expected, how.route), [], []
         except UnsupportedModelError as error:
             return None, error.problems, []
     keras_model = load_keras2_model(model.path, custom_objects)
@@ -391,7 +398,10 @@ def _preflight_result(model: UserModel, backend: str, problems: list[Problem], c
                       out: Path, reference: ReferenceModel | None) -> CheckResult:
     details: dict[str, Any] = {"format": model.format, "problems": [vars(p) for p in problems], "repairs": changes}
     if problems:
-        message = f"{model.name}: tfjs cannot run this model as it is:\n" + "\n".join(f"  - {p}" for p in problems)
+        routes = any(isinstance(p, Problem) and p.kind == "route" for p in problems)
+        heading = ("no route takes this model to tfjs; each route tried, and why it failed" if routes
+                   else "tfjs cannot run this model as it is")
+        message = f"{model.name}: {heading}:\n" + "\n".join(f"  - {p}" for p in problems)
         if any(isinstance(p, ConfigFinding) and p.repair for p in problems):
             message += "\n(--repair removes the fields marked repairable, and every check then proves the result)"
         return CheckResult(model=model.name, backend=backend, check="preflight", status="fail", message=message,
@@ -404,12 +414,20 @@ def _preflight_result(model: UserModel, backend: str, problems: list[Problem], c
     hops = judge_hops(reference) if reference is not None and route else []
     drifted = [hop for hop in hops if not hop["ok"]]
     if route:
-        details["route"] = {"runtime": route["runtime"], "transposed": route["transposed"], "hops": hops}
+        details["route"] = {"name": route.get("name"), "what": route.get("what"), "tried": route.get("tried", []),
+                            "runtime": route["runtime"], "transposed": route["transposed"], "hops": hops}
+        if route.get("name"):
+            lines += [f"route {route['name']}: {route['what']}"]
+            lines += [f"  tried before it: route {t['route']}: {t['cause']}" for t in route.get("tried", [])]
         lines += [f"reference outputs from {route['runtime']}; transposed for the converted model: "
                   f"{', '.join(route['transposed']) or 'nothing'}"]
         lines += [f"{hop['hop']}: max abs err {hop['max_abs_err']:.2g}, {hop['tolerance_ratio']:.2g} of tolerance"
                   f"{'' if hop['ok'] else ' (OUT OF TOLERANCE)'}" for hop in hops]
-    if drifted:
+    carried = bool(drifted) and reference is not None and reaches_the_browser(reference)
+    if carried:
         lines.insert(0, f"{model.name}: the numbers drift before the browser, first at {drifted[0]['hop']}")
-    return CheckResult(model=model.name, backend=backend, check="preflight", status="fail" if drifted else "pass",
+    elif drifted:
+        lines.append(f"{drifted[0]['hop']} is out of tolerance, but TensorFlow's outputs (which the browser's model "
+                     f"is made from) hold {route['runtime']}'s: the difference is the intermediate runtime's own")
+    return CheckResult(model=model.name, backend=backend, check="preflight", status="fail" if carried else "pass",
                        message="\n".join(lines), details=details)
