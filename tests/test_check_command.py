@@ -305,3 +305,34 @@ def test_constant_expected_outputs_are_refused(models, tmp_path, capsys):
                               "--backends", "cpu")
     assert status == cli.EXIT_USAGE, output
     assert f"{constant}: nearly constant across the batch" in output and "--expected must be" in output
+
+
+def test_a_grouped_convolution_in_a_savedmodel_is_found_before_the_browser(tmp_path, capsys):
+    """TensorFlow runs a convolution whose filter is shallower than its input (grouped); tfjs throws on every
+    backend. preflight finds it in the graph and names the node, before any browser check."""
+    import tensorflow as tf
+
+    class Grouped(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.filters = tf.Variable(np.random.default_rng(0).normal(size=(3, 3, 2, 8)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 8, 8, 4], tf.float32)])
+        def __call__(self, x):
+            return tf.reduce_mean(tf.nn.conv2d(x, self.filters, 1, "VALID"), axis=[1, 2])
+
+    module = Grouped()
+    tf.saved_model.save(module, str(tmp_path / "grouped"), signatures=module.__call__)
+    status, output, report = check(capsys, tmp_path, tmp_path / "grouped", "--backends", "cpu",
+                                   "--checks", "graph-model")
+    assert status == cli.EXIT_FAIL, output
+    preflight = rows(report)[("preflight", "cpu")]
+    assert preflight["status"] == "fail", preflight
+    assert "graph op Conv2D: node " in preflight["message"], preflight["message"]
+    assert "a grouped convolution (input depth 4, filter depth 2)" in preflight["message"], preflight["message"]
+
+
+def test_route_is_refused_for_a_keras_model(models, tmp_path, capsys):
+    status, output, _ = check(capsys, tmp_path, models / "two_inputs.h5", "--backends", "cpu", "--route", "onnx2tf")
+    assert status == cli.EXIT_USAGE, output
+    assert "--route onnx2tf chooses how an ONNX or PyTorch model is converted; this is a keras-h5 model" in output

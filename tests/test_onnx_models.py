@@ -248,3 +248,19 @@ def test_the_pytest_api_checks_an_onnx_model(parity, tmp_path):
                         checks=["graph-model"])
     rows.assert_passed()
     assert [(r.check, r.status) for r in rows] == [("preflight", "pass"), ("graph-model", "pass")]
+
+
+def test_a_tensor_whose_moved_dimensions_are_equal_is_laid_out_by_its_numbers(tmp_path):
+    """A 1-D convolution with as many channels as steps: NCW [batch, 8, 8] and onnx2tf's NWC [batch, 8, 8] have the
+    same shape, so only the numbers tell whether the output was transposed (the shape alone said "not": a false
+    drift of the whole output)."""
+    rng = np.random.default_rng(11)
+    nodes = [helper.make_node("Conv", ["x", "k", "kb"], ["y"], pads=[1, 1])]
+    model = save_model(tmp_path / "square.onnx", nodes, [("x", (None, 3, 8))], [("y", (None, 8, 8))],
+                       {"k": rng.normal(0, 0.5, (8, 3, 3)), "kb": rng.normal(0, 0.1, 8)})
+    assert run_cli(["check", str(model), "--backends", "cpu", "--checks", "graph-model", "--out",
+                    str(tmp_path / "out")]) == cli.EXIT_PASS
+    preflight = next(r for r in json.loads((tmp_path / "out" / "parity.json").read_text())["results"]
+                     if r["check"] == "preflight")
+    transposed = preflight["details"]["route"]["transposed"]
+    assert transposed[0] == "input x: NCW -> NWC" and transposed[1].endswith(": NCW -> NWC"), transposed

@@ -24,7 +24,7 @@ import numpy as np
 
 from harness.browser.page import PageOperation
 from harness.browser.tensors import decode_tensor, encode_tensor
-from harness.explain.graph_nodes import read_nodes, tensorflow_values
+from harness.explain.graph_nodes import fixed_batches, read_nodes, tensorflow_values
 from harness.verdict.compare import compare_within, worst_ratio
 from harness.checks import CHECKS, CheckContext
 from harness.checks.diagnosis import DIAGNOSIS_ROWS, first_failing_layer, layer_tolerance
@@ -217,8 +217,10 @@ def _graph_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
     entry = reference.conversion("graph")
     model_json = reference.directory / entry["directory"] / "model.json"
     url = session.file_url(reference.directory, f"{entry['directory']}/model.json")
-    feeds = {spec["node"].split(":")[0]: x[:DIAGNOSIS_ROWS]
-             for spec, x in zip(entry["inputs"], reference.load_inputs())}
+    fixed = fixed_batches(model_json)  # a graph that takes one batch only is fed all of it
+    feeds = {node: x if node in fixed else x[:DIAGNOSIS_ROWS]
+             for node, x in ((spec["node"].split(":")[0], x) for spec, x in zip(entry["inputs"],
+                                                                                 reference.load_inputs()))}
     nodes = read_nodes(model_json)
     expected = tensorflow_values(model_json, feeds, nodes.order)
 

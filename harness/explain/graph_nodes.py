@@ -55,6 +55,18 @@ def read_nodes(model_json: Path) -> GraphNodes:
     return GraphNodes([name for name in order if ops.get(name) not in NOT_COMPARED], inputs, ops)
 
 
+def fixed_batches(model_json: Path) -> dict[str, int]:
+    """The placeholders of ``model_json``'s graph whose batch dimension is fixed, and its size (a graph converted
+    on a route that fixed the batch takes that batch only)."""
+    nodes = json.loads(model_json.read_text())["modelTopology"]["node"]
+    fixed = {}
+    for node in nodes:
+        dims = node.get("attr", {}).get("shape", {}).get("shape", {}).get("dim", [])
+        if node["op"] == "Placeholder" and dims and int(dims[0].get("size", -1)) > 0:
+            fixed[node["name"]] = int(dims[0]["size"])
+    return fixed
+
+
 def tensorflow_graph(model_json: Path) -> Any:
     """The converted graph as a TensorFlow ``GraphDef``, its weights back in their Const nodes."""
     import tensorflow as tf
@@ -67,7 +79,10 @@ def tensorflow_graph(model_json: Path) -> Any:
                for entry in read_weights(raw["weightsManifest"], str(model_json.parent), flatten=True)}
     for node in graph.node:
         if node.op == "Const" and node.name in weights:
-            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.asarray(weights[node.name])))
+            # in the Const node's own dtype: the converter stores int64 weights as int32 (and TensorFlow aborts the
+            # process, not raises, on a Const whose tensor is not of its dtype)
+            dtype = tf.as_dtype(node.attr["dtype"].type).as_numpy_dtype
+            node.attr["value"].tensor.CopyFrom(tf.make_tensor_proto(np.asarray(weights[node.name]).astype(dtype)))
     return graph
 
 
