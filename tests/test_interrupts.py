@@ -37,7 +37,7 @@ def interrupted_run(out, signal_number, *extra):
     temp = Path(tempfile.mkdtemp(prefix="tp-"))  # short: Chromium refuses a socket path over 107 characters
     process = subprocess.Popen([sys.executable, "-m", "harness", "run", *SELECTION, "--out", str(out), *extra],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                               env={**os.environ, "TMPDIR": str(temp)})
+                               env={**os.environ, "TMPDIR": str(temp), "PYTHONFAULTHANDLER": "1"})
     deadline = time.monotonic() + 240
     while journal_rows(out) < 3 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -46,7 +46,12 @@ def interrupted_run(out, signal_number, *extra):
     assert started
     sent = time.monotonic()
     process.send_signal(signal_number)
-    _, stderr = process.communicate(timeout=60)
+    try:
+        _, stderr = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:  # where it hangs: faulthandler prints every thread's stack on SIGABRT
+        process.send_signal(signal.SIGABRT)
+        _, stderr = process.communicate(timeout=30)
+        pytest.fail(f"the run did not stop within 60 s of the signal; its threads then:\n{stderr[-8000:]}")
     stopped_after = time.monotonic() - sent
     time.sleep(0.5)
     slot_directories = sorted(path.name for path in temp.glob("tfjs-parity-saved-*"))

@@ -12,10 +12,12 @@ from harness.reference.onnx_routes import (
     ROUNDING_MARGIN,
     ROUTE_NAMES,
     best_layout,
+    first_line,
     hop_badness,
     module_of,
     onnx2tf_cause,
     routes_to_try,
+    tensorflow_node,
 )
 from harness.verdict.tolerances import FLOAT32_ROUNDING_MARGIN, PYTHON_HOP_TOLERANCE
 
@@ -53,6 +55,14 @@ def test_onnx2tf_output_is_read_for_its_cause():
         "onnx2tf cannot convert the ONNX op CastLike")
     output = "INFO: ...\nTraceback (most recent call last):\nValueError: Dimensions must be equal\n  • name='wa/Add'\n"
     assert onnx2tf_cause(output) == "onnx2tf failed: ValueError: Dimensions must be equal (making wa/Add)"
+
+
+def test_a_tensorflow_error_is_read_for_its_message_and_node():
+    error = ValueError("{{function_node __inference_signature_wrapper_<lambda>_66}} Conv2DCustomBackpropInput: input "
+                       "depth must be evenly divisible by filter depth\n\t [[{{function_node __inference_<lambda>_53}}"
+                       "{{node model_9/tf.nn.conv2d_transpose_2/conv2d_transpose}}]]")
+    assert first_line(error) == "Conv2DCustomBackpropInput: input depth must be evenly divisible by filter depth"
+    assert tensorflow_node(error) == "model_9/tf.nn.conv2d_transpose_2/conv2d_transpose"
 
 
 def test_a_layout_both_ways_possible_is_settled_by_the_numbers():

@@ -41,6 +41,7 @@ from harness.reference.onnx_routes import (
     OnnxRoute,
     RouteFailed,
     best_layout,
+    first_line,
     grouped_convolutions,
     hop_badness,
     named_node,
@@ -350,7 +351,7 @@ def _run_route(route: OnnxRoute, path: Path, inputs: list[OnnxTensor], outputs: 
     if not runs:
         refusal = refusals[0]
         raise RouteFailed(_located(f"TensorFlow cannot run the SavedModel onnx2tf made: {type(refusal).__name__}: "
-                                   f"{_first_line(refusal)}", path, modules, tensorflow_node(refusal)))
+                                   f"{first_line(refusal)}", path, modules, tensorflow_node(refusal)))
     return min(runs, key=lambda r: r.badness)
 
 
@@ -383,10 +384,6 @@ def _for_tfjs(array: np.ndarray, key: str, path: Path) -> np.ndarray:
     if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.int32).max):
         raise ModelFormatError(f"{path}: input {key!r} holds int64 values beyond int32, which tfjs cannot take")
     return array.astype(np.int32)
-
-
-def _first_line(error: Exception) -> str:
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
 
 
 def _layout_name(permutation: tuple[int, ...]) -> str:

@@ -200,7 +200,9 @@ def tensorflow_node(error: Exception) -> str:
 
 
 def first_line(error: Exception) -> str:
-    return next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+    """An error's first line, without TensorFlow's ``{{function_node __inference_...}}`` prefix."""
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", str(error))
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(error).__name__)
 
 
 def what_to_try(causes: list[str]) -> str:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from harness.browser.slots import remove_open_stores
@@ -58,17 +59,35 @@ class RunInterrupted(Exception):  # noqa: N818 - not an error: the user asked fo
         self.report = report
 
 
+# Code where Python prints an exception and goes on ("Exception ignored in ..."): a finalizer, or a weakref callback
+# run by the garbage collector. A ``KeyboardInterrupt`` raised there is lost, and the run went on as if never
+# signalled (seen in the test suite under load: a ``WeakSet`` callback took the SIGINT).
+SWALLOWING_FILES = ("_weakrefset.py", "weakref.py")
+RETRY_S = 0.05
+
+
+def _swallows(frame: FrameType | None) -> bool:
+    """Whether an exception raised in ``frame`` would be printed and dropped rather than propagate."""
+    return frame is not None and (frame.f_code.co_name == "__del__"
+                                  or frame.f_code.co_filename.endswith(SWALLOWING_FILES))
+
+
 class _Interrupt:
     """Which signal stopped the run (``None`` until one has)."""
+
+    current: _Interrupt | None = None  # the run's, while ``interruptible`` is in force
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
 
-    def handle(self, number: int, _frame: object) -> None:
-        if self.signal_name is None:
-            self.signal_name = SIGNAL_NAMES.get(signal.Signals(number), str(number))
-            raise KeyboardInterrupt(self.signal_name)
-        # a second signal while the report is written: ignored, the run is already stopping
+    def handle(self, number: int, frame: FrameType | None) -> None:
+        if self.signal_name is not None:
+            return  # a second signal while the report is written: ignored, the run is already stopping
+        if _swallows(frame):  # raised here it would be lost: the same signal again, a moment later
+            threading.Timer(RETRY_S, os.kill, (os.getpid(), number)).start()
+            return
+        self.signal_name = SIGNAL_NAMES.get(signal.Signals(number), str(number))
+        raise KeyboardInterrupt(self.signal_name)
 
 
 @contextlib.contextmanager
@@ -79,13 +98,20 @@ def interruptible() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    interrupt = _Interrupt()
+    interrupt = _Interrupt.current = _Interrupt()
     previous = {number: signal.signal(number, interrupt.handle) for number in SIGNAL_NAMES}
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        _Interrupt.current = None
+
+
+def signalled() -> str | None:
+    """The signal that stopped the run, once it came (its ``KeyboardInterrupt`` may have been lost on the way: a
+    library that catches every exception, as Playwright's dispatcher does, turns it into an error of its own)."""
+    return _Interrupt.current.signal_name if _Interrupt.current is not None else None
 
 
 def end_everything_started(grace_s: float = 3.0) -> None:

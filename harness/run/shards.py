@@ -21,6 +21,7 @@ from typing import Any
 from harness.browser.endpoints import BrowserEndpoint
 from harness.errors import HarnessError, SetupError
 from harness.results import CheckResult
+from harness.run.interrupt import signalled
 from harness.run.session import ParitySession, ResultListener
 
 LOCAL = "local browser"  # how messages name the browser launched here (numbered when there are several)
@@ -170,6 +171,11 @@ class Shards:
         """Hand ``row`` on, unless its browser is gone (asked after an ``error``): then the check runs again
         elsewhere."""
         if self.stopped:
+            return
+        signal_name = signalled()
+        if signal_name is not None:  # the check ran into the signal: its row may be the signal's doing, not kept
+            if threading.current_thread() is threading.main_thread():
+                raise KeyboardInterrupt(signal_name)
             return
         if session is not None and row.status == "error" and not session.responsive():
             reason = row.message.strip().splitlines()[0] if row.message.strip() else "the browser disconnected"
