@@ -219,6 +219,7 @@ def test_an_op_onnx2tf_cannot_convert_is_named_and_the_next_route_holds(tmp_path
     assert row["status"] == "fail" and row["message"].startswith("castlike: no route takes this model to tfjs")
     assert "route onnx2tf: onnx2tf cannot convert the ONNX op CastLike" in row["message"], row["message"]
     assert "what to try: export the model without the op named above" in row["message"], row["message"]
+    assert not (tmp_path / "forced" / "models" / "castlike" / "routes").exists()  # no failed route's leftovers
 
 
 def test_an_op_tfjs_has_no_kernel_for_is_named_with_its_route(tmp_path):

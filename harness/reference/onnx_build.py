@@ -264,9 +264,11 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
         runs.append(run)
         if run.badness <= 1.0:
             break
-        tried.append({"route": candidate.name, "cause": f"TensorFlow's outputs drift from onnxruntime's and "
-                                                       f"{runtime}'s: {run.badness:.2g} of the Python-hop tolerance"})
+        witnesses = f"onnxruntime's and {runtime}'s" if upstream else "onnxruntime's"
+        tried.append({"route": candidate.name, "cause": f"TensorFlow's outputs drift from {witnesses}: "
+                                                       f"{run.badness:.2g} of the Python-hop tolerance"})
     if not runs:
+        shutil.rmtree(directory / ROUTES_DIRECTORY, ignore_errors=True)  # what the failed routes left
         raise UnsupportedModelError([Problem("", "route", t["route"], t["cause"]) for t in tried] + [
             Problem("", "what", "to try", what_to_try([t["cause"] for t in tried]))])
     chosen = min(runs, key=lambda r: r.badness)  # the one that holds, else the closest: preflight names the drift
