@@ -42,7 +42,7 @@ from harness.reference.onnx_routes import (
     RouteFailed,
     best_layout,
     first_line,
-    grouped_convolutions,
+    grouped_convolution_nodes,
     hop_badness,
     named_node,
     onnx2tf_cause,
@@ -251,7 +251,7 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
     rounding = float32_rounding(path, [i.name for i in inputs], arrays)
     modules = upstream.modules if upstream else {}
     runtime = upstream.runtime if upstream else "onnxruntime (CPU)"
-    grouped = grouped_convolutions(path)
+    grouped = grouped_convolution_nodes(path)
     tried: list[dict[str, str]] = []
     runs: list[RouteRun] = []
     for candidate in routes_to_try(route):

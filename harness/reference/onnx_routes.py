@@ -86,7 +86,7 @@ def prepare(path: Path, route: OnnxRoute, batch: int, work: Path) -> Path:
     return prepared
 
 
-def grouped_convolutions(path: Path) -> list[str]:
+def grouped_convolution_nodes(path: Path) -> list[str]:
     """The ``Conv`` / ``ConvTranspose`` nodes of ``path`` with 1 < group < input channels (tfjs has no kernel for
     them; a group equal to the channels is a depthwise convolution, which it has)."""
     import onnx
