@@ -25,6 +25,25 @@ def test_a_signal_landing_in_a_finalizer_still_stops_the_run():
         time.sleep(2)
 
 
+def _signal_and_work() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+    sum(range(1000))
+
+
+class TakesTheSignalBelow:
+    """The signal lands in a function the finalizer calls (as in CI, where it landed in ``threading`` code below a
+    finalizer): the exception would still be dropped where the finalizer returns."""
+
+    def __del__(self):
+        _signal_and_work()
+
+
+def test_a_signal_landing_below_a_finalizer_still_stops_the_run():
+    with pytest.raises(KeyboardInterrupt, match="SIGINT"), interruptible():
+        TakesTheSignalBelow()
+        time.sleep(2)
+
+
 def test_a_second_signal_is_ignored_while_the_run_stops():
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"), interruptible():
         try:

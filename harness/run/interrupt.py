@@ -67,9 +67,14 @@ RETRY_S = 0.05
 
 
 def _swallows(frame: FrameType | None) -> bool:
-    """Whether an exception raised in ``frame`` would be printed and dropped rather than propagate."""
-    return frame is not None and (frame.f_code.co_name == "__del__"
-                                  or frame.f_code.co_filename.endswith(SWALLOWING_FILES))
+    """Whether an exception raised in ``frame`` would be printed and dropped rather than propagate: it, or any frame
+    it was called from, is a finalizer or a weakref callback (the handler may land deep below one: in the
+    ``threading`` code that starts an earlier retry's timer, seen under load)."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__" or frame.f_code.co_filename.endswith(SWALLOWING_FILES):
+            return True
+        frame = frame.f_back
+    return False
 
 
 class _Interrupt:
