@@ -194,6 +194,11 @@ def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
     command.add_argument("--parallel", type=int, default=None, metavar="N",
                          help=f"browsers launched here that share the work, each with its own (model, backend) "
                               f"groups (default: {parallel}; with --browser-endpoint, the endpoints share it)")
+    command.add_argument("--min-top1", default=None, metavar="PCT|VARIANT=PCT,...",
+                         help="least top-1 agreement with Keras' labels for a classification output, in percent of "
+                              "the samples whose label is decidable: one value for every row, or per variant (float, "
+                              "float16, uint16, uint8); default: 100 for float, float16 and uint16, 95 for uint8 "
+                              "(docs/agreement.md)")
     command.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                          help=f"largest model upload the server accepts from the page, in MiB (default: "
                               f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
@@ -295,6 +300,7 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
     """Where and how the checks of ``run`` or ``check`` run (``run.engine``), checked; a ``UsageError`` names the
     option that is wrong."""
     from harness.run.engine import RunSettings
+    from harness.verdict.agreement import parse_min_top1
 
     for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib),
                           ("--reference-timeout", 1 if args.reference_timeout is None else args.reference_timeout)):
@@ -309,7 +315,8 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
                        upload_limit=mib_to_bytes(args.upload_limit_mib), tfjs=tfjs,
                        progress="quiet" if args.quiet else None, endpoints=_endpoints(args),
                        parallel=args.parallel or (default_parallel() if args.command == "run" else 1),
-                       resume=args.resume is not None, repeat=getattr(args, "repeat", 1), accept=_acceptances(args))
+                       resume=args.resume is not None, repeat=getattr(args, "repeat", 1), accept=_acceptances(args),
+                       min_top1=parse_min_top1(args.min_top1))
 
 
 def _expand(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:

@@ -65,6 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--parity-accept-file", default=None, metavar="FILE",
                     help="a TOML file of known issues you have decided to live with (see tfjs-parity --help): their "
                          "rows become xfail with your reason")
+    group.addoption("--parity-min-top1", default=None, metavar="PCT|VARIANT=PCT,...",
+                    help="least top-1 agreement with Keras' labels of a classification output (see tfjs-parity --help)")
     group.addoption("--parity-upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                     help=f"largest model upload the server accepts from the page, in MiB (default: "
                          f"{DEFAULT_UPLOAD_LIMIT_MIB:g})")
@@ -150,6 +152,7 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
     ``parity_session.run_check("predict", reference_model, "wasm")``."""
     from harness.browser.engines import engines_of
     from harness.run.session import EVIDENCE_DIRECTORY, ParitySession
+    from harness.verdict.agreement import parse_min_top1
 
     results = pytestconfig.stash[RESULTS_KEY]
     upload_limit = mib_to_bytes(pytestconfig.getoption("parity_upload_limit_mib"))
@@ -158,7 +161,8 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
                        upload_limit=upload_limit, tfjs=_tfjs(pytestconfig),
                        evidence=Path(report) / EVIDENCE_DIRECTORY if report else None,
                        endpoint=_endpoint(pytestconfig), engines=engines_of(tuple(_selected(pytestconfig)[1])),
-                       accept=_acceptances(pytestconfig)) as session:
+                       accept=_acceptances(pytestconfig),
+                       min_top1=parse_min_top1(pytestconfig.getoption("parity_min_top1"))) as session:
         yield session
         references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}

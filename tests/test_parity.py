@@ -49,3 +49,7 @@ def test_fine_tune_worker(parity_session, parity_references, parity_backend):
 @pytest.mark.parametrize("check", STORAGE_CHECKS, ids=[c.replace("[", "-").rstrip("]") for c in STORAGE_CHECKS])
 def test_storage(parity_session, reference_model, parity_backend, check):
     assert_passed(parity_session.run_check(check, reference_model, parity_backend))
+
+
+def test_memory(parity_session, reference_model, parity_backend):
+    assert_passed(parity_session.run_check("memory", reference_model, parity_backend))

@@ -53,6 +53,7 @@ class PageOperation(str, Enum):
     REMOVE_MODEL = "removeModel"
     TAMPER_STORED = "tamperStored"
     GRAPH_RUN = "graphRun"
+    MEMORY = "memory"
     GRAPH_NODES = "graphNodes"
     LAYER_ALONE = "layerAlone"
     KERNEL_ALONE = "kernelAlone"

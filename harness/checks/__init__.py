@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from harness.checks.context import CheckContext, CheckFunction
 from harness.checks.inference import check_predict, check_topology
+from harness.checks.memory import check_memory
 from harness.checks.browser_to_python import check_browser_to_python
 from harness.checks.storage import SAVE_LOAD_CHECKS, check_model_management
 from harness.checks.conversion import CONVERSION_OF_CHECK, QUANTIZED_CHECKS, check_graph_model, check_sharded
@@ -38,6 +39,12 @@ class Check:
     run: CheckFunction
     training: str | None = None  # a training run's name (``ReferenceModel.has_training``)
     conversion: str | None = None  # a conversion's name (``ReferenceModel.conversions``)
+    uses_training: str | None = None  # a training run it also exercises where the reference has one (not needed)
+
+    @property
+    def wants_training(self) -> bool:
+        """Whether a reference built for this check should record its training runs (when the model has a setup)."""
+        return self.stage in (TRAINING_STAGE, STORAGE) or self.uses_training is not None
 
 
 def _training(name: str, run: CheckFunction, training_run: str | None = None) -> Check:
@@ -61,6 +68,8 @@ CHECK_RECORDS: tuple[Check, ...] = (
     *(Check(name, STORAGE, run) for name, run in SAVE_LOAD_CHECKS.items()),
     Check("browser-to-python", STORAGE, check_browser_to_python),
     Check("model-management", STORAGE, check_model_management),
+    # Last: what the model takes and gives back over its whole life on the page.
+    Check("memory", INFERENCE, check_memory, uses_training="fit"),
 )
 CHECKS: dict[str, Check] = {check.name: check for check in CHECK_RECORDS}
 CHECK_STAGES: dict[str, tuple[str, ...]] = {
@@ -69,6 +78,7 @@ CHECK_STAGES: dict[str, tuple[str, ...]] = {
 INFERENCE_CHECKS, CONVERSION_CHECKS = CHECK_STAGES[INFERENCE], CHECK_STAGES[CONVERSION]
 TRAINING_CHECKS, STORAGE_CHECKS = CHECK_STAGES[TRAINING_STAGE], CHECK_STAGES[STORAGE]
 DEFAULT_CHECKS = tuple(CHECKS)
+GRAPH_MODEL_CHECKS = ("graph-model", "memory")  # what applies to a model tfjs runs as a graph model
 # Training recipes written for one zoo model: not run on a user's model unless asked for.
 MODEL_SPECIFIC_CHECKS = {
     "core-api": "the Core API recipe is written for a Dense-relu-Dense-softmax model (the zoo's mlp)",
@@ -87,7 +97,7 @@ def check_stage(check: str) -> str | None:
 def check_applies(check: str, reference: ReferenceModel) -> bool:
     """Whether ``check`` has a Keras reference for this model (what it needs was recorded for this model)."""
     if reference.is_graph_model:
-        return check == "graph-model"
+        return check in GRAPH_MODEL_CHECKS
     record = CHECKS[check]
     if record.training is not None:
         return reference.has_training(record.training)

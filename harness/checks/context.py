@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -10,6 +10,7 @@ from harness.browser.page import BackendPage
 from harness.reference.directory import ReferenceModel
 from harness.results import CheckResult
 from harness.browser.server import ParityServer
+from harness.verdict.agreement import DEFAULT_MIN_TOP1
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class CheckContext:
     reference: ReferenceModel
     model_url: str
     server: ParityServer | None = None
+    # The least top-1 agreement with Keras per variant (``verdict.agreement``: ``--min-top1``).
+    min_top1: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_TOP1))
 
     def result(self, **fields: object) -> CheckResult:
         """A ``CheckResult`` for this model, backend and check (saying so when its reference is weak)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext, CheckFunction, check_family
-from harness.checks.inference import browser_predictions, judge_outputs, prediction_result
+from harness.checks.inference import browser_predictions, judge_agreement, judge_outputs, prediction_result
 from harness.verdict.compare import largest
 from harness.results import CheckResult
 from harness.verdict.tolerances import (
@@ -61,11 +61,13 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
     dequantized, dequantized_failures = judge_outputs(context, actual, reference.conversion_outputs(name),
                                                       dequantized_tolerance,
                                                       f"{name} vs Keras with the dequantized weights")
-    comparisons, failures = judge_outputs(context, actual, reference.load_outputs(), judged_by,
-                                          f"{name} vs the unquantized Keras model")
+    expected = reference.load_outputs()
+    against = f"{name} vs the unquantized Keras model"
+    comparisons, failures = judge_outputs(context, actual, expected, judged_by, against)
+    agreed, disagreements = judge_agreement(context, actual, expected, quantization, against)
     float32_bytes = weight_bytes(reference.directory / reference.model_json)
     return prediction_result(
-        context, comparisons, dequantized_failures + failures, judged_by, timing,
+        context, comparisons, dequantized_failures + failures + disagreements, judged_by, timing, **agreed,
         quantization=quantization, weight_bytes=entry["weight_bytes"], float32_weight_bytes=float32_bytes,
         size_ratio=entry["weight_bytes"] / float32_bytes, max_step=entry["max_step"],
         output_effect=entry["output_effect"],
@@ -82,11 +84,14 @@ def check_sharded(context: CheckContext) -> CheckResult:
     entry = context.reference.conversion("sharded")
     tolerance = model_predict_tolerance(context.backend, context.reference.float32_rounding)
     actual, timing = conversion_predictions(context, entry)
-    comparisons, failures = judge_outputs(context, actual, context.reference.load_outputs(), tolerance, "sharded")
+    expected = context.reference.load_outputs()
+    comparisons, failures = judge_outputs(context, actual, expected, tolerance, "sharded")
+    agreed, disagreements = judge_agreement(context, actual, expected, "float", "sharded")
+    failures += disagreements
     if entry["shards"] < 2:
         failures.append(f"{context.reference.name} / sharded: the converter wrote {entry['shards']} shard "
                         f"(shard size {entry['shard_bytes']} bytes); the check needs several")
-    return prediction_result(context, comparisons, failures, tolerance, timing,
+    return prediction_result(context, comparisons, failures, tolerance, timing, **agreed,
                              shards=entry["shards"], shard_bytes=entry["shard_bytes"])
 
 
@@ -100,18 +105,22 @@ def check_graph_model(context: CheckContext) -> CheckResult:
     ran = context.page.call(PageOperation.GRAPH_RUN, conversion_url(context, entry), feeds, entry["outputs"])
     expected = context.reference.load_outputs()
     comparisons, failures = [], []
+    agreed: dict[str, Any] = {}
     for call, label in (("predict", ran["predictMode"]), ("executeAsync", "executeAsync")):
         actual = [decode_tensor(o) for o in ran[call]]
         found, problems = judge_outputs(context, actual, expected, tolerance, f"graph model {label}")
         comparisons += found
         failures += problems
+        if call == "predict":
+            agreed, disagreements = judge_agreement(context, actual, expected, "float", f"graph model {label}")
+            failures += disagreements
     tensors = ran["numTensors"]
     for call, after in ((ran["predictMode"], tensors["afterPredict"]), ("executeAsync", tensors["afterExecuteAsync"])):
         if after != tensors["before"]:
             failures.append(f"{context.reference.name} / graph model {call} on {context.backend}: "
                             f"tf.memory().numTensors is {after} after disposing the outputs, "
                             f"{tensors['before']} before")
-    return prediction_result(context, comparisons, failures, tolerance, {}, num_tensors=tensors,
+    return prediction_result(context, comparisons, failures, tolerance, {}, **agreed, num_tensors=tensors,
                              predict_mode=ran["predictMode"], tolerance_reason=tolerance.reason)
 
 

@@ -11,6 +11,7 @@ from harness.checks.context import CheckContext
 from harness.verdict.compare import Comparison, compare_within, format_failure, largest, worst_ratio
 from harness.reference.directory import ReferenceModel, tfjs_weight_name
 from harness.results import CheckResult
+from harness.verdict.agreement import agreement
 from harness.verdict.tolerances import Tolerance, inner_output_tolerance, model_predict_tolerance
 from harness.browser.tensors import decode_tensor, encode_tensor
 
@@ -54,9 +55,12 @@ def compare_predictions(context: CheckContext, model_id: int) -> CheckResult:
     names = [entry.name for entry in reference.inner_outputs]
     actual, timing = browser_predictions(context, with_inner_outputs(context.page, reference, model_id))
     count = len(actual) - len(names)
-    comparisons, failures = judge_outputs(context, actual[:count], reference.load_outputs(), tolerance, "predict")
+    expected = reference.load_outputs()
+    comparisons, failures = judge_outputs(context, actual[:count], expected, tolerance, "predict")
+    agreed, disagreements = judge_agreement(context, actual[:count], expected, "float", "predict")
     inner, inner_failures = judge_inner_outputs(context, actual[count:])
-    result = prediction_result(context, comparisons, failures + inner_failures, tolerance, timing,
+    result = prediction_result(context, comparisons, failures + disagreements + inner_failures, tolerance, timing,
+                               **agreed,
                                **({"inner_outputs": [_summary(c, n) for c, n in zip(inner, names)]} if names else {}))
     if inner:
         result.tolerance_ratio = worst_ratio([*comparisons, *inner])
@@ -134,6 +138,27 @@ def judge_outputs(context: CheckContext, actual: list[np.ndarray], expected: lis
         for i, (c, entry) in enumerate(zip(comparisons, reference.outputs)) if not c.ok
     ]
     return comparisons, failures
+
+
+def judge_agreement(context: CheckContext, actual: list[np.ndarray], expected: list[np.ndarray], variant: str,
+                    what: str) -> tuple[dict[str, Any], list[str]]:
+    """Task-level agreement (``verdict.agreement``) of each classification output with Keras', judged by the least
+    top-1 agreement ``variant`` needs: the row's details (``agreement`` per classification output and ``min_top1``;
+    nothing when no output is a classification) and the failures."""
+    reference = context.reference
+    ties = model_predict_tolerance(context.backend, reference.float32_rounding)
+    minimum = context.min_top1[variant]
+    found, failures = [], []
+    for i, (a, e, entry) in enumerate(zip(actual, expected, reference.outputs)):
+        result = agreement(a, e, ties)
+        if result is None:
+            continue
+        found.append({"output": entry.name, **result.to_dict()})
+        problem = result.problem(minimum, f"{reference.name} / output {i} ({entry.name}) / {what} on "
+                                          f"{context.backend}")
+        if problem:
+            failures.append(problem)
+    return ({"agreement": found, "min_top1": minimum} if found else {}), failures
 
 
 def prediction_result(context: CheckContext, comparisons: list[Comparison], failures: list[str], tolerance: Tolerance,

@@ -19,6 +19,7 @@ import numpy as np
 from harness.browser.backends import not_in_effect
 from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext
+from harness.verdict.agreement import agreement
 from harness.verdict.compare import Comparison, compare_within, format_failure, worst_ratio
 from harness.verdict.known_issues import (
     FROZEN_BATCH_NORMALIZATION,
@@ -255,8 +256,15 @@ def _compare_after_fit(comparison: TrainingComparison, training: TrainingReferen
         comparison.problems.append(comparison.title("predictions after training") +
                                    f": browser returned {len(actual)} outputs, keras {len(expected)}")
         return
+    tolerance = tolerance or comparison.tolerance.after_training
+    agreed = []  # for the record: a label that changes beyond a tie already fails the comparison by the same tolerance
     for i, (a, e) in enumerate(zip(actual, expected)):
-        comparison.compare_values(f"output {i} after training", a, e, tolerance or comparison.tolerance.after_training)
+        comparison.compare_values(f"output {i} after training", a, e, tolerance)
+        found = agreement(a, e, tolerance)
+        if found is not None:
+            agreed.append({"output": i, **found.to_dict()})
+    if agreed:
+        comparison.details["agreement_after_training"] = agreed
 
 
 def _check_progress(comparison: TrainingComparison, ran: dict[str, Any]) -> None:

@@ -54,9 +54,11 @@ EXPLAINED_CHECKS = ("predict", "quantized[uint8]", "quantized[uint16]", "quantiz
 
 
 def needs_explaining(row: CheckResult) -> bool:
-    """Whether ``row`` is a numeric failure this module explains (not one a known issue already explains)."""
+    """Whether ``row`` is a numeric failure this module explains (not one a known issue already explains, nor one
+    whose numbers are all within tolerance and whose labels changed: no layer is out of tolerance to look for)."""
+    labels_only = row.tolerance_ratio is not None and row.tolerance_ratio <= 1 and "agreement" in row.details
     return (row.status == "fail" and row.check in EXPLAINED_CHECKS and "known_issue" not in row.details
-            and "explanation" not in row.details)
+            and "explanation" not in row.details and not labels_only)
 
 
 @dataclass

@@ -38,6 +38,7 @@ from harness.run.session import EVIDENCE_DIRECTORY, ParitySession, ResultListene
 from harness.run.shards import Group, Shards, merge_environments
 from harness.run.tensorflow_log import tensorflow_log
 from harness.verdict.acceptance import AcceptList
+from harness.verdict.agreement import DEFAULT_MIN_TOP1
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class RunSettings:
     resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
     repeat: int = 1  # run the groups this many times; the report lists the rows that changed (``run.repeats``)
     accept: AcceptList = field(default_factory=AcceptList)  # known issues accepted: their rows are ``xfail``
+    min_top1: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_TOP1))  # ``--min-top1``
 
 
 @dataclass(frozen=True)
@@ -272,7 +274,7 @@ class RunEngine:
     def _session(self, endpoint: BrowserEndpoint | None, listener: ResultListener | None) -> ParitySession:
         session = ParitySession(self.settings.timeout_s, on_result=listener, upload_limit=self.settings.upload_limit,
                                 tfjs=self.settings.tfjs, evidence=self.evidence, endpoint=endpoint,
-                                engines=engines_of(self.settings.backends))
+                                engines=engines_of(self.settings.backends), min_top1=self.settings.min_top1)
         for script in self._page_scripts:
             session.add_page_script(script, ())
         return session

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from harness.browser.backends import DEFAULT_BACKENDS
 from harness.browser.page import BackendPage, PageOperation
-from harness.checks import CHECKS, STORAGE, TRAINING_STAGE, USER_CHECKS
+from harness.checks import CHECKS, USER_CHECKS
 from harness.reference.onnx_routes import ROUTE_NAMES
 from harness.run.route import judge_hops, reaches_the_browser
 from harness.errors import HarnessError, UsageError
@@ -368,7 +368,7 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
         return None, list(findings), []
     setup = resolve_training(model.path, model.format, how.train, how.data, list(keras_model.output_names))
     conversions = tuple(conversion for c in how.checks if (conversion := CHECKS[c].conversion) is not None)
-    needs_training = any(CHECKS[c].stage in (TRAINING_STAGE, STORAGE) for c in how.checks)
+    needs_training = any(CHECKS[c].wants_training for c in how.checks)
     reference = build_layers_reference(keras_model, directory, model.name, how.inputs, setup, custom_objects,
                                        conversions, needs_training, how.inner_outputs)
     changes = _repair(reference, removals, out / REPAIRED_DIRECTORY / model.name) if removals else []

@@ -72,6 +72,16 @@ FROZEN_BATCH_NORMALIZATION = KnownIssue(
     kind="difference by design",
 )
 
+TFJS_MOMENTUM_OPTIMIZER_DISPOSE = KnownIssue(
+    id="tfjs-momentum-optimizer-dispose",
+    summary="MomentumOptimizer.dispose() frees its momentum scalar and accumulations but not the learning-rate "
+            "scalar its SGDOptimizer base keeps (c = keep(scalar(-learningRate))): every tf.train.momentum "
+            "optimizer leaves one float32 scalar (4 bytes) behind once disposed",
+    upstream="tfjs-core optimizers/momentum_optimizer.ts: dispose() does not call SGDOptimizer's dispose()",
+    workaround="create one momentum optimizer and reuse it (the leak is per optimizer, not per step), or also "
+               "dispose optimizer.c after optimizer.dispose()",
+)
+
 TFJS_ADADELTA_UPDATE_ORDER = KnownIssue(
     id="tfjs-adadelta-update-order",
     summary="tfjs' adadelta divides each step's gradient by the running average of squared gradients as it was "
@@ -173,8 +183,8 @@ CONVERTER_REFUSED = KnownIssue(
     kind="converter refusal",
 )
 KNOWN_ISSUES: dict[str, KnownIssue] = {issue.id: issue for issue in (
-    TFJS_MULTI_OUTPUT_EVALUATION, FROZEN_BATCH_NORMALIZATION, TFJS_ADADELTA_UPDATE_ORDER, TFJS_RMSPROP_CENTERED_EPSILON,
-    *CANNOT_RUN, TFJS_THREW, CONVERTER_REFUSED)}
+    TFJS_MULTI_OUTPUT_EVALUATION, FROZEN_BATCH_NORMALIZATION, TFJS_MOMENTUM_OPTIMIZER_DISPOSE,
+    TFJS_ADADELTA_UPDATE_ORDER, TFJS_RMSPROP_CENTERED_EPSILON, *CANNOT_RUN, TFJS_THREW, CONVERTER_REFUSED)}
 
 
 def _close(a: float | None, b: float | None) -> bool:
