@@ -98,3 +98,34 @@ def test_the_same_layer_without_the_leak_passes_memory_on_every_backend(models, 
         assert row["status"] == "pass", row
         assert [s["name"] for s in row["details"]["stages"]] == ["predict", "fit", "save and load"]
         assert all(value == 0 for value in row["details"]["after_dispose"].values()), row
+
+
+def test_a_graph_model_is_measured_through_predict_execute_async_and_a_save_and_load(tmp_path, capsys):
+    """A SavedModel (a graph model in tfjs) with a softmax head passes on every backend, each stage measured."""
+    from harness.reference.keras_env import configure_tensorflow_environment
+
+    configure_tensorflow_environment()
+    import numpy as np
+    import tensorflow as tf
+
+    class Affine(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32))
+
+        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
+        def __call__(self, x):
+            return {"y": tf.nn.softmax(x @ self.w)}
+
+    affine = Affine()
+    tf.saved_model.save(affine, str(tmp_path / "affine"), signatures={"serving_default": affine.__call__})
+    status = run_cli(["check", str(tmp_path / "affine"), "--checks", "memory", "--backends", BACKENDS, "--out",
+                      str(tmp_path / "report")])
+    output = capsys.readouterr()
+    assert status == cli.EXIT_PASS, output.out + output.err
+    rows = [r for r in json.loads((tmp_path / "report" / "parity.json").read_text())["results"]
+            if r["check"] == "memory"]
+    assert len(rows) == 3
+    for row in rows:
+        assert row["status"] == "pass", row
+        assert [s["name"] for s in row["details"]["stages"]] == ["predict", "executeAsync", "save and load"]
+        assert all(s["calls"] >= 3 for s in row["details"]["stages"][:2])

@@ -77,7 +77,7 @@
     const feeds = Object.fromEntries(job.graph.inputs.map((node, k) => [node, xs[k]]));
     let predict = () => settle(model.predict(feeds));
     try {
-      tf.tidy(() => model.predict(feeds));
+      tf.dispose(tf.tidy(() => model.predict(feeds)));
     } catch (error) {  // control flow (an LSTM's while loop): tfjs runs it only asynchronously
       if (!/dynamic op/.test(error.message)) throw error;
       predict = async () => settle(await model.predictAsync(feeds));
