@@ -194,6 +194,9 @@ def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
     command.add_argument("--parallel", type=int, default=None, metavar="N",
                          help=f"browsers launched here that share the work, each with its own (model, backend) "
                               f"groups (default: {parallel}; with --browser-endpoint, the endpoints share it)")
+    command.add_argument("--bench-batch", type=int, default=None, metavar="N",
+                         help="the batch the speed check times calls at, the one your app predicts with (default: "
+                              "the reference's batch; its samples are repeated to fill N)")
     command.add_argument("--min-top1", default=None, metavar="PCT|VARIANT=PCT,...",
                          help="least top-1 agreement with Keras' labels for a classification output, in percent of "
                               "the samples whose label is decidable: one value for every row, or per variant (float, "
@@ -300,12 +303,15 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
     """Where and how the checks of ``run`` or ``check`` run (``run.engine``), checked; a ``UsageError`` names the
     option that is wrong."""
     from harness.run.engine import RunSettings
+    from harness.checks import CheckOptions
     from harness.verdict.agreement import parse_min_top1
 
     for option, value in (("--timeout", args.timeout), ("--upload-limit-mib", args.upload_limit_mib),
                           ("--reference-timeout", 1 if args.reference_timeout is None else args.reference_timeout)):
         if value <= 0:
             raise UsageError(f"{option} must be positive")
+    if args.bench_batch is not None and args.bench_batch < 1:
+        raise UsageError("--bench-batch must be at least 1")
     if args.parallel is not None and args.parallel < 1:
         raise UsageError("--parallel must be at least 1")
     if args.parallel is not None and args.browser_endpoint is not None:
@@ -316,7 +322,7 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
                        progress="quiet" if args.quiet else None, endpoints=_endpoints(args),
                        parallel=args.parallel or (default_parallel() if args.command == "run" else 1),
                        resume=args.resume is not None, repeat=getattr(args, "repeat", 1), accept=_acceptances(args),
-                       min_top1=parse_min_top1(args.min_top1))
+                       check_options=CheckOptions(parse_min_top1(args.min_top1), args.bench_batch))
 
 
 def _expand(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:

@@ -152,6 +152,7 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
     ``parity_session.run_check("predict", reference_model, "wasm")``."""
     from harness.browser.engines import engines_of
     from harness.run.session import EVIDENCE_DIRECTORY, ParitySession
+    from harness.checks import CheckOptions
     from harness.verdict.agreement import parse_min_top1
 
     results = pytestconfig.stash[RESULTS_KEY]
@@ -162,7 +163,7 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
                        evidence=Path(report) / EVIDENCE_DIRECTORY if report else None,
                        endpoint=_endpoint(pytestconfig), engines=engines_of(tuple(_selected(pytestconfig)[1])),
                        accept=_acceptances(pytestconfig),
-                       min_top1=parse_min_top1(pytestconfig.getoption("parity_min_top1"))) as session:
+                       options=CheckOptions(parse_min_top1(pytestconfig.getoption("parity_min_top1")))) as session:
         yield session
         references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}

@@ -12,18 +12,6 @@
     return Object.fromEntries(COUNTERS.filter(name => typeof memory[name] === 'number').map(name => [name, memory[name]]));
   }
 
-  function tensorsOf(result) {
-    if (result instanceof tf.Tensor) return [result];
-    return Array.isArray(result) ? result : Object.values(result);
-  }
-
-  /** Wait for every output's values (on WebGL and WebGPU the work ends there), then dispose them. */
-  async function settle(result) {
-    const outputs = tensorsOf(result);
-    await Promise.all(outputs.map(output => output.data()));
-    tf.dispose(outputs);
-  }
-
   /**
    * `call` once to warm up, then up to `calls` more while they take less than `budgetMs` together (at least
    * MIN_CALLS): the counts after warm-up (`before`) and after each later call (`after`).
@@ -51,52 +39,37 @@
     }
   }
 
-  async function layersStages(job, xs) {
-    const model = await parity.artifacts.loadLayersModel(job.modelUrl);
+  /** A layers model's stages: calls, one epoch of `job.training` if it trains, a save and load through memory. */
+  async function layersStages(job, loaded, xs) {
     const input = xs.length === 1 ? xs[0] : xs;
-    const stages = [await repeated('predict', () => settle(model.predict(input)), job.calls, job.budgetMs)];
-    if (job.training) {
-      stages.push(await once('fit', async () => {
-        await parity.training.run(job.training, null);
-        return null;
-      }));
-    }
+    const stages = [await repeated('predict', loaded.predict, job.calls, job.budgetMs)];
+    if (job.training) stages.push(await once('fit', () => parity.training.run(job.training, null).then(() => null)));
     stages.push(await once('save and load', async () => {
-      const copy = await parity.artifacts.fromArtifacts(await parity.artifacts.toArtifacts(model));
+      const copy = await parity.artifacts.fromArtifacts(await parity.artifacts.toArtifacts(loaded.model));
       try {
-        await settle(copy.predict(input));
+        await parity.callable.settle(copy.predict(input));
       } finally {
         copy.dispose();
       }
     }));
-    return { model, stages };
+    return stages;
   }
 
-  async function graphStages(job, xs) {
-    const model = await tf.loadGraphModel(tf.io.fromMemory(await parity.artifacts.load(job.modelUrl)));
+  /** A graph model's stages: predict calls, executeAsync calls, a save and load through memory. */
+  async function graphStages(job, loaded, xs) {
     const feeds = Object.fromEntries(job.graph.inputs.map((node, k) => [node, xs[k]]));
-    let predict = () => settle(model.predict(feeds));
-    try {
-      tf.dispose(tf.tidy(() => model.predict(feeds)));
-    } catch (error) {  // control flow (an LSTM's while loop): tfjs runs it only asynchronously
-      if (!/dynamic op/.test(error.message)) throw error;
-      predict = async () => settle(await model.predictAsync(feeds));
-    }
-    const stages = [
-      await repeated('predict', predict, job.calls, job.budgetMs),
-      await repeated('executeAsync', async () => settle(await model.executeAsync(feeds, job.graph.outputs)),
-                     job.calls, job.budgetMs),
-    ];
+    const stages = [await repeated('predict', loaded.predict, job.calls, job.budgetMs),
+                    await repeated('executeAsync', loaded.executeAsync, job.calls, job.budgetMs)];
     stages.push(await once('save and load', async () => {
-      const artifacts = await parity.artifacts.toArtifacts(model);
+      const artifacts = await parity.artifacts.toArtifacts(loaded.model);
       const copy = await tf.loadGraphModel(tf.io.fromMemory({ ...artifacts, weightData: parity.artifacts.joined(artifacts.weightData) }));
       try {
-        await settle(await copy.executeAsync(feeds, job.graph.outputs));
+        await parity.callable.settle(await copy.executeAsync(feeds, job.graph.outputs));
       } finally {
         copy.dispose();
       }
     }));
-    return { model, stages };
+    return stages;
   }
 
   /**
@@ -109,13 +82,15 @@
     const baseline = snapshot();
     const xs = job.inputs.map(parity.tensors.decode);
     let loaded = null;
+    let stages;
     try {
-      loaded = await (job.graph ? graphStages(job, xs) : layersStages(job, xs));
+      loaded = await parity.callable.load(job, xs);
+      stages = await (job.graph ? graphStages : layersStages)(job, loaded, xs);
     } finally {
       if (loaded) loaded.model.dispose();
       tf.dispose(xs);
     }
-    return { baseline, stages: loaded.stages, disposed: snapshot() };
+    return { baseline, stages, disposed: snapshot() };
   }
 
   parity.memory = { run };

@@ -28,6 +28,7 @@
     tamperStored: url => parity.storage.tamperStored(url),
     graphRun: (url, inputs, outputs) => parity.graph.run(url, inputs, outputs),
     memory: job => parity.memory.run(job),
+    speed: job => parity.speed.run(job),
     graphNodes: (url, inputs, names) => parity.graph.nodeOutputs(url, inputs, names),
     layerAlone: (modelId, name, inputs, record) => parity.isolation.layerAlone(modelId, name, inputs, record),
     kernelAlone: (name, inputs, attrs) => parity.isolation.kernelAlone(name, inputs, attrs),

@@ -54,6 +54,7 @@ class PageOperation(str, Enum):
     TAMPER_STORED = "tamperStored"
     GRAPH_RUN = "graphRun"
     MEMORY = "memory"
+    SPEED = "speed"
     GRAPH_NODES = "graphNodes"
     LAYER_ALONE = "layerAlone"
     KERNEL_ALONE = "kernelAlone"

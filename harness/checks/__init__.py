@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.checks.context import CheckContext, CheckFunction
+from harness.checks.context import CheckContext, CheckFunction, CheckOptions
 from harness.checks.inference import check_predict, check_topology
 from harness.checks.memory import check_memory
+from harness.checks.speed import check_speed
 from harness.checks.browser_to_python import check_browser_to_python
 from harness.checks.storage import SAVE_LOAD_CHECKS, check_model_management
 from harness.checks.conversion import CONVERSION_OF_CHECK, QUANTIZED_CHECKS, check_graph_model, check_sharded
@@ -68,8 +69,10 @@ CHECK_RECORDS: tuple[Check, ...] = (
     *(Check(name, STORAGE, run) for name, run in SAVE_LOAD_CHECKS.items()),
     Check("browser-to-python", STORAGE, check_browser_to_python),
     Check("model-management", STORAGE, check_model_management),
-    # Last: what the model takes and gives back over its whole life on the page.
+    # Last: what the model takes and gives back over its whole life on the page, and what it costs there (after
+    # predict, which times the first call with this page's shaders not yet compiled for it).
     Check("memory", INFERENCE, check_memory, uses_training="fit"),
+    Check("speed", INFERENCE, check_speed),
 )
 CHECKS: dict[str, Check] = {check.name: check for check in CHECK_RECORDS}
 CHECK_STAGES: dict[str, tuple[str, ...]] = {
@@ -78,7 +81,7 @@ CHECK_STAGES: dict[str, tuple[str, ...]] = {
 INFERENCE_CHECKS, CONVERSION_CHECKS = CHECK_STAGES[INFERENCE], CHECK_STAGES[CONVERSION]
 TRAINING_CHECKS, STORAGE_CHECKS = CHECK_STAGES[TRAINING_STAGE], CHECK_STAGES[STORAGE]
 DEFAULT_CHECKS = tuple(CHECKS)
-GRAPH_MODEL_CHECKS = ("graph-model", "memory")  # what applies to a model tfjs runs as a graph model
+GRAPH_MODEL_CHECKS = ("graph-model", "memory", "speed")  # what applies to a model tfjs runs as a graph model
 # Training recipes written for one zoo model: not run on a user's model unless asked for.
 MODEL_SPECIFIC_CHECKS = {
     "core-api": "the Core API recipe is written for a Dense-relu-Dense-softmax model (the zoo's mlp)",
@@ -133,5 +136,5 @@ def skip_reason(check: str, reference: ReferenceModel) -> str:
 
 __all__ = ["CHECKS", "CHECK_RECORDS", "CHECK_STAGES", "CONVERSION", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE",
            "INFERENCE_CHECKS", "STORAGE", "STORAGE_CHECKS", "TRAINING_CHECKS", "TRAINING_STAGE", "USER_CHECKS", "Check",
-           "CheckContext", "CheckFunction", "check_applies", "check_stage", "conversion_failure", "recorded_reason",
-           "skip_reason"]
+           "CheckContext", "CheckFunction", "CheckOptions", "check_applies", "check_stage", "conversion_failure",
+           "recorded_reason", "skip_reason"]

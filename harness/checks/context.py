@@ -14,6 +14,15 @@ from harness.verdict.agreement import DEFAULT_MIN_TOP1
 
 
 @dataclass(frozen=True)
+class CheckOptions:
+    """What a run asks of every check beyond its model and backend (``--min-top1``, ``--bench-batch``)."""
+
+    # The least top-1 agreement with Keras per variant (``verdict.agreement``).
+    min_top1: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_TOP1))
+    bench_batch: int | None = None  # the batch ``speed`` times calls at (None: the reference's)
+
+
+@dataclass(frozen=True)
 class CheckContext:
     """A check's inputs: the page with its backend active, the reference, where the page finds it, and
     the server (for checks that save models through it)."""
@@ -24,8 +33,7 @@ class CheckContext:
     reference: ReferenceModel
     model_url: str
     server: ParityServer | None = None
-    # The least top-1 agreement with Keras per variant (``verdict.agreement``: ``--min-top1``).
-    min_top1: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_TOP1))
+    options: CheckOptions = field(default_factory=CheckOptions)
 
     def result(self, **fields: object) -> CheckResult:
         """A ``CheckResult`` for this model, backend and check (saying so when its reference is weak)."""

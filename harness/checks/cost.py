@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from harness.checks import CHECKS
 from harness.checks.inference import LATENCY_BUDGET_MS, PREDICT_REPEATS
 from harness.checks.memory import MEMORY_BUDGET_MS, MEMORY_CALLS
+from harness.checks.speed import SPEED_BUDGET_MS, SPEED_CALLS
 from harness.reference.directory import ReferenceFileError, ReferenceModel, TrainingReference
 
 # A training step costs about three forward passes of its batch: the forward pass, the gradients of the activations
@@ -52,6 +53,9 @@ def check_calls(check: str, reference: ReferenceModel, call_s: float, trained_ke
         return Calls(predict_calls(call_s))
     if check == "graph-model":
         return Calls(2.0)  # predict, then executeAsync
+    if check == "speed":  # a compile-only pass, the first call, the later ones, a profiled call
+        later = min(SPEED_CALLS, max(5.0, SPEED_BUDGET_MS / 1000 / call_s if call_s > 0 else SPEED_CALLS))
+        return Calls(3.0 + later)
     if check == "memory":  # warm-up and repeated calls (twice for a graph model), a reload's call, one fit epoch
         repeated = 1.0 + min(MEMORY_CALLS, max(3.0, MEMORY_BUDGET_MS / 1000 / call_s if call_s > 0 else MEMORY_CALLS))
         plain = Calls(repeated * (2 if reference.is_graph_model else 1) + 1.0)

@@ -12,9 +12,8 @@ import math
 from typing import Any
 
 from harness.browser.page import PageOperation
-from harness.browser.tensors import encode_tensor
 from harness.checks.context import CheckContext
-from harness.checks.conversion import conversion_url
+from harness.checks.page_model import page_model_job
 from harness.checks.training import encoded_job, training_job
 from harness.results import CheckResult
 from harness.verdict.known_issues import TFJS_MOMENTUM_OPTIMIZER_DISPOSE, failed_with
@@ -30,16 +29,9 @@ REPEATED_STAGES = ("predict", "executeAsync")
 def memory_job(context: CheckContext) -> dict[str, Any]:
     """What the page runs: the model, its reference inputs, and one epoch of its ``fit`` run if it trains."""
     reference = context.reference
-    job: dict[str, Any] = {"inputs": [encode_tensor(x) for x in reference.load_inputs()], "calls": MEMORY_CALLS,
-                           "budgetMs": MEMORY_BUDGET_MS, "training": None, "graph": None}
-    if reference.is_graph_model:
-        entry = reference.conversion("graph")
-        job["modelUrl"] = conversion_url(context, entry)
-        job["graph"] = {"inputs": [spec["node"] for spec in entry["inputs"]],
-                        "outputs": [spec["node"] for spec in entry["outputs"]]}
-        return job
-    job["modelUrl"] = context.model_url
-    if reference.has_training("fit"):
+    job = {**page_model_job(context, reference.load_inputs()), "calls": MEMORY_CALLS, "budgetMs": MEMORY_BUDGET_MS,
+           "training": None}
+    if not reference.is_graph_model and reference.has_training("fit"):
         training = training_job(reference.training(), context.model_url, "fit")
         job["training"] = encoded_job({**training, "epochs": 1})
     return job

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from harness.report.speed_table import speed_table
 from harness.results import STATUSES, CheckResult
 
 STATUS_ORDER = {"error": 0, "fail": 1, "xfail": 2, "skip": 3, "pass": 4}
@@ -26,7 +27,8 @@ def build_report(environment: dict[str, Any], results: Iterable[CheckResult],
     ``predict`` could catch (``power``, see ``run.power``)."""
     rows = [r.to_dict() for r in results]
     summary = {status: sum(1 for r in rows if r["status"] == status) for status in STATUSES}
-    report = {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows), "results": rows}
+    report = {"environment": environment, "summary": summary, "responsiveness": responsiveness(rows),
+              "speed": speed_table(rows), "results": rows}
     if baseline is not None:
         report["baseline"] = baseline
     report.update({key: value for key, value in (blocks or {}).items() if value is not None})

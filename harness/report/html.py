@@ -32,8 +32,10 @@ from harness.report.html_plots import (
     error_distribution_chart,
     latency_chart,
     layer_error_chart,
+    speed_chart,
     training_error_charts,
 )
+from harness.report.speed_table import speed_lines, speed_rows
 from harness.report.svg_charts import data_uri
 
 STATUS_COLOURS = {"pass": "#c8e6c9", "fail": "#ffcdd2", "error": "#ef9a9a", "xfail": "#fff9c4", "skip": "#eeeeee"}
@@ -176,6 +178,18 @@ def _power(report: dict[str, Any]) -> str:
     return f"<h2>Detection power</h2><p>{escape(lines[0])}</p><ul>{items}</ul>"
 
 
+def _speed(report: dict[str, Any]) -> str:
+    """Which backend to ship: the per-backend table, its summary lines and its chart."""
+    if not report.get("speed"):
+        return ""
+    header, *rows = speed_rows(report)
+    items = "".join(f"<li>{escape(line)}</li>" for line in speed_lines(report))
+    charts = "".join(f'<img alt="latency per backend" src="{data_uri(svg)}" width="640" height="300">'
+                     for svg in speed_chart(report))
+    return (f"<h2>Speed and memory per backend</h2><ul>{items}</ul>"
+            + _table(header, [[escape(cell) for cell in row] for row in rows]) + f'<div class="plots">{charts}</div>')
+
+
 def _plots(results: list[dict[str, Any]]) -> str:
     charts = training_error_charts(results) + error_distribution_chart(results) + latency_chart(results)
     images = "".join(f'<img alt="chart" src="{data_uri(svg)}" width="640" height="300">' for svg in charts)
@@ -239,7 +253,7 @@ def render_html(report: dict[str, Any]) -> str:
     body = f"<h1>tfjs-parity report</h1><p><strong>{escape(summary_line(report))}</strong></p>"
     if results:
         body += (_failures(results) + _baseline(report.get("baseline")) + _repeats(report.get("repeats"))
-                 + _power(report) + _matrix(report) + _heatmap(results)
+                 + _power(report) + _matrix(report) + _speed(report) + _heatmap(results)
                  + _plots(results) + _environment(report) + _details(results))
     else:
         body += _baseline(report.get("baseline")) + "<p>No results.</p>" + _environment(report)

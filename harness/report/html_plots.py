@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from harness.report.speed_table import backend_label
 from harness.report.svg_charts import Series, bar_chart, colour, line_chart
 from harness.verdict.compare import ERROR_DECADES
 
@@ -77,6 +78,25 @@ def latency_chart(results: list[dict[str, Any]]) -> list[str]:
             firsts.append((backend, [by_model.get(m, {}).get("first_ms") for m in models], hue))
     return [bar_chart("predict latency in the browser: median (bar), first call (tick)", models, medians, "ms",
                       log=True, markers=firsts)]
+
+
+def speed_chart(report: dict[str, Any]) -> list[str]:
+    """Per model, each backend's median latency (bar) and 90th percentile (tick) at the speed check's batch (log
+    scale); software renderers labelled so."""
+    models = report.get("speed") or []
+    if not models:
+        return []
+    names = [m["model"] for m in models]
+    labels = list(dict.fromkeys(backend_label(e) for m in models for e in m["backends"]))
+    medians: list[Series] = []
+    p90s: list[Series] = []
+    for k, label in enumerate(labels):
+        by_model: dict[str, dict[str, Any]] = {
+            m["model"]: next((e for e in m["backends"] if backend_label(e) == label), {}) for m in models}
+        medians.append((label, [by_model[n].get("median_ms") for n in names], colour(k)))
+        p90s.append((label, [by_model[n].get("p90_ms") for n in names], colour(k)))
+    return [bar_chart("latency per backend: median (bar), 90th percentile (tick)", names, medians, "ms per call",
+                      log=True, markers=p90s)]
 
 
 def layer_error_chart(explanation: dict[str, Any]) -> str | None:

@@ -20,6 +20,7 @@ from harness.report.document import (
     spread_line,
     summary_line,
 )
+from harness.report.speed_table import speed_lines, speed_rows
 
 
 def _baseline_section(baseline: dict[str, Any] | None) -> list[str]:
@@ -83,6 +84,13 @@ def _responsiveness_section(entries: list[dict[str, Any]]) -> list[str]:
             "Longest gap between 5 ms main-thread timer ticks; lower is more responsive.", "", *_md_table(table)]
 
 
+def _speed_section(report: dict[str, Any]) -> list[str]:
+    if not report.get("speed"):
+        return []
+    return ["", "## Speed and memory per backend", "", *(f"- {line}" for line in speed_lines(report)), "",
+            *_md_table(speed_rows(report))]
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """``parity.md``: summary, matrix, environment, and a table of every row."""
     env = report["environment"]
@@ -92,6 +100,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _repeats_section(report.get("repeats"))
     power = power_lines(report)
     lines += ["", "## Detection power", "", power[0], "", *(f"- {line}" for line in power[1:])] if power else []
+    lines += _speed_section(report)
     lines += ["", "## Environment", ""]
     lines += [f"- {key}: {env[key]}" for key in ("browser", "tfjs", "python", "platform", "onednn") if key in env]
     lines += [f"- {name} {version}" for name, version in env.get("libraries", {}).items()]

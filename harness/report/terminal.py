@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.report.speed_table import speed_lines
 from harness.report.document import (
     MATRIX_LEGEND,
     acceptance_lines,
@@ -78,6 +79,9 @@ def render_outcome(report: dict[str, Any], report_path: Path) -> str:
     lines += lost_endpoint_lines(report)
     power = power_lines(report)
     lines += [f"\n{power[0]}", *(f"  {line}" for line in power[1:])] if power else []
+    speed = speed_lines(report)
+    lines += ["\nSpeed per backend (the table: parity.md, parity.html):", *(f"  {line}" for line in speed)] \
+        if speed else []
     times = time_lines(report)
     lines += [f"\n{times[0]}", *(f"  {line}" for line in times[1:])] if times else []
     regressions = (report.get("baseline") or {}).get("regressions", [])

@@ -24,7 +24,15 @@ from harness.browser.engines import engines_of
 from harness.browser.page import BackendPage
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
-from harness.checks import CHECKS, check_applies, check_stage, conversion_failure, recorded_reason, skip_reason
+from harness.checks import (
+    CHECKS,
+    CheckOptions,
+    check_applies,
+    check_stage,
+    conversion_failure,
+    recorded_reason,
+    skip_reason,
+)
 from harness.options import DEFAULT_REPORT_DIR, DEFAULT_TIMEOUT_S
 from harness.reference.directory import ReferenceModel
 from harness.report.files import REPORT_JSON, write_document
@@ -38,7 +46,6 @@ from harness.run.session import EVIDENCE_DIRECTORY, ParitySession, ResultListene
 from harness.run.shards import Group, Shards, merge_environments
 from harness.run.tensorflow_log import tensorflow_log
 from harness.verdict.acceptance import AcceptList
-from harness.verdict.agreement import DEFAULT_MIN_TOP1
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,7 @@ class RunSettings:
     resume: bool = False  # continue the interrupted run whose journal is in ``out``: run only the checks it lacks
     repeat: int = 1  # run the groups this many times; the report lists the rows that changed (``run.repeats``)
     accept: AcceptList = field(default_factory=AcceptList)  # known issues accepted: their rows are ``xfail``
-    min_top1: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MIN_TOP1))  # ``--min-top1``
+    check_options: CheckOptions = field(default_factory=CheckOptions)  # ``--min-top1``, ``--bench-batch``
 
 
 @dataclass(frozen=True)
@@ -274,7 +281,7 @@ class RunEngine:
     def _session(self, endpoint: BrowserEndpoint | None, listener: ResultListener | None) -> ParitySession:
         session = ParitySession(self.settings.timeout_s, on_result=listener, upload_limit=self.settings.upload_limit,
                                 tfjs=self.settings.tfjs, evidence=self.evidence, endpoint=endpoint,
-                                engines=engines_of(self.settings.backends), min_top1=self.settings.min_top1)
+                                engines=engines_of(self.settings.backends), options=self.settings.check_options)
         for script in self._page_scripts:
             session.add_page_script(script, ())
         return session

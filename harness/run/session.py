@@ -30,13 +30,12 @@ from harness.browser.server import ParityServer
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.browser.webdriver import WebDriverBrowser
-from harness.checks import CHECKS, CheckContext, CheckFunction, check_stage
+from harness.checks import CHECKS, CheckContext, CheckFunction, CheckOptions, check_stage
 from harness.errors import HarnessError
 from harness.reference.directory import ReferenceModel
 from harness.reference.keras_env import library_versions
 from harness.results import CheckResult
 from harness.run.cost import ModelCosts
-from harness.verdict.agreement import DEFAULT_MIN_TOP1
 from harness.verdict.acceptance import AcceptList
 from harness.verdict.known_issues import CONVERTER_REFUSED, TFJS_THREW, cannot_run, failed_with
 
@@ -50,9 +49,9 @@ class ParitySession:
                  upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None,
                  evidence: Path | None = None, endpoint: BrowserEndpoint | None = None,
                  engines: tuple[str, ...] = DEFAULT_ENGINES, accept: AcceptList | None = None,
-                 min_top1: dict[str, float] | None = None) -> None:
+                 options: CheckOptions | None = None) -> None:
         self.timeout_s = timeout_s
-        self.min_top1 = min_top1 or dict(DEFAULT_MIN_TOP1)  # ``verdict.agreement``: each row's least top-1 agreement
+        self.options = options or CheckOptions()  # what every check is asked (``--min-top1``, ``--bench-batch``)
         self.on_result = on_result
         self.accept = accept or AcceptList()  # known issues accepted: their rows are ``xfail`` (the pytest API's)
         self.evidence = evidence  # where a failed check's console log, screenshot and trace go (None: nowhere)
@@ -201,7 +200,7 @@ class ParitySession:
             page.timeout_s = limit.seconds
             try:
                 result = function(CheckContext(check, backend, page, reference, url, self.server,
-                                                     self.min_top1))
+                                                     self.options))
             finally:
                 page.timeout_s = self.timeout_s
             raised = False
