@@ -14,7 +14,8 @@ from harness.cli import EXIT_USAGE, main
     ["run", "--upload-limit-mib", "0"], ["run", "--backends", "webgl:f32"], ["run", "--matrix", "weekly"],
     ["run", "--matrix", "nightly", "--backends", "cpu"], ["run", "--tfjs", "4.x"],
     ["run", "--baseline", "/nonexistent/parity.json"], ["run", "--error-growth", "0"], ["run", "--parallel", "0"],
-    ["run", "--parallel", "2", "--browser-endpoint", "ws://127.0.0.1:9/"],
+    ["run", "--parallel", "2", "--browser-endpoint", "ws://127.0.0.1:9/"], ["run", "--bench-batch", "0"],
+    ["run", "--min-top1", "int4=50"], ["run", "--min-top1", "most"], ["run", "--min-top1", "101"],
 ])
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == EXIT_USAGE
