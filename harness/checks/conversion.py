@@ -21,6 +21,8 @@ from harness.checks.context import CheckContext, CheckFunction, check_family
 from harness.checks.inference import browser_predictions, judge_agreement, judge_outputs, prediction_result
 from harness.verdict.compare import largest
 from harness.results import CheckResult
+from harness.verdict.agreement import flips_shown_by
+from harness.verdict.known_issues import QUANTIZATION_CHANGES_LABELS, failed_with
 from harness.verdict.tolerances import (
     Tolerance,
     model_predict_tolerance,
@@ -66,7 +68,7 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
     comparisons, failures = judge_outputs(context, actual, expected, judged_by, against)
     agreed, disagreements = judge_agreement(context, actual, expected, quantization, against)
     float32_bytes = weight_bytes(reference.directory / reference.model_json)
-    return prediction_result(
+    result = prediction_result(
         context, comparisons, dequantized_failures + failures + disagreements, judged_by, timing, **agreed,
         quantization=quantization, weight_bytes=entry["weight_bytes"], float32_weight_bytes=float32_bytes,
         size_ratio=entry["weight_bytes"] / float32_bytes, max_step=entry["max_step"],
@@ -74,6 +76,12 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
         dequantized_max_abs_err=largest(c.max_abs_err for c in dequantized),
         dequantized_atol=dequantized_tolerance.atol,
     )
+    ties = model_predict_tolerance(context.backend, reference.float32_rounding)
+    if disagreements and not dequantized_failures + failures and flips_shown_by(
+            actual, reference.conversion_outputs(name), expected, ties):
+        failed_with(result, QUANTIZATION_CHANGES_LABELS,
+                    f"Keras with the same {quantization} weights changes the same labels")
+    return result
 
 
 QUANTIZED_CHECKS: dict[str, CheckFunction] = check_family("quantized", QUANTIZATIONS, check_quantized)

@@ -157,3 +157,16 @@ def _sigmoid(browser: np.ndarray, keras: np.ndarray, allowed: np.ndarray, change
                           float(browser[i, j]), float(abs(keras[i, j] - 0.5))))
     return Agreement("sigmoid", len(keras), int(undecidable.sum()),
                      1.0 if decidable == 0 else 1 - len(flips) / decidable, None, None, change, flips)
+
+
+def flips_shown_by(actual: list[np.ndarray], other: list[np.ndarray], expected: list[np.ndarray],
+                   tie_tolerance: Tolerance) -> bool:
+    """Whether every label ``actual`` changes from ``expected``, ``other`` changes too, to the same label (``other``:
+    Keras run with a quantized model's dequantized weights; then the quantization changes those labels, not tfjs)."""
+    for a, o, e in zip(actual, other, expected):
+        browser, keras = agreement(a, e, tie_tolerance), agreement(o, e, tie_tolerance)
+        if browser is None or keras is None:
+            continue
+        if not {(f.sample, f.browser) for f in browser.flips} <= {(f.sample, f.browser) for f in keras.flips}:
+            return False
+    return True
