@@ -1,4 +1,4 @@
-"""The ``memory`` check: a model gives back every tensor and byte it takes. The page (``web/memory.js``) reads
+"""The ``memory`` check: a model gives back every tensor and byte it takes. The page (``web/memory_stages.js``) reads
 ``tf.memory()`` before loading the model, around each stage of its life (repeated ``predict`` calls after a warm-up,
 ``executeAsync`` calls for a graph model, one epoch of ``fit`` for a model that trains, a save and load through
 memory) and after ``dispose()``. Each stage must end where it began, and ``dispose()`` where loading began: tfjs' own
@@ -19,7 +19,7 @@ from harness.results import CheckResult
 from harness.verdict.known_issues import TFJS_MOMENTUM_OPTIMIZER_DISPOSE, failed_with
 
 MEMORY_CALLS = 10  # calls after warm-up: enough to tell growth per call from a one-off allocation
-MEMORY_BUDGET_MS = 2000  # ...while they take this long together (at least 3: ``web/memory.js``)
+MEMORY_BUDGET_MS = 2000  # ...while they take this long together (at least 3: ``web/memory_stages.js``)
 # What each of tf.memory()'s counts is called in messages (numBytesInGPU: WebGL's textures only).
 COUNTERS = {"numTensors": "tensors", "numDataBuffers": "data buffers", "numBytes": "bytes",
             "numBytesInGPU": "GPU bytes"}

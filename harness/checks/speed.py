@@ -1,4 +1,4 @@
-"""The ``speed`` check: what a model costs on a backend as an app meets it (``web/speed.js``): load time, WebGL's
+"""The ``speed`` check: what a model costs on a backend as an app meets it (``web/timings.js``): load time, WebGL's
 shader compilation, the first call, the median and 90th-percentile latency of later calls at the batch the app uses
 (``--bench-batch``; the reference's by default), and the most memory a call takes. A measurement: the row passes
 unless tfjs cannot run the model. ``report.speed_table`` compares the backends per model.
@@ -21,7 +21,7 @@ from harness.checks.page_model import page_model_job
 from harness.results import CheckResult
 
 SPEED_CALLS = 20  # later calls at most...
-SPEED_BUDGET_MS = 3000  # ...while they take this long together (at least 5: ``web/speed.js``)
+SPEED_BUDGET_MS = 3000  # ...while they take this long together (at least 5: ``web/timings.js``)
 SOFTWARE_RENDERERS = re.compile(r"swiftshader|llvmpipe|softpipe|software", re.IGNORECASE)
 
 

@@ -1,5 +1,5 @@
 // Whether a model gives back every tensor and byte it takes: tf.memory() around each stage of its life on the page
-// (load, repeated calls, one epoch of training, a save and load, dispose). Python judges the counts (checks/memory.py).
+// (load, repeated calls, one epoch of training, a save and load, dispose). Python judges the counts (the memory check).
 (function (parity) {
   'use strict';
   // The engine's own counts (exact on every backend, whatever `unreliable` says of the backend's figures), and on
@@ -32,8 +32,8 @@
   async function once(name, work) {
     const before = snapshot();
     try {
-      const note = await work();
-      return { name, before, after: [snapshot()], note: note || null };
+      await work();
+      return { name, before, after: [snapshot()] };
     } catch (error) {
       return { name, before, after: [snapshot()], error: `${error.name}: ${error.message}` };
     }
@@ -43,7 +43,7 @@
   async function layersStages(job, loaded, xs) {
     const input = xs.length === 1 ? xs[0] : xs;
     const stages = [await repeated('predict', loaded.predict, job.calls, job.budgetMs)];
-    if (job.training) stages.push(await once('fit', () => parity.training.run(job.training, null).then(() => null)));
+    if (job.training) stages.push(await once('fit', () => parity.training.run(job.training, null)));
     stages.push(await once('save and load', async () => {
       const copy = await parity.artifacts.fromArtifacts(await parity.artifacts.toArtifacts(loaded.model));
       try {

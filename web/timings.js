@@ -1,6 +1,6 @@
 // How fast a model runs on this page's backend once it is warm (its first call and WebGL's shader compilation are
 // predict's, models.js): loading, the steady latency of calls, and the most memory a call takes. Python tabulates the
-// figures per backend (checks/speed.py, report/speed_table.py).
+// figures per backend (the speed check, and the report's speed table).
 (function (parity) {
   'use strict';
   const MIN_CALLS = 5;  // a median and a 90th percentile need a few calls, however slow the model
