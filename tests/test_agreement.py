@@ -14,6 +14,7 @@ from harness.verdict.agreement import (
     agreement,
     classification_kind,
     flips_shown_by,
+    logits_outputs,
     parse_min_top1,
 )
 from harness.verdict.tolerances import Tolerance
@@ -137,3 +138,22 @@ def test_labels_a_quantization_changes_in_keras_too_are_told_from_ones_tfjs_chan
     other_label = expected.copy()
     other_label[0, [0, 2]] = other_label[0, [2, 0]]  # sample 0 flipped, but to another label than Keras'
     assert not flips_shown_by([other_label], [quantized_keras], [expected], TIGHT)
+
+
+def test_logits_are_compared_as_labels_when_the_loss_reads_them_so():
+    loss = {"label": {"name": "categoricalCrossentropy", "fromLogits": True, "labelSmoothing": 0},
+            "score": "meanSquaredError"}
+    assert logits_outputs(loss, ["label", "score"]) == {"label"}
+    assert logits_outputs({"name": "binaryCrossentropy", "fromLogits": True, "labelSmoothing": 0}, ["y"]) == {"y"}
+    assert logits_outputs("categoricalCrossentropy", ["y"]) == set()
+    logits = np.array([[3.0, -1.0, 0.5], [0.0, 2.0, -2.0]], dtype=np.float32)
+    assert agreement(logits, logits, TIGHT) is None  # without the loss' word, logits are a regression
+    flipped = logits.copy()
+    flipped[0, [0, 2]] = flipped[0, [2, 0]]
+    found = agreement(flipped, logits, TIGHT, logits=True)
+    assert (found.kind, found.top1) == ("logits", 0.5)
+    assert found.max_probability_change == pytest.approx(softmax(logits[:1])[0, 0] - softmax(logits[:1])[0, 2],
+                                                          rel=1e-5)
+    one = np.array([[1.5], [-0.2]], dtype=np.float32)
+    sign = agreement(-one, one, TIGHT, logits=True)
+    assert (sign.kind, sign.top1) == ("logit", 0.0) and [f.sample for f in sign.flips] == [0, 1]

@@ -18,7 +18,13 @@ import numpy as np
 
 from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext, CheckFunction, check_family
-from harness.checks.inference import browser_predictions, judge_agreement, judge_outputs, prediction_result
+from harness.checks.inference import (
+    browser_predictions,
+    judge_agreement,
+    judge_outputs,
+    logits_of,
+    prediction_result,
+)
 from harness.verdict.compare import largest
 from harness.results import CheckResult
 from harness.verdict.agreement import flips_shown_by
@@ -78,7 +84,7 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
     )
     ties = model_predict_tolerance(context.backend, reference.float32_rounding)
     if disagreements and not dequantized_failures + failures and flips_shown_by(
-            actual, reference.conversion_outputs(name), expected, ties):
+            actual, reference.conversion_outputs(name), expected, ties, logits_of(reference)):
         failed_with(result, QUANTIZATION_CHANGES_LABELS,
                     f"Keras with the same {quantization} weights changes the same labels")
     return result

@@ -9,9 +9,9 @@ import numpy as np
 from harness.browser.page import BackendPage, PageOperation
 from harness.checks.context import CheckContext
 from harness.verdict.compare import Comparison, compare_within, format_failure, largest, worst_ratio
-from harness.reference.directory import ReferenceModel, tfjs_weight_name
+from harness.reference.directory import ReferenceFileError, ReferenceModel, tfjs_weight_name
 from harness.results import CheckResult
-from harness.verdict.agreement import agreement
+from harness.verdict.agreement import agreement, logits_outputs
 from harness.verdict.tolerances import Tolerance, inner_output_tolerance, model_predict_tolerance
 from harness.browser.tensors import decode_tensor, encode_tensor
 
@@ -153,8 +153,8 @@ def judge_agreement(context: CheckContext, actual: list[np.ndarray], expected: l
     ties = model_predict_tolerance(context.backend, reference.float32_rounding)
     minimum = context.options.min_top1[variant]
     found, failures = [], []
-    for i, (a, e, entry) in enumerate(zip(actual, expected, reference.outputs)):
-        result = agreement(a, e, ties)
+    for i, (a, e, entry, scores) in enumerate(zip(actual, expected, reference.outputs, logits_of(reference))):
+        result = agreement(a, e, ties, scores)
         if result is None:
             continue
         found.append({"output": entry.name, **result.to_dict()})
@@ -163,6 +163,17 @@ def judge_agreement(context: CheckContext, actual: list[np.ndarray], expected: l
         if problem:
             failures.append(problem)
     return ({"agreement": found, "min_top1": minimum} if found else {}), failures
+
+
+def logits_of(reference: ReferenceModel) -> list[bool]:
+    """For each output, whether the model's compile config (its training reference, if recorded) computes a
+    crossentropy from it as logits: its labels are then compared too."""
+    try:
+        loss = reference.training().get("compile")["loss"]
+    except (ReferenceFileError, KeyError, TypeError):
+        return [False] * len(reference.outputs)
+    logits = logits_outputs(loss, [entry.name for entry in reference.outputs])
+    return [entry.name in logits for entry in reference.outputs]
 
 
 def prediction_result(context: CheckContext, comparisons: list[Comparison], failures: list[str], tolerance: Tolerance,

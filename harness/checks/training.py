@@ -20,6 +20,7 @@ from harness.browser.backends import not_in_effect
 from harness.browser.page import PageOperation
 from harness.checks.context import CheckContext
 from harness.verdict.agreement import agreement
+from harness.checks.inference import logits_of
 from harness.verdict.compare import Comparison, compare_within, format_failure, worst_ratio
 from harness.verdict.known_issues import (
     FROZEN_BATCH_NORMALIZATION,
@@ -258,9 +259,9 @@ def _compare_after_fit(comparison: TrainingComparison, training: TrainingReferen
         return
     tolerance = tolerance or comparison.tolerance.after_training
     agreed = []  # for the record: a label that changes beyond a tie already fails the comparison by the same tolerance
-    for i, (a, e) in enumerate(zip(actual, expected)):
+    for i, (a, e, scores) in enumerate(zip(actual, expected, logits_of(comparison.context.reference))):
         comparison.compare_values(f"output {i} after training", a, e, tolerance)
-        found = agreement(a, e, tolerance)
+        found = agreement(a, e, tolerance, scores)
         if found is not None:
             agreed.append({"output": i, **found.to_dict()})
     if agreed:

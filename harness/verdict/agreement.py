@@ -1,7 +1,7 @@
 """Whether the browser gives the same *answers* as Keras, not only numbers within tolerance: for an output that is a
-classification (a softmax or sigmoid head), the label of each sample (top-1), its top-k labels, and the largest
-probability change. A quantized model can stay within its derived tolerance and still change labels
-(tensorflow/tfjs#1602: uint8 broke a classifier's predictions, uint16 did not).
+classification (a softmax or sigmoid head, or logits its compile config's loss reads as such), the label of each
+sample (top-1), its top-k labels, and the largest probability change. A quantized model can stay within its derived
+tolerance and still change labels (tensorflow/tfjs#1602: uint8 broke a classifier's predictions, uint16 did not).
 
 A sample whose two best Keras classes are closer than the float tolerance allows (a *tie*) has no decidable label:
 rounding alone may swap them. Ties are counted apart and left out of the agreement.
@@ -57,14 +57,14 @@ def parse_min_top1(text: str | None) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class Flip:
-    """A sample whose label changed: Keras' label and probability, the browser's label, and Keras' margin between its
-    two best classes."""
+    """A sample whose label changed: Keras' label and its value (a probability, or a logit), the browser's label and
+    its value, and Keras' margin between its two best classes (or from the threshold)."""
 
     sample: int
     keras: int
     browser: int
-    keras_probability: float
-    browser_probability: float
+    keras_value: float
+    browser_value: float
     margin: float
 
 
@@ -72,7 +72,7 @@ class Flip:
 class Agreement:
     """Task-level agreement of one classification output."""
 
-    kind: str  # "softmax" (one label per sample) or "sigmoid" (a yes/no label per element)
+    kind: str  # "softmax" or "logits" (one label per sample), "sigmoid" or "logit" (a yes/no label per element)
     samples: int
     ties: int
     top1: float  # of decidable samples
@@ -88,8 +88,8 @@ class Agreement:
         """Why ``minimum`` top-1 agreement is not reached, naming the samples that flipped; None when it is."""
         if self.top1 >= minimum:
             return None
-        shown = ", ".join(f"sample {f.sample}: Keras {f.keras} ({f.keras_probability:.4g}) -> browser {f.browser} "
-                          f"({f.browser_probability:.4g})" for f in self.flips[:FLIPS_SHOWN])
+        shown = ", ".join(f"sample {f.sample}: Keras {f.keras} ({f.keras_value:.4g}) -> browser {f.browser} "
+                          f"({f.browser_value:.4g})" for f in self.flips[:FLIPS_SHOWN])
         more = f", and {len(self.flips) - FLIPS_SHOWN} more" if len(self.flips) > FLIPS_SHOWN else ""
         decidable = self.samples - self.ties
         return (f"{title}: top-1 agreement {self.top1:.1%} ({decidable - len(self.flips)} of {decidable} labels the "
@@ -110,20 +110,48 @@ def classification_kind(expected: np.ndarray) -> str | None:
     return "sigmoid"
 
 
-def agreement(actual: np.ndarray, expected: np.ndarray, tie_tolerance: Tolerance) -> Agreement | None:
+def logits_outputs(loss: Any, output_names: list[str]) -> set[str]:
+    """The outputs a compile config's ``loss`` (``reference.losses``' form: a tfjs loss name, a ``{name, fromLogits,
+    ...}`` spec, or one of those per output name) computes a crossentropy of from logits."""
+    if isinstance(loss, dict) and "fromLogits" not in loss:
+        return {name for name, spec in loss.items() if name in output_names and logits_outputs(spec, [name])}
+    if isinstance(loss, dict) and loss.get("fromLogits") and "Crossentropy" in str(loss.get("name")):
+        return set(output_names)
+    return set()
+
+
+def agreement(actual: np.ndarray, expected: np.ndarray, tie_tolerance: Tolerance,
+              logits: bool = False) -> Agreement | None:
     """The task-level agreement of ``actual`` with ``expected`` when ``expected`` is a classification output (None
-    otherwise); two labels closer than ``tie_tolerance`` allows each are a tie."""
+    otherwise; ``logits``: the model's loss reads it as logits, a label per sample by argmax, or by sign for one
+    column); two labels closer than ``tie_tolerance`` allows each are a tie."""
     kind = classification_kind(expected)
+    if logits and kind is None and expected.ndim >= 2 and expected.dtype.kind == "f" and expected.size:
+        kind = "logits" if expected.shape[-1] >= 2 else "logit"
     if kind is None or actual.shape != expected.shape:
         return None
     keras = expected.reshape(-1, expected.shape[-1]).astype(np.float64)
     browser = actual.reshape(keras.shape).astype(np.float64)
     allowed = allowance(keras, tie_tolerance).reshape(keras.shape)
-    change = float(np.max(np.abs(browser - keras))) if np.all(np.isfinite(browser)) else float("inf")
-    return (_softmax if kind == "softmax" else _sigmoid)(browser, keras, allowed, change)
+    change = float(np.max(np.abs(_probabilities(browser, kind) - _probabilities(keras, kind)))) \
+        if np.all(np.isfinite(browser)) else float("inf")
+    if kind in ("softmax", "logits"):
+        return _by_best_class(kind, browser, keras, allowed, change)
+    return _by_threshold(kind, browser, keras, allowed, change, 0.5 if kind == "sigmoid" else 0.0)
 
 
-def _softmax(browser: np.ndarray, keras: np.ndarray, allowed: np.ndarray, change: float) -> Agreement:
+def _probabilities(values: np.ndarray, kind: str) -> np.ndarray:
+    """The probabilities an output stands for: itself, or what its logits imply (softmax, sigmoid)."""
+    if kind == "logits":
+        shifted = np.exp(values - values.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+    if kind == "logit":
+        return 1 / (1 + np.exp(-values))
+    return values
+
+
+def _by_best_class(kind: str, browser: np.ndarray, keras: np.ndarray, allowed: np.ndarray,
+                   change: float) -> Agreement:
     order = np.argsort(-keras, axis=1, kind="stable")
     best, second = order[:, 0], order[:, 1]
     rows = np.arange(len(keras))
@@ -139,32 +167,33 @@ def _softmax(browser: np.ndarray, keras: np.ndarray, allowed: np.ndarray, change
         topk = float(np.mean(same))
     flips = [Flip(int(i), int(best[i]), int(labels[i]), float(keras[i, best[i]]), float(browser[i, labels[i]]),
                   float(margin[i])) for i in np.flatnonzero(flipped)]
-    return Agreement("softmax", len(keras), int(ties.sum()), 1.0 if decidable == 0 else 1 - len(flips) / decidable,
+    return Agreement(kind, len(keras), int(ties.sum()), 1.0 if decidable == 0 else 1 - len(flips) / decidable,
                      topk, k, change, flips)
 
 
-def _sigmoid(browser: np.ndarray, keras: np.ndarray, allowed: np.ndarray, change: float) -> Agreement:
-    """Each element a yes/no label at 0.5 (a sample flips when any of its labels does); a tie is within its
-    allowance of 0.5."""
-    ties = np.abs(keras - 0.5) <= allowed
-    flipped = ((browser > 0.5) != (keras > 0.5)) & ~ties
+def _by_threshold(kind: str, browser: np.ndarray, keras: np.ndarray, allowed: np.ndarray, change: float,
+                  threshold: float) -> Agreement:
+    """Each element a yes/no label at ``threshold`` (a sample flips when any of its labels does); a tie is within
+    its allowance of the threshold."""
+    ties = np.abs(keras - threshold) <= allowed
+    flipped = ((browser > threshold) != (keras > threshold)) & ~ties
     undecidable = ties.all(axis=1)
     decidable = int((~undecidable).sum())
     flips = []
     for i in np.flatnonzero(flipped.any(axis=1)):
         j = int(np.flatnonzero(flipped[i])[0])
-        flips.append(Flip(int(i), int(keras[i, j] > 0.5), int(browser[i, j] > 0.5), float(keras[i, j]),
-                          float(browser[i, j]), float(abs(keras[i, j] - 0.5))))
-    return Agreement("sigmoid", len(keras), int(undecidable.sum()),
+        flips.append(Flip(int(i), int(keras[i, j] > threshold), int(browser[i, j] > threshold), float(keras[i, j]),
+                          float(browser[i, j]), float(abs(keras[i, j] - threshold))))
+    return Agreement(kind, len(keras), int(undecidable.sum()),
                      1.0 if decidable == 0 else 1 - len(flips) / decidable, None, None, change, flips)
 
 
 def flips_shown_by(actual: list[np.ndarray], other: list[np.ndarray], expected: list[np.ndarray],
-                   tie_tolerance: Tolerance) -> bool:
+                   tie_tolerance: Tolerance, logits: list[bool] | None = None) -> bool:
     """Whether every label ``actual`` changes from ``expected``, ``other`` changes too, to the same label (``other``:
     Keras run with a quantized model's dequantized weights; then the quantization changes those labels, not tfjs)."""
-    for a, o, e in zip(actual, other, expected):
-        browser, keras = agreement(a, e, tie_tolerance), agreement(o, e, tie_tolerance)
+    for a, o, e, scores in zip(actual, other, expected, logits or [False] * len(expected)):
+        browser, keras = agreement(a, e, tie_tolerance, scores), agreement(o, e, tie_tolerance, scores)
         if browser is None or keras is None:
             continue
         if not {(f.sample, f.browser) for f in browser.flips} <= {(f.sample, f.browser) for f in keras.flips}:
