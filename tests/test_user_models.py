@@ -29,6 +29,9 @@ NOT_PASSING = {
     ("two_heads", "evaluate"): ("xfail", "[tfjs-multi-output-evaluation]"),
     ("two_heads", "validation-split"): ("xfail", "[tfjs-multi-output-evaluation]"),
     ("recurrent", "graph-model"): ("xfail", "[tfjs-graph-control-flow]"),
+    ("conv1d", "memory"): ("xfail", "[tfjs-momentum-optimizer-dispose]"),  # compiled with SGD(momentum=0.9)
+    ("separable", "quantized[uint8]"): ("xfail", "[quantization-changes-labels]"),
+    ("mobilenet", "quantized[uint8]"): ("xfail", "[quantization-changes-labels]"),
 }
 ACCEPTED = """
 [accept.tfjs-multi-output-evaluation]
@@ -39,6 +42,14 @@ models = ["two_heads"]
 reason = "we ship the recurrent model as a layers model"
 models = ["recurrent"]
 checks = ["graph-model"]
+
+[accept.tfjs-momentum-optimizer-dispose]
+reason = "our app makes one optimizer"
+models = ["conv1d"]
+
+[accept.quantization-changes-labels]
+reason = "we judge uint8 on our app's data, whose classes are further apart than generated inputs'"
+checks = ["quantized[uint8]"]
 """
 ONE_RUN = ("classifier.h5", "two_heads", "conv1d.h5", "recurrent.h5", "separable.h5", "bag_of_words.h5", "cnn_bn.h5",
            "mobilenet.h5", "nadam.h5", "plain.h5")
@@ -166,11 +177,14 @@ def test_every_check_passes_on_compiled_models_in_one_run(one_run):
             status, named = NOT_PASSING.get((model, check), ("pass", ""))
             assert row["status"] == status and named in row["message"], (model, check, row["message"])
     assert {entry["id"]: entry["rows"] for entry in report["acceptance"]["accepted"]} == {
-        "tfjs-multi-output-evaluation": 2, "tfjs-graph-control-flow": 1}
+        "tfjs-multi-output-evaluation": 2, "tfjs-graph-control-flow": 1, "tfjs-momentum-optimizer-dispose": 1,
+        "quantization-changes-labels": 2}
     assert not report["acceptance"]["stale"]
     assert rows_of(report, "classifier")["quantized[uint8]"]["details"]["size_ratio"] < 0.3
     for check, row in rows_of(report, "mobilenet").items():
-        assert row["status"] == "pass" or (check in TRAINING_CHECKS and "no training setup" in row["message"]), row
+        status, named = NOT_PASSING.get(("mobilenet", check), ("pass", ""))
+        assert row["status"] == status and named in row["message"] or (
+            check in TRAINING_CHECKS and "no training setup" in row["message"]), row
 
 
 def test_repair_turns_a_refused_separable_model_into_a_passing_one_and_lists_the_removed_fields(one_run):

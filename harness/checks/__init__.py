@@ -136,5 +136,5 @@ def skip_reason(check: str, reference: ReferenceModel) -> str:
 
 __all__ = ["CHECKS", "CHECK_RECORDS", "CHECK_STAGES", "CONVERSION", "CONVERSION_CHECKS", "DEFAULT_CHECKS", "INFERENCE",
            "INFERENCE_CHECKS", "STORAGE", "STORAGE_CHECKS", "TRAINING_CHECKS", "TRAINING_STAGE", "USER_CHECKS", "Check",
-           "CheckContext", "CheckFunction", "CheckOptions", "check_applies", "check_stage", "conversion_failure",
-           "recorded_reason", "skip_reason"]
+           "CheckContext", "CheckFunction", "CheckOptions", "GRAPH_MODEL_CHECKS", "check_applies", "check_stage",
+           "conversion_failure", "recorded_reason", "skip_reason"]
