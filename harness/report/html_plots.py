@@ -87,7 +87,10 @@ def speed_chart(report: dict[str, Any]) -> list[str]:
     if not models:
         return []
     names = [m["model"] for m in models]
-    labels = list(dict.fromkeys(backend_label(e) for m in models for e in m["backends"]))
+    order = list(dict.fromkeys(r["backend"] for r in report.get("results", [])))  # the run's order: stable colours
+    entries = sorted((e for m in models for e in m["backends"]),
+                     key=lambda e: order.index(e["backend"]) if e["backend"] in order else len(order))
+    labels = list(dict.fromkeys(backend_label(e) for e in entries))
     medians: list[Series] = []
     p90s: list[Series] = []
     for k, label in enumerate(labels):
