@@ -65,6 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--parity-accept-file", default=None, metavar="FILE",
                     help="a TOML file of known issues you have decided to live with (see tfjs-parity --help): their "
                          "rows become xfail with your reason")
+    group.addoption("--parity-bench-batch", type=int, default=None, metavar="N",
+                    help="the batch the speed check times calls at (default: the reference's)")
     group.addoption("--parity-min-top1", default=None, metavar="PCT|VARIANT=PCT,...",
                     help="least top-1 agreement with Keras' labels of a classification output (see tfjs-parity --help)")
     group.addoption("--parity-upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
@@ -163,7 +165,8 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
                        evidence=Path(report) / EVIDENCE_DIRECTORY if report else None,
                        endpoint=_endpoint(pytestconfig), engines=engines_of(tuple(_selected(pytestconfig)[1])),
                        accept=_acceptances(pytestconfig),
-                       options=CheckOptions(parse_min_top1(pytestconfig.getoption("parity_min_top1")))) as session:
+                       options=CheckOptions(parse_min_top1(pytestconfig.getoption("parity_min_top1")),
+                                            pytestconfig.getoption("parity_bench_batch"))) as session:
         yield session
         references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}
