@@ -194,6 +194,10 @@ def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
     command.add_argument("--parallel", type=int, default=None, metavar="N",
                          help=f"browsers launched here that share the work, each with its own (model, backend) "
                               f"groups (default: {parallel}; with --browser-endpoint, the endpoints share it)")
+    command.add_argument("--serve-on", default=None, metavar="ADDRESS[:PORT]",
+                         help="serve the page on this address of this machine instead of 127.0.0.1, for a remote "
+                              "browser to reach; every request then needs the run's secret cookie, which only the "
+                              "harness' own pages get (docs/remote.md)")
     command.add_argument("--bench-batch", type=int, default=None, metavar="N",
                          help="the batch the speed check times calls at, the one your app predicts with (default: "
                               "the reference's batch; its samples are repeated to fill N)")
@@ -302,6 +306,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
 def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSettings:
     """Where and how the checks of ``run`` or ``check`` run (``run.engine``), checked; a ``UsageError`` names the
     option that is wrong."""
+    from harness.browser.server import parse_serve_on
     from harness.run.engine import RunSettings
     from harness.checks import CheckOptions
     from harness.verdict.agreement import parse_min_top1
@@ -310,6 +315,12 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
                           ("--reference-timeout", 1 if args.reference_timeout is None else args.reference_timeout)):
         if value <= 0:
             raise UsageError(f"{option} must be positive")
+    serve_on = parse_serve_on(args.serve_on) if args.serve_on else None
+    fixed_port = bool(serve_on and serve_on.port)
+    if fixed_port and args.parallel is not None and args.parallel > 1:
+        raise UsageError(f"--serve-on {args.serve_on} with --parallel {args.parallel}: each browser's server needs a "
+                         "port of its own; give the address alone")
+    parallel = args.parallel or (default_parallel() if args.command == "run" and not fixed_port else 1)
     if args.bench_batch is not None and args.bench_batch < 1:
         raise UsageError("--bench-batch must be at least 1")
     if args.parallel is not None and args.parallel < 1:
@@ -320,9 +331,9 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
     return RunSettings(backends=backends, out=_report_directory(args), timeout_s=args.timeout,
                        upload_limit=mib_to_bytes(args.upload_limit_mib), tfjs=tfjs,
                        progress="quiet" if args.quiet else None, endpoints=_endpoints(args),
-                       parallel=args.parallel or (default_parallel() if args.command == "run" else 1),
+                       parallel=parallel,
                        resume=args.resume is not None, repeat=getattr(args, "repeat", 1), accept=_acceptances(args),
-                       check_options=CheckOptions(parse_min_top1(args.min_top1), args.bench_batch))
+                       check_options=CheckOptions(parse_min_top1(args.min_top1), args.bench_batch), serve_on=serve_on)
 
 
 def _expand(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:

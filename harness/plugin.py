@@ -65,6 +65,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--parity-accept-file", default=None, metavar="FILE",
                     help="a TOML file of known issues you have decided to live with (see tfjs-parity --help): their "
                          "rows become xfail with your reason")
+    group.addoption("--parity-serve-on", default=None, metavar="ADDRESS[:PORT]",
+                    help="serve the page on this address for a remote browser, guarded by a secret (tfjs-parity "
+                         "--serve-on)")
     group.addoption("--parity-bench-batch", type=int, default=None, metavar="N",
                     help="the batch the speed check times calls at (default: the reference's)")
     group.addoption("--parity-min-top1", default=None, metavar="PCT|VARIANT=PCT,...",
@@ -118,6 +121,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("parity_backend", backends, ids=backends)
 
 
+def _serve_on(pytestconfig: pytest.Config) -> Any:
+    """``--parity-serve-on`` as a ``ServeAddress`` (None: loopback); a bad one fails the run naming the option."""
+    from harness.browser.server import parse_serve_on
+    from harness.errors import UsageError
+
+    text = pytestconfig.getoption("parity_serve_on")
+    try:
+        return parse_serve_on(text) if text else None
+    except UsageError as error:
+        raise pytest.UsageError(str(error).replace("--serve-on", "--parity-serve-on", 1)) from None
+
+
 def _tfjs(config: pytest.Config) -> TfjsSelection:
     from harness.browser.tfjs_versions import check_backends, select_tfjs
     from harness.errors import UsageError
@@ -166,7 +181,8 @@ def parity_session(pytestconfig: pytest.Config) -> Iterator[ParitySession]:
                        endpoint=_endpoint(pytestconfig), engines=engines_of(tuple(_selected(pytestconfig)[1])),
                        accept=_acceptances(pytestconfig),
                        options=CheckOptions(parse_min_top1(pytestconfig.getoption("parity_min_top1")),
-                                            pytestconfig.getoption("parity_bench_batch"))) as session:
+                                            pytestconfig.getoption("parity_bench_batch")),
+                       serve_on=_serve_on(pytestconfig)) as session:
         yield session
         references: dict[str, Any] = pytestconfig.stash.get(REFERENCES_KEY, {})
         pytestconfig.stash[ENVIRONMENT_KEY] = {**session.environment(), **references}

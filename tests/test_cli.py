@@ -16,6 +16,7 @@ from harness.cli import EXIT_USAGE, main
     ["run", "--baseline", "/nonexistent/parity.json"], ["run", "--error-growth", "0"], ["run", "--parallel", "0"],
     ["run", "--parallel", "2", "--browser-endpoint", "ws://127.0.0.1:9/"], ["run", "--bench-batch", "0"],
     ["run", "--min-top1", "int4=50"], ["run", "--min-top1", "most"], ["run", "--min-top1", "101"],
+    ["run", "--serve-on", "grid.local"], ["run", "--serve-on", "10.0.0.5:8765", "--parallel", "2"],
 ])
 def test_usage_errors_exit_2(argv, capsys):
     assert main(argv) == EXIT_USAGE

@@ -141,6 +141,41 @@ def _load_the_page_directly_and_through_the_tunnel(url: str, launch: dict) -> No
         tunnelled.close()
 
 
+def test_a_page_served_on_the_peer_address_serves_the_remote_browser_and_nobody_without_the_secret(
+        browser_servers, tmp_path, capsys):
+    """``--serve-on`` the address the namespace reaches this machine at: the remote browser loads the page with the
+    run's cookie (no tunnel needed), and a request from the namespace without it gets 404."""
+    from harness.browser.server import SECRET_COOKIE, ParityServer, ServeAddress
+
+    (server,) = browser_servers(1)
+    with ParityServer(serve_on=ServeAddress(server.host_ip)) as parity:
+        for cookie, expected in (("", "404"), (f"{SECRET_COOKIE}=guess", "404"),
+                                 (f"{SECRET_COOKIE}={parity.secret}", "200")):
+            assert _status_from(server.namespace, parity.origin + "/web/page.js", cookie) == expected, cookie
+    small_keras_model(0).save(tmp_path / "model.h5")
+    status = run_cli(["check", str(tmp_path / "model.h5"), "--backends", "cpu,wasm", "--out", str(tmp_path / "out"),
+                      "--browser-endpoint", str(_endpoint_file(tmp_path, [server])), "--serve-on", server.host_ip,
+                      "--checks", "predict,memory"])
+    output = capsys.readouterr()
+    assert status == cli.EXIT_PASS, output.out + output.err
+    report = json.loads((tmp_path / "out" / "parity.json").read_text())
+    checks = [r for r in report["results"] if r["check"] != "preflight"]
+    assert len(checks) == 4 and {r["status"] for r in checks} == {"pass"}
+    assert {r["details"]["endpoint"] for r in checks} == {"remote-1"}
+    # threaded WASM needs cross-origin isolation, which needs a secure context: the origin is declared one
+    assert report["environment"]["browser_endpoints"]["remote-1"]["backends"]["wasm"]["crossOriginIsolated"] is True
+
+
+def _status_from(namespace: str, url: str, cookie: str) -> str:
+    """The HTTP status of GET ``url`` made from inside ``namespace`` with ``cookie`` (a ``Cookie:`` header value)."""
+    code = ("import sys, urllib.error, urllib.request\n"
+            "request = urllib.request.Request(sys.argv[1], headers={'Cookie': sys.argv[2]} if sys.argv[2] else {})\n"
+            "try:\n    print(urllib.request.urlopen(request, timeout=20).status)\n"
+            "except urllib.error.HTTPError as error:\n    print(error.code)\n")
+    return subprocess.run(["ip", "netns", "exec", namespace, sys.executable, "-c", code, url, cookie],
+                          capture_output=True, text=True, timeout=60).stdout.strip()
+
+
 def test_two_remote_endpoints_share_a_run_and_one_lost_midway_leaves_every_row_passing(browser_servers, tmp_path):
     first, second = browser_servers(2)
     command = [sys.executable, "-m", "harness", "run", "--models", "mlp", "--backends", "cpu,webgl",

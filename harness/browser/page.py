@@ -237,10 +237,14 @@ class ParityBrowser:
     (Playwright's sync API allows one per thread)."""
 
     def __init__(self, playwright: Any, engine: Engine = CHROMIUM, endpoint: BrowserEndpoint | None = None,
-                 executable: Path | None = None, own: bool = False, headless: bool = True) -> None:
+                 executable: Path | None = None, own: bool = False, headless: bool = True,
+                 insecure_origin: str | None = None) -> None:
         self._playwright = playwright
         self.engine = engine
         self.endpoint = endpoint
+        # The page's origin when it is plain HTTP off loopback (``--serve-on``): Chromium is told to count it a
+        # secure context, which cross-origin isolation (threaded WASM) and WebGPU need.
+        self._insecure_origin = insecure_origin
         self._executable = executable  # with ``own``: Playwright's own build (from ``executables.resolve_browser``)
         self._own = own
         self._headless = headless
@@ -257,7 +261,7 @@ class ParityBrowser:
                                    "headless": self._headless and not self.engine.headed,
                                    "handle_sigint": False, "handle_sigterm": False, "handle_sighup": False}
         if self.engine is CHROMIUM:
-            options.update(args=list(CHROMIUM_ARGS), chromium_sandbox=False)
+            options.update(args=self._chromium_args(), chromium_sandbox=False)
         elif not own and self.engine.system_channel:
             options["channel"] = self.engine.system_channel
         if self.engine.headed:
@@ -271,7 +275,7 @@ class ParityBrowser:
         facts still decide whether a backend is in effect (``backends.assert_in_effect``)."""
         from playwright.sync_api import Error as PlaywrightError
 
-        ours = list(CHROMIUM_ARGS) if self.engine is CHROMIUM else []
+        ours = self._chromium_args() if self.engine is CHROMIUM else []
         launch = {**endpoint.launch, "args": [*ours, *endpoint.launch.get("args", [])]}
         headers = {"x-playwright-launch-options": json.dumps(launch), **endpoint.headers}
         try:
@@ -286,6 +290,11 @@ class ParityBrowser:
                     "there?")
             raise BrowserEndpointError(f"browser endpoint {endpoint.name} ({endpoint.public_url}): cannot connect: "
                                        f"{first} ({hint})") from None
+
+    def _chromium_args(self) -> list[str]:
+        if not self._insecure_origin:
+            return list(CHROMIUM_ARGS)
+        return [*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={self._insecure_origin}"]
 
     @property
     def label(self) -> str:
@@ -312,11 +321,14 @@ class ParityBrowser:
         return self._browser.new_context()
 
     def new_page(self, origin: str, backend: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 trace: bool = False) -> BackendPage:
+                 trace: bool = False, cookie: dict[str, str] | None = None) -> BackendPage:
         """A fresh page at ``origin`` with backend id ``backend`` (see ``backends``) in effect, with a Playwright
-        trace running on its context when ``trace``; raises ``BrowserError`` if it cannot be,
-        ``BackendNotInEffectError`` if the page runs something else (another variant or tfjs version)."""
+        trace running on its context when ``trace``, holding ``cookie`` (the server's secret, ``--serve-on``) before
+        its first request; raises ``BrowserError`` if it cannot be, ``BackendNotInEffectError`` if the page runs
+        something else (another variant or tfjs version)."""
         context = self._browser.new_context()
+        if cookie:
+            context.add_cookies([{**cookie, "url": origin, "httpOnly": True, "sameSite": "Strict"}])
         if trace:
             # No DOM snapshots or screencast: the page has no UI to show; the calls, console and network are what count.
             context.tracing.start(snapshots=False, screenshots=False, sources=False)

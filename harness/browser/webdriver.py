@@ -93,9 +93,9 @@ class WebDriverBrowser:
         return True
 
     def new_page(self, origin: str, backend: str, timeout_s: float = DEFAULT_TIMEOUT_S,
-                 trace: bool = False) -> BackendPage:
+                 trace: bool = False, cookie: dict[str, str] | None = None) -> BackendPage:
         """A fresh MiniBrowser at ``origin`` with backend id ``backend`` in effect (``trace`` is not available over
-        WebDriver); raises as ``ParityBrowser.new_page`` does."""
+        WebDriver), holding ``cookie`` before the page loads; raises as ``ParityBrowser.new_page`` does."""
         from selenium import webdriver
         from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.webkitgtk.options import Options
@@ -113,6 +113,9 @@ class WebDriverBrowser:
         page = WebDriverPage(backend=backend, context=None, page=driver, timeout_s=timeout_s)
         try:
             driver.set_page_load_timeout(timeout_s)
+            if cookie:  # WebDriver sets a cookie for the document's own origin only: one (a 404) is loaded first
+                driver.get(f"{origin}/cookie")
+                driver.add_cookie({**cookie, "path": "/", "httpOnly": True, "sameSite": "Strict"})
             driver.get(page_url(origin, backend))
             deadline = time.monotonic() + timeout_s
             while not driver.execute_script(f"return !!({PAGE_READY})()"):

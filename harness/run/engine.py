@@ -22,6 +22,7 @@ from harness.browser.backends import DEFAULT_BACKENDS, out_of_scope
 from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import engines_of
 from harness.browser.page import BackendPage
+from harness.browser.server import ServeAddress
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.checks import (
@@ -64,6 +65,7 @@ class RunSettings:
     repeat: int = 1  # run the groups this many times; the report lists the rows that changed (``run.repeats``)
     accept: AcceptList = field(default_factory=AcceptList)  # known issues accepted: their rows are ``xfail``
     check_options: CheckOptions = field(default_factory=CheckOptions)  # ``--min-top1``, ``--bench-batch``
+    serve_on: ServeAddress | None = None  # where the page is served for a remote browser (None: 127.0.0.1)
 
 
 @dataclass(frozen=True)
@@ -281,7 +283,8 @@ class RunEngine:
     def _session(self, endpoint: BrowserEndpoint | None, listener: ResultListener | None) -> ParitySession:
         session = ParitySession(self.settings.timeout_s, on_result=listener, upload_limit=self.settings.upload_limit,
                                 tfjs=self.settings.tfjs, evidence=self.evidence, endpoint=endpoint,
-                                engines=engines_of(self.settings.backends), options=self.settings.check_options)
+                                engines=engines_of(self.settings.backends), options=self.settings.check_options,
+                                serve_on=self.settings.serve_on)
         for script in self._page_scripts:
             session.add_page_script(script, ())
         return session

@@ -26,7 +26,7 @@ from harness.browser.page import (
     PageOperation,
     ParityBrowser,
 )
-from harness.browser.server import ParityServer
+from harness.browser.server import ParityServer, ServeAddress
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
 from harness.browser.webdriver import WebDriverBrowser
@@ -49,7 +49,7 @@ class ParitySession:
                  upload_limit: int = DEFAULT_UPLOAD_LIMIT_BYTES, tfjs: TfjsSelection | None = None,
                  evidence: Path | None = None, endpoint: BrowserEndpoint | None = None,
                  engines: tuple[str, ...] = DEFAULT_ENGINES, accept: AcceptList | None = None,
-                 options: CheckOptions | None = None) -> None:
+                 options: CheckOptions | None = None, serve_on: ServeAddress | None = None) -> None:
         self.timeout_s = timeout_s
         self.options = options or CheckOptions()  # what every check is asked (``--min-top1``, ``--bench-batch``)
         self.on_result = on_result
@@ -57,7 +57,7 @@ class ParitySession:
         self.evidence = evidence  # where a failed check's console log, screenshot and trace go (None: nowhere)
         self.endpoint = endpoint  # a remote browser server; None: launch browsers here
         self.engines = engines  # launched at start; another engine's browser is launched when a backend needs it
-        self.server = ParityServer(upload_limit, tfjs)
+        self.server = ParityServer(upload_limit, tfjs, serve_on)
         self.backend_info: dict[str, dict[str, Any]] = {}
         self.costs = ModelCosts()  # each model's call cost per backend: each check's time limit follows it
         self._playwright: Any = None
@@ -90,11 +90,13 @@ class ParitySession:
         WebDriver for a system build Playwright cannot drive (WebKitGTK)."""
         if engine.name not in self._browsers:
             if self.endpoint is not None:
-                browser: ParityBrowser | WebDriverBrowser = ParityBrowser(self._playwright, engine, self.endpoint)
+                browser: ParityBrowser | WebDriverBrowser = ParityBrowser(
+                    self._playwright, engine, self.endpoint, insecure_origin=self.server.insecure_origin)
             else:
                 executable, own = resolve_browser(engine)
                 browser = (WebDriverBrowser(engine, executable) if engine.webdriver is not None and not own
-                           else ParityBrowser(self._playwright, engine, executable=executable, own=own))
+                           else ParityBrowser(self._playwright, engine, executable=executable, own=own,
+                                              insecure_origin=self.server.insecure_origin))
             self._browsers[engine.name] = browser.start()
         return self._browsers[engine.name]
 
@@ -131,7 +133,8 @@ class ParitySession:
             if page is not None:
                 page.close()
             page = self.browser(split_engine(backend)[0]).new_page(
-                self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None)
+                self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None,
+                cookie=self.server.cookie)
             for script in self._scripts:
                 page.call(PageOperation.ADD_SCRIPT, self.file_url(script.parent, script.name))
             self._pages[backend] = page
