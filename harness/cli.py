@@ -204,7 +204,7 @@ def _add_report_and_timeout(command: argparse.ArgumentParser) -> None:
     command.add_argument("--min-top1", default=None, metavar="PCT|VARIANT=PCT,...",
                          help="least top-1 agreement with Keras' labels for a classification output, in percent of "
                               "the samples whose label is decidable: one value for every row, or per variant (float, "
-                              "float16, uint16, uint8); default: 100 for float, float16 and uint16, 95 for uint8 "
+                              "float16, uint16, uint8); default: 100 for float, float16 and uint16, 90 for uint8 "
                               "(docs/shipping.md)")
     command.add_argument("--upload-limit-mib", type=float, default=DEFAULT_UPLOAD_LIMIT_MIB,
                          help=f"largest model upload the server accepts from the page, in MiB (default: "

@@ -21,10 +21,11 @@ from harness.verdict.tolerances import Tolerance
 # The least top-1 agreement (of decidable samples) a row needs, per variant; ``--min-top1`` overrides any of them.
 # Float routes (predict, sharded, graph-model, training) and float16/uint16 weights: every label, since their outputs
 # move by no more than rounding and 16-bit steps (float16's 1e-3 relative, uint16's range/65535), and a tie is
-# already left out. uint8: 95 % (one sample in 20 may change): its weight step is range/255, which moves
-# probabilities by up to its derived tolerance by design, so a sample near a decision boundary may change label on
-# any model; below 95 % the changes are no longer rare samples but the model's answers.
-DEFAULT_MIN_TOP1: dict[str, float] = {"float": 1.0, "float16": 1.0, "uint16": 1.0, "uint8": 0.95}
+# already left out. uint8: 90 % (a label in ten may change): its weight step is range/255, which moves probabilities
+# by up to its derived tolerance by design, so any sample whose two best classes are closer than that may change
+# label; a reference of 16 generated samples (the zoo's) passes with one such change and fails with two. Below 90 %
+# the changes are no longer samples at a boundary but the model's answers (tfjs#1602: "uint8 breaks predictions").
+DEFAULT_MIN_TOP1: dict[str, float] = {"float": 1.0, "float16": 1.0, "uint16": 1.0, "uint8": 0.90}
 TOP_K = 3  # as WPT's WebNN model tests assert the top-3 labels
 SOFTMAX_SUM_ATOL = 1e-3  # rows of a softmax output sum to 1 within float32 rounding (and tfjs' own)
 FLIPS_SHOWN = 10  # flipped samples named in a message
