@@ -66,8 +66,8 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
                                                 entry["float32_rounding"],
                                                 "quantized BatchNormalization statistics can make the model "
                                                 "far more sensitive to rounding than the float one")
-    dequantized, dequantized_failures = judge_outputs(context, actual, reference.conversion_outputs(name),
-                                                      dequantized_tolerance,
+    keras_dequantized = reference.conversion_outputs(name)
+    dequantized, dequantized_failures = judge_outputs(context, actual, keras_dequantized, dequantized_tolerance,
                                                       f"{name} vs Keras with the dequantized weights")
     expected = reference.load_outputs()
     against = f"{name} vs the unquantized Keras model"
@@ -84,7 +84,7 @@ def check_quantized(context: CheckContext, quantization: str, tolerance: Toleran
     )
     ties = model_predict_tolerance(context.backend, reference.float32_rounding)
     if disagreements and not dequantized_failures + failures and flips_shown_by(
-            actual, reference.conversion_outputs(name), expected, ties, logits_of(reference)):
+            actual, keras_dequantized, expected, ties, logits_of(reference)):
         failed_with(result, QUANTIZATION_CHANGES_LABELS,
                     f"Keras with the same {quantization} weights changes the same labels")
     return result
