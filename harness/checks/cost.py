@@ -28,6 +28,13 @@ def predict_calls(call_s: float) -> float:
     return float(min(PREDICT_REPEATS, 2 + extra))
 
 
+def budgeted_calls(most: int, least: int, budget_ms: float, call_s: float) -> float:
+    """How many calls a page loop makes that runs at least ``least`` and at most ``most`` calls while they fit in
+    ``budget_ms`` together (``web/memory_stages.js``, ``web/timings.js``)."""
+    fit = budget_ms / 1000 / call_s if call_s > 0 else most
+    return float(min(most, max(least, fit)))
+
+
 @dataclass(frozen=True)
 class Calls:
     """A check's work in calls of the model on its reference inputs: plain calls (``forward``) and training
@@ -53,11 +60,10 @@ def check_calls(check: str, reference: ReferenceModel, call_s: float, trained_ke
         return Calls(predict_calls(call_s))
     if check == "graph-model":
         return Calls(2.0)  # predict, then executeAsync
-    if check == "speed":  # a compile-only pass, the first call, the later ones, a profiled call
-        later = min(SPEED_CALLS, max(5.0, SPEED_BUDGET_MS / 1000 / call_s if call_s > 0 else SPEED_CALLS))
-        return Calls(3.0 + later)
+    if check == "speed":  # a warm-up call, the later ones, a profiled call
+        return Calls(2.0 + budgeted_calls(SPEED_CALLS, 5, SPEED_BUDGET_MS, call_s))
     if check == "memory":  # warm-up and repeated calls (twice for a graph model), a reload's call, one fit epoch
-        repeated = 1.0 + min(MEMORY_CALLS, max(3.0, MEMORY_BUDGET_MS / 1000 / call_s if call_s > 0 else MEMORY_CALLS))
+        repeated = 1.0 + budgeted_calls(MEMORY_CALLS, 3, MEMORY_BUDGET_MS, call_s)
         plain = Calls(repeated * (2 if reference.is_graph_model else 1) + 1.0)
         if not reference.has_training("fit"):
             return plain
