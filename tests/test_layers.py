@@ -124,7 +124,7 @@ def test_no_import_circles():
 
 
 def test_a_planted_forbidden_import_is_caught(tmp_path):
-    root = planted(tmp_path, "reference/zoo.py", "def _f():\n    from harness.browser.page import ParityBrowser")
+    root = planted(tmp_path, "reference/zoo.py", "def _f():\n    from harness.browser.page import BackendPage")
     assert layer_violations(import_edges(root)) == [
         "harness.reference.zoo -> harness.browser.page (layer 'reference' may not import layer 'browser')"]
     root = planted(tmp_path / "2", "report/html.py", "from ..checks import CHECKS")

@@ -238,8 +238,15 @@ def test_an_endpoint_nobody_listens_on_stops_the_run_naming_it(tmp_path, capsys)
 
 @pytest.mark.parametrize(("content", "message"), [
     ("[]", "expected a non-empty JSON list"),
-    ('[{"url": "http://x:1/"}]', "endpoint 1: \"url\" must be a ws:// or wss:// URL"),
+    ('[{"url": "http://x:1/"}]', "endpoint 1: \"url\" must be a ws://, wss://, webdriver\\+http:// or"),
     ('[{"url": "ws://x:1/", "lauch": {}}]', "endpoint 1: unknown field lauch"),
+    ('[{"url": "webdriver+http://x:1/", "launch": {}}]', "unknown field launch for a webdriver endpoint"),
+    ('[{"url": "ws://x:1/", "capabilities": {}}]', "unknown field capabilities for a playwright endpoint"),
+    ('[{"url": "webdriver+http://x:1/", "engine": "edge"}]', "\"engine\" must be one of chromium, firefox, webkit"),
+    ('[{"url": "webdriver+http://x:1/", "capabilities": {"browserName": "netscape"}}]',
+     "which engine is browserName 'netscape'\\? give the endpoint an \"engine\""),
+    ('[{"url": "webdriver+https://x:1/", "capabilities": {"cloud:options": {"key": "${PARITY_UNSET_KEY}"}}}]',
+     "\"capabilities\" uses \\$\\{PARITY_UNSET_KEY\\}, which is not set in the environment"),
     ('["ws://x:1/", "ws://x:1/?token=2"]', "two endpoints are called x:1"),
     ('[{"url": "ws://x:1/", "headers": {"a": 1}}]', "every \"headers\" value must be a string"),
     ("{", "not a JSON file"),

@@ -1,35 +1,67 @@
-"""Remote browser servers speaking Playwright's protocol (``--browser-endpoint``).
+"""Remote browsers (``--browser-endpoint``): Playwright browser servers and WebDriver servers.
 
-The option takes comma-separated ``ws://``/``wss://`` URLs, or a JSON file holding a list of
-endpoints, each an object with ``url`` and optionally ``name`` (how reports and progress lines call
-it), ``launch`` (Playwright launch options for the server to apply, such as ``executablePath`` or
-``channel``; a server started without ``--unsafe`` ignores most of them) and ``headers`` (sent on
-connect, e.g. a cloud grid's access token). Reports never show a URL's query string, where cloud
+The option takes comma-separated URLs, or a JSON file holding a list of endpoints. A URL is a
+Playwright server's (``ws://``, ``wss://``) or a WebDriver server's with ``webdriver+`` before its
+scheme (``webdriver+http://grid:4444/wd/hub``: Selenium Grid, safaridriver, Appium, a cloud grid,
+WebKitWebDriver). Each file entry is an object with ``url`` and optionally:
+
+- ``name``: how reports and progress lines call it;
+- Playwright servers: ``launch`` (Playwright launch options for the server to apply, such as
+  ``executablePath``; a server started without ``--unsafe`` ignores most of them) and ``headers``
+  (sent on connect, e.g. a cloud grid's access token);
+- WebDriver servers: ``capabilities`` (W3C capabilities each session asks for: ``browserName``,
+  ``platformName``, ``browserVersion``, vendor options such as ``webkitgtk:browserOptions`` or a
+  cloud grid's ``sauce:options``) and ``engine`` (``chromium``, ``firefox`` or ``webkit``: which
+  backend ids it runs; by default the one its ``browserName`` names).
+
+``${NAME}`` in a URL, a header or a capability's string is the environment variable ``NAME``, so
+credentials stay out of the file. Reports never show a URL's query string or user info, where
 grids put credentials.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from harness.browser.engines import ENGINES
 from harness.errors import UsageError
 from harness.options import comma_list
 
-ENTRY_FIELDS = ("url", "name", "launch", "headers")
+PLAYWRIGHT, WEBDRIVER = "playwright", "webdriver"
+SCHEMES = {"ws": PLAYWRIGHT, "wss": PLAYWRIGHT, "webdriver+http": WEBDRIVER, "webdriver+https": WEBDRIVER}
+FIELDS = {PLAYWRIGHT: ("url", "name", "launch", "headers"), WEBDRIVER: ("url", "name", "capabilities", "engine")}
+# A WebDriver ``browserName`` -> the engine whose backend ids it runs.
+BROWSER_NAME_ENGINES = {"chrome": "chromium", "chromium": "chromium", "msedge": "chromium", "microsoftedge": "chromium",
+                        "firefox": "firefox", "safari": "webkit", "minibrowser": "webkit", "webkit": "webkit"}
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
 class BrowserEndpoint:
-    """One remote browser server: where it is, what to call it, what to ask it to launch."""
+    """One remote browser server: where it is, what to call it, and what to ask it for."""
 
     url: str
     name: str
-    launch: dict[str, Any] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    launch: dict[str, Any] = field(default_factory=dict)  # Playwright servers
+    headers: dict[str, str] = field(default_factory=dict)  # Playwright servers
+    capabilities: dict[str, Any] = field(default_factory=dict)  # WebDriver servers
+    engine: str | None = None  # WebDriver servers: the engine whose backends it runs; None: any (Playwright's)
+
+    @property
+    def protocol(self) -> str:
+        """``"playwright"`` or ``"webdriver"``: how the harness drives the endpoint's browser."""
+        return SCHEMES[urlsplit(self.url).scheme]
+
+    @property
+    def server_url(self) -> str:
+        """The URL a client connects to: a WebDriver URL without its ``webdriver+``."""
+        return self.url.removeprefix("webdriver+")
 
     @property
     def public_url(self) -> str:
@@ -37,57 +69,92 @@ class BrowserEndpoint:
         parts = urlsplit(self.url)
         return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}{parts.path}"
 
+    def serves(self, engine: str) -> bool:
+        """Whether this endpoint runs backend ids of ``engine``."""
+        return self.engine is None or self.engine == engine
+
 
 def parse_endpoints(raw: str, option: str = "--browser-endpoint") -> tuple[BrowserEndpoint, ...]:
     """The endpoints ``raw`` names (URLs or a JSON file, see the module); a ``UsageError`` names ``option``, the
     file and the field that is wrong."""
-    if raw.strip() and not raw.strip().startswith(("ws://", "wss://")) and "," not in raw:
+    if raw.strip() and not _is_url(raw.strip()) and "," not in raw:
         return _read_file(Path(raw.strip()), option)
     urls = comma_list(raw)
     if not urls:
         raise UsageError(f"{option}: no endpoint given")
-    return _named(tuple(_endpoint(url, {}, f"{option} {url}") for url in urls), option)
+    return _named(tuple(_endpoint({"url": url}, f"{option} {urlsplit(url).hostname or url}") for url in urls), option)
+
+
+def _is_url(text: str) -> bool:
+    return any(text.startswith(f"{scheme}://") for scheme in SCHEMES)
 
 
 def _read_file(path: Path, option: str) -> tuple[BrowserEndpoint, ...]:
     where = f"{option} {path}"
     if not path.is_file():
-        raise UsageError(f"{where}: neither a ws:// or wss:// URL nor a file")
+        raise UsageError(f"{where}: neither a URL ({', '.join(f'{s}://' for s in SCHEMES)}) nor a file")
     try:
         entries = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UsageError(f"{where}: not a JSON file: {error}") from None
     if not isinstance(entries, list) or not entries:
         raise UsageError(f"{where}: expected a non-empty JSON list of endpoints")
-    return _named(tuple(_endpoint_entry(entry, f"{where}: endpoint {i + 1}") for i, entry in enumerate(entries)),
-                  where)
+    return _named(tuple(_endpoint(entry if isinstance(entry, dict) else {"url": entry}, f"{where}: endpoint {i + 1}")
+                        for i, entry in enumerate(entries)), where)
 
 
-def _endpoint_entry(entry: Any, where: str) -> BrowserEndpoint:
-    if isinstance(entry, str):
-        return _endpoint(entry, {}, where)
-    if not isinstance(entry, dict):
-        raise UsageError(f"{where}: expected a URL or an object with \"url\"")
-    unknown = sorted(set(entry) - set(ENTRY_FIELDS))
+def _endpoint(entry: dict[str, Any], where: str) -> BrowserEndpoint:
+    url = _expanded(entry.get("url"), where, "url")
+    scheme = urlsplit(url).scheme if isinstance(url, str) else ""
+    if scheme not in SCHEMES or not urlsplit(url).hostname:
+        raise UsageError(f"{where}: \"url\" must be a ws://, wss://, webdriver+http:// or webdriver+https:// URL, not "
+                         f"{url!r}")
+    protocol = SCHEMES[scheme]
+    unknown = sorted(set(entry) - set(FIELDS[protocol]))
     if unknown:
-        raise UsageError(f"{where}: unknown field {', '.join(unknown)} (fields: {', '.join(ENTRY_FIELDS)})")
-    for key in ("launch", "headers"):
+        raise UsageError(f"{where}: unknown field {', '.join(unknown)} for a {protocol} endpoint (fields: "
+                         f"{', '.join(FIELDS[protocol])})")
+    for key in ("launch", "headers", "capabilities"):
         if not isinstance(entry.get(key, {}), dict):
             raise UsageError(f"{where}: \"{key}\" must be an object")
     if not all(isinstance(v, str) for v in entry.get("headers", {}).values()):
         raise UsageError(f"{where}: every \"headers\" value must be a string")
     if "name" in entry and not (isinstance(entry["name"], str) and entry["name"].strip()):
         raise UsageError(f"{where}: \"name\" must be a non-empty string")
-    return _endpoint(entry.get("url"), entry, where)
-
-
-def _endpoint(url: Any, entry: dict[str, Any], where: str) -> BrowserEndpoint:
-    if not isinstance(url, str) or urlsplit(url).scheme not in ("ws", "wss") or not urlsplit(url).hostname:
-        raise UsageError(f"{where}: \"url\" must be a ws:// or wss:// URL, not {url!r}")
     parts = urlsplit(url)
-    name = entry.get("name") or f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'wss' else 80)}"
+    name = entry.get("name") or f"{parts.hostname}:{parts.port or (443 if scheme.endswith('s') else 80)}"
+    capabilities = _expanded(dict(entry.get("capabilities", {})), where, "capabilities")
     return BrowserEndpoint(url=url, name=name, launch=dict(entry.get("launch", {})),
-                           headers=dict(entry.get("headers", {})))
+                           headers=_expanded(dict(entry.get("headers", {})), where, "headers"),
+                           capabilities=capabilities,
+                           engine=_engine(entry, capabilities, where) if protocol == WEBDRIVER else None)
+
+
+def _engine(entry: dict[str, Any], capabilities: dict[str, Any], where: str) -> str:
+    """A WebDriver endpoint's engine: its ``engine`` field, else the one its ``browserName`` names, else Chromium."""
+    if "engine" in entry:
+        if entry["engine"] not in ENGINES:
+            raise UsageError(f"{where}: \"engine\" must be one of {', '.join(ENGINES)}, not {entry['engine']!r}")
+        return str(entry["engine"])
+    browser = str(capabilities.get("browserName", "chrome"))
+    if browser.lower() not in BROWSER_NAME_ENGINES:
+        raise UsageError(f"{where}: which engine is browserName {browser!r}? give the endpoint an \"engine\" "
+                         f"({', '.join(ENGINES)})")
+    return BROWSER_NAME_ENGINES[browser.lower()]
+
+
+def _expanded(value: Any, where: str, key: str) -> Any:
+    """``value`` with each ``${NAME}`` in its strings replaced by that environment variable (which must be set)."""
+    if isinstance(value, dict):
+        return {k: _expanded(v, where, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expanded(v, where, key) for v in value]
+    if not isinstance(value, str):
+        return value
+    missing = [name for name in _VARIABLE.findall(value) if name not in os.environ]
+    if missing:
+        raise UsageError(f"{where}: \"{key}\" uses ${{{missing[0]}}}, which is not set in the environment")
+    return _VARIABLE.sub(lambda match: os.environ[match.group(1)], value)
 
 
 def _named(endpoints: tuple[BrowserEndpoint, ...], option: str) -> tuple[BrowserEndpoint, ...]:

@@ -35,13 +35,6 @@ class Engine:
     worker_variants: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-BIDI_DOWNLOADS = ("needs the browser's downloads, which Playwright 1.64 does not report from Firefox over WebDriver "
-                  "BiDi (checked: a page's download link gives no download event, so the saved files cannot be "
-                  "read)")
-
-WEBDRIVER_DOWNLOADS = ("needs the browser's downloads, which WebDriver cannot collect from WebKitGTK's MiniBrowser (it "
-                       "has no download API), so the saved files cannot be read")
-
 # Measured with a page whose worker starts 8 workers of its own, as threaded WASM's thread pool does: that worker's
 # `new Worker()` blocked forever in 30 of 60 tries with a bare WebDriver BiDi session open (no subscriptions), in 4 to
 # 11 of 20 under Playwright, and in 0 of 100 in the same Firefox without a session (with or without the remote agent).
@@ -59,8 +52,6 @@ FIREFOX = Engine(
     out_of_scope={
         "webgpu": "WebGPU on Firefox is out of scope here: Firefox ESR 153 on Linux has no navigator.gpu, and these "
                   "machines have no GPU",
-        "save-load[downloads]": BIDI_DOWNLOADS,
-        "browser-to-python": BIDI_DOWNLOADS,
         **{f"wasm/{check}": f"{BIDI_NESTED_WORKERS}; firefox:wasm:1thread trains in a worker"
            for check in ("fit-worker", "fine-tune-worker")},
     },
@@ -78,9 +69,29 @@ WEBKIT = Engine(
                 "thread; webkit:wasm:1thread checks that",
         "webgpu": "WebGPU on WebKitGTK is out of scope here: WebKitGTK 2.50 has no navigator.gpu, and these machines "
                   "have no GPU",
-        "save-load[downloads]": WEBDRIVER_DOWNLOADS,
-        "browser-to-python": WEBDRIVER_DOWNLOADS,
     })
+CHROMIUM_ARGS = (
+    # The machines this runs on have no network; without these Chromium floods it with requests.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-default-apps",
+    # WebGL/WebGPU on SwiftShader when there is no GPU.
+    "--enable-unsafe-swiftshader",
+    "--enable-unsafe-webgpu",
+    "--ignore-gpu-blocklist",
+)
+
+
+def chromium_args(insecure_origin: str | None) -> list[str]:
+    """Chromium's command line; ``insecure_origin`` (the page's plain-HTTP origin off loopback, ``--serve-on``) is
+    declared a secure context, which cross-origin isolation (threaded WASM) and WebGPU need."""
+    if not insecure_origin:
+        return list(CHROMIUM_ARGS)
+    return [*CHROMIUM_ARGS, f"--unsafely-treat-insecure-origin-as-secure={insecure_origin}"]
+
+
 ENGINES: dict[str, Engine] = {engine.name: engine for engine in (CHROMIUM, FIREFOX, WEBKIT)}
 DEFAULT_ENGINES: tuple[str, ...] = ("chromium",)
 

@@ -1,11 +1,11 @@
 """What a failed check leaves to look at, kept only on failure (as pytest-playwright's ``retain-on-failure``).
 
-For each check the page's context records a Playwright trace chunk, and the page's and its workers'
-console messages are marked. When the check's row is ``fail`` or ``error``, ``EVIDENCE/<model>/<backend>/
-<check>/`` gets ``console.log`` (every message of the page and its workers during the check),
-``screenshot.png`` (the page, with the row's summary written on it) and ``trace.zip``
-(``playwright show-trace`` opens it: every page call, its console and network). Otherwise the chunk
-is dropped. Nothing here may fail a run: a crashed page simply leaves less.
+For each check the page records a trace chunk (where its driver can: ``driver.Capability.TRACES``),
+and the page's and its workers' console messages are marked. When the check's row is ``fail`` or
+``error``, ``EVIDENCE/<model>/<backend>/<check>/`` gets ``console.log`` (every message of the page
+and its workers during the check), ``screenshot.png`` (the page, with the row's summary written on
+it) and ``trace.zip`` (``playwright show-trace`` opens it: every page call, its console and
+network). Otherwise the chunk is dropped. Nothing here may fail a run: a crashed page simply leaves less.
 """
 
 from __future__ import annotations
@@ -16,18 +16,7 @@ from typing import Any
 
 from harness.browser.page import BackendPage
 
-SCREENSHOT_TIMEOUT_MS = 5000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_SHOW_SUMMARY = """(text) => {
-  let panel = document.getElementById('parity-failure');
-  if (!panel) {
-    panel = document.createElement('pre');
-    panel.id = 'parity-failure';
-    panel.style.cssText = 'white-space:pre-wrap;font:13px monospace;border:2px solid #c62828;padding:8px';
-    document.body.appendChild(panel);
-  }
-  panel.textContent = text;
-}"""
 
 
 def folder_name(part: str) -> str:
@@ -41,8 +30,9 @@ class CheckRecording:
     def __init__(self, page: BackendPage, title: str) -> None:
         self.page = page
         self.mark = len(page.console)
-        if page.tracing:
-            _quietly(lambda: page.context.tracing.start_chunk(title=title))
+        trace = page.trace
+        if trace is not None:
+            _quietly(lambda: trace.start_chunk(title))
 
     def keep(self, directory: Path, summary: str) -> dict[str, str]:
         """Write the check's console log, a screenshot and its trace into ``directory``; returns the files written
@@ -55,19 +45,19 @@ class CheckRecording:
         written["console"] = console
         if not self.page.crashed:
             screenshot = directory / "screenshot.png"
-            if _quietly(lambda: (self.page.page.evaluate(_SHOW_SUMMARY, summary),
-                                 self.page.page.screenshot(path=str(screenshot), timeout=SCREENSHOT_TIMEOUT_MS))):
+            if _quietly(lambda: self.page.screenshot(screenshot, summary)):
                 written["screenshot"] = screenshot
-        if self.page.tracing:
+        recorder = self.page.trace
+        if recorder is not None:
             trace = directory / "trace.zip"
-            if _quietly(lambda: self.page.context.tracing.stop_chunk(path=str(trace))):
+            if _quietly(lambda: recorder.stop_chunk(trace)):
                 written["trace"] = trace
         return {kind: str(path) for kind, path in written.items()}
 
     def drop(self) -> None:
         """Forget the check's trace chunk."""
-        if self.page.tracing:
-            _quietly(self.page.context.tracing.stop_chunk)
+        if self.page.trace is not None:
+            _quietly(self.page.trace.stop_chunk)
 
 
 def _quietly(action: Any) -> bool:

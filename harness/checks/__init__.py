@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.browser.driver import Capability
+
 from harness.checks.context import CheckContext, CheckFunction, CheckOptions
 from harness.checks.inference import check_predict, check_topology
 from harness.checks.memory import check_memory
@@ -41,6 +43,7 @@ class Check:
     training: str | None = None  # a training run's name (``ReferenceModel.has_training``)
     conversion: str | None = None  # a conversion's name (``ReferenceModel.conversions``)
     uses_training: str | None = None  # a training run it also exercises where the reference has one (not needed)
+    needs: tuple[Capability, ...] = ()  # what of the browser it needs beyond the page: a browser without it skips it
 
     @property
     def wants_training(self) -> bool:
@@ -66,8 +69,9 @@ CHECK_RECORDS: tuple[Check, ...] = (
     _training("early-stopping", check_early_stopping),
     _training("core-api", check_core_api),
     _training("fine-tune-worker", check_fine_tune_worker, "fine-tune"),
-    *(Check(name, STORAGE, run) for name, run in SAVE_LOAD_CHECKS.items()),
-    Check("browser-to-python", STORAGE, check_browser_to_python),
+    *(Check(name, STORAGE, run, needs=(Capability.DOWNLOADS,) if name == "save-load[downloads]" else ())
+      for name, run in SAVE_LOAD_CHECKS.items()),
+    Check("browser-to-python", STORAGE, check_browser_to_python, needs=(Capability.DOWNLOADS,)),
     Check("model-management", STORAGE, check_model_management),
     # Last: what the model takes and gives back over its whole life on the page, and what it costs there (after
     # predict, which times the first call with this page's shaders not yet compiled for it).

@@ -100,11 +100,15 @@ def save_model(context: CheckContext, subject: Subject, scheme: str) -> Saved:
         info = page.call(PageOperation.SAVE, subject.model_id, server.upload_url(slot))
         return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, server.slots.directory(slot))
     if scheme == "downloads":
-        page.downloads.clear()
-        page.make_room_for_downloads(len(UPLOAD_PARTS))
+        downloads = page.downloads
+        if downloads is None:  # the session skips a check that needs downloads on a browser without them
+            raise SaveError(f"saving to downloads:// needs the browser's downloads, which the page on {page.backend} "
+                            "cannot give")
+        downloads.clear()
+        downloads.make_room(len(UPLOAD_PARTS))
         info = page.call(PageOperation.SAVE, subject.model_id, "downloads://model")
         slot, directory = server.slots.create("downloads")
-        for download in page.take_downloads(len(UPLOAD_PARTS)):
+        for download in downloads.take(len(UPLOAD_PARTS)):
             _keep_download(download, directory)
         return Saved(scheme, server.saved_url(slot, MODEL_JSON_PART), info, directory)
     raise ValueError(f"unknown scheme {scheme!r}; known: {', '.join(SCHEMES)}")

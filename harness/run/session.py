@@ -14,22 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from harness.browser.backends import out_of_scope
+from harness.browser.driver import Browser
 from harness.browser.endpoints import BrowserEndpoint
 from harness.browser.engines import CHROMIUM, DEFAULT_ENGINES, ENGINES, Engine, split_engine
 from harness.browser.evidence import CheckRecording, folder_name
-from harness.browser.executables import checked_override, resolve_browser
-from harness.browser.page import (
-    BackendPage,
-    BrowserError,
-    CheckTimeoutError,
-    PageCrashedError,
-    PageOperation,
-    ParityBrowser,
-)
+from harness.browser.executables import checked_override
+from harness.browser.launch import launch
+from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, PageOperation
 from harness.browser.server import ParityServer, ServeAddress
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
-from harness.browser.webdriver import WebDriverBrowser
 from harness.checks import CHECKS, CheckContext, CheckFunction, CheckOptions, check_stage
 from harness.errors import HarnessError
 from harness.reference.directory import ReferenceModel
@@ -61,47 +55,47 @@ class ParitySession:
         self.backend_info: dict[str, dict[str, Any]] = {}
         self.costs = ModelCosts()  # each model's call cost per backend: each check's time limit follows it
         self._playwright: Any = None
-        self._browsers: dict[str, ParityBrowser | WebDriverBrowser] = {}
+        self._started = False
+        self._browsers: dict[str, Browser] = {}
         self._pages: dict[str, BackendPage] = {}
         self._mounts: dict[Path, str] = {}
         self._scripts: list[Path] = []  # run in every page made (``add_page_script``)
 
     def start(self) -> ParitySession:
-        """Start the server, Playwright, and the browser of each of ``engines`` (nothing if started already)."""
-        from playwright.sync_api import sync_playwright
-
-        if self._playwright is not None:
+        """Start the server and the browser of each of ``engines`` (nothing if started already)."""
+        if self._started:
             return self
-        if self.endpoint is None:  # a bad override variable is reported before Playwright starts
+        if self.endpoint is None:  # a bad override variable is reported before a browser starts
             for engine in self.engines:
                 checked_override(ENGINES[engine])
         self.server.start()
+        self._started = True
         try:
-            self._playwright = sync_playwright().start()
             for engine in self.engines:
-                self.browser(ENGINES[engine])
+                if self.endpoint is None or self.endpoint.serves(engine):
+                    self.browser(ENGINES[engine])
         except BaseException:
             self.close()  # a driver left running would refuse every later sync_playwright() in this thread
             raise
         return self
 
-    def browser(self, engine: Engine = CHROMIUM) -> ParityBrowser | WebDriverBrowser:
-        """The session's browser of ``engine``, launched (or connected) on first use: through Playwright, or over
-        WebDriver for a system build Playwright cannot drive (WebKitGTK)."""
+    def browser(self, engine: Engine = CHROMIUM) -> Browser:
+        """The session's browser of ``engine``, launched (or connected) on first use (``launch``)."""
         if engine.name not in self._browsers:
-            if self.endpoint is not None:
-                browser: ParityBrowser | WebDriverBrowser = ParityBrowser(
-                    self._playwright, engine, self.endpoint, insecure_origin=self.server.insecure_origin)
-            else:
-                executable, own = resolve_browser(engine)
-                browser = (WebDriverBrowser(engine, executable) if engine.webdriver is not None and not own
-                           else ParityBrowser(self._playwright, engine, executable=executable, own=own,
-                                              insecure_origin=self.server.insecure_origin))
-            self._browsers[engine.name] = browser.start()
+            self._browsers[engine.name] = launch(engine, self.endpoint, self._playwright_driver,
+                                                 self.server.insecure_origin)
         return self._browsers[engine.name]
 
+    def _playwright_driver(self) -> Any:
+        """The session's Playwright driver, started on first need (a WebDriver-only session never starts one)."""
+        from playwright.sync_api import sync_playwright
+
+        if self._playwright is None:
+            self._playwright = sync_playwright().start()
+        return self._playwright
+
     def responsive(self) -> bool:
-        """Whether every browser of the session still answers (see ``ParityBrowser.responsive``)."""
+        """Whether every browser of the session still answers (see ``driver.Browser.responsive``)."""
         return all(browser.responsive() for browser in self._browsers.values())
 
     def close(self) -> None:
@@ -115,6 +109,7 @@ class ParitySession:
         if self._playwright is not None:
             self._playwright.stop()
             self._playwright = None
+        self._started = False
         self.server.stop()
 
     def __enter__(self) -> ParitySession:
@@ -192,7 +187,8 @@ class ParitySession:
         limit = self.costs.time_limit(check, reference, backend, self.timeout_s)
         raised = True  # until the check returns: a page whose check raised is not reused
         try:
-            reason = out_of_scope(backend, check, check_stage(check) if function is None else None)
+            reason = out_of_scope(backend, check, check_stage(check) if function is None else None) or (
+                self._lacks(check, backend) if function is None else None)
             if reason:
                 return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
                                                 message=f"{check} on {backend}: {reason}"), started, quiet)
@@ -235,6 +231,11 @@ class ParitySession:
         self._finish(result, started, quiet)
         self.costs.learn(result, reference)
         return result
+
+    def _lacks(self, check: str, backend: str) -> str | None:
+        """Why ``backend``'s browser cannot give what ``check`` needs (``Check.needs``), or None."""
+        browser = self.browser(split_engine(backend)[0])
+        return next((reason for need in CHECKS[check].needs if (reason := browser.lacks(need))), None)
 
     def _keep_evidence(self, recording: CheckRecording, result: CheckResult) -> None:
         """A failed or errored row gets its check's console log, screenshot and trace (``evidence``), named in

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.browser.endpoints import BrowserEndpoint
-from harness.errors import HarnessError, SetupError
+from harness.browser.engines import split_engine
+from harness.errors import HarnessError, SetupError, UsageError
 from harness.results import CheckResult
 from harness.run.interrupt import signalled
 from harness.run.session import ParitySession, ResultListener
@@ -71,7 +72,11 @@ class Shards:
 
     def run(self, groups: Sequence[Group], run_check: RunCheck) -> None:
         """Run every group; returns when each of its checks has a row. ``SetupError`` if no browser could start
-        (with one browser, the error it started with)."""
+        (with one browser, the error it started with); ``UsageError`` if no endpoint runs a group's engine."""
+        unserved = sorted(e for e in {_engine(g) for g in groups} if not any(_serves(b, e) for b in self._browsers))
+        if unserved:
+            raise UsageError(f"--browser-endpoint: no endpoint runs {', '.join(unserved)} backends (a WebDriver "
+                             "endpoint runs the engine its \"engine\" or browserName names)")
         self._queue.extend(groups)
         if len(self._browsers) == 1:
             self._work(self._browsers[0], self._names[0], run_check, raise_on_start=True)
@@ -128,7 +133,7 @@ class Shards:
         with self._lock:
             self._started.append(name)
         try:
-            while not self.stopped and (group := self._take()) is not None:
+            while not self.stopped and (group := self._take(endpoint)) is not None:
                 done = 0
                 session.close_pages_except(group.backend)  # groups come backend by backend: free the last one's
                 try:
@@ -183,15 +188,17 @@ class Shards:
         with self._lock:
             self._on_result(row)
 
-    def _take(self) -> Group | None:
-        """The next group; waits while groups in flight may still come back, None when all are done."""
+    def _take(self, endpoint: BrowserEndpoint | None) -> Group | None:
+        """The next group ``endpoint`` runs (its engine's); waits while groups in flight may still come back, None
+        when none is left for it."""
         with self._ready:
-            while not self._queue and self._busy:
+            while not (mine := [g for g in self._queue if _serves(endpoint, _engine(g))]) and self._busy:
                 self._ready.wait()
-            if not self._queue:
+            if not mine:
                 return None
             self._busy += 1
-            return self._queue.popleft()
+            self._queue.remove(mine[0])
+            return mine[0]
 
     def _give_back(self, rest: Group) -> None:
         """A group is done; its unfinished checks (if any) go to the front of the queue."""
@@ -205,6 +212,15 @@ class Shards:
         lost = "; ".join(f"{name} {reason}" for name, reason in self.lost.items())
         return CheckResult(model=group.model, backend=group.backend, check=check, status="error",
                            message=f"not run: every browser was lost ({lost})", details={"endpoint": list(self.lost)})
+
+
+def _engine(group: Group) -> str:
+    return split_engine(group.backend)[0].name
+
+
+def _serves(browser: BrowserEndpoint | None, engine: str) -> bool:
+    """Whether ``browser`` (an endpoint, or None: one launched here) runs ``engine``'s backends."""
+    return browser is None or browser.serves(engine)
 
 
 def merge_environments(environments: list[dict[str, Any]]) -> dict[str, Any]:
