@@ -306,6 +306,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
 def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSettings:
     """Where and how the checks of ``run`` or ``check`` run (``run.engine``), checked; a ``UsageError`` names the
     option that is wrong."""
+    from harness.browser.endpoints import page_reachable
     from harness.browser.server import parse_serve_on
     from harness.run.engine import RunSettings
     from harness.checks import CheckOptions
@@ -328,9 +329,11 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
     if args.parallel is not None and args.browser_endpoint is not None:
         raise UsageError("give --parallel or --browser-endpoint, not both: the endpoints share the work")
     backends, tfjs = _expand(args, backends)
+    endpoints = _endpoints(args)
+    page_reachable(endpoints, serve_on is not None)
     return RunSettings(backends=backends, out=_report_directory(args), timeout_s=args.timeout,
                        upload_limit=mib_to_bytes(args.upload_limit_mib), tfjs=tfjs,
-                       progress="quiet" if args.quiet else None, endpoints=_endpoints(args),
+                       progress="quiet" if args.quiet else None, endpoints=endpoints,
                        parallel=parallel,
                        resume=args.resume is not None, repeat=getattr(args, "repeat", 1), accept=_acceptances(args),
                        check_options=CheckOptions(parse_min_top1(args.min_top1), args.bench_batch), serve_on=serve_on)

@@ -1,9 +1,12 @@
-"""Remote browsers over Playwright's protocol (``--browser-endpoint``), for real.
+"""Remote browsers (``--browser-endpoint``), for real: Playwright browser servers and WebDriver servers.
 
-Each endpoint is ``playwright run-server`` inside a network namespace this module creates, joined to
-this machine by a veth pair only: its browser cannot reach the harness's server on 127.0.0.1 except
-through Playwright's tunnel (``expose_network``). The servers get this machine's Chromium from the
-endpoint file's ``launch.executablePath``, as a server without Playwright's own browsers needs.
+Each endpoint runs inside a network namespace this module creates, joined to this machine by a veth
+pair only: its browser cannot reach the harness's server on 127.0.0.1 except through Playwright's
+tunnel (``expose_network``), or through ``--serve-on`` the address the namespace reaches this
+machine at. A Playwright endpoint is ``playwright run-server``, given this machine's Chromium by the
+endpoint file's ``launch.executablePath``, as a server without Playwright's own browsers needs. A
+WebDriver endpoint is ``WebKitWebDriver`` (a WebDriver server, as a Selenium Grid node or
+safaridriver is) opening WebKitGTK's MiniBrowser on this machine's virtual display.
 """
 
 import contextlib
@@ -23,7 +26,8 @@ import pytest
 
 from conftest import run_cli, small_keras_model
 from harness import cli
-from harness.browser.engines import CHROMIUM
+from harness.browser.display import display
+from harness.browser.engines import CHROMIUM, WEBKIT
 from harness.browser.executables import resolve_browser
 from harness.browser.endpoints import parse_endpoints
 from harness.errors import UsageError
@@ -34,15 +38,17 @@ _SERIAL = itertools.count(1)
 
 
 class NamespacedBrowserServer:
-    """``playwright run-server --unsafe`` in a network namespace of its own, reachable from here at ``url``."""
+    """``playwright run-server --unsafe`` (``webdriver``: ``WebKitWebDriver``) in a network namespace of its own,
+    reachable from here at ``url``."""
 
-    def __init__(self) -> None:
+    def __init__(self, webdriver: bool = False) -> None:
         index = next(_SERIAL)
         suffix = f"{os.getpid() % 10000}x{index}"
         self.namespace, self.host_link, self.remote_link = f"parity{suffix}", f"vh{suffix}", f"vn{suffix}"
         subnet = f"10.{200 + index}.{os.getpid() % 250}"
         self.host_ip, self.remote_ip = f"{subnet}.1", f"{subnet}.2"
-        self.url = f"ws://{self.remote_ip}:3111/"
+        self.webdriver = webdriver
+        self.url = f"webdriver+http://{self.remote_ip}:4444" if webdriver else f"ws://{self.remote_ip}:3111/"
         self.server: subprocess.Popen | None = None
 
     def start(self) -> "NamespacedBrowserServer":
@@ -56,23 +62,43 @@ class NamespacedBrowserServer:
             _ip("addr", "add", f"{self.host_ip}/30", "dev", self.host_link)
             _ip("link", "set", self.host_link, "up")
             for command in (("addr", "add", f"{self.remote_ip}/30", "dev", self.remote_link),
-                            ("link", "set", self.remote_link, "up"), ("link", "set", "lo", "up")):
+                            ("link", "set", self.remote_link, "up"), ("link", "set", "lo", "up"),
+                            ("route", "add", "default", "via", self.host_ip)):
                 _ip(*command, namespace=self.namespace)
             self.server = subprocess.Popen(
-                ["ip", "netns", "exec", self.namespace, sys.executable, "-m", "playwright", "run-server",
-                 "--host", self.remote_ip, "--port", "3111", "--unsafe"],
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-            ready, _, _ = select.select([self.server.stdout], [], [], 60)
-            line = self.server.stdout.readline().strip() if ready else ""
-            assert "Listening on" in line, f"the browser server did not start: {line!r}"
+                ["ip", "netns", "exec", self.namespace, *self._command()], stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, start_new_session=True, env={**os.environ, "DISPLAY": display()})
+            self._wait_until_listening()
         except BaseException:
             self.stop()
             raise
         return self
 
+    def _command(self) -> list[str]:
+        if self.webdriver:
+            return ["WebKitWebDriver", f"--host={self.remote_ip}", "--port=4444"]
+        return [sys.executable, "-m", "playwright", "run-server", "--host", self.remote_ip, "--port", "3111",
+                "--unsafe"]
+
+    def _wait_until_listening(self) -> None:
+        if not self.webdriver:
+            ready, _, _ = select.select([self.server.stdout], [], [], 60)
+            line = self.server.stdout.readline().strip() if ready else ""
+            assert "Listening on" in line, f"the browser server did not start: {line!r}"
+            return
+        deadline = time.monotonic() + 60
+        while _status_from(self.namespace, f"http://{self.remote_ip}:4444/status", "") != "200":
+            assert self.server.poll() is None and time.monotonic() < deadline, "WebKitWebDriver did not start"
+            time.sleep(0.2)
+
     def endpoint(self, name: str) -> dict:
-        """This server as an entry of a ``--browser-endpoint`` file."""
-        return {"url": self.url, "name": name, "launch": {"executablePath": str(resolve_browser(CHROMIUM)[0])}}
+        """This server as an entry of a ``--browser-endpoint`` file (a Playwright server's runs Chromium only)."""
+        if self.webdriver:
+            return {"url": self.url, "name": name, "capabilities": {
+                "browserName": "MiniBrowser",
+                "webkitgtk:browserOptions": {"binary": str(resolve_browser(WEBKIT)[0]), "args": ["--automation"]}}}
+        return {"url": self.url, "name": name, "engine": "chromium",
+                "launch": {"executablePath": str(resolve_browser(CHROMIUM)[0])}}
 
     def kill(self) -> None:
         """Every process in the namespace, at once (as when the machine behind an endpoint goes away)."""
@@ -96,14 +122,15 @@ def _ip(*arguments: str, namespace: str | None = None) -> None:
 
 @pytest.fixture
 def browser_servers():
-    """``browser_servers(n)``: n namespaced browser servers, all torn down after the test."""
+    """``browser_servers(n)``: n namespaced Playwright browser servers (``webdriver=True``: WebKitWebDriver servers),
+    all torn down after the test."""
     if os.geteuid() != 0:
         pytest.skip("creating a network namespace needs root (CAP_NET_ADMIN) here")
     started: list[NamespacedBrowserServer] = []
 
-    def start(count: int) -> list[NamespacedBrowserServer]:
+    def start(count: int, webdriver: bool = False) -> list[NamespacedBrowserServer]:
         for _ in range(count):
-            started.append(NamespacedBrowserServer().start())
+            started.append(NamespacedBrowserServer(webdriver).start())
         return started[-count:]
 
     yield start
@@ -304,3 +331,93 @@ def test_each_pytest_xdist_worker_takes_a_remote_endpoint(browser_servers, keras
     rows = json.loads((report / "parity.json").read_text())["results"]
     assert {(r["details"].get("endpoint"), r["check"], r["status"]) for r in rows if r["check"] == "predict"} == {
         ("remote-1", "predict", "pass"), ("remote-2", "predict", "pass")}
+
+
+WEBDRIVER_CHECKS = "topology,predict,fit,save-load[localstorage],save-load[downloads],memory"
+
+
+def test_a_remote_webdriver_endpoint_runs_the_checks_on_the_serve_on_address(browser_servers, tmp_path, capsys,
+                                                                               monkeypatch):
+    """WebKitWebDriver in a namespace, the page ``--serve-on`` the namespace's peer address: every row passes (the
+    one that needs downloads, which WebDriver cannot give, is a named skip) and names the endpoint; the report does
+    not hold the run's secret; a request from the namespace without a run's secret gets 404."""
+    (server,) = browser_servers(1, webdriver=True)
+    import secrets
+
+    made: list[str] = []
+    monkeypatch.setattr(secrets, "token_urlsafe", lambda n: made.append(secrets.token_hex(n)) or made[-1])
+    model = small_keras_model(3, inputs=5, hidden=7)
+    model.compile(optimizer="adam", loss="mse")
+    model.save(tmp_path / "compiled.h5")
+    status = run_cli(["check", str(tmp_path / "compiled.h5"), "--backends", "webkit:cpu,webkit:webgl",
+                      "--checks", WEBDRIVER_CHECKS, "--out", str(tmp_path),
+                      "--browser-endpoint", str(_endpoint_file(tmp_path, [server])), "--serve-on", server.host_ip])
+    output = capsys.readouterr()
+    assert status == cli.EXIT_PASS, output.out + output.err
+    report = json.loads((tmp_path / "parity.json").read_text())
+    rows = [r for r in report["results"] if r["check"] != "preflight"]
+    assert len(rows) == 12 and {r["details"]["endpoint"] for r in rows} == {"remote-1"}
+    skipped = [r for r in rows if r["status"] != "pass"]
+    assert [(r["check"], r["status"]) for r in skipped] == [("save-load[downloads]", "skip")] * 2
+    assert "WebDriver cannot collect" in skipped[0]["message"]
+    facts = report["environment"]["browser_endpoints"]["remote-1"]
+    assert facts["url"] == server.url and facts["browser"].startswith("MiniBrowser ")
+    assert "over WebDriver" in facts["browser"] and set(facts["backends"]) == {"webkit:cpu", "webkit:webgl"}
+    reports = [(tmp_path / name).read_text() for name in ("parity.json", "parity.md", "parity.html")]
+    assert len(made) == 1 and all(made[0] not in text for text in (output.out, output.err, *reports))
+    # the server is gone with the run; one on the same address without the secret answers 404
+    from harness.browser.server import ParityServer, ServeAddress
+
+    with ParityServer(serve_on=ServeAddress(server.host_ip)) as parity:
+        assert _status_from(server.namespace, parity.origin + "/web/page.js", "") == "404"
+
+
+def test_a_playwright_and_a_webdriver_endpoint_share_a_run(browser_servers, tmp_path):
+    """Each endpoint runs its engine's backends: the Playwright server Chromium's, WebKitWebDriver WebKit's (the
+    page ``--serve-on`` an address of this machine both namespaces reach)."""
+    (playwright_server,) = browser_servers(1)
+    (webdriver_server,) = browser_servers(1, webdriver=True)
+    endpoints = _endpoint_file(tmp_path, [playwright_server, webdriver_server])
+    status = run_cli(["run", "--models", "mlp", "--backends", "cpu,webkit:cpu", "--checks", "predict,fit,memory",
+                      "--out", str(tmp_path), "--browser-endpoint", str(endpoints),
+                      "--serve-on", webdriver_server.host_ip])
+    report = json.loads((tmp_path / "parity.json").read_text())
+    assert status == cli.EXIT_PASS, [(r["backend"], r["check"], r["status"], r["message"]) for r in report["results"]]
+    ran = {(r["backend"], r["details"]["endpoint"]) for r in report["results"]}
+    assert ran == {("cpu", "remote-1"), ("webkit:cpu", "remote-2")}
+    assert {r["status"] for r in report["results"]} == {"pass"} and len(report["results"]) == 6
+    endpoints_table = (tmp_path / "parity.md").read_text().split("### Remote browser endpoints")[1]
+    assert "remote-1" in endpoints_table and "remote-2" in endpoints_table and "over WebDriver" in endpoints_table
+
+
+def test_a_webdriver_endpoint_lost_midway_hands_its_checks_to_the_other(browser_servers, tmp_path):
+    """Killing WebKitWebDriver (and its browsers) mid-run behaves as a lost Playwright endpoint: the check in flight
+    and the rest of its group run on the other endpoint, every row passes, exit status 3."""
+    first, second = browser_servers(2, webdriver=True)
+    command = [sys.executable, "-m", "harness", "run", "--models", "mlp", "--backends", "webkit:cpu,webkit:webgl",
+               "--checks", "topology,predict,fit,evaluate,memory", "--out", str(tmp_path),
+               "--browser-endpoint", str(_endpoint_file(tmp_path, [first, second])), "--serve-on", second.host_ip]
+    run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in run.stdout:
+        lines.append(line)
+        if "@ remote-1" in line and first.server.poll() is None:
+            first.kill()
+    status = run.wait(timeout=300)
+    output = "".join(lines)
+    assert status == cli.EXIT_ENDPOINT_LOST, output
+    report = json.loads((tmp_path / "parity.json").read_text())
+    rows = [(r["backend"], r["check"]) for r in report["results"]]
+    assert len(rows) == len(set(rows)) == _planned(output)
+    assert {r["status"] for r in report["results"]} == {"pass"}
+    assert {r["details"]["endpoint"] for r in report["results"]} == {"remote-1", "remote-2"}
+    assert list(report["environment"]["browser_endpoints_lost"]) == ["remote-1"]
+    assert "browser endpoint remote-1 was lost" in output
+
+
+def test_a_webdriver_endpoint_off_this_machine_needs_serve_on(tmp_path, capsys):
+    status = run_cli(["run", "--models", "mlp", "--backends", "webkit:cpu", "--out", str(tmp_path),
+                      "--browser-endpoint", "webdriver+http://grid.example:4444/wd/hub"])
+    assert status == cli.EXIT_USAGE
+    assert "WebDriver endpoint grid.example:4444: its browser cannot reach the page on this machine's 127.0.0.1" in \
+        capsys.readouterr().err

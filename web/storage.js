@@ -11,8 +11,47 @@
   const trained = new Map();
 
   async function sha256(bytes) {
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+    const digest = self.crypto && crypto.subtle ? new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+      : sha256Portable(bytes);
     return Array.from(digest, b => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  // SHA-256 (FIPS 180-4) for pages that are not a secure context (a remote browser loading the page over plain
+  // HTTP off loopback, --serve-on), where browsers other than a flagged Chromium give no crypto.subtle.
+  const primes = [];
+  for (let n = 2; primes.length < 64; n++) if (primes.every(p => n % p)) primes.push(n);
+  const fraction = x => Math.floor((x - Math.floor(x)) * 2 ** 32);
+  const ROUND = Uint32Array.from(primes, p => fraction(Math.cbrt(p)));
+  const START = Uint32Array.from(primes.slice(0, 8), p => fraction(Math.sqrt(p)));
+  const ror = (x, n) => (x >>> n) | (x << (32 - n));
+
+  function sha256Portable(bytes) {
+    const padded = new Uint8Array(Math.ceil((bytes.length + 9) / 64) * 64);
+    padded.set(bytes);
+    padded[bytes.length] = 0x80;
+    const view = new DataView(padded.buffer);
+    view.setUint32(padded.length - 8, Math.floor(bytes.length / 2 ** 29));
+    view.setUint32(padded.length - 4, (bytes.length * 8) >>> 0);
+    const h = START.slice();
+    const w = new Uint32Array(64);
+    for (let offset = 0; offset < padded.length; offset += 64) {
+      for (let i = 0; i < 16; i++) w[i] = view.getUint32(offset + 4 * i);
+      for (let i = 16; i < 64; i++) {
+        const s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+        const s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+        w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+      }
+      let [a, b, c, d, e, f, g, k] = h;
+      for (let i = 0; i < 64; i++) {
+        const t1 = (k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + ROUND[i] + w[i]) | 0;
+        const t2 = ((ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) | 0;
+        [k, g, f, e, d, c, b, a] = [g, f, e, (d + t1) | 0, c, b, a, (t1 + t2) | 0];
+      }
+      [a, b, c, d, e, f, g, k].forEach((x, i) => { h[i] += x; });
+    }
+    const digest = new Uint8Array(32);
+    h.forEach((x, i) => new DataView(digest.buffer).setUint32(4 * i, x));
+    return digest;
   }
 
   /** What a round trip must keep: topology JSON, weight names/shapes/dtypes/SHA-256, predictions on `inputs`. */

@@ -6,13 +6,18 @@ scheme (``webdriver+http://grid:4444/wd/hub``: Selenium Grid, safaridriver, Appi
 WebKitWebDriver). Each file entry is an object with ``url`` and optionally:
 
 - ``name``: how reports and progress lines call it;
+- ``engine`` (``chromium``, ``firefox`` or ``webkit``): the only engine whose backend ids it runs (a
+  Playwright server runs any engine by default, a WebDriver server the one its ``browserName`` names);
 - Playwright servers: ``launch`` (Playwright launch options for the server to apply, such as
   ``executablePath``; a server started without ``--unsafe`` ignores most of them) and ``headers``
   (sent on connect, e.g. a cloud grid's access token);
 - WebDriver servers: ``capabilities`` (W3C capabilities each session asks for: ``browserName``,
   ``platformName``, ``browserVersion``, vendor options such as ``webkitgtk:browserOptions`` or a
-  cloud grid's ``sauce:options``) and ``engine`` (``chromium``, ``firefox`` or ``webkit``: which
-  backend ids it runs; by default the one its ``browserName`` names).
+  cloud grid's ``sauce:options``).
+
+A Playwright server's browser reaches the harness's page on 127.0.0.1 through Playwright's tunnel; a
+WebDriver server's browser has no tunnel, so unless the server runs on this machine the run needs
+``--serve-on`` an address that browser reaches (``page_reachable``).
 
 ``${NAME}`` in a URL, a header or a capability's string is the environment variable ``NAME``, so
 credentials stay out of the file. Reports never show a URL's query string or user info, where
@@ -35,7 +40,9 @@ from harness.options import comma_list
 
 PLAYWRIGHT, WEBDRIVER = "playwright", "webdriver"
 SCHEMES = {"ws": PLAYWRIGHT, "wss": PLAYWRIGHT, "webdriver+http": WEBDRIVER, "webdriver+https": WEBDRIVER}
-FIELDS = {PLAYWRIGHT: ("url", "name", "launch", "headers"), WEBDRIVER: ("url", "name", "capabilities", "engine")}
+FIELDS = {PLAYWRIGHT: ("url", "name", "engine", "launch", "headers"),
+          WEBDRIVER: ("url", "name", "engine", "capabilities")}
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 # A WebDriver ``browserName`` -> the engine whose backend ids it runs.
 BROWSER_NAME_ENGINES = {"chrome": "chromium", "chromium": "chromium", "msedge": "chromium", "microsoftedge": "chromium",
                         "firefox": "firefox", "safari": "webkit", "minibrowser": "webkit", "webkit": "webkit"}
@@ -51,7 +58,7 @@ class BrowserEndpoint:
     launch: dict[str, Any] = field(default_factory=dict)  # Playwright servers
     headers: dict[str, str] = field(default_factory=dict)  # Playwright servers
     capabilities: dict[str, Any] = field(default_factory=dict)  # WebDriver servers
-    engine: str | None = None  # WebDriver servers: the engine whose backends it runs; None: any (Playwright's)
+    engine: str | None = None  # the engine whose backends it runs; None: any (a Playwright server's default)
 
     @property
     def protocol(self) -> str:
@@ -126,21 +133,33 @@ def _endpoint(entry: dict[str, Any], where: str) -> BrowserEndpoint:
     capabilities = _expanded(dict(entry.get("capabilities", {})), where, "capabilities")
     return BrowserEndpoint(url=url, name=name, launch=dict(entry.get("launch", {})),
                            headers=_expanded(dict(entry.get("headers", {})), where, "headers"),
-                           capabilities=capabilities,
-                           engine=_engine(entry, capabilities, where) if protocol == WEBDRIVER else None)
+                           capabilities=capabilities, engine=_engine(entry, capabilities, protocol, where))
 
 
-def _engine(entry: dict[str, Any], capabilities: dict[str, Any], where: str) -> str:
-    """A WebDriver endpoint's engine: its ``engine`` field, else the one its ``browserName`` names, else Chromium."""
+def _engine(entry: dict[str, Any], capabilities: dict[str, Any], protocol: str, where: str) -> str | None:
+    """An endpoint's engine: its ``engine`` field, else (WebDriver) the one its ``browserName`` names, Chromium if
+    none; else None (a Playwright server runs any engine)."""
     if "engine" in entry:
         if entry["engine"] not in ENGINES:
             raise UsageError(f"{where}: \"engine\" must be one of {', '.join(ENGINES)}, not {entry['engine']!r}")
         return str(entry["engine"])
+    if protocol == PLAYWRIGHT:
+        return None
     browser = str(capabilities.get("browserName", "chrome"))
     if browser.lower() not in BROWSER_NAME_ENGINES:
         raise UsageError(f"{where}: which engine is browserName {browser!r}? give the endpoint an \"engine\" "
                          f"({', '.join(ENGINES)})")
     return BROWSER_NAME_ENGINES[browser.lower()]
+
+
+def page_reachable(endpoints: tuple[BrowserEndpoint, ...], serve_on: bool, option: str = "--serve-on") -> None:
+    """A ``UsageError`` if a WebDriver endpoint off this machine would be sent to a page on 127.0.0.1, which its
+    browser cannot reach (``serve_on``: the page is served on an address given by ``option``)."""
+    remote = [e.name for e in endpoints if e.protocol == WEBDRIVER and urlsplit(e.url).hostname not in LOOPBACK_HOSTS]
+    if remote and not serve_on:
+        raise UsageError(f"WebDriver endpoint {', '.join(remote)}: its browser cannot reach the page on this machine's "
+                         f"127.0.0.1 (WebDriver has no tunnel); give {option} an address of this machine it reaches "
+                         "(docs/remote.md)")
 
 
 def _expanded(value: Any, where: str, key: str) -> Any:

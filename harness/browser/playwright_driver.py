@@ -196,8 +196,8 @@ class PlaywrightBrowser:
         except PlaywrightError as error:
             first = str(error.message).strip().splitlines()[0].removeprefix("BrowserType.connect: ")
             hint = (f"the server has no Playwright {self.engine.label}: give this endpoint a \"launch\": "
-                    "{\"executablePath\": ...} in a --browser-endpoint file, or install Playwright's browsers there "
-                    "(docs/remote.md)" if "Executable doesn't exist" in first else
+                    "{\"executablePath\": ...} in a --browser-endpoint file, or install Playwright's browsers there, "
+                    "or give it the \"engine\" it runs (docs/remote.md)" if "Executable doesn't exist" in first else
                     "is a Playwright browser server of the same major.minor version as this Playwright listening "
                     "there?")
             raise BrowserEndpointError(f"browser endpoint {endpoint.name} ({endpoint.public_url}): cannot connect: "

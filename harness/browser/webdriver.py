@@ -190,6 +190,7 @@ class WebDriverBrowser:
             return webdriver.WebKitGTK(options=options, service=service)
         from selenium.webdriver.common.options import ArgOptions
         from selenium.webdriver.remote.client_config import ClientConfig
+        from selenium.webdriver.remote.remote_connection import RemoteConnection
 
         remote = ArgOptions()
         for name, value in self._capabilities().items():
@@ -197,7 +198,7 @@ class WebDriverBrowser:
         parts = urlsplit(self.endpoint.server_url)
         config = ClientConfig(self._server_address(), username=parts.username, password=parts.password,
                               timeout=int(max(timeout_s, CONNECT_TIMEOUT_S)) + 30)
-        return webdriver.Remote(command_executor=self._server_address(), options=remote, client_config=config)
+        return webdriver.Remote(command_executor=RemoteConnection(client_config=config), options=remote)
 
     def _capabilities(self) -> dict[str, Any]:
         """The endpoint's capabilities, with a ``browserName`` for its engine if it names none, and (for Chrome)

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.browser.backends import out_of_scope
 from harness.browser.driver import Browser
-from harness.browser.endpoints import BrowserEndpoint
+from harness.browser.endpoints import BrowserEndpoint, page_reachable
 from harness.browser.engines import CHROMIUM, DEFAULT_ENGINES, ENGINES, Engine, split_engine
 from harness.browser.evidence import CheckRecording, folder_name
 from harness.browser.executables import checked_override
@@ -50,6 +50,7 @@ class ParitySession:
         self.accept = accept or AcceptList()  # known issues accepted: their rows are ``xfail`` (the pytest API's)
         self.evidence = evidence  # where a failed check's console log, screenshot and trace go (None: nowhere)
         self.endpoint = endpoint  # a remote browser server; None: launch browsers here
+        page_reachable((endpoint,) if endpoint else (), serve_on is not None)
         self.engines = engines  # launched at start; another engine's browser is launched when a backend needs it
         self.server = ParityServer(upload_limit, tfjs, serve_on)
         self.backend_info: dict[str, dict[str, Any]] = {}
@@ -189,9 +190,11 @@ class ParitySession:
         try:
             reason = out_of_scope(backend, check, check_stage(check) if function is None else None) or (
                 self._lacks(check, backend) if function is None else None)
-            if reason:
-                return self._finish(CheckResult(model=reference.name, backend=backend, check=check, status="skip",
-                                                message=f"{check} on {backend}: {reason}"), started, quiet)
+            if reason:  # the browser (on the endpoint that would run it) cannot: a row of that endpoint
+                skipped = CheckResult(model=reference.name, backend=backend, check=check, status="skip",
+                                      message=f"{check} on {backend}: {reason}",
+                                      details={"endpoint": self.endpoint.name} if self.endpoint else {})
+                return self._finish(skipped, started, quiet)
             function = function or CHECKS[check].run
             url = self.model_url(reference)
             page = self.page(backend)
