@@ -48,8 +48,8 @@ def small_keras_model(seed, inputs=4, hidden=6, outputs=3):
                              keras.layers.Dense(outputs)])
 
 
-def predict_with_a_perturbed_weight(session, reference, backend):
-    """The ``predict`` row of ``reference`` on ``backend`` with column 3 of its last bias changed by 1e-3 in the
+def predict_with_a_perturbed_weight(session, reference, backend, by=1e-3):
+    """The ``predict`` row of ``reference`` on ``backend`` with column 3 of its last bias changed by ``by`` in the
     browser (against the unchanged Keras reference)."""
     from harness.browser.page import PageOperation
     from harness.checks.inference import compare_predictions
@@ -58,7 +58,7 @@ def predict_with_a_perturbed_weight(session, reference, backend):
 
     def perturbed_predict(context):
         model_id = context.page.call(PageOperation.LOAD, context.model_url)
-        context.page.call(PageOperation.PERTURB_WEIGHT, model_id, bias.name, 3, 1e-3)
+        context.page.call(PageOperation.PERTURB_WEIGHT, model_id, bias.name, 3, by)
         return compare_predictions(context, model_id)
 
     return session.run_check("predict", reference, backend, perturbed_predict)

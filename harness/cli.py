@@ -175,6 +175,11 @@ def _acceptances(args: argparse.Namespace) -> AcceptList:
 
 
 def _add_tfjs_options(command: argparse.ArgumentParser) -> None:
+    from harness.browser.backends import PROFILES
+
+    command.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                         help="run the selected backends as a class of device does: " +
+                              "; ".join(f"{name}: {what}" for name, (_, what) in PROFILES.items()))
     command.add_argument("--browsers", default="chromium", metavar="ENGINE[,ENGINE]",
                          help="browser engines to run every backend on: chromium, firefox, webkit (columns like "
                               "firefox:webgl; default: chromium)")
@@ -342,7 +347,7 @@ def _run_settings(args: argparse.Namespace, backends: tuple[str, ...]) -> RunSet
 def _expand(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[str, ...], TfjsSelection]:
     """The backend ids at ``--tfjs``'s versions on ``--browsers``' engines, and the run's tfjs (``--tfjs-dir``,
     versions installed on first use); an ``UnknownTfjsVersionError`` (a ``UsageError``) names what is missing."""
-    from harness.browser.backends import with_versions
+    from harness.browser.backends import with_profile, with_versions
     from harness.browser.engines import engine_names, with_engines
     from harness.browser.tfjs_versions import check_backends, select_tfjs
 
@@ -350,7 +355,8 @@ def _expand(args: argparse.Namespace, backends: tuple[str, ...]) -> tuple[tuple[
         raise UsageError(f"--tfjs-dir {args.tfjs_dir}: no such directory")
     versions = comma_list(args.tfjs)
     selection = select_tfjs(versions, args.tfjs_dir)
-    backends = with_engines(with_versions(backends, versions), engine_names(args.browsers, "--browsers"))
+    backends = with_engines(with_versions(with_profile(backends, args.profile), versions),
+                            engine_names(args.browsers, "--browsers"))
     check_backends(selection, backends)
     return backends, selection
 

@@ -40,7 +40,7 @@ REFERENCES_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from harness.browser.backends import DEFAULT_BACKENDS
+    from harness.browser.backends import DEFAULT_BACKENDS, PROFILES
 
     backends = ",".join(DEFAULT_BACKENDS)
     group = parser.getgroup("tfjs-parity", "Keras vs TensorFlow.js parity")
@@ -51,6 +51,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write parity.json, parity.md and parity.html into DIR")
     group.addoption("--parity-timeout", type=float, default=DEFAULT_TIMEOUT_S,
                     help=f"per-check timeout in seconds (default: {DEFAULT_TIMEOUT_S:g})")
+    group.addoption("--parity-profile", default=None, choices=tuple(PROFILES),
+                    help="run the selected backends as a class of device does (mobile-webgl: webgl as on phones)")
     group.addoption("--parity-browsers", default="chromium", metavar="ENGINE[,ENGINE]",
                     help="browser engines to run every backend on: chromium, firefox, webkit (default: chromium)")
     group.addoption("--parity-tfjs", default="", metavar="V1,V2",
@@ -87,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def _selected(config: pytest.Config) -> tuple[list[str], list[str]]:
     """The zoo models and the backend ids (at each ``--parity-tfjs`` version, on each ``--parity-browsers`` engine)
     the options select."""
-    from harness.browser.backends import with_versions
+    from harness.browser.backends import with_profile, with_versions
     from harness.browser.engines import engine_names, with_engines
     from harness.errors import UsageError
     from harness.reference.zoo import ZOO, get_spec
@@ -95,8 +97,9 @@ def _selected(config: pytest.Config) -> tuple[list[str], list[str]]:
 
     models = list(comma_list(config.getoption("parity_models") or ",".join(ZOO)))
     try:
-        backends = list(with_engines(with_versions(comma_list(config.getoption("parity_backends")),
-                                                   comma_list(config.getoption("parity_tfjs"))),
+        chosen = with_profile(comma_list(config.getoption("parity_backends")), config.getoption("parity_profile"),
+                              "--parity-profile")
+        backends = list(with_engines(with_versions(chosen, comma_list(config.getoption("parity_tfjs"))),
                                      engine_names(config.getoption("parity_browsers"), "--parity-browsers")))
         for model in models:
             get_spec(model)

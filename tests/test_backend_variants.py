@@ -17,8 +17,11 @@ from harness.browser.backends import (
     not_in_effect,
     out_of_scope,
     split_backend_id,
+    with_profile,
     with_versions,
 )
+from conftest import predict_with_a_perturbed_weight
+from harness.errors import UsageError
 
 
 def test_backend_ids_carry_a_variant_and_a_tfjs_version():
@@ -100,3 +103,41 @@ def test_out_of_scope_names_the_engines_and_the_variants_reasons():
     assert "BiDi" in out_of_scope("firefox:wasm", "fit-worker", "training")
     assert out_of_scope("firefox:wasm", "fit", "training") is None
     assert out_of_scope("wasm", "fit-worker", None) is None
+
+
+def test_the_mobile_webgl_profile_runs_webgl_as_phones_do_on_each_engine_and_version():
+    assert with_profile(("cpu", "webgl", "wasm"), "mobile-webgl") == ("cpu", "webgl:mobile", "wasm")
+    assert with_profile(("webkit:webgl@4.21.0", "webgl:f16"), "mobile-webgl") == ("webkit:webgl:mobile@4.21.0",
+                                                                                  "webgl:f16")
+    assert with_profile(("cpu",), None) == ("cpu",)
+    with pytest.raises(UsageError, match="--profile mobile-webgl changes webgl backends, and none is selected"):
+        with_profile(("cpu", "wasm"), "mobile-webgl")
+    with pytest.raises(UsageError, match="unknown profile 'mobile'"):
+        with_profile(("webgl",), "mobile")
+    mobile = backend_variant("webgl:mobile")
+    assert mobile.flags == {"WEBGL_FORCE_F16_TEXTURES": True, "WEBGL_RENDER_FLOAT32_CAPABLE": False}
+    assert mobile.significand_bits == 11 and "half-float" in out_of_scope("webgl:mobile", "fit", "training")
+
+
+@pytest.mark.browser
+def test_a_tiny_value_reads_back_as_zero_on_mobile_webgl_only(parity_session, monkeypatch):
+    """The page's probe writes 1e-5 (below the smallest normal half float) with a shader: phones' flush to zero is
+    emulated on webgl:mobile; SwiftShader's half floats alone (webgl:f16) keep it, float32 targets keep it exactly.
+    Without the emulation, webgl:mobile is not in effect (an error), never a quiet pass as a desktop GPU."""
+    assert parity_session.page("webgl:mobile").info["webglTinyValueReadsBack"] == 0
+    assert parity_session.page("webgl:f16").info["webglTinyValueReadsBack"] == pytest.approx(1e-5, rel=2e-3)
+    assert parity_session.page("webgl").info["webglTinyValueReadsBack"] == pytest.approx(1e-5, rel=1e-7)
+    monkeypatch.setitem(BACKENDS, "webgl:mobile", dataclasses.replace(BACKENDS["webgl:mobile"], emulation=None))
+    parity_session.discard_page("webgl:mobile")
+    with pytest.raises(BackendNotInEffectError, match="webglTinyValueReadsBack is 1.00.*e-05, not 0.0"):
+        parity_session.page("webgl:mobile")
+
+
+@pytest.mark.browser
+def test_predict_on_mobile_webgl_passes_and_fails_on_a_perturbed_weight(parity_session, parity_references):
+    """A logit moved by 0.05 (the mlp's probabilities by up to 1.2e-2) fails webgl:mobile's tolerance (1.7e-3 for the
+    mlp: half floats keep 11 significant bits, so a 1e-3 change is within the device's own rounding)."""
+    reference = parity_references["mlp"]
+    assert parity_session.run_check("predict", reference, "webgl:mobile").status == "pass"
+    perturbed = predict_with_a_perturbed_weight(parity_session, reference, "webgl:mobile", by=0.05)
+    assert perturbed.status == "fail" and "Not equal to tolerance" in perturbed.message

@@ -4,7 +4,8 @@
   'use strict';
   const operations = {
     info: () => parity.backends.info(),
-    setBackend: (name, flags, wasmThreads) => parity.backends.setBackend(name, flags, wasmThreads),
+    setBackend: (name, flags, wasmThreads, emulation) =>
+      parity.backends.setBackend(name, flags, wasmThreads, emulation),
     load: url => parity.models.load(url),
     topology: modelId => parity.models.topology(modelId),
     predict: (modelId, inputs, repeats, budgetMs) => parity.models.predict(modelId, inputs, repeats, budgetMs),

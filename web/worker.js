@@ -11,7 +11,7 @@ importScripts(
 
 self.onmessage = async ({ data }) => {
   try {
-    const info = await parity.backends.setBackend(data.backend, data.flags, data.wasmThreads);
+    const info = await parity.backends.setBackend(data.backend, data.flags, data.wasmThreads, data.emulation);
     const onEpoch = (epoch, logs) => self.postMessage({ type: 'epoch', epoch, logs });
     const result = await parity.training.run(data.job, onEpoch);
     self.postMessage({ type: 'done', result, info });

@@ -3,7 +3,7 @@
 (function (parity) {
   'use strict';
 
-  /** Train `job` in a fresh Web Worker with the page's backend and flags, or on `backend` ({name, flags, wasmThreads}). */
+  /** Train `job` in a fresh Web Worker with the page's backend and flags, or on `backend` ({name, flags, wasmThreads, emulation}). */
   function train(job, backend = null) {
     return new Promise((resolve, reject) => {
       const worker = new Worker(`/web/worker.js${parity.tfjsQuery}`);
@@ -22,8 +22,8 @@
       worker.onerror = event => {
         finish(reject, new Error(`worker script error: ${event.message} (${event.filename}:${event.lineno})`));
       };
-      const { name, flags, wasmThreads = null } = backend || parity.backends.current();
-      worker.postMessage({ backend: name, flags, wasmThreads, job });
+      const { name, flags, wasmThreads = null, emulation = null } = backend || parity.backends.current();
+      worker.postMessage({ backend: name, flags, wasmThreads, emulation, job });
     });
   }
 

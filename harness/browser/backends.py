@@ -99,6 +99,7 @@ class BackendVariant:
     expected: dict[str, Any] = field(default_factory=dict)
     significand_bits: int = 24  # float32; 11 for half-float textures
     wasm_threads: int | None = None  # the threaded WASM binary's thread count (None: tfjs' default)
+    emulation: str | None = None  # a device behaviour the page installs first (``web/backends.js`` EMULATIONS)
     # Check stages (``harness.checks.CHECK_STAGES``) that cannot hold on this variant by design, each with
     # the measured reason: their checks are reported as skips that say so (``out_of_scope``).
     out_of_scope: dict[str, str] = field(default_factory=dict)
@@ -120,6 +121,18 @@ BACKENDS: dict[str, BackendVariant] = {variant.name: variant for variant in (
                    expected={"webglRenderFloat32Enabled": False, "webglForceF16Textures": True},
                    significand_bits=11,
                    out_of_scope={"training": HALF_FLOAT_TRAINING, "storage": HALF_FLOAT_STORAGE}),
+    # What tfjs does on a phone GPU without float32 render targets (iOS Safari, many Android GPUs): half-float
+    # textures, and results below the smallest normal half float (2^-14, 6.1e-5) flushed to zero, which SwiftShader
+    # does not do by itself (measured: 1e-5 reads back 1.00136e-5 on webgl:f16), so the page flushes them in every
+    # fragment shader tfjs compiles (tfjs#2808, #4408, #3398). The probe must read 1e-5 back as 0.
+    BackendVariant("webgl:mobile", "webgl", "WebGL2 as on a phone GPU: half-float textures, no float32 render "
+                   "targets, half-float subnormals flushed to zero",
+                   flags={"WEBGL_FORCE_F16_TEXTURES": True, "WEBGL_RENDER_FLOAT32_CAPABLE": False},
+                   expected={"webglRenderFloat32Enabled": False, "webglRenderFloat32Capable": False,
+                             "webglForceF16Textures": True, "emulation": "flush-half-float-subnormals",
+                             "webglTinyValueReadsBack": 0.0},
+                   significand_bits=11, emulation="flush-half-float-subnormals",
+                   out_of_scope={"training": HALF_FLOAT_TRAINING, "storage": HALF_FLOAT_STORAGE}),
     BackendVariant("webgl:nopack", "webgl", "WebGL2 with packed textures off",
                    flags={"WEBGL_PACK": False}, expected={"webglRenderFloat32Enabled": True, "webglPack": False}),
     BackendVariant("wasm:nosimd", "wasm", "WASM without SIMD (and so without threads: tfjs has no such binary)",
@@ -134,6 +147,35 @@ BACKENDS: dict[str, BackendVariant] = {variant.name: variant for variant in (
 # `make report` and pytest without --backends: the three backends every browser has.
 DEFAULT_BACKENDS: tuple[str, ...] = ("cpu", "webgl", "wasm")
 MATRICES: dict[str, tuple[str, ...]] = {"default": DEFAULT_BACKENDS, "nightly": tuple(BACKENDS)}
+
+
+# Named ways to run the selected backends as a class of device does (``--profile``): each maps the variants it
+# changes to the ones it runs instead, with what it emulates.
+PROFILES: dict[str, tuple[dict[str, str], str]] = {
+    "mobile-webgl": ({"webgl": "webgl:mobile"}, "WebGL as on phones without float32 render targets (webgl:mobile)"),
+}
+
+
+def with_profile(backends: tuple[str, ...], profile: str | None, option: str = "--profile") -> tuple[str, ...]:
+    """``backends`` with each variant ``profile`` changes replaced by its own (``cpu, webgl`` -> ``cpu,
+    webgl:mobile``); a ``UsageError`` naming ``option`` when the profile is unknown or changes none of them."""
+    if profile is None:
+        return backends
+    if profile not in PROFILES:
+        raise UsageError(f"{option}: unknown profile {profile!r}{did_you_mean(profile, PROFILES)} (known: "
+                         f"{', '.join(PROFILES)})")
+    changes, _ = PROFILES[profile]
+    changed = tuple(_profiled(backend, changes) for backend in backends)
+    if changed == backends:
+        raise UsageError(f"{option} {profile} changes {', '.join(changes)} backends, and none is selected")
+    return tuple(dict.fromkeys(changed))
+
+
+def _profiled(backend_id: str, changes: dict[str, str]) -> str:
+    """``backend_id`` with its variant changed as ``changes`` says, on the same engine and tfjs version."""
+    engine_prefix = backend_id[:len(backend_id) - len(split_engine(backend_id)[1])]
+    name, version = split_backend_id(backend_id)
+    return f"{engine_prefix}{changes.get(name, name)}{'@' + version if version else ''}"
 
 
 class UnknownBackendError(UsageError):

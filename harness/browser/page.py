@@ -190,7 +190,8 @@ def activate_backend(page: BackendPage) -> None:
     """Make ``page.backend``'s variant the page's backend and keep the facts the page reports; raises
     ``BackendNotInEffectError`` if they show something else (another variant or tfjs version)."""
     variant = backend_variant(page.backend)
-    page.info = page.call(PageOperation.SET_BACKEND, variant.tfjs_backend, variant.flags, variant.wasm_threads)
+    page.info = page.call(PageOperation.SET_BACKEND, variant.tfjs_backend, variant.flags, variant.wasm_threads,
+                          variant.emulation)
     assert_in_effect(page.backend, page.info)
 
 

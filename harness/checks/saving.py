@@ -79,7 +79,8 @@ def _trained(context: CheckContext) -> Subject:
     instead = engine.worker_variants.get(backend_variant(context.backend).name)
     if instead is not None:
         worker = BACKENDS[instead[0]]
-        job["workerBackend"] = {"name": worker.tfjs_backend, "flags": worker.flags, "wasmThreads": worker.wasm_threads}
+        job["workerBackend"] = {"name": worker.tfjs_backend, "flags": worker.flags, "wasmThreads": worker.wasm_threads,
+                                "emulation": worker.emulation}
     made = context.page.call(PageOperation.TRAINED_MODEL, encoded_job(job))
     note = made["note"]
     if note is None and instead is not None:
