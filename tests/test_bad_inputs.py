@@ -161,7 +161,7 @@ def test_files_that_are_not_models_are_refused_each_and_the_good_model_still_run
     expected = {
         "empty": "empty.h5: not a readable HDF5 file",
         "weights_only": "holds weights only (no model_config): save the whole model",
-        "model": "a Keras 3 model: the tensorflowjs 4.22 layers converter cannot read Keras 3 models",
+        "model": "model.keras: Keras 3 could not load it",
         "no_model_json": "no_model_json: a directory with neither saved_model.pb nor model.json",
         "model-2": "model.onnx: not a valid ONNX model",
         "model-3": "model.pt: a PyTorch file: export the model to ONNX (torch.onnx.export) and check the .onnx file",

@@ -172,10 +172,14 @@ def test_tf_savedmodel_becomes_a_graph_model_and_other_checks_say_why_they_skip(
     assert "a graph model: tfjs runs it for inference only" in rows(report)[("fit", "cpu")]["message"]
 
 
-def test_keras3_file_is_refused_with_the_working_route(models, tmp_path, capsys):
+def test_a_keras3_file_takes_the_layers_route_as_its_keras_2_twin(models, tmp_path, capsys):
     status, output, report = check(capsys, tmp_path, models / "keras3.keras", "--backends", "cpu")
-    assert status == cli.EXIT_USAGE and report is None
-    assert "a Keras 3 model" in output and "--via-savedmodel" in output and "model.export()" in output
+    assert status == cli.EXIT_PASS, output
+    preflight = rows(report)[("preflight", "cpu")]
+    assert "route keras3-layers" in preflight["message"] and "dtype: DTypePolicy object -> its name" in \
+        preflight["details"]["rewrites"]
+    assert rows(report)[("predict", "cpu")]["status"] == "pass"
+    assert (tmp_path / "report" / "repaired" / "keras3" / "model.json").is_file()
 
 
 def test_keras3_file_via_savedmodel(models, tmp_path, capsys):

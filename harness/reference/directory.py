@@ -262,6 +262,15 @@ def save_arrays(directory: Path, prefix: str, names: list[str], arrays: list[np.
     return entries
 
 
+def save_hop(directory: Path, index: int, label: str, keys: list[str], after: list[np.ndarray],
+             before: list[np.ndarray]) -> dict[str, Any]:
+    """One Python-side hop of a model's route (``ReferenceModel.route``): the outputs after it and before it, stored
+    (``run.route`` judges)."""
+    return {"hop": label,
+            "after": save_arrays(directory, f"hop{index}_after", keys, [a.astype(np.float32) for a in after]),
+            "before": save_arrays(directory, f"hop{index}_before", keys, [b.astype(np.float32) for b in before])}
+
+
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
     """Write ``manifest.json`` into ``directory``."""
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")

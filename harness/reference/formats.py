@@ -6,8 +6,8 @@ Formats (``detect_format``):
 - ``keras-h5``: a Keras 2 ``.h5`` file with its architecture (``model_config``);
 - ``tf-keras-savedmodel``: a tf_keras SavedModel directory (it has ``keras_metadata.pb``);
 - ``tf-savedmodel``: any other TF SavedModel directory: converted to a graph model;
-- ``keras3``: a Keras 3 ``.keras`` file (or an ``.h5`` Keras 3 wrote): the tensorflowjs layers
-  converter cannot read it, so it is refused unless the SavedModel route is asked for;
+- ``keras3``: a Keras 3 ``.keras`` file (or an ``.h5`` Keras 3 wrote): rebuilt as a Keras 2 twin
+  (``keras3_twin``), or exported to a SavedModel;
 - ``tfjs-layers`` / ``tfjs-graph``: an already converted model directory (or its model.json).
 """
 
@@ -23,11 +23,6 @@ from typing import Any
 
 from harness.errors import UsageError
 
-KERAS3_ROUTE_HINT = (
-    "the tensorflowjs 4.22 layers converter cannot read Keras 3 models (it is written against Keras 2 "
-    "internals). The working route: export a SavedModel with model.export() and convert that to a graph "
-    "model, which `tfjs-parity check MODEL --via-savedmodel` does for you"
-)
 FORMATS = ("keras-h5", "tf-keras-savedmodel", "tf-savedmodel", "keras3", "tfjs-layers", "tfjs-graph", "onnx", "torch")
 TORCH_MODEL = re.compile(r"^(?P<file>.+\.py):(?P<factory>[A-Za-z_][A-Za-z0-9_]*)$")  # FILE.py:FACTORY
 

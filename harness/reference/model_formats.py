@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.reference.directory import ReferenceModel
-from harness.reference.formats import KERAS3_ROUTE_HINT, ModelFormatError, export_keras3_savedmodel, torch_model
+from harness.reference.formats import ModelFormatError, export_keras3_savedmodel, torch_model
 from harness.reference.user_build import InputPlan, build_graph_reference, build_tfjs_reference
 
 # (the MODEL path, the reference directory to fill, the rows' name, the inputs, the user's --expected outputs, the
@@ -31,9 +31,9 @@ class ModelFormat:
     holds: str  # what the path holds, as detection sees it
     checks: str  # which checks apply, in words
     # None: a Keras 2 model, loaded with tf_keras and built through the layers pipeline (preflight, layer probes,
-    # ``user_build.build_layers_reference``); else the builder of its reference.
+    # ``user_build.build_layers_reference``); else the builder of its reference (for keras3: of its SavedModel route,
+    # taken with --via-savedmodel or when the layers route is refused).
     build: ReferenceBuild | None = None
-    needs: str | None = None  # the option without which it is refused, and why
 
 
 def _tfjs(path: Path, directory: Path, name: str, inputs: InputPlan, expected: tuple[Path, ...],
@@ -76,9 +76,9 @@ MODEL_FORMATS: dict[str, ModelFormat] = {f.name: f for f in (
     ModelFormat("tf-keras-savedmodel", "a tf_keras SavedModel directory (it has keras_metadata.pb)", EVERY_CHECK),
     ModelFormat("tf-savedmodel", "any other TF SavedModel directory: its serving signature, converted to a graph model",
                 GRAPH_CHECKS, _savedmodel),
-    ModelFormat("keras3", "a Keras 3 .keras file (or an .h5 Keras 3 wrote): exported with model.export() to a "
-                "SavedModel and converted to a graph model", GRAPH_CHECKS, _keras3,
-                needs=f"--via-savedmodel: {KERAS3_ROUTE_HINT}"),
+    ModelFormat("keras3", "a Keras 3 .keras file (or an .h5 Keras 3 wrote): rebuilt as a Keras 2 twin and converted "
+                "as a layers model (reference.keras3_twin); with --via-savedmodel, or where the twin is refused, "
+                "exported with model.export() to a SavedModel and converted to a graph model", EVERY_CHECK, _keras3),
     ModelFormat("tfjs-layers", "a converted tfjs layers model (its directory or model.json), with --inputs and "
                 "--expected", "topology, predict and storage (no Keras model to convert again or train)", _tfjs),
     ModelFormat("tfjs-graph", "a converted tfjs graph model (its directory or model.json), with --inputs and "

@@ -35,7 +35,14 @@ import numpy as np
 
 from harness.errors import HarnessError
 from harness.reference.degeneracy import judge_reference
-from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel, load_reference, save_arrays, write_manifest
+from harness.reference.directory import (
+    GRAPH_DIRECTORY,
+    ReferenceModel,
+    load_reference,
+    save_arrays,
+    save_hop,
+    write_manifest,
+)
 from harness.reference.formats import ModelFormatError
 from harness.reference.onnx_routes import (
     OnnxRoute,
@@ -278,10 +285,10 @@ def build_onnx_reference(path: Path, directory: Path, name: str, plan: InputPlan
         return [a.transpose(p) if p else a for a, p in zip(arrays, chosen.out_layouts)]
 
     in_keys, out_keys = chosen.in_keys, chosen.out_keys
-    hops = [_hop(directory, 1, "onnxruntime -> TensorFlow (onnx2tf)", out_keys, chosen.produced,
+    hops = [save_hop(directory, 1, "onnxruntime -> TensorFlow (onnx2tf)", out_keys, chosen.produced,
                  converted_layout(from_onnxruntime))]
     if upstream:
-        hops.insert(0, _hop(directory, 0, upstream.hop, out_keys, converted_layout(from_onnxruntime),
+        hops.insert(0, save_hop(directory, 0, upstream.hop, out_keys, converted_layout(from_onnxruntime),
                             converted_layout(upstream.outputs)))
     write_manifest(directory, {
         **({"weak_reference": weak} if weak else {}),
@@ -368,14 +375,6 @@ def _keep_graph(directory: Path, route: OnnxRoute) -> None:
     routes = directory / ROUTES_DIRECTORY
     shutil.move(str(routes / route.name / GRAPH_DIRECTORY), str(directory / GRAPH_DIRECTORY))
     shutil.rmtree(routes)
-
-
-def _hop(directory: Path, index: int, label: str, keys: list[str], after: list[np.ndarray],
-         before: list[np.ndarray]) -> dict[str, Any]:
-    """One Python-side hop of the route: the outputs after it and before it, stored (``run.route`` judges)."""
-    return {"hop": label,
-            "after": save_arrays(directory, f"hop{index}_after", keys, [a.astype(np.float32) for a in after]),
-            "before": save_arrays(directory, f"hop{index}_before", keys, [b.astype(np.float32) for b in before])}
 
 
 def _for_tfjs(array: np.ndarray, key: str, path: Path) -> np.ndarray:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,8 @@ def compiled_training_config(path: Path, kind: str) -> dict[str, Any] | None:
         with h5py.File(path, "r") as handle:
             raw = handle.attrs.get("training_config")
         return json.loads(raw) if raw is not None else None
+    if kind == "keras3":
+        return _keras3_training_config(path)
     if kind == "tf-keras-savedmodel":
         from tf_keras.protobuf import saved_metadata_pb2
 
@@ -85,6 +88,26 @@ def compiled_training_config(path: Path, kind: str) -> dict[str, Any] | None:
         root = next((node for node in metadata.nodes if node.node_path == "root"), None)
         return json.loads(root.metadata).get("training_config") if root is not None else None
     return None
+
+
+def _keras3_training_config(path: Path) -> dict[str, Any] | None:
+    """A Keras 3 file's compile config in the form Keras 2 saves (``optimizer_config``, ``loss``, ``metrics``),
+    without Keras 3's serialization metadata (``module``, ``registered_name``)."""
+    with zipfile.ZipFile(path) as archive:
+        compiled = json.loads(archive.read("config.json")).get("compile_config")
+    if not compiled:
+        return None
+    compiled = _without_metadata(compiled)
+    return {"optimizer_config": compiled.get("optimizer"), "loss": compiled.get("loss"),
+            "metrics": compiled.get("metrics"), "loss_weights": compiled.get("loss_weights")}
+
+
+def _without_metadata(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_metadata(v) for k, v in value.items() if k not in ("module", "registered_name")}
+    if isinstance(value, list):
+        return [_without_metadata(v) for v in value]
+    return value
 
 
 def read_train_file(path: Path) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """``tfjs-parity check MODEL [MODEL ...]``: users' own models, each converted and checked on every backend.
 
 One run, one TensorFlow import and one report for all the models. First every MODEL's format is
-detected (refusing Keras 3 files unless ``via_savedmodel``) and a browser starts with the user's
+detected (a Keras 3 file goes the layers route as its Keras 2 twin, ``reference.keras3_twin``, or with
+``via_savedmodel`` the SavedModel route) and a browser starts with the user's
 ``custom_js`` in each backend's page. Then, model by model: load, preflight (one ``preflight`` row
 per backend), build the reference through the same pipeline as the zoo's (``reference.keras_build``
 for a Keras model). A model whose reference cannot be built (unreadable, outputs that prove nothing,
@@ -32,7 +33,6 @@ from harness.options import known_names, reference_timeout
 from harness.reference.artifacts import copy_model_files
 from harness.reference.directory import GRAPH_DIRECTORY, ReferenceModel
 from harness.reference.formats import (
-    KERAS3_ROUTE_HINT,
     ModelFormatError,
     detect_format,
     load_custom_objects,
@@ -40,6 +40,13 @@ from harness.reference.formats import (
     torch_model,
 )
 from harness.reference.inner_outputs import UnknownLayerError
+from harness.reference.keras3_twin import (
+    TwinRefused,
+    as_keras3_reference,
+    keras2_twin,
+    load_keras3_model,
+    on_the_savedmodel_route,
+)
 from harness.reference.model_formats import MODEL_FORMATS
 from harness.reference.keras_env import configure_tensorflow_environment
 from harness.reference.config_probes import (
@@ -178,8 +185,6 @@ def validate(models: tuple[Path, ...], how: ModelOptions, names: tuple[str, ...]
                 raise ModelFormatError(f"{os.fsencode(path)!r}: the file name is not UTF-8; rename the file (reports "
                                        "and browsers need text names)")
             model_format = detect_format(path)
-            if model_format == "keras3" and not how.via_savedmodel:
-                raise ModelFormatError(f"{path}: a Keras 3 model: {KERAS3_ROUTE_HINT}")
             if how.route and model_format not in ("onnx", "torch"):
                 raise ModelFormatError(f"{path}: --route {how.route} chooses how an ONNX or PyTorch model is "
                                        f"converted; this is a {model_format} model")
@@ -348,7 +353,8 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
     ``--repair`` made to its model.json."""
     directory = out / MODELS_DIRECTORY / model.name
     directory.mkdir(parents=True)
-    build = MODEL_FORMATS[model.format].build
+    layers_route = model.format == "keras3" and not how.via_savedmodel
+    build = None if layers_route else MODEL_FORMATS[model.format].build
     if build is not None and how.inner_outputs:
         raise UnknownLayerError(f"--inner-output {','.join(how.inner_outputs)}: {model.path} is a {model.format} "
                                 "model; inner outputs are compared on Keras models (.h5, .keras, SavedModel with "
@@ -358,7 +364,18 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
             return build(model.path, directory, model.name, how.inputs, how.expected, how.route), [], []
         except UnsupportedModelError as error:
             return None, error.problems, []
+    if layers_route:
+        return _prepare_keras3(model, how, directory, custom_objects, registered, probe)
     keras_model = load_keras2_model(model.path, custom_objects)
+    return _prepare_layers(keras_model, model, how, directory, custom_objects, registered, probe)
+
+
+def _prepare_layers(keras_model: Any, model: UserModel, how: ModelOptions, directory: Path,
+                    custom_objects: dict[str, Any], registered: set[str],
+                    probe: Callable[[list[LayerProbe]], list[ConfigFinding]],
+                    ) -> tuple[ReferenceModel | None, list[Problem], list[str]]:
+    """A Keras 2 model through the layers pipeline: preflight, the page's layer probes (``--repair``), the reference
+    with its training runs and conversions."""
     problems: list[Problem] = preflight(keras_model.get_config(), registered)
     if problems:
         return None, problems, []
@@ -371,7 +388,33 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
     needs_training = any(CHECKS[c].wants_training for c in how.checks)
     reference = build_layers_reference(keras_model, directory, model.name, how.inputs, setup, custom_objects,
                                        conversions, needs_training, how.inner_outputs)
-    changes = _repair(reference, removals, out / REPAIRED_DIRECTORY / model.name) if removals else []
+    changes = _repair(reference, removals, directory.parent.parent / REPAIRED_DIRECTORY / model.name) \
+        if removals else []
+    return reference, [], changes
+
+
+def _prepare_keras3(model: UserModel, how: ModelOptions, directory: Path, custom_objects: dict[str, Any],
+                    registered: set[str], probe: Callable[[list[LayerProbe]], list[ConfigFinding]],
+                    ) -> tuple[ReferenceModel | None, list[Problem], list[str]]:
+    """A Keras 3 model on the layers route (its Keras 2 twin, ``reference.keras3_twin``); where the twin is refused or
+    tfjs cannot run it, on the SavedModel route, the reason recorded as the route tried first."""
+    original = load_keras3_model(model.path)
+    try:
+        twin = keras2_twin(original)
+        reference, problems, changes = _prepare_layers(twin.model, model, how, directory, custom_objects, registered,
+                                                       probe)
+        if reference is None:
+            raise TwinRefused("tfjs cannot run its Keras 2 form: " + "; ".join(map(str, problems)))
+    except TwinRefused as refused:
+        shutil.rmtree(directory)
+        directory.mkdir(parents=True)
+        graph = MODEL_FORMATS["keras3"].build
+        assert graph is not None
+        fallback = graph(model.path, directory, model.name, how.inputs, how.expected, None)
+        return on_the_savedmodel_route(fallback, str(refused)), [], []
+    reference = as_keras3_reference(reference, original, twin.rewrites)
+    copy_model_files(reference.directory / reference.model_json,
+                     directory.parent.parent / REPAIRED_DIRECTORY / model.name)
     return reference, [], changes
 
 
@@ -411,6 +454,10 @@ def _preflight_result(model: UserModel, backend: str, problems: list[Problem], c
         repaired = out / REPAIRED_DIRECTORY / model.name / "model.json"
         lines += [f"repaired (--repair): every check below ran on {repaired}:"] + [f"  - {c}" for c in changes]
     route = reference.route if reference is not None else {}
+    if route.get("rewrites"):
+        details["rewrites"] = route["rewrites"]
+        lines += [f"Keras 3 config rewritten into the form tfjs-layers reads (the model every check below ran on: "
+                  f"{out / REPAIRED_DIRECTORY / model.name / 'model.json'}):"] + [f"  - {r}" for r in route["rewrites"]]
     hops = judge_hops(reference) if reference is not None and route else []
     drifted = [hop for hop in hops if not hop["ok"]]
     if route:
