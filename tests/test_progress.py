@@ -33,6 +33,22 @@ def test_lines_mode_prints_every_row_and_keeps_them():
     assert stream.getvalue().splitlines()[1] == "[2/2] fail   mlp / topology / webgl: different (0.20 s)"
 
 
+def test_a_skip_reason_a_models_checks_share_is_one_line_per_model():
+    """A graph model's training and storage checks skip for one reason on every backend: one line, not one each."""
+    stream = io.StringIO()
+    progress = Progress(6, "lines", stream)
+    graph = "a graph model: tfjs runs it for inference only"
+    for check in ("fit", "evaluate", "save-load[http]"):
+        progress(row(check, "skip", message=graph))
+    progress(row("fit", "skip", message="no training setup"))
+    progress(CheckResult("other", "webgl", "fit", "skip", message=graph))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and len(progress.rows) == 5 and progress.counts["skip"] == 5
+    assert lines[0] == ("[1/6] skip   mlp / fit / webgl: a graph model: tfjs runs it for inference only (its other "
+                        "checks skipped for this reason: one line in the summary)")
+    assert lines[1].startswith("[4/6] skip   mlp / fit / webgl: no training setup") and "other / fit" in lines[2]
+
+
 def test_bar_mode_rewrites_one_line_with_counts_and_time_left_and_keeps_failures():
     stream = io.StringIO()
     progress = Progress(4, "bar", stream)

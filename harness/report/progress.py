@@ -1,5 +1,9 @@
 """Live progress while a run measures: one plain line per finished check (CI logs, pipes), or on a
-terminal one line rewritten in place with the counts and the time left, or nothing (``-q``)."""
+terminal one line rewritten in place with the counts and the time left, or nothing (``-q``).
+
+A skip whose reason the model's checks share (a graph model's training and storage checks, a model
+saved without ``compile()``) is shown once per model: the summary at the end lists every check and
+backend it covers."""
 
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ class Progress:
         self.rows: list[CheckResult] = list(earlier or [])  # ``earlier``: rows of the run this one resumes
         self.counts: dict[str, int] = {status: sum(r.status == status for r in self.rows) for status in STATUSES}
         self._earlier = len(self.rows)
+        self._skips_shown: set[tuple[str, str]] = set()  # (model, reason) of the skips shown so far
         self.started = time.perf_counter()
 
     @property
@@ -57,12 +62,24 @@ class Progress:
         self.counts[row.status] += 1
         done = len(self.rows)
         self.total = max(self.total, done)
-        if self.mode == "lines":
-            print(row_line(row, done, self.total), file=self.stream, flush=True)
+        if self.mode == "lines" and self._shows(row):
+            line = row_line(row, done, self.total)
+            if row.status == "skip":
+                line += " (its other checks skipped for this reason: one line in the summary)"
+            print(line, file=self.stream, flush=True)
         elif self.mode == "bar":
             if row.status in ("fail", "error"):  # a failure stays on screen above the bar
                 print("\r\033[K" + row_line(row, done, self.total), file=self.stream)
             print("\r\033[K" + self._bar(done, row), end="", file=self.stream, flush=True)
+
+    def _shows(self, row: CheckResult) -> bool:
+        """Whether ``row`` gets a line: every row but a skip whose model and reason were shown already."""
+        if row.status != "skip":
+            return True
+        key = (row.model, row.message)
+        shown = key in self._skips_shown
+        self._skips_shown.add(key)
+        return not shown
 
     def _bar(self, done: int, row: CheckResult) -> str:
         elapsed = time.perf_counter() - self.started
