@@ -130,3 +130,28 @@ def test_a_keras3_model_with_a_layer_tfjs_lacks_goes_the_savedmodel_route_saying
     assert "tried before it: route keras3-layers: tfjs cannot run its Keras 2 form" in rows["preflight"]["message"]
     assert rows["graph-model"]["status"] == "pass"
     assert rows["predict"]["status"] == "skip" and rows["fit"]["status"] == "skip"
+
+
+def test_a_model_json_tfjs_will_not_load_is_a_preflight_fail_naming_why(keras3_files, tmp_path):
+    """The converter's own Keras 3 output (``--input_format=keras_keras``): tfjs-layers refuses to load it, and
+    preflight says so (with the way out: check the .keras file) before any check, as a ``fail``, not an ``error``."""
+    import subprocess
+    import sys
+
+    import keras
+    import numpy as np
+
+    converted = tmp_path / "converted"
+    subprocess.run([sys.executable, "-m", "tensorflowjs.converters.converter", "--input_format=keras_keras",
+                    "--output_format=tfjs_layers_model", str(keras3_files["mlp"]), str(converted)], check=True,
+                   capture_output=True, timeout=300)
+    inputs = np.random.default_rng(0).uniform(0, 1, (4, 6)).astype("float32")
+    np.save(tmp_path / "x.npy", inputs)
+    np.save(tmp_path / "y.npy", keras.saving.load_model(keras3_files["mlp"]).predict(inputs, verbose=0))
+    status, report = _check(tmp_path / "out", converted, "--inputs", tmp_path / "x.npy", "--expected",
+                            tmp_path / "y.npy", "--backends", "cpu", "--checks", "predict")
+    assert status == cli.EXIT_FAIL
+    assert [(r["check"], r["status"]) for r in report["results"]] == [("preflight", "fail")]
+    message = report["results"][0]["message"]
+    assert "tf.loadLayersModel refuses it: " in message and "InputLayer should be passed either a `batchInputShape`" \
+        in message and "a Keras 3 model.json" in message and "check the .keras file itself" in message

@@ -8,6 +8,7 @@ converter, which refuses them; ``converter_problem`` turns that refusal into the
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,3 +91,23 @@ def converter_problem(message: str) -> list[Problem]:
     hint = ("tfjs has no kernel for this TensorFlow op: rewrite that part of the model with ops tfjs supports "
             "(a custom op needs tf.registerOp on the page and the converter's --skip_op_check)")
     return [Problem("", "graph op", op, hint) for op in ops]
+
+
+KERAS3_MODEL_JSON_HINT = (
+    "a Keras 3 model.json (tensorflowjs_converter --input_format=keras_keras writes Keras 3's config, and tfjs-layers "
+    "reads Keras 2's): check the .keras file itself, and tfjs-parity rebuilds it in the form tfjs reads (the "
+    "repaired model.json it writes is the one to ship)")
+
+
+def load_refusal(reference: Any, message: str) -> Problem:
+    """The preflight problem of a layers model.json that tfjs.loadLayersModel refuses with ``message``, with what to do
+    when it is Keras 3's (``generatedBy`` "keras v3...")."""
+    path = reference.directory / reference.model_json
+    try:
+        generated_by = str(json.loads(path.read_text()).get("generatedBy", ""))
+    except (OSError, ValueError):
+        generated_by = ""
+    hint = KERAS3_MODEL_JSON_HINT if generated_by.startswith("keras v3") else (
+        "fix the field the message names, or check the Keras model it was converted from")
+    first = message.splitlines()[0]
+    return Problem(layer="", kind="model.json", name=str(path), hint=f"tf.loadLayersModel refuses it: {first}; {hint}")

@@ -194,6 +194,11 @@ class RunEngine:
             self._planning = self._session(endpoint, self.record).start()
         return self._planning.page(backend)
 
+    def model_url(self, reference: ReferenceModel) -> str:
+        """Where the planning browser's pages load ``reference``'s model.json from (after ``page``)."""
+        assert self._planning is not None, "page() starts the planning browser"
+        return self._planning.model_url(reference)
+
     def run(self, groups: Sequence[Group], run_one: Callable[[ParitySession, Group, str], CheckResult],
             references: Mapping[str, ReferenceModel]) -> None:
         """Run every check of ``groups`` (those the resumed run lacks), ``settings.repeat`` times, over the run's

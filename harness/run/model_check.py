@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from harness.browser.backends import DEFAULT_BACKENDS
-from harness.browser.page import BackendPage, PageOperation
+from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, PageOperation
 from harness.checks import CHECKS, USER_CHECKS
 from harness.reference.onnx_routes import ROUTE_NAMES
 from harness.run.route import judge_hops, reaches_the_browser
@@ -58,7 +58,7 @@ from harness.reference.config_probes import (
     repair_model_json,
     repairs,
 )
-from harness.reference.preflight import Problem, preflight
+from harness.reference.preflight import Problem, load_refusal, preflight
 from harness.reference.user_build import (
     InputPlan,
     UnsupportedModelError,
@@ -116,6 +116,8 @@ class PlanningHost(Protocol):
     and the page scripts every page runs. A ``ParitySession`` (the pytest API) or the run engine (``check``)."""
 
     def page(self, backend: str) -> BackendPage: ...
+
+    def model_url(self, reference: ReferenceModel) -> str: ...
 
     def record(self, row: CheckResult) -> object: ...
 
@@ -311,6 +313,9 @@ class ModelChecker:
                 with deadline(self.reference_timeout_s, f"building the reference of {model.name} ({model.path}: "
                               "Keras, the converter, training runs; --reference-timeout gives it more)"):
                     reference, problems, changes = _prepare(model, how, self.out, custom_objects, registered, probe)
+                refusal = self._load_refusal(reference, how.backends[0]) if reference is not None else None
+                if refusal is not None:
+                    reference, problems = None, [refusal]
             except Exception as error:  # noqa: BLE001 - a model that cannot be prepared must not end the others
                 error = error if isinstance(error, HarnessError) else HarnessError(f"{type(error).__name__}: {error}")
                 refused.append(f"{model.name}: {error}")
@@ -326,6 +331,22 @@ class ModelChecker:
             if after_model is not None:
                 after_model()
         return references, rows, refused
+
+    def _load_refusal(self, reference: ReferenceModel, backend: str) -> Problem | None:
+        """Why tfjs will not load ``reference``'s layers model.json (tried on ``backend``'s page, then disposed), or
+        None: a model.json tfjs refuses (an InputLayer without a shape, an unknown class, a Keras 3 field) is named by
+        preflight, before any check."""
+        if reference.is_graph_model:
+            return None
+        page = self.host.page(backend)
+        url = self.host.model_url(reference)
+        try:
+            page.call(PageOperation.DISPOSE, page.call(PageOperation.LOAD, url))
+        except (CheckTimeoutError, PageCrashedError):
+            raise
+        except BrowserError as error:
+            return load_refusal(reference, str(error).replace(url, str(reference.directory / reference.model_json)))
+        return None
 
     def _add_script(self, script: Path, backends: tuple[str, ...]) -> None:
         """Serve a copy of the user's ``--custom-js`` (alone in its folder) and run it in each backend's page."""
