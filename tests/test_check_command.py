@@ -163,13 +163,45 @@ def test_tf_keras_savedmodel_directory(models, tmp_path, capsys):
     assert report["environment"]["format"] == "tf-keras-savedmodel"
 
 
+GRAPH_CONVERSION_CHECKS = ("quantized[uint8]", "quantized[uint16]", "quantized[float16]", "sharded")
+
+
 def test_tf_savedmodel_becomes_a_graph_model_and_other_checks_say_why_they_skip(models, tmp_path, capsys):
     status, output, report = check(capsys, tmp_path, models / "tf_savedmodel", "--backends", "cpu")
     assert status == cli.EXIT_PASS, output
-    assert rows(report)[("graph-model", "cpu")]["status"] == "pass"
+    ran = {"graph-model", *GRAPH_CONVERSION_CHECKS}
+    assert {check for check in ran if rows(report)[(check, "cpu")]["status"] == "pass"} == ran
+    assert rows(report)[("sharded", "cpu")]["details"]["shards"] >= 3
     skipped = {check for (check, _), row in rows(report).items() if row["status"] == "skip"}
-    assert skipped == set(USER_CHECKS) - set(GRAPH_MODEL_CHECKS)  # graph-model, memory, speed run
+    assert skipped == set(USER_CHECKS) - set(GRAPH_MODEL_CHECKS) - ran  # graph-model, its conversions, memory, speed
     assert "a graph model: tfjs runs it for inference only" in rows(report)[("fit", "cpu")]["message"]
+    assert output.count("a graph model: tfjs runs it for inference only") == 2  # its progress line, the summary's
+
+
+def test_a_graph_models_quantized_weights_damaged_after_conversion_fail(models, tmp_path, capsys, monkeypatch):
+    """The uint8 conversion's dequantization scale made 2 % larger in its model.json after the reference was
+    computed: the browser dequantizes other weights than TensorFlow did, and quantized[uint8] fails."""
+    from harness.reference import graph_conversions
+
+    made = graph_conversions._quantized
+
+    def damaged(model_json, directory, name, *args):
+        entry = made(model_json, directory, name, *args)
+        written = directory / name / "model.json"
+        document = json.loads(written.read_text())
+        for weight in document["weightsManifest"][0]["weights"]:
+            if "quantization" in weight and name.endswith("uint8"):
+                weight["quantization"]["scale"] *= 1.02
+        written.write_text(json.dumps(document))
+        return entry
+
+    monkeypatch.setattr(graph_conversions, "_quantized", damaged)
+    status, output, report = check(capsys, tmp_path, models / "tf_savedmodel", "--backends", "cpu", "--checks",
+                                   "quantized[uint8],quantized[uint16]")
+    assert status == cli.EXIT_FAIL, output
+    assert rows(report)[("quantized[uint8]", "cpu")]["status"] == "fail"
+    assert "vs Keras with the dequantized weights" in rows(report)[("quantized[uint8]", "cpu")]["message"]
+    assert rows(report)[("quantized[uint16]", "cpu")]["status"] == "pass"
 
 
 def test_a_keras3_file_takes_the_layers_route_as_its_keras_2_twin(models, tmp_path, capsys):

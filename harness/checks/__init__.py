@@ -103,9 +103,9 @@ def check_stage(check: str) -> str | None:
 
 def check_applies(check: str, reference: ReferenceModel) -> bool:
     """Whether ``check`` has a Keras reference for this model (what it needs was recorded for this model)."""
-    if reference.is_graph_model:
-        return check in GRAPH_MODEL_CHECKS
     record = CHECKS[check]
+    if reference.is_graph_model and check not in GRAPH_MODEL_CHECKS and record.conversion is None:
+        return False  # a graph model's other conversions (quantized, sharded) apply like a layers model's
     if record.training is not None:
         return reference.has_training(record.training)
     return record.conversion is None or record.conversion in {**reference.conversions, **reference.failed_conversions}
@@ -132,7 +132,7 @@ def skip_reason(check: str, reference: ReferenceModel) -> str:
     if recorded:
         return recorded
     if reference.is_graph_model:
-        return "a graph model: tfjs runs it for inference only (no layers to train, save or convert again)"
+        return "a graph model: tfjs runs it for inference only (no layers to train or save as a layers model)"
     if check in MODEL_SPECIFIC_CHECKS:
         return MODEL_SPECIFIC_CHECKS[check]
     return f"no Keras reference was recorded for {check}"

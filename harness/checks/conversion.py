@@ -46,7 +46,13 @@ def conversion_url(context: CheckContext, entry: dict[str, Any]) -> str:
 
 
 def conversion_predictions(context: CheckContext, entry: dict[str, Any]) -> tuple[list[np.ndarray], dict[str, Any]]:
-    """A conversion's outputs on the reference inputs (loaded fresh on the page, disposed after), and timing."""
+    """A conversion's outputs on the reference inputs (loaded fresh on the page, disposed after), and timing; a graph
+    model's conversion (its entry names the nodes it ``feeds`` and ``fetches``) runs with ``GraphModel.predict``."""
+    if "feeds" in entry:
+        feeds = [{"node": spec["node"], "tensor": encode_tensor(x)}
+                 for spec, x in zip(entry["feeds"], context.reference.load_inputs())]
+        ran = context.page.call(PageOperation.GRAPH_RUN, conversion_url(context, entry), feeds, entry["fetches"])
+        return [decode_tensor(o) for o in ran["predict"]], {}
     model_id = context.page.call(PageOperation.LOAD, conversion_url(context, entry))
     try:
         return browser_predictions(context, model_id)

@@ -39,6 +39,7 @@ from harness.reference.formats import (
     load_keras2_model,
     torch_model,
 )
+from harness.reference.graph_conversions import add_graph_conversions
 from harness.reference.inner_outputs import UnknownLayerError
 from harness.reference.keras3_twin import (
     TwinRefused,
@@ -382,13 +383,21 @@ def _prepare(model: UserModel, how: ModelOptions, out: Path, custom_objects: dic
                                 "Keras metadata)")
     if build is not None:
         try:
-            return build(model.path, directory, model.name, how.inputs, how.expected, how.route), [], []
+            reference = build(model.path, directory, model.name, how.inputs, how.expected, how.route)
         except UnsupportedModelError as error:
             return None, error.problems, []
+        return _with_graph_conversions(reference, how), [], []
     if layers_route:
         return _prepare_keras3(model, how, directory, custom_objects, registered, probe)
     keras_model = load_keras2_model(model.path, custom_objects)
     return _prepare_layers(keras_model, model, how, directory, custom_objects, registered, probe)
+
+
+def _with_graph_conversions(reference: ReferenceModel, how: ModelOptions) -> ReferenceModel:
+    """A graph model's reference with the quantized and sharded conversions ``how.checks`` need."""
+    if not reference.is_graph_model:
+        return reference
+    return add_graph_conversions(reference, tuple(c for check in how.checks if (c := CHECKS[check].conversion)))
 
 
 def _prepare_layers(keras_model: Any, model: UserModel, how: ModelOptions, directory: Path,
@@ -432,7 +441,7 @@ def _prepare_keras3(model: UserModel, how: ModelOptions, directory: Path, custom
         graph = MODEL_FORMATS["keras3"].build
         assert graph is not None
         fallback = graph(model.path, directory, model.name, how.inputs, how.expected, None)
-        return on_the_savedmodel_route(fallback, str(refused)), [], []
+        return _with_graph_conversions(on_the_savedmodel_route(fallback, str(refused)), how), [], []
     reference = as_keras3_reference(reference, original, twin.rewrites)
     copy_model_files(reference.directory / reference.model_json,
                      directory.parent.parent / REPAIRED_DIRECTORY / model.name)
