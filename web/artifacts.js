@@ -93,6 +93,19 @@
     return fromArtifacts(await load(url));
   }
 
+  /** Whether `artifacts` are a graph model's (the converter's format field, or a GraphDef topology). */
+  function isGraph(artifacts) {
+    return artifacts.format === 'graph-model' || Boolean(artifacts.modelTopology && artifacts.modelTopology.node);
+  }
+
+  /** The model at `url`, its artifacts checked first: a GraphModel for a graph model's, else a LayersModel. */
+  async function loadModel(url) {
+    const artifacts = await load(url);
+    if (!isGraph(artifacts)) return fromArtifacts(artifacts);
+    const weightData = artifacts.weightData == null ? null : joined(artifacts.weightData);
+    return tf.loadGraphModel(tf.io.fromMemory({ ...artifacts, weightData }));
+  }
+
   /** Weight data (one ArrayBuffer or a list of them) as one new ArrayBuffer. */
   function joined(weightData) {
     return tf.io.concatenateArrayBuffers([].concat(weightData));
@@ -114,5 +127,5 @@
     return saved;
   }
 
-  parity.artifacts = { load, loadLayersModel, fromArtifacts, toArtifacts, joined };
+  parity.artifacts = { load, loadLayersModel, loadModel, fromArtifacts, toArtifacts, joined };
 })(self.parity = self.parity || {});

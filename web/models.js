@@ -18,10 +18,10 @@
     return modelId;
   }
 
-  /** Load a layers model from `url` (a model.json, or localstorage:// / indexeddb://); returns its id. */
+  /** Load a layers or graph model from `url` (a model.json, or localstorage:// / indexeddb://); returns its id. */
   async function load(url) {
     try {
-      return register(await parity.artifacts.loadLayersModel(url));
+      return register(await parity.artifacts.loadModel(url));
     } catch (error) {
       throw new Error(`loading ${url}: ${error.message}`, { cause: error });
     }

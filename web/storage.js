@@ -54,9 +54,30 @@
     return digest;
   }
 
+  /**
+   * A graph model's fingerprint: its GraphDef JSON, each weight's (by node name) SHA-256, and executeAsync's outputs
+   * (model.outputNodes' order) on `inputs` ([{node, tensor}]).
+   */
+  async function graphFingerprint(model, inputs, withValues) {
+    const weights = [];
+    for (const [name, [tensor]] of Object.entries(model.weights)) {
+      const values = await tensor.data();
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      const entry = { name, shape: tensor.shape, dtype: tensor.dtype, sha256: await sha256(bytes) };
+      if (withValues) entry.value = await parity.tensors.encode(tensor);
+      weights.push(entry);
+    }
+    const feeds = Object.fromEntries(inputs.map(({ node, tensor }) => [node, parity.tensors.decode(tensor)]));
+    const ys = [].concat(await model.executeAsync(feeds));
+    const outputs = await Promise.all(ys.map(parity.tensors.encode));
+    tf.dispose([Object.values(feeds), ys]);
+    return { topology: JSON.stringify(model.artifacts.modelTopology), weights, outputs };
+  }
+
   /** What a round trip must keep: topology JSON, weight names/shapes/dtypes/SHA-256, predictions on `inputs`. */
   async function fingerprint(modelId, inputs, withValues = false) {
     const model = parity.models.get(modelId);
+    if (model instanceof tf.GraphModel) return graphFingerprint(model, inputs, withValues);
     const weights = [];
     for (const variable of model.weights) {
       const values = await variable.read().data();

@@ -85,7 +85,9 @@ CHECK_STAGES: dict[str, tuple[str, ...]] = {
 INFERENCE_CHECKS, CONVERSION_CHECKS = CHECK_STAGES[INFERENCE], CHECK_STAGES[CONVERSION]
 TRAINING_CHECKS, STORAGE_CHECKS = CHECK_STAGES[TRAINING_STAGE], CHECK_STAGES[STORAGE]
 DEFAULT_CHECKS = tuple(CHECKS)
-GRAPH_MODEL_CHECKS = ("graph-model", "memory", "speed")  # what applies to a model tfjs runs as a graph model
+# What applies to a model tfjs runs as a graph model, besides its other conversions (quantized, sharded): it saves and
+# loads through every storage scheme as a layers model does (GraphModel.save, tf.loadGraphModel).
+GRAPH_MODEL_CHECKS = ("graph-model", *SAVE_LOAD_CHECKS, "model-management", "memory", "speed")
 # Training recipes written for one zoo model: not run on a user's model unless asked for.
 MODEL_SPECIFIC_CHECKS = {
     "core-api": "the Core API recipe is written for a Dense-relu-Dense-softmax model (the zoo's mlp)",
@@ -131,8 +133,10 @@ def skip_reason(check: str, reference: ReferenceModel) -> str:
     recorded = recorded_reason(check, reference)
     if recorded:
         return recorded
+    if reference.is_graph_model and check == "browser-to-python":
+        return "a graph model: Keras cannot load the files the browser saves (browser-to-python reads them into Keras)"
     if reference.is_graph_model:
-        return "a graph model: tfjs runs it for inference only (no layers to train or save as a layers model)"
+        return "a graph model: tfjs runs it for inference only (no layers to train)"
     if check in MODEL_SPECIFIC_CHECKS:
         return MODEL_SPECIFIC_CHECKS[check]
     return f"no Keras reference was recorded for {check}"

@@ -17,6 +17,7 @@ from harness.checks.training import encoded_job, training_job
 from harness.verdict.compare import Comparison, compare_exact, format_failure, largest
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.browser.uploads import MODEL_JSON_PART, UPLOAD_PARTS
+from harness.reference.directory import GRAPH_DIRECTORY
 
 SCHEMES = ("localstorage", "indexeddb", "downloads", "http")
 FILE_SCHEMES = ("downloads", "http")
@@ -128,8 +129,11 @@ def _keep_download(download: Any, directory: Path) -> None:
 
 def fingerprint(context: CheckContext, model_id: int, with_values: bool = False) -> dict[str, Any]:
     """Topology JSON, each weight's SHA-256 (and values if asked), and predictions on the reference inputs (computed
-    once per page for its shared model)."""
-    inputs = [encode_tensor(x) for x in context.reference.load_inputs()]
+    once per page for its shared model; a graph model's inputs go to the nodes its ``graph`` conversion names)."""
+    inputs: list[Any] = [encode_tensor(x) for x in context.reference.load_inputs()]
+    if context.reference.is_graph_model:
+        nodes = context.reference.conversion(GRAPH_DIRECTORY)["inputs"]
+        inputs = [{"node": spec["node"], "tensor": x} for spec, x in zip(nodes, inputs)]
     return context.page.read(PageOperation.FINGERPRINT, model_id, inputs, with_values)
 
 

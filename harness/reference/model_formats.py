@@ -19,8 +19,8 @@ from harness.reference.user_build import InputPlan, build_graph_reference, build
 ReferenceBuild = Callable[[Path, Path, str, InputPlan, tuple[Path, ...], str | None], ReferenceModel]
 
 EVERY_CHECK = "every check: inference, conversions, training (with a training setup) and storage"
-GRAPH_CHECKS = ("graph-model, memory and speed only: tfjs runs a graph model for inference only (no layers to train, "
-                "save or convert)")
+GRAPH_CHECKS = ("graph-model, its quantized and sharded conversions, save-load and model-management, memory and speed: "
+                "tfjs trains layers models only")
 
 
 @dataclass(frozen=True)
