@@ -208,6 +208,10 @@ class PlaywrightBrowser:
         """``"Chromium 156.0.7258.5"``: the engine and its version."""
         return f"{self.engine.label} {self._browser.version}"
 
+    def new_context(self) -> Any:
+        """A fresh Playwright browser context (for pages outside the parity page, such as a rendered report)."""
+        return self._browser.new_context()
+
     def lacks(self, capability: Capability) -> str | None:
         """Playwright gives traces everywhere, and downloads everywhere but from Firefox (``BIDI_DOWNLOADS``)."""
         return BIDI_DOWNLOADS if capability is Capability.DOWNLOADS and self.engine is FIREFOX else None
