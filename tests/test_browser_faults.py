@@ -1,13 +1,16 @@
 """The browser fails under a check: killed (as the kernel's OOM killer would), or its WebGL context lost (as
-when the GPU process crashes). Only that check is an ``error`` naming what happened; the next one passes."""
+when the GPU process crashes). Only that check is an ``error`` naming what happened; the next one passes. And a
+page that does not load: tried once more, then named with the step and the requests it was waiting for."""
 
+import asyncio
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from aiohttp import web
 
-from harness.browser.page import PageOperation
+from harness.browser.page import PageLoadTimeoutError, PageOperation
 from harness.checks.inference import compare_predictions
 from harness.run.session import ParitySession
 
@@ -57,3 +60,46 @@ def test_a_webgl_context_lost_during_a_check_is_an_error_and_the_next_check_pass
     assert "the WebGL context was lost" in lost.message and "during 'predict'" in lost.message, lost.message
     after = parity_session.run_check("predict", reference, "webgl")
     assert after.status == "pass", after.message
+
+
+def session_with_stalled_bundles(stalls: int) -> tuple[ParitySession, list[str]]:
+    """A session (5 s timeout) whose server answers its first ``stalls`` requests for a tfjs bundle file only after
+    6 s (past the page's timeout; not longer, so that the server stops at once); the list gets each stalled path."""
+    session = ParitySession(timeout_s=5)
+    stalled: list[str] = []
+
+    @web.middleware
+    async def stall(request, handler):
+        if request.path.startswith("/tfjs/") and len(stalled) < stalls:
+            stalled.append(request.path)
+            await asyncio.sleep(6)
+        return await handler(request)
+
+    session.server.app.middlewares.append(stall)
+    return session, stalled
+
+
+def open_page(stalls):
+    session, stalled = session_with_stalled_bundles(stalls)
+    with session:
+        try:
+            return session.page("cpu").info, stalled
+        except PageLoadTimeoutError as error:
+            return error, stalled
+
+
+def test_a_page_that_did_not_load_is_tried_once_more():
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a Playwright of its own: see above
+        info, stalled = pool.submit(open_page, 1).result()
+    assert len(stalled) == 1
+    assert info["backend"] == "cpu", info
+
+
+def test_a_page_that_never_loads_names_the_step_and_the_unanswered_request():
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        error, stalled = pool.submit(open_page, 1000).result()
+    assert isinstance(error, PageLoadTimeoutError), error
+    message = str(error)
+    assert message.startswith("the page for cpu did not load within 5 s (--timeout), navigating to the page; "
+                              "no answer yet to "), message
+    assert stalled[0] in message and message.endswith("(on two tries)"), message

@@ -1,5 +1,6 @@
 """Signals during a run (``run.interrupt``), without a browser: a SIGINT that lands where Python drops exceptions
-(a finalizer, a weakref callback of the garbage collector) is not lost."""
+(a finalizer, a weakref callback of the garbage collector) is not lost, and one that lands while a row is recorded
+(journaled, then added to the report's rows) stops the run once both are done."""
 
 import os
 import signal
@@ -7,7 +8,7 @@ import time
 
 import pytest
 
-from harness.run.interrupt import interruptible
+from harness.run.interrupt import atomic, interruptible
 
 
 class TakesTheSignal:
@@ -52,3 +53,17 @@ def test_a_second_signal_is_ignored_while_the_run_stops():
         finally:
             os.kill(os.getpid(), signal.SIGINT)  # raises nothing: the run is already stopping
             time.sleep(0.1)
+
+
+def test_a_signal_inside_an_atomic_block_stops_the_run_as_the_block_ends():
+    done = []
+    with pytest.raises(KeyboardInterrupt, match="SIGINT"), interruptible():
+        with atomic():
+            done.append("journaled")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler has run by now
+            with atomic():  # nested: the signal waits for the outer block
+                done.append("inner")
+            done.append("added to the report's rows")
+        done.append("after the block")
+    assert done == ["journaled", "inner", "added to the report's rows"]

@@ -81,6 +81,10 @@ class CheckTimeoutError(BrowserError):
     """A page call did not finish within its timeout."""
 
 
+class PageLoadTimeoutError(CheckTimeoutError):
+    """A new page did not load (navigate, run its scripts, set its backend) within its timeout."""
+
+
 class Downloads(Protocol):
     """A page's downloads as they reach Python (``Capability.DOWNLOADS``)."""
 

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from harness.browser.display import display
 from harness.browser.driver import Capability
@@ -24,6 +25,7 @@ from harness.browser.page import (
     BrowserEndpointError,
     BrowserError,
     CheckTimeoutError,
+    PageLoadTimeoutError,
     PageCrashedError,
     PageOperation,
     activate_backend,
@@ -243,13 +245,21 @@ class PlaywrightBrowser:
         page.on("crash", lambda _: setattr(backend_page, "crashed", True))
         page.on("pageerror", lambda error: backend_page.record_console("error", str(error)))
         page.on("console", lambda msg: backend_page.record_console(msg.type, msg.text, _source(msg)))
+        unanswered: dict[Any, str] = {}  # request -> its path, until its response has arrived
+        page.on("request", lambda request: unanswered.__setitem__(request, urlsplit(request.url).path))
+        page.on("requestfinished", lambda request: unanswered.pop(request, None))
+        page.on("requestfailed", lambda request: unanswered.pop(request, None))
+        step = "navigating to the page"
         try:
             page.goto(page_url(origin, backend), wait_until="load", timeout=timeout_s * 1000)
+            step = "waiting for the page's scripts to start"
             page.wait_for_function(PAGE_READY, timeout=timeout_s * 1000)
             activate_backend(backend_page)
         except PlaywrightTimeout:
             backend_page.close()
-            raise CheckTimeoutError(f"the page for {backend} did not load within {timeout_s:g} s (--timeout)") from None
+            waiting = f"; no answer yet to {', '.join(sorted(set(unanswered.values())))}" if unanswered else ""
+            raise PageLoadTimeoutError(f"the page for {backend} did not load within {timeout_s:g} s (--timeout), "
+                                       f"{step}{waiting}") from None
         except Exception:
             backend_page.close()
             raise

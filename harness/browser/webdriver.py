@@ -36,6 +36,7 @@ from harness.browser.page import (
     BrowserEndpointError,
     BrowserError,
     CheckTimeoutError,
+    PageLoadTimeoutError,
     PageCrashedError,
     PageOperation,
     activate_backend,
@@ -166,7 +167,7 @@ class WebDriverBrowser:
             deadline = time.monotonic() + timeout_s
             while not driver.execute_script(f"return !!({PAGE_READY})()"):
                 if time.monotonic() > deadline:
-                    raise CheckTimeoutError(f"the page for {backend} did not load within {timeout_s:g} s")
+                    raise PageLoadTimeoutError(f"the page for {backend} did not load within {timeout_s:g} s")
                 time.sleep(POLL_INTERVAL_MS / 1000)
             activate_backend(page)
         except Exception:

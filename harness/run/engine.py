@@ -41,7 +41,7 @@ from harness.report.journal import Journal
 from harness.report.progress import Progress
 from harness.results import CheckResult
 from harness.run.cost import ModelCosts, estimate_lines
-from harness.run.interrupt import RunInterrupted, end_everything_started
+from harness.run.interrupt import RunInterrupted, atomic, end_everything_started
 from harness.run.repeats import Repeats
 from harness.run.session import EVIDENCE_DIRECTORY, ParitySession, ResultListener, fresh_evidence_folder
 from harness.run.shards import Group, Shards, merge_environments
@@ -170,7 +170,7 @@ class RunEngine:
         the repeats' summary instead of the report)."""
         assert self.journal is not None
         row = self.settings.accept.apply(row)
-        with self._lock:
+        with self._lock, atomic():
             if getattr(self._running, "repeat", 0):
                 self._repeats.add(row)
             else:

@@ -1,6 +1,6 @@
 """Stopping a run on SIGINT (Ctrl-C) or SIGTERM (a CI job's timeout): both arrive as ``KeyboardInterrupt``
-in the main thread; the run then writes every finished row, marks its report interrupted, and ends
-every process it started and removes the private directories its servers made
+in the main thread (never inside an ``atomic`` block); the run then writes every finished row, marks its
+report interrupted, and ends every process it started and removes the private directories its servers made
 (``end_everything_started``), since a check in flight may never return. And a ``deadline`` for a
 Python-side step that may hang."""
 
@@ -84,6 +84,8 @@ class _Interrupt:
 
     def __init__(self) -> None:
         self.signal_name: str | None = None
+        self.holding = 0  # the depth of ``atomic`` blocks the main thread is in
+        self.held = False  # a signal came inside one: raised as it ends
 
     def handle(self, number: int, frame: FrameType | None) -> None:
         if self.signal_name is not None:
@@ -92,7 +94,29 @@ class _Interrupt:
             threading.Timer(RETRY_S, os.kill, (os.getpid(), number)).start()
             return
         self.signal_name = SIGNAL_NAMES.get(signal.Signals(number), str(number))
+        if self.holding:
+            self.held = True
+            return
         raise KeyboardInterrupt(self.signal_name)
+
+
+@contextlib.contextmanager
+def atomic() -> Iterator[None]:
+    """A block a signal must not cut in two (a row journaled but not yet among the report's rows): a signal that
+    comes inside it raises its ``KeyboardInterrupt`` as the block ends. Off the main thread, where no signal lands,
+    or outside ``interruptible``, nothing changes."""
+    interrupt = _Interrupt.current
+    if interrupt is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupt.holding += 1
+    try:
+        yield
+    finally:
+        interrupt.holding -= 1
+    if not interrupt.holding and interrupt.held:
+        interrupt.held = False
+        raise KeyboardInterrupt(interrupt.signal_name)
 
 
 @contextlib.contextmanager

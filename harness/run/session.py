@@ -20,7 +20,14 @@ from harness.browser.engines import CHROMIUM, DEFAULT_ENGINES, ENGINES, Engine, 
 from harness.browser.evidence import CheckRecording, folder_name
 from harness.browser.executables import checked_override
 from harness.browser.launch import launch
-from harness.browser.page import BackendPage, BrowserError, CheckTimeoutError, PageCrashedError, PageOperation
+from harness.browser.page import (
+    BackendPage,
+    BrowserError,
+    CheckTimeoutError,
+    PageCrashedError,
+    PageLoadTimeoutError,
+    PageOperation,
+)
 from harness.browser.server import ParityServer, ServeAddress
 from harness.browser.tfjs_versions import TfjsSelection
 from harness.browser.uploads import DEFAULT_UPLOAD_LIMIT_BYTES
@@ -128,14 +135,24 @@ class ParitySession:
         if page is None or page.crashed:
             if page is not None:
                 page.close()
-            page = self.browser(split_engine(backend)[0]).new_page(
-                self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None,
-                cookie=self.server.cookie)
+            try:
+                page = self._new_page(backend)
+            except PageLoadTimeoutError as first:  # seen once in hundreds of pages on a loaded machine: tried again
+                try:
+                    page = self._new_page(backend)
+                except PageLoadTimeoutError as second:
+                    tries = "on two tries" if str(first) == str(second) else f"and on a first try: {first}"
+                    raise PageLoadTimeoutError(f"{second} ({tries})") from None
             for script in self._scripts:
                 page.call(PageOperation.ADD_SCRIPT, self.file_url(script.parent, script.name))
             self._pages[backend] = page
             self.backend_info[backend] = page.info
         return page
+
+    def _new_page(self, backend: str) -> BackendPage:
+        return self.browser(split_engine(backend)[0]).new_page(
+            self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None,
+            cookie=self.server.cookie)
 
     def add_page_script(self, script: Path, backends: tuple[str, ...]) -> None:
         """Run ``script`` (a user's ``--custom-js``, served from its folder) in every open page and ``backends``'
