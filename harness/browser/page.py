@@ -82,7 +82,7 @@ class CheckTimeoutError(BrowserError):
 
 
 class PageLoadTimeoutError(CheckTimeoutError):
-    """A new page did not load (navigate, run its scripts, set its backend) within its timeout."""
+    """A new page did not load (navigate, fetch and start its scripts) within its timeout."""
 
 
 class Downloads(Protocol):

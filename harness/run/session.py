@@ -150,6 +150,7 @@ class ParitySession:
         return page
 
     def _new_page(self, backend: str) -> BackendPage:
+        """A fresh page for ``backend`` in its engine's browser (launched on first use)."""
         return self.browser(split_engine(backend)[0]).new_page(
             self.server.origin, backend, timeout_s=self.timeout_s, trace=self.evidence is not None,
             cookie=self.server.cookie)
