@@ -98,13 +98,17 @@ def assert_graph_model_passes(row, recurrent=False):
 # with `attrs`, only the calls with those attributes (a fused kernel's activation, for example).
 KERNEL_FAULT_JS = """
 ;(function (faults) {
-  for (const { kernel, backend, scale, attrs = {} } of faults) {
+  for (const { kernel, backend, scale, throws, attrs = {} } of faults) {
     const original = tf.getKernel(kernel, backend);
     if (!original) throw new Error(`planted fault: no kernel ${kernel} on ${backend}`);
     tf.unregisterKernel(kernel, backend);
     tf.registerKernel({ ...original, kernelFunc: args => {
       const out = original.kernelFunc(args);
       if (Object.entries(attrs).some(([key, value]) => (args.attrs || {})[key] !== value)) return out;
+      if (throws) {
+        args.backend.disposeIntermediateTensorInfo(out);
+        throw new Error(throws);
+      }
       const factor = args.backend.makeTensorInfo([], 'float32', new Float32Array([scale]));
       const multiply = tf.getKernel('Multiply', backend).kernelFunc;
       const scaled = multiply({ inputs: { a: out, b: factor }, backend: args.backend });
@@ -119,8 +123,9 @@ KERNEL_FAULT_JS = """
 
 def faulty_tfjs(directory, faults):
     """A copy of the pinned tfjs (``--tfjs-dir DIRECTORY``: the bundles the page loads and their package.json files)
-    whose tf.min.js ends with planted kernel faults: ``[{"kernel": "Tanh", "backend": "cpu", "scale": 1.01}]``, and
-    ``"attrs": {"activation": "relu"}`` to plant it only in the calls with those attributes."""
+    whose tf.min.js ends with planted kernel faults: ``[{"kernel": "Tanh", "backend": "cpu", "scale": 1.01}]`` (or
+    ``"throws": "message"``: the kernel throws that), and ``"attrs": {"activation": "relu"}`` to plant it only in the
+    calls with those attributes."""
     import json
     from pathlib import Path
 

@@ -104,8 +104,9 @@ def _add_check_command(commands: Any, backends: str) -> None:
 
     check = commands.add_parser(
         "check", help="convert models of your own and check them on every backend",
-        description="Convert each MODEL (Keras .h5, tf_keras or TF SavedModel directory, Keras 3 .keras with "
-                    "--via-savedmodel, or a converted tfjs model directory with --inputs and --expected) and "
+        description="Convert each MODEL (Keras .h5, tf_keras or TF SavedModel directory, Keras 3 .keras, ONNX "
+                    ".onnx, a PyTorch FILE.py:FACTORY, or a converted tfjs model directory with --inputs and "
+                    "--expected; docs/your-model.md) and "
                     "check that the browser gives the same answers: inference, conversions, training (when the "
                     "model was saved after compile(), or with --train) and storage, in one run and one report.")
     check.add_argument("models", type=Path, nargs="+", metavar="MODEL")
@@ -134,7 +135,8 @@ def _add_check_command(commands: Any, backends: str) -> None:
     check.add_argument("--seed", type=int, default=0, help="seed of generated inputs (default: 0)")
     check.add_argument("--backends", default=backends, help=f"comma-separated backends (default: {backends})")
     check.add_argument("--via-savedmodel", action="store_true",
-                       help="Keras 3 .keras: export a SavedModel (model.export) and convert it to a graph model")
+                       help="Keras 3 .keras: export a SavedModel (model.export) and convert it to a graph model, "
+                            "instead of the default layers route (a Keras 2 twin tfjs can train)")
     check.add_argument("--route", default=None, choices=ROUTE_NAMES,
                        help="an ONNX or PyTorch model: convert it on this route only (default: each in turn until one "
                             f"holds every Python hop: {', '.join(ROUTE_NAMES)}; docs/onnx.md)")

@@ -24,7 +24,8 @@ def test_the_workaround_candidates_keep_the_browser_and_tfjs_version():
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A Dense-tanh model (tfjs runs Tanh as a kernel of its own: it has no fused tanh), a Conv2D model (tfjs-layers
-    runs FusedConv2D), and a deep linear model, each with named layers."""
+    runs FusedConv2D), a deep linear model, a classifier, a two-input model and a LayerNormalization model (its graph
+    has a FusedBatchNorm in training mode), each with named layers."""
     from harness.reference.keras_env import configure_tensorflow_environment
 
     configure_tensorflow_environment()
@@ -47,6 +48,8 @@ def models(tmp_path_factory):
     joined = keras.layers.Concatenate(name="joined")([first, second])
     keras.Model([first, second], [keras.layers.Dense(3, name="out_a")(joined),
                                   keras.layers.Dense(3, name="out_b")(joined)]).save(root / "two_inputs.h5")
+    keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="hidden"), keras.layers.LayerNormalization(),
+                      keras.layers.Dense(3, activation="softmax", name="probs")]).save(root / "layer_norm.h5")
     return root
 
 
@@ -89,6 +92,22 @@ def test_an_activation_kernel_broken_on_two_backends_is_named_with_a_workaround_
             if layer["class_name"] != "InputLayer"] == ["squash"]
     issue = (directory / "ISSUE.md").read_text()
     assert "TensorFlow.js version: 4.22.0" in issue and "SwiftShader" in issue and "kernel `Tanh` alone" in issue
+
+
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
+def test_a_backend_that_throws_on_the_layer_alone_is_named_in_the_cause(models, tmp_path):
+    tfjs = faulty_tfjs(tmp_path / "tfjs", [{"kernel": "Tanh", "backend": "cpu", "scale": 1.01},
+                                           {"kernel": "Tanh", "backend": "webgl", "throws": "planted Tanh throw"}])
+    _, rows = check(models / "tanh.h5", tfjs, tmp_path / "out")
+    assert rows["wasm"]["status"] == "pass" and rows["webgl"]["details"]["known_issue"]["id"] == "tfjs-threw"
+    explanation = rows["cpu"]["details"]["explanation"]
+    assert explanation["kind"] == "kernel" and explanation["op"]["kernel"] == "Tanh", explanation["cause"]
+    assert "layer squash differs by" in explanation["cause"], explanation["cause"]
+    assert " on cpu; throws on webgl (" in explanation["cause"] and "planted Tanh throw" in explanation["cause"]
+    assert explanation["cause"].count(", and not on wasm") == 1
+    assert explanation["layer_alone"]["webgl"]["problem"].startswith("tfjs threw: ")
 
 
 @pytest.mark.browser
@@ -202,3 +221,20 @@ def test_error_grown_over_depth_at_a_tightened_tolerance_is_classified_accumulat
     assert explanation["kind"] == "accumulated", explanation["cause"]
     assert int(explanation["layer"][1:]) > 16 and explanation["layer_alone"]["cpu"]["ok"]
     assert "error accumulated over depth" in row.message
+
+
+@pytest.mark.browser
+@pytest.mark.keras
+@pytest.mark.xdist_group("explain")
+def test_a_graph_with_a_training_mode_batch_norm_names_the_known_issue_on_every_backend(models, tmp_path):
+    # tf_keras' LayerNormalization exports a FusedBatchNormV3 with is_training; tfjs runs it as an inference batch
+    # norm with the node's empty mean and variance: NaN on cpu and wasm, a throw on webgl. No cause search is needed.
+    _, rows = check(models / "layer_norm.h5", None, tmp_path / "graph", checks="graph-model")
+    assert set(rows) == {"cpu", "webgl", "wasm"}
+    for row in rows.values():
+        known = row["details"].get("known_issue", {})
+        assert row["status"] == "fail" and known.get("id") == "tfjs-graph-training-batch-norm", row["message"]
+        assert "layer_normalization/FusedBatchNormV3" in known["observed"] and "explanation" not in row["details"]
+    assert "non-finite" in rows["cpu"]["message"] and "tfjs cannot run this here" in rows["webgl"]["message"]
+    _, layers = check(models / "layer_norm.h5", None, tmp_path / "layers", checks="predict")  # the workaround named
+    assert {row["status"] for row in layers.values()} == {"pass"}, layers

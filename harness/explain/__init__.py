@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from harness.browser.page import PageOperation
+from harness.browser.page import BrowserError, CheckTimeoutError, PageCrashedError, PageOperation
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.explain.graph_nodes import fixed_batches, read_nodes, tensorflow_values
-from harness.verdict.compare import compare_within, worst_ratio
+from harness.verdict.compare import Comparison, compare_within, worst_ratio
 from harness.checks import CHECKS, CheckContext
 from harness.checks.diagnosis import DIAGNOSIS_ROWS, first_failing_layer, layer_tolerance
 from harness.explain.isolation import AloneResult, keras_layer_inputs, run_alone
@@ -158,8 +158,13 @@ def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
         page = session.page(backend)
         judged_by = tolerance if backend == row.backend else model_predict_tolerance(backend,
                                                                                      reference.float32_rounding)
-        alone[backend] = run_alone(page, page.model(session.model_url(reference)), given, judged_by,
-                                   record=backend == row.backend)
+        try:
+            alone[backend] = run_alone(page, page.model(session.model_url(reference)), given, judged_by,
+                                       record=backend == row.backend)
+        except (CheckTimeoutError, PageCrashedError):
+            raise
+        except BrowserError as error:
+            alone[backend] = AloneResult(backend, _threw(error, given.outputs[0], judged_by))
     entry: dict[str, Any] = {"layer": layer, "curve": curve,
                              "layer_alone": {b: result.summary() for b, result in alone.items()}}
     own = alone[row.backend]
@@ -172,8 +177,6 @@ def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
                          f"Keras' inputs); the error grows with depth, to {worst['ratio'] or 0:.3g}x the tolerance at "
                          f"{worst['layer']}"}, layers_repro(files, reference, None, None, None), tolerance)
     in_order = list(dict.fromkeys([*backends, row.backend]))
-    differs = [b for b in in_order if not alone[b].comparison.ok]
-    agrees = [b for b in in_order if alone[b].comparison.ok]
     reference_backend = "wasm" if row.backend.split(":")[-1].startswith("cpu") else "cpu"
     verdicts = judge_kernels(own.kernels, row.backend, reference_backend, lambda name, inputs, attrs: session.page(
         reference_backend).call(PageOperation.KERNEL_ALONE, name, inputs, attrs))
@@ -184,9 +187,8 @@ def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
                "; each of its kernels alone is within tolerance of TensorFlow (the layer composes them differently)")
     return _Cause({**entry, "kind": "kernel", "ops": [v.summary() for v in verdicts],
                    "op": None if op is None else op.summary(),
-                   "cause": f"a kernel problem: given identical inputs, layer {layer} differs by "
-                            f"{own.comparison.max_abs_err:.3g} on {_listed(differs)}"
-                            f"{', and not on ' + _listed(agrees) if agrees else ''}{op_text}"},
+                   "cause": f"a kernel problem: given identical inputs, layer {layer} "
+                            f"{_alone_outcome({b: alone[b].comparison for b in in_order}, row.backend)}{op_text}"},
                   layers_repro(files, reference, given, kernel, _kernel_expected(kernel)),
                   tolerance if given.rounding is None else layer_tolerance(tolerance, row.backend, given.rounding))
 
@@ -245,12 +247,20 @@ def _graph_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
                                 "diagnosis' samples"})
     fed = {name: feeds[name] if name in feeds else expected[name]
            for name in nodes.inputs[first] if nodes.ops.get(name) != "Const"}
-    alone = {backend: compare_within(run(backend, fed, [first])[0], expected[first], tolerance if backend == row.backend
-                                     else model_predict_tolerance(backend, reference.float32_rounding))
-             for backend in dict.fromkeys([*backends, row.backend])}
+    alone: dict[str, Comparison] = {}
+    for backend in dict.fromkeys([*backends, row.backend]):
+        judged_by = tolerance if backend == row.backend else model_predict_tolerance(backend,
+                                                                                     reference.float32_rounding)
+        try:
+            alone[backend] = compare_within(run(backend, fed, [first])[0], expected[first], judged_by)
+        except (CheckTimeoutError, PageCrashedError):
+            raise
+        except BrowserError as error:
+            alone[backend] = _threw(error, expected[first], judged_by)
     op = nodes.ops[first]
     found: dict[str, Any] = {"node": first, "op": {"kernel": op}, "curve": curve,
-                             "layer_alone": {b: {"ok": c.ok, "max_abs_err": c.max_abs_err, "ratio": worst_ratio([c])}
+                             "layer_alone": {b: {"ok": c.ok, "max_abs_err": c.max_abs_err, "ratio": worst_ratio([c]),
+                                                 "problem": c.problem}
                                              for b, c in alone.items()}}
     repro = graph_repro(model_json, fed, first, op, expected[first])
     if alone[row.backend].ok:
@@ -258,12 +268,35 @@ def _graph_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
                        "cause": f"error accumulated over the graph: node {first} ({op}), the first out of tolerance, "
                                 f"is within it alone on {row.backend} given TensorFlow's values of its inputs"},
                       graph_repro(model_json, feeds, first, op, expected[first]), tolerance)
-    differs = [b for b in alone if not alone[b].ok]
-    agrees = [b for b in alone if alone[b].ok]
     return _Cause({**found, "kind": "kernel",
                    "cause": f"a kernel problem: given TensorFlow's values of its inputs, graph node {first} (op {op}) "
-                            f"differs by {alone[row.backend].max_abs_err:.3g} on {_listed(differs)}"
-                            f"{', and not on ' + _listed(agrees) if agrees else ''}"}, repro, tolerance)
+                            f"{_alone_outcome(alone, row.backend)}"}, repro, tolerance)
+
+
+THREW = "tfjs threw: "  # the problem of a layer or node alone that tfjs threw on
+
+
+def _threw(error: BrowserError, expected: np.ndarray, tolerance: Tolerance) -> Comparison:
+    """A layer or node alone that tfjs threw on: out of tolerance, with what it threw as the problem."""
+    return Comparison(False, tolerance.atol, tolerance.rtol, (), expected.shape, "", str(expected.dtype),
+                      problem=f"{THREW}{error}")
+
+
+def _alone_outcome(alone: dict[str, Comparison], own: str) -> str:
+    """How a layer or node alone came out on each backend (``own``: the failed row's):
+    ``"differs by 0.0012 on cpu and webgl, and not on wasm"``, naming where tfjs threw and what."""
+    threw = {b: (c.problem or "").removeprefix(THREW) for b, c in alone.items()
+             if (c.problem or "").startswith(THREW)}
+    differs = [b for b, c in alone.items() if not c.ok and b not in threw]
+    agrees = [b for b, c in alone.items() if c.ok]
+    parts = []
+    if differs:
+        sized = alone[own] if own in differs else alone[differs[0]]
+        finite = sized.max_abs_err is not None and np.isfinite(sized.max_abs_err)
+        size = f"differs by {sized.max_abs_err:.3g}" if finite else f"differs ({sized.problem})"
+        parts.append(f"{size} on {_listed(differs)}")
+    parts += [f"throws on {backend} ({message})" for backend, message in threw.items()]
+    return "; ".join(parts) + (f", and not on {_listed(agrees)}" if agrees else "")
 
 
 def _listed(names: list[str]) -> str:

@@ -33,7 +33,15 @@ from typing import Any
 import numpy as np
 
 from harness.errors import HarnessError
-from harness.reference.directory import MANIFEST, ReferenceModel, load_reference, save_arrays, save_hop, write_manifest
+from harness.reference.directory import (
+    GRAPH_DIRECTORY,
+    MANIFEST,
+    ReferenceModel,
+    load_reference,
+    save_arrays,
+    save_hop,
+    write_manifest,
+)
 from harness.reference.formats import ModelFormatError
 
 # Keras 3's serialization metadata: what an object is, not how it computes.
@@ -266,6 +274,41 @@ def as_keras3_reference(reference: ReferenceModel, original: Any, rewrites: list
     manifest["route"] = {"from": "keras3", "runtime": "Keras 3", "name": ROUTE, "what": ROUTE_WHAT, "tried": [],
                          "transposed": [], "rewrites": rewrites,
                          "hops": [save_hop(reference.directory, 0, TWIN_HOP, keys, twin, keras3)]}
+    write_manifest(reference.directory, manifest)
+    return load_reference(reference.directory)
+
+
+def with_keras3_graph(reference: ReferenceModel, path: Path) -> ReferenceModel:
+    """``reference`` (the twin's) with its ``graph`` conversion made from Keras 3's own export of ``path``
+    (``model.export()``, what a Keras 3 user converts to a graph model), not from the twin's: ``graph-model`` judges the
+    graph a user would ship. An export or conversion that fails is that conversion's failure."""
+    import shutil
+    import tempfile
+
+    from harness.reference.conversions import conversion_failure
+    from harness.reference.formats import export_keras3_savedmodel
+    from harness.reference.user_build import UnsupportedModelError, convert_saved_model
+
+    manifest = json.loads((reference.directory / MANIFEST).read_text())
+    if GRAPH_DIRECTORY not in manifest["conversions"]:
+        return reference
+    shutil.rmtree(reference.directory / GRAPH_DIRECTORY)
+    inputs = [entry["name"] for entry in manifest["inputs"]]
+    try:
+        with tempfile.TemporaryDirectory() as exported:
+            export_keras3_savedmodel(path, Path(exported) / "saved_model")
+            converted = convert_saved_model(Path(exported) / "saved_model", reference.directory)
+            positional = [f"output_{i}" for i in range(len(manifest["outputs"]))]  # a list of outputs, in order
+            outputs = positional if set(converted.output_keys) == set(positional) else [
+                entry["name"] for entry in manifest["outputs"]]
+            manifest["conversions"][GRAPH_DIRECTORY] = converted.entry(inputs, outputs)
+    except (ModelFormatError, UnsupportedModelError) as refused:  # Keras 3 or the converter refused the model
+        del manifest["conversions"][GRAPH_DIRECTORY]
+        manifest["failed_conversions"][GRAPH_DIRECTORY] = {
+            "by": "converter", "message": f"the {GRAPH_DIRECTORY} conversion failed: {refused}"}
+    except Exception as error:  # noqa: BLE001 - whatever breaks, the other checks go on; the row says who broke
+        del manifest["conversions"][GRAPH_DIRECTORY]
+        manifest["failed_conversions"][GRAPH_DIRECTORY] = conversion_failure(GRAPH_DIRECTORY, error)
     write_manifest(reference.directory, manifest)
     return load_reference(reference.directory)
 

@@ -31,6 +31,7 @@ from harness.reference.keras3_twin import (
     keras2_twin,
     load_keras3_model,
     on_the_savedmodel_route,
+    with_keras3_graph,
 )
 from harness.reference.model_formats import MODEL_FORMATS
 from harness.reference.preflight import Problem, preflight
@@ -146,7 +147,7 @@ def _prepare_keras3(model: UserModel, how: ModelOptions, directory: Path, custom
         assert graph is not None
         fallback = graph(model.path, directory, model.name, how.inputs, how.expected, None)
         return _with_graph_conversions(on_the_savedmodel_route(fallback, str(refused)), how), [], []
-    reference = as_keras3_reference(reference, original, twin.rewrites)
+    reference = with_keras3_graph(as_keras3_reference(reference, original, twin.rewrites), model.path)
     copy_model_files(reference.directory / reference.model_json,
                      directory.parent.parent / REPAIRED_DIRECTORY / model.name)
     return reference, [], changes

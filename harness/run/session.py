@@ -38,7 +38,14 @@ from harness.reference.keras_env import library_versions
 from harness.results import CheckResult
 from harness.run.cost import ModelCosts
 from harness.verdict.acceptance import AcceptList
-from harness.verdict.known_issues import CONVERTER_REFUSED, TFJS_THREW, cannot_run, failed_with
+from harness.verdict.known_issues import (
+    CONVERTER_REFUSED,
+    TFJS_THREW,
+    KnownIssue,
+    cannot_run,
+    failed_with,
+    shown_by_graph,
+)
 
 ResultListener = Callable[[CheckResult], None]
 
@@ -235,6 +242,9 @@ class ParitySession:
             result = self._error(check, reference, backend, self._name_files(str(error), reference))
         except Exception as error:  # noqa: BLE001 - one broken check must not end the run
             result = self._error(check, reference, backend, f"{type(error).__name__}: {error}")
+        if result.status == "fail" and "known_issue" not in result.details and (shown := self._shown_by_graph(
+                check, reference)):
+            failed_with(result, *shown)
         gone = result.status == "error" and not self.responsive()
         if gone and self.endpoint is None:  # a browser launched here: launch it again, the run goes on
             self._drop_dead_browsers()
@@ -311,10 +321,19 @@ class ParitySession:
         if known is None and error.thrown_in not in ("tfjs", "user script"):
             where = f" (thrown in the harness' page code, {error.frame})" if error.thrown_in == "harness" else ""
             return self._error(check, reference, backend, message + where)
-        issue, reason = known or (TFJS_THREW, f"tfjs threw in {error.frame or error.thrown_in}")
+        issue, reason = known or self._shown_by_graph(check, reference) or (
+            TFJS_THREW, f"tfjs threw in {error.frame or error.thrown_in}")
         result = CheckResult(model=reference.name, backend=backend, check=check, status="fail", message=message,
                              details={"thrown_in": error.thrown_in, "frame": error.frame} if error.thrown_in else {})
         return failed_with(result, issue, f"tfjs cannot run this here: {reason}")
+
+    @staticmethod
+    def _shown_by_graph(check: str, reference: ReferenceModel) -> tuple[KnownIssue, str] | None:
+        """The known issue the graph model ``check`` runs shows (``known_issues.shown_by_graph``), if it runs one."""
+        conversion = CHECKS[check].conversion if check in CHECKS else None
+        entry = reference.conversions.get(conversion) if conversion else None
+        model_json = reference.directory / (f"{entry['directory']}/model.json" if entry else reference.model_json)
+        return shown_by_graph(model_json) if (entry or not conversion) and model_json.is_file() else None
 
     def _error(self, check: str, reference: ReferenceModel, backend: str, message: str) -> CheckResult:
         return CheckResult(model=reference.name, backend=backend, check=check, status="error", message=message)

@@ -1,7 +1,8 @@
 """Known tfjs problems the harness recognises, each with a stable id a user can accept.
 
-A check that tfjs cannot run (a missing or limited kernel, recognised in its error message) or whose
-every failure matches a known bug's signature is a ``fail`` naming the known issue: its id, what it
+A check that tfjs cannot run (a missing or limited kernel, recognised in its error message), whose
+every failure matches a known bug's signature, or that failed running a graph whose nodes show one, is a ``fail``
+naming the known issue: its id, what it
 does, where it is tracked and the workaround. A user who has decided to live with it accepts the id
 (``verdict.acceptance``), and the row becomes ``xfail`` with their reason. When upstream fixes it,
 the signature stops matching and the check simply passes (and the acceptance is reported stale).
@@ -9,9 +10,11 @@ the signature stops matching and the check simply passes (and the acceptance is 
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 @dataclass(frozen=True)
@@ -122,6 +125,18 @@ TFJS_RMSPROP_CENTERED_EPSILON = KnownIssue(
                "Keras' RMSprop(centered=False)",
 )
 
+TFJS_GRAPH_TRAINING_BATCH_NORM = KnownIssue(
+    id="tfjs-graph-training-batch-norm",
+    summary="tfjs' graph executor runs every FusedBatchNorm node as an inference batch norm with the node's mean and "
+            "variance inputs, ignoring is_training and data_format. A node in training mode (tf_keras' "
+            "LayerNormalization exports one, normalising by the statistics it computes, with empty mean and variance "
+            "inputs in NCHW) comes out NaN, or tfjs throws reading the empty mean (webgl)",
+    upstream="https://github.com/tensorflow/tfjs/issues/6864; tfjs-converter's operations/executors/"
+             "normalization_executor.ts passes neither attribute to tf.batchNorm",
+    workaround="ship the layers model (tf.loadLayersModel), which computes LayerNormalization itself; or save the "
+               "model from Keras 3, whose LayerNormalization exports without a FusedBatchNorm node",
+)
+
 # What tfjs cannot run, recognised in its error message: the check is a ``fail`` naming the issue.
 CANNOT_RUN = (
     KnownIssue(
@@ -197,8 +212,8 @@ CONVERTER_REFUSED = KnownIssue(
 )
 KNOWN_ISSUES: dict[str, KnownIssue] = {issue.id: issue for issue in (
     TFJS_MULTI_OUTPUT_EVALUATION, FROZEN_BATCH_NORMALIZATION, TFJS_MOMENTUM_OPTIMIZER_DISPOSE,
-    QUANTIZATION_CHANGES_LABELS, TFJS_ADADELTA_UPDATE_ORDER, TFJS_RMSPROP_CENTERED_EPSILON, *CANNOT_RUN, TFJS_THREW,
-    CONVERTER_REFUSED)}
+    QUANTIZATION_CHANGES_LABELS, TFJS_ADADELTA_UPDATE_ORDER, TFJS_RMSPROP_CENTERED_EPSILON,
+    TFJS_GRAPH_TRAINING_BATCH_NORM, *CANNOT_RUN, TFJS_THREW, CONVERTER_REFUSED)}
 
 
 def _close(a: float | None, b: float | None) -> bool:
@@ -225,3 +240,20 @@ def cannot_run(message: str) -> tuple[KnownIssue, str] | None:
         if found:
             return issue, issue.reason.format(*[found.group(0), *found.groups()])
     return None
+
+
+def shown_by_graph(model_json: Path) -> tuple[KnownIssue, str] | None:
+    """The known issue a graph model's nodes show (a failed check that ran it is explained by it), and what it means
+    there; None for a layers model or a graph that shows none."""
+    topology = json.loads(model_json.read_text()).get("modelTopology") or {}
+    if not isinstance(topology, dict) or "node" not in topology:
+        return None
+    nodes = [*topology["node"], *(node for function in (topology.get("library") or {}).get("function", [])
+                                   for node in function.get("nodeDef", []))]
+    training = [node["name"] for node in nodes if str(node.get("op", "")).startswith("FusedBatchNorm")
+                and (node.get("attr") or {}).get("is_training", {}).get("b")]
+    if not training:
+        return None
+    shown = ", ".join(training[:3]) + (f" and {len(training) - 3} more" if len(training) > 3 else "")
+    return TFJS_GRAPH_TRAINING_BATCH_NORM, (f"the graph has {len(training)} FusedBatchNorm node(s) in training mode "
+                                            f"({shown}), which tfjs computes as inference batch norms")
