@@ -149,6 +149,13 @@ def test_a_training_that_itself_differs_is_not_taken_for_an_inference_problem(mo
     explanation = rows["cpu"]["details"]["explanation"]
     assert explanation["kind"] == "training" and "its history (loss" in explanation["cause"], explanation["cause"]
     assert "repro" not in explanation
+    # Named down to the kernel: the first training step's planted _FusedMatMul, wrong alone on fresh tensors too
+    # (the kernel's arithmetic, not the state the run left on the backend).
+    assert explanation["op"]["kernel"] == "_FusedMatMul" and explanation["op"]["batch"] == 0, explanation["cause"]
+    assert explanation["op"]["against"] == "TensorFlow" and explanation["op"]["fresh_ok"] is False
+    assert "tfjs' _FusedMatMul kernel (batch 0, inputs" in explanation["cause"]
+    assert "state the training run left" not in explanation["cause"]
+    assert explanation["kernels"]["batches"] == 3 and explanation["kernels"]["compared"] > 10
 
 
 @pytest.mark.browser

@@ -93,6 +93,16 @@ def test_keras3_models_get_every_default_check_on_the_layers_route(keras3_files,
     # twin's LayerNormalization would export a training-mode FusedBatchNorm tfjs cannot run (its known issue).
     assert {key: rows[key]["status"] for key in rows if key[1] == "graph-model" and key[0] != "rnn"} == {
         (name, "graph-model", backend): "pass" for name in ("mlp", "cnn", "two_heads") for backend in BACKENDS}
+    # Each training difference explained down to its kernels: the webgl drift to the second batch's packed
+    # _FusedMatMul, right alone on fresh tensors (the run's texture state); the cnn's cpu moving variance to no
+    # kernel (its Cast of bool, its Conv2DBackpropFilter that wasm lacks and its MaxPoolGrad, whose ties TensorFlow's
+    # twin breaks as tfjs' cpu does, all judged).
+    drift = rows[("two_heads", "fit", "webgl")]["details"]["explanation"]
+    assert drift["op"]["kernel"] == "_FusedMatMul" and drift["op"]["batch"] == 1, drift["cause"]
+    assert drift["op"]["fresh_ok"] is True and "state the training run left its inputs in" in drift["cause"]
+    variance = rows[("cnn", "fit", "cpu")]["details"]["explanation"]
+    assert "op" not in variance and variance["kernels"]["compared"] > 100, variance["cause"]
+    assert "is not one kernel's there" in variance["cause"]
     graph = json.loads((tmp_path / "models" / "mlp" / "graph" / "model.json").read_text())
     assert not [node for node in graph["modelTopology"]["node"] if node["op"].startswith("FusedBatchNorm")]
 

@@ -421,3 +421,98 @@ def test_a_webdriver_endpoint_off_this_machine_needs_serve_on(tmp_path, capsys):
     assert status == cli.EXIT_USAGE
     assert "WebDriver endpoint grid.example:4444: its browser cannot reach the page on this machine's 127.0.0.1" in \
         capsys.readouterr().err
+
+
+class SessionBreakingProxy:
+    """A WebKitWebDriver on this machine behind a proxy that breaks off the first ``breaks`` requests to start a
+    session (the connection closed unanswered, as a grid node restarting under load does) and forwards everything
+    else. ``url``: the proxy as a WebDriver endpoint; ``starts``: how many session starts it saw."""
+
+    def __init__(self, breaks: int) -> None:
+        import socket
+
+        self.breaks, self.starts = breaks, 0
+        ports = []
+        for _ in range(2):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                ports.append(probe.getsockname()[1])
+        self.driver_port, self.port = ports
+        self.url = f"webdriver+http://127.0.0.1:{self.port}"
+        self.driver = subprocess.Popen(["WebKitWebDriver", f"--port={self.driver_port}"], stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, start_new_session=True,
+                                       env={**os.environ, "DISPLAY": display()})
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.ready = self.pool.submit(self._serve)
+
+    def _serve(self) -> None:
+        import asyncio
+
+        from aiohttp import ClientSession, web
+
+        async def forward(request: web.Request) -> web.StreamResponse:
+            if request.method == "POST" and request.path.rstrip("/") == "/session":
+                self.starts += 1
+                if self.starts <= self.breaks:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return web.Response()
+            async with ClientSession() as client, client.request(
+                    request.method, f"http://127.0.0.1:{self.driver_port}{request.path_qs}",
+                    data=await request.read(), headers={"Content-Type": "application/json"}) as answer:
+                return web.Response(status=answer.status, body=await answer.read(),
+                                    content_type=answer.content_type)
+
+        async def main() -> None:
+            app = web.Application()
+            app.router.add_route("*", "/{path:.*}", forward)
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", self.port).start()
+            self.loop, self.stopped = asyncio.get_running_loop(), asyncio.Event()
+            await self.stopped.wait()
+            await runner.cleanup()
+
+        asyncio.run(main())
+
+    def endpoint_file(self, tmp_path: Path) -> Path:
+        path = tmp_path / "endpoints.json"
+        path.write_text(json.dumps([{"url": self.url, "name": "grid", "capabilities": {
+            "browserName": "MiniBrowser",
+            "webkitgtk:browserOptions": {"binary": str(resolve_browser(WEBKIT)[0]), "args": ["--automation"]}}}]))
+        deadline = time.monotonic() + 60
+        while not hasattr(self, "loop"):
+            assert time.monotonic() < deadline and not self.ready.done(), "the proxy did not start"
+            time.sleep(0.1)
+        return path
+
+    def stop(self) -> None:
+        if hasattr(self, "loop"):
+            self.loop.call_soon_threadsafe(self.stopped.set)
+        self.pool.shutdown(wait=True)
+        os.killpg(self.driver.pid, signal.SIGKILL)
+        self.driver.wait(timeout=30)
+
+
+@pytest.mark.parametrize("breaks", [1, 2])
+def test_a_session_start_that_breaks_off_while_the_server_answers_is_tried_once_more(breaks, tmp_path, capsys):
+    """CI once saw a WebDriver session's start hang while its server kept answering: a page to make again, not a lost
+    endpoint. Broken off once, the second start runs the check; broken off on both tries (here the run's first page),
+    the run cannot start and says so, naming the endpoint and both tries."""
+    proxy = SessionBreakingProxy(breaks)
+    try:
+        small_keras_model(4).save(tmp_path / "model.h5")
+        status = run_cli(["check", str(tmp_path / "model.h5"), "--backends", "webkit:cpu", "--checks", "predict",
+                          "--out", str(tmp_path / "out"), "--browser-endpoint", str(proxy.endpoint_file(tmp_path)),
+                          "-q"])
+    finally:
+        proxy.stop()
+    output = capsys.readouterr()
+    assert proxy.starts == 2
+    if breaks == 1:
+        rows = json.loads((tmp_path / "out" / "parity.json").read_text())["results"]
+        assert status == cli.EXIT_PASS and [r["status"] for r in rows if r["check"] == "predict"] == ["pass"], rows
+    else:
+        assert status == cli.EXIT_USAGE, output.out + output.err
+        assert "browser endpoint grid: starting a browser session broke off" in output.err
+        assert "the server still answers (on two tries)" in output.err, output.err

@@ -10,27 +10,42 @@
       (value instanceof tf.Tensor || typeof value === 'function' ? undefined : value)));
   }
 
-  /** `work()`'s value and every kernel tfjs ran for it (top level: a kernel's own helpers are not kernels). */
-  function recordingKernels(work) {
+  /**
+   * Records every kernel tfjs runs (top level: a kernel's own helpers are not kernels) while `recorder.on`,
+   * until the inputs and outputs kept pass `maxBytes` (then `truncated`); `stop()` removes it.
+   */
+  function kernelRecorder(maxBytes = Infinity) {
     const engine = tf.engine();
     const original = engine.runKernel;
-    const kernels = [];
+    const recorder = { on: false, kernels: [], bytes: 0, truncated: false, stop() { engine.runKernel = original; } };
     engine.runKernel = function (name, inputs, attrs) {
       const out = original.call(this, name, inputs, attrs);
-      const outs = Array.isArray(out) ? out : [out];
-      kernels.push({
-        name,
-        attrs: plainAttrs(attrs),
-        inputs: Object.entries(inputs || {}).filter(([, t]) => t instanceof tf.Tensor)
-          .map(([key, t]) => ({ key, tensor: parity.tensors.encodeSync(t) })),
-        outputs: outs.map(parity.tensors.encodeSync),
-      });
+      if (recorder.on && !recorder.truncated) {
+        const outs = Array.isArray(out) ? out : [out];
+        const kernel = {
+          name,
+          attrs: plainAttrs(attrs),
+          inputs: Object.entries(inputs || {}).filter(([, t]) => t instanceof tf.Tensor)
+            .map(([key, t]) => ({ key, tensor: parity.tensors.encodeSync(t) })),
+          outputs: outs.map(parity.tensors.encodeSync),
+        };
+        recorder.bytes += [...kernel.inputs.map(i => i.tensor), ...kernel.outputs].reduce((n, t) => n + t.b64.length, 0);
+        if (recorder.bytes > maxBytes) recorder.truncated = true;
+        else recorder.kernels.push(kernel);
+      }
       return out;
     };
+    return recorder;
+  }
+
+  /** `work()`'s value and every kernel tfjs ran for it. */
+  function recordingKernels(work) {
+    const recorder = kernelRecorder();
+    recorder.on = true;
     try {
-      return { value: work(), kernels };
+      return { value: work(), kernels: recorder.kernels };
     } finally {
-      engine.runKernel = original;
+      recorder.stop();
     }
   }
 
@@ -58,5 +73,5 @@
     return encoded;
   }
 
-  parity.isolation = { layerAlone, kernelAlone };
+  parity.isolation = { layerAlone, kernelAlone, kernelRecorder };
 })(self.parity = self.parity || {});

@@ -29,18 +29,25 @@
     return tf.tensor(values, encoded.shape, encoded.dtype);
   }
 
+  /**
+   * `tensor`'s values as transported: the bytes of its dtype's typed array. A backend may hand back another array
+   * type than the dtype's (tfjs-backend-cpu's Cast from bool to float32 keeps the bool's Uint8Array).
+   */
+  function encoded(tensor, values) {
+    const ArrayType = ARRAY_TYPES[tensor.dtype];
+    const typed = ArrayType && !(values instanceof ArrayType) ? ArrayType.from(values) : values;
+    const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+    return { shape: tensor.shape, dtype: tensor.dtype, b64: bytesToBase64(bytes) };
+  }
+
   /** Encode a tf.Tensor (awaiting its data) for transport back to Python. */
   async function encode(tensor) {
-    const values = await tensor.data();
-    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    return { shape: tensor.shape, dtype: tensor.dtype, b64: bytesToBase64(bytes) };
+    return encoded(tensor, await tensor.data());
   }
 
   /** Encode a tf.Tensor at once (dataSync): for tensors that will not outlive the current call. */
   function encodeSync(tensor) {
-    const values = tensor.dataSync();
-    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-    return { shape: tensor.shape, dtype: tensor.dtype, b64: bytesToBase64(bytes) };
+    return encoded(tensor, tensor.dataSync());
   }
 
   parity.tensors = { decode, encode, encodeSync };

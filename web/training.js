@@ -136,19 +136,46 @@
     }
   }
 
+  /**
+   * With `job.recordKernels` ({batches, maxBytes}, on the page only): a callback recording every kernel of the
+   * first epoch's first `batches` batches (each kernel tagged with its batch), and the recorder.
+   */
+  function kernelRecording(job) {
+    if (!job.recordKernels) return { extra: [], recorder: null };
+    const { batches, maxBytes } = job.recordKernels;
+    const recorder = parity.isolation.kernelRecorder(maxBytes);
+    let epoch = 0, batch = 0, from = 0;
+    const callback = new tf.CustomCallback({
+      onEpochBegin: async e => { epoch = e; },
+      onBatchBegin: async b => { batch = b; from = recorder.kernels.length; recorder.on = epoch === 0 && b < batches; },
+      onBatchEnd: async () => {
+        recorder.on = false;
+        for (const kernel of recorder.kernels.slice(from)) kernel.batch = batch;
+      },
+    });
+    return { extra: [callback], recorder };
+  }
+
   /** `model.fit` or `model.fitDataset`, then the final weights and (if asked) `predictor`'s predictions. */
   async function train(model, xs, ys, job, onEpoch, predictor = model) {
     const stopper = job.earlyStopping ? tf.callbacks.earlyStopping({ ...job.earlyStopping, mode: 'min' }) : null;
-    const list = callbacks(onEpoch, stopper ? [stopper] : []);
-    const history = job.mode === 'fitDataset'
-      ? await model.fitDataset(zippedDataset(model, xs, ys, job.batchSize), { epochs: job.epochs, callbacks: list })
-      : await model.fit(single(xs), single(ys), {
-        epochs: job.epochs, batchSize: job.batchSize, shuffle: job.shuffle === true,
-        validationSplit: job.validationSplit || 0, callbacks: list,
-      });
+    const { extra, recorder } = kernelRecording(job);
+    const list = callbacks(onEpoch, [...(stopper ? [stopper] : []), ...extra]);
+    let history;
+    try {
+      history = job.mode === 'fitDataset'
+        ? await model.fitDataset(zippedDataset(model, xs, ys, job.batchSize), { epochs: job.epochs, callbacks: list })
+        : await model.fit(single(xs), single(ys), {
+          epochs: job.epochs, batchSize: job.batchSize, shuffle: job.shuffle === true,
+          validationSplit: job.validationSplit || 0, callbacks: list,
+        });
+    } finally {
+      if (recorder) recorder.stop();
+    }
     const result = { history: history.history, stoppedEpoch: stopper ? stopper.stoppedEpoch : null,
                      weights: await finalWeights(model), outputs: null,
-                     artifacts: job.saveArtifacts ? await parity.artifacts.toArtifacts(model) : null };
+                     artifacts: job.saveArtifacts ? await parity.artifacts.toArtifacts(model) : null,
+                     ...(recorder ? { kernels: recorder.kernels, kernelsTruncated: recorder.truncated } : {}) };
     if (job.predict) {
       const inputs = decodeAll(job.predict);
       const outputs = [].concat(predictor.predict(single(inputs)));

@@ -82,7 +82,8 @@ class CheckTimeoutError(BrowserError):
 
 
 class PageLoadTimeoutError(CheckTimeoutError):
-    """A new page did not load (navigate, fetch and start its scripts) within its timeout."""
+    """A new page did not load (its browser session start, navigate, fetch and start its scripts) within its timeout,
+    or its WebDriver session's start broke off while the server still answers: either way, worth one more try."""
 
 
 class Downloads(Protocol):

@@ -153,6 +153,9 @@ class WebDriverBrowser:
         except WebDriverException as error:
             raise BrowserError(f"{self._where()}: could not start a browser session: {error.msg}") from error
         except (HTTPError, OSError) as error:
+            if self.responsive():  # the server answers: this session's start broke or hung, not the server
+                raise PageLoadTimeoutError(f"{self._where()}: starting a browser session broke off "
+                                           f"({type(error).__name__}: {error}); the server still answers") from error
             raise PageCrashedError(f"{self._where()}: the WebDriver server stopped answering while starting a "
                                    f"session ({type(error).__name__})") from error
         self._browser = driver.capabilities.get("browserName") or self._browser

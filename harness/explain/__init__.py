@@ -28,8 +28,9 @@ from harness.explain.graph_nodes import fixed_batches, read_nodes, tensorflow_va
 from harness.verdict.compare import Comparison, compare_within, worst_ratio
 from harness.checks import CHECKS, CheckContext
 from harness.checks.diagnosis import DIAGNOSIS_ROWS, first_failing_layer, layer_tolerance
+from harness.checks.training import encoded_job, training_job
 from harness.explain.isolation import AloneResult, keras_layer_inputs, run_alone
-from harness.explain.ops import first_op_out, judge_kernels
+from harness.explain.ops import KernelRunner, first_op_out, judge_kernel, judge_kernels
 from harness.explain.repro import (
     ReproModel,
     graph_repro,
@@ -45,6 +46,12 @@ from harness.reference.artifacts import load_keras_model
 from harness.reference.directory import ReferenceModel
 from harness.results import CheckResult
 from harness.verdict.tolerances import Tolerance, model_predict_tolerance
+
+# How much of a failed training run the explanation records kernel by kernel: the first epoch's first batches, and
+# the most base64 bytes of their kernels' inputs and outputs the page keeps (a differing kernel shows in the first
+# steps: each step's kernels are judged on their own inputs, so a later step adds only what changed).
+TRAINING_KERNEL_BATCHES = 3
+TRAINING_KERNEL_BYTES = 64 * 2**20
 
 # Numeric checks explained: predict, the conversions (a quantized or sharded model's layers against Keras running the
 # same files: the dequantized weights), the graph model (node by node), and the training checks whose Keras run
@@ -93,7 +100,8 @@ def explain(session: Any, row: CheckResult, reference: ReferenceModel, backends:
         row.check, reference, backend, quiet=True).status)
     explanation["workaround"] = {**found, "line": workaround_line(found)}
     row.details["explanation"] = explanation
-    repro_line = "none (no layer to isolate)"
+    repro_line = ("none (a difference in training, not in one layer's inference)" if explanation["kind"] == "training"
+                  else "none (no layer to isolate)")
     if out is not None and cause.repro is not None:
         try:
             explanation["repro"] = _repro(session, row, reference, cause, out, found["passes"])
@@ -177,13 +185,11 @@ def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
                          f"Keras' inputs); the error grows with depth, to {worst['ratio'] or 0:.3g}x the tolerance at "
                          f"{worst['layer']}"}, layers_repro(files, reference, None, None, None), tolerance)
     in_order = list(dict.fromkeys([*backends, row.backend]))
-    reference_backend = "wasm" if row.backend.split(":")[-1].startswith("cpu") else "cpu"
-    verdicts = judge_kernels(own.kernels, row.backend, reference_backend, lambda name, inputs, attrs: session.page(
-        reference_backend).call(PageOperation.KERNEL_ALONE, name, inputs, attrs))
+    verdicts = judge_kernels(own.kernels, row.backend, *_kernel_reference(session, row.backend))
     op = first_op_out(verdicts)
     kernel = None if op is None else own.kernels[op.position]
-    op_text = (f"; inside it, tfjs' {op.kernel} kernel differs from {op.against} on the same inputs by "
-               f"{op.comparison.max_abs_err:.3g}" if op is not None else
+    op_text = (f"; inside it, tfjs' {op.kernel} kernel differs from {op.against} on the same inputs "
+               f"{_by(op.comparison)}" if op is not None else
                "; each of its kernels alone is within tolerance of TensorFlow (the layer composes them differently)")
     return _Cause({**entry, "kind": "kernel", "ops": [v.summary() for v in verdicts],
                    "op": None if op is None else op.summary(),
@@ -193,14 +199,28 @@ def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
                   tolerance if given.rounding is None else layer_tolerance(tolerance, row.backend, given.rounding))
 
 
+def _kernel_reference(session: Any, backend: str) -> tuple[str, KernelRunner]:
+    """The backend a recorded kernel without a TensorFlow twin is rerun on (cpu, or wasm when cpu is the one failing),
+    and the runner that reruns it there."""
+    reference_backend = "wasm" if backend.split(":")[-1].startswith("cpu") else "cpu"
+    return reference_backend, lambda name, inputs, attrs: session.page(reference_backend).call(
+        PageOperation.KERNEL_ALONE, name, inputs, attrs)
+
+
 def _training_cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
                     out: Path | None) -> _Cause:
-    """A training check's cause: training itself differs (history, weights), or only the predictions after training,
+    """A training check's cause: training itself differs (history, weights), then named down to the first kernel of
+    the first training steps that computes differently on its own inputs; or only the predictions after training,
     which are then explained on Keras' trained model as a failed predict is."""
     if not only_predictions_differ(row.details):
-        differs = training_differs(row.details)
-        return _Cause({"kind": "training",
-                       "cause": f"training itself differs from Keras': {differs}; not the trained model's inference"})
+        differs = f"training itself differs from Keras': {training_differs(row.details)}"
+        try:
+            found = _training_kernel(session, row, reference)
+        except (CheckTimeoutError, PageCrashedError):
+            raise
+        except BrowserError as error:  # the difference stands; say why its kernels could not be recorded
+            return _Cause({"kind": "training", "cause": f"{differs}; its kernels could not be recorded: {error}"})
+        return _Cause({"kind": "training", **found, "cause": f"{differs}; {found['cause']}"})
     if out is None:
         return _Cause({"kind": "unexplained", "cause": "the predictions after training differ (no report directory "
                                                        "to build the trained model in)"})
@@ -212,6 +232,42 @@ def _training_cause(session: Any, row: CheckResult, reference: ReferenceModel, b
     cause.entry["cause"] = (f"training matches Keras' (history and final weights), but the trained model predicts "
                             f"differently; on Keras' trained weights, {cause.entry['cause']}")
     return cause
+
+
+def _training_kernel(session: Any, row: CheckResult, reference: ReferenceModel) -> dict[str, Any]:
+    """The first kernel of the first epoch's first ``TRAINING_KERNEL_BATCHES`` training steps (``fit`` on
+    ``row.backend``'s page, recorded kernel by kernel) that differs from its reference on its own inputs: the
+    explanation's ``op`` and ``kernels`` entries and the cause's words."""
+    job = {**training_job(reference.training(), session.model_url(reference), "fit"), "epochs": 1,
+           "recordKernels": {"batches": TRAINING_KERNEL_BATCHES, "maxBytes": TRAINING_KERNEL_BYTES}}
+    ran = session.page(row.backend).call(PageOperation.TRAIN, encoded_job(job))
+    kernels = ran["kernels"]
+    reference_backend, rerun = _kernel_reference(session, row.backend)
+    verdicts = judge_kernels(kernels, row.backend, reference_backend, rerun)
+    op = first_op_out(verdicts)
+    batches = len({kernel["batch"] for kernel in kernels})
+    recorded = {"batches": batches, "recorded": len(kernels), "compared": len(verdicts),
+                "truncated": ran["kernelsTruncated"]}
+    steps = (f"{batches} training step(s) recorded kernel by kernel on {row.backend}"
+             f"{' (cut short at the recording limit)' if ran['kernelsTruncated'] else ''}")
+    if not verdicts:
+        return {"kernels": recorded, "cause": f"over the first {steps}, no kernel could be judged against a reference"}
+    if op is None:
+        return {"kernels": recorded, "cause": f"over the first {steps}, every kernel ({len(verdicts)} compared) is "
+                                              "within tolerance of its reference on its own inputs: the difference "
+                                              "is not one kernel's there"}
+    kernel = kernels[op.position]
+    shapes = " x ".join(str(shape) for shape in op.shapes)
+    fresh = judge_kernel(op.position, {**kernel, "outputs": session.page(row.backend).call(
+        PageOperation.KERNEL_ALONE, kernel["name"], kernel["inputs"], kernel["attrs"])}, row.backend,
+        reference_backend, rerun)
+    state = ("; alone on the same values in fresh tensors it is within tolerance there: what differs is the state "
+             f"the training run left its inputs in on {row.backend}, not the kernel's arithmetic"
+             if fresh is not None and fresh.comparison.ok else "")
+    return {"kernels": recorded, "op": {**op.summary(), "batch": kernel["batch"],
+                                        "fresh_ok": None if fresh is None else fresh.comparison.ok},
+            "cause": f"over the first {steps}, tfjs' {op.kernel} kernel (batch {kernel['batch']}, inputs {shapes}) "
+                     f"differs from {op.against} on the same inputs {_by(op.comparison)}{state}"}
 
 
 def _graph_cause(session: Any, row: CheckResult, reference: ReferenceModel, backends: tuple[str, ...],
@@ -291,12 +347,15 @@ def _alone_outcome(alone: dict[str, Comparison], own: str) -> str:
     agrees = [b for b, c in alone.items() if c.ok]
     parts = []
     if differs:
-        sized = alone[own] if own in differs else alone[differs[0]]
-        finite = sized.max_abs_err is not None and np.isfinite(sized.max_abs_err)
-        size = f"differs by {sized.max_abs_err:.3g}" if finite else f"differs ({sized.problem})"
-        parts.append(f"{size} on {_listed(differs)}")
+        parts.append(f"differs {_by(alone[own] if own in differs else alone[differs[0]])} on {_listed(differs)}")
     parts += [f"throws on {backend} ({message})" for backend, message in threw.items()]
     return "; ".join(parts) + (f", and not on {_listed(agrees)}" if agrees else "")
+
+
+def _by(comparison: Comparison) -> str:
+    """``"by 0.00175"``, or ``"(actual has non-finite values ...)"`` where the difference has no finite size."""
+    finite = comparison.max_abs_err is not None and np.isfinite(comparison.max_abs_err)
+    return f"by {comparison.max_abs_err:.3g}" if finite else f"({comparison.problem})"
 
 
 def _listed(names: list[str]) -> str:

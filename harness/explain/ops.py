@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.browser.page import BrowserError, CheckTimeoutError, PageCrashedError
 from harness.browser.tensors import decode_tensor
 from harness.explain.tf_kernels import twin_outputs
 from harness.reference.rounding import rounding_by_channel
@@ -46,25 +47,35 @@ class OpVerdict:
 def judge_kernels(kernels: list[dict[str, Any]], backend: str, reference_backend: str,
                   rerun: KernelRunner) -> list[OpVerdict]:
     """Every float kernel of ``kernels`` (as the page recorded them on ``backend``) against its reference."""
-    verdicts = []
-    for position, kernel in enumerate(kernels):
-        actual = [decode_tensor(o) for o in kernel["outputs"]]
-        if not actual or actual[0].dtype.kind != "f":
-            continue
-        inputs = {entry["key"]: decode_tensor(entry["tensor"]) for entry in kernel["inputs"]}
-        twin = _twin(kernel["name"], inputs, kernel["attrs"])
-        if twin is not None:
-            expected, rounding = twin
-            tolerance = (inner_output_tolerance(backend, rounding) if rounding is not None
-                         else predict_tolerance(backend))
-            against = "TensorFlow"
-        else:
+    judged = (judge_kernel(position, kernel, backend, reference_backend, rerun)
+              for position, kernel in enumerate(kernels))
+    return [verdict for verdict in judged if verdict is not None]
+
+
+def judge_kernel(position: int, kernel: dict[str, Any], backend: str, reference_backend: str,
+                 rerun: KernelRunner) -> OpVerdict | None:
+    """Recorded ``kernel`` (the ``position``-th) against its reference: TensorFlow's twin, or the kernel rerun on
+    ``reference_backend``; None for a kernel whose first output is not float, or that neither can run."""
+    actual = [decode_tensor(o) for o in kernel["outputs"]]
+    if not actual or actual[0].dtype.kind != "f":
+        return None
+    inputs = {entry["key"]: decode_tensor(entry["tensor"]) for entry in kernel["inputs"]}
+    twin = _twin(kernel["name"], inputs, kernel["attrs"])
+    if twin is not None:
+        expected, rounding = twin
+        tolerance = (inner_output_tolerance(backend, rounding) if rounding is not None
+                     else predict_tolerance(backend))
+        against = "TensorFlow"
+    else:
+        try:
             expected = decode_tensor(rerun(kernel["name"], kernel["inputs"], kernel["attrs"])[0])
-            tolerance, against = predict_tolerance(backend), f"tfjs' {reference_backend} kernel"
-        comparison = compare_within(actual[0], expected.astype(actual[0].dtype, copy=False), tolerance)
-        verdicts.append(OpVerdict(position, kernel["name"], against, comparison,
-                                  [list(v.shape) for v in inputs.values()]))
-    return verdicts
+        except (CheckTimeoutError, PageCrashedError):
+            raise
+        except BrowserError:  # the reference backend cannot run it either (no such kernel there): not judged
+            return None
+        tolerance, against = predict_tolerance(backend), f"tfjs' {reference_backend} kernel"
+    comparison = compare_within(actual[0], expected.astype(actual[0].dtype, copy=False), tolerance)
+    return OpVerdict(position, kernel["name"], against, comparison, [list(v.shape) for v in inputs.values()])
 
 
 def _twin(name: str, inputs: dict[str, np.ndarray], attrs: dict[str, Any]) -> tuple[np.ndarray,

@@ -125,6 +125,13 @@ TWINS: dict[str, Twin] = {
     "Conv2DBackpropInput": lambda tf, inputs, attrs: tf.nn.conv2d_transpose(
         tf.constant(inputs["dy"]), tf.constant(inputs["filter"]), [int(d) for d in attrs["inputShape"]],
         [1, *_pair(attrs.get("strides", 1)), 1], str(attrs.get("pad", "valid")).upper()),
+    "Conv2DBackpropFilter": lambda tf, inputs, attrs: tf.compat.v1.nn.conv2d_backprop_filter(
+        tf.constant(inputs["x"]), [int(d) for d in attrs["filterShape"]], tf.constant(inputs["dy"]),
+        [1, *_pair(attrs.get("strides", 1)), 1], str(attrs["pad"]).upper()),
+    "MaxPoolGrad": lambda tf, inputs, attrs: tf.raw_ops.MaxPoolGrad(
+        orig_input=tf.constant(inputs["input"]), orig_output=tf.constant(inputs["output"]),
+        grad=tf.constant(inputs["dy"]), ksize=[1, *_pair(attrs["filterSize"]), 1],
+        strides=[1, *_pair(attrs["strides"]), 1], padding=str(attrs["pad"]).upper()),
     "Reshape": lambda tf, inputs, attrs: tf.reshape(tf.constant(inputs["x"]), attrs["shape"]),
     "Transpose": lambda tf, inputs, attrs: tf.transpose(tf.constant(inputs["x"]), attrs["perm"]),
     "Concat": lambda tf, inputs, attrs: tf.concat([tf.constant(inputs[k]) for k in sorted(inputs, key=int)],
