@@ -48,10 +48,13 @@ def interrupted_run(out, signal_number, *extra):
     process.send_signal(signal_number)
     try:
         _, stderr = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:  # where it hangs: faulthandler prints every thread's stack on SIGABRT
-        process.send_signal(signal.SIGABRT)
+    except subprocess.TimeoutExpired:  # where it hangs: faulthandler prints every thread's stack on SIGABRT, to
+        process.send_signal(signal.SIGABRT)  # descriptor 2, which the run points at OUT/tensorflow.log
         _, stderr = process.communicate(timeout=30)
-        pytest.fail(f"the run did not stop within 60 s of the signal; its threads then:\n{stderr[-8000:]}")
+        log = out / "tensorflow.log"
+        threads = log.read_text(errors="replace")[-8000:] if log.exists() else "(no tensorflow.log)"
+        pytest.fail(f"the run did not stop within 60 s of the signal; its output:\n{stderr[-4000:]}\n"
+                    f"its threads then ({log}):\n{threads}")
     stopped_after = time.monotonic() - sent
     time.sleep(0.5)
     slot_directories = sorted(path.name for path in temp.glob("tfjs-parity-saved-*"))
