@@ -331,9 +331,10 @@ class ParitySession:
     def _shown_by_graph(check: str, reference: ReferenceModel) -> tuple[KnownIssue, str] | None:
         """The known issue the graph model ``check`` runs shows (``known_issues.shown_by_graph``), if it runs one."""
         conversion = CHECKS[check].conversion if check in CHECKS else None
-        entry = reference.conversions.get(conversion) if conversion else None
-        model_json = reference.directory / (f"{entry['directory']}/model.json" if entry else reference.model_json)
-        return shown_by_graph(model_json) if (entry or not conversion) and model_json.is_file() else None
+        if conversion is None:
+            return shown_by_graph(reference.directory / reference.model_json)
+        entry = reference.conversions.get(conversion)
+        return shown_by_graph(reference.directory / entry["directory"] / "model.json") if entry else None
 
     def _error(self, check: str, reference: ReferenceModel, backend: str, message: str) -> CheckResult:
         return CheckResult(model=reference.name, backend=backend, check=check, status="error", message=message)

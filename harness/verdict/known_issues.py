@@ -1,11 +1,11 @@
 """Known tfjs problems the harness recognises, each with a stable id a user can accept.
 
 A check that tfjs cannot run (a missing or limited kernel, recognised in its error message), whose
-every failure matches a known bug's signature, or that failed running a graph whose nodes show one, is a ``fail``
-naming the known issue: its id, what it
-does, where it is tracked and the workaround. A user who has decided to live with it accepts the id
-(``verdict.acceptance``), and the row becomes ``xfail`` with their reason. When upstream fixes it,
-the signature stops matching and the check simply passes (and the acceptance is reported stale).
+every failure matches a known bug's signature, or that failed running a graph whose nodes show one,
+is a ``fail`` naming the known issue: its id, what it does, where it is tracked and the workaround.
+A user who has decided to live with it accepts the id (``verdict.acceptance``), and the row becomes
+``xfail`` with their reason. When upstream fixes it, the signature stops matching and the check
+simply passes (and the acceptance is reported stale).
 """
 
 from __future__ import annotations
@@ -245,7 +245,10 @@ def cannot_run(message: str) -> tuple[KnownIssue, str] | None:
 def shown_by_graph(model_json: Path) -> tuple[KnownIssue, str] | None:
     """The known issue a graph model's nodes show (a failed check that ran it is explained by it), and what it means
     there; None for a layers model or a graph that shows none."""
-    topology = json.loads(model_json.read_text()).get("modelTopology") or {}
+    try:
+        topology = json.loads(model_json.read_text()).get("modelTopology") or {}
+    except (OSError, ValueError, AttributeError):  # unreadable: the failure the row already holds says why
+        return None
     if not isinstance(topology, dict) or "node" not in topology:
         return None
     nodes = [*topology["node"], *(node for function in (topology.get("library") or {}).get("function", [])
