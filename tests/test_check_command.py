@@ -284,7 +284,7 @@ def test_preflight_names_the_layer_and_what_tfjs_lacks(models, tmp_path, capsys,
 
 def test_preflight_names_a_graph_op_tfjs_lacks(models, tmp_path, capsys):
     status, output, report = check(capsys, tmp_path, models / "svd_savedmodel", "--backends", "cpu")
-    assert status == cli.EXIT_FAIL
+    assert status == cli.EXIT_FAIL, output
     assert "graph op Svd: tfjs has no kernel for this TensorFlow op" in output
     assert set(rows(report)) == {("preflight", "cpu")}
 
