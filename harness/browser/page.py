@@ -13,7 +13,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from harness.browser.backends import assert_in_effect, backend_variant, split_backend_id
 from harness.errors import HarnessError, SetupError
@@ -84,6 +85,20 @@ class CheckTimeoutError(BrowserError):
 class PageLoadTimeoutError(CheckTimeoutError):
     """A new page did not load (its browser session start, navigate, fetch and start its scripts) within its timeout,
     or its WebDriver session's start broke off while the server still answers: either way, worth one more try."""
+
+
+Outcome = TypeVar("Outcome")
+
+
+def or_thrown(call: Callable[..., Outcome], *args: Any) -> Outcome | BrowserError:
+    """``call(*args)``'s value, or the ``BrowserError`` it raised where the page threw (tfjs cannot run it there: a
+    finding, not a broken page); a timeout or a crash still raises."""
+    try:
+        return call(*args)
+    except (CheckTimeoutError, PageCrashedError):
+        raise
+    except BrowserError as error:
+        return error
 
 
 class Downloads(Protocol):

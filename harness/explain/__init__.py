@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.browser.page import BrowserError, CheckTimeoutError, PageCrashedError, PageOperation
+from harness.browser.page import BrowserError, PageOperation, or_thrown
 from harness.browser.tensors import decode_tensor, encode_tensor
 from harness.explain.graph_nodes import fixed_batches, read_nodes, tensorflow_values
 from harness.verdict.compare import Comparison, compare_within, worst_ratio
@@ -161,18 +161,18 @@ def _layer_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
                                 "above)"})
     files = load_keras_model(reference.directory / reference.model_json)
     given = keras_layer_inputs(files, layer, reference.load_inputs())
+    def alone_on(backend: str, judged_by: Tolerance) -> AloneResult:
+        page = session.page(backend)
+        return run_alone(page, page.model(session.model_url(reference)), given, judged_by,
+                         record=backend == row.backend)
+
     alone: dict[str, AloneResult] = {}
     for backend in dict.fromkeys([row.backend, *backends]):
-        page = session.page(backend)
         judged_by = tolerance if backend == row.backend else model_predict_tolerance(backend,
                                                                                      reference.float32_rounding)
-        try:
-            alone[backend] = run_alone(page, page.model(session.model_url(reference)), given, judged_by,
-                                       record=backend == row.backend)
-        except (CheckTimeoutError, PageCrashedError):
-            raise
-        except BrowserError as error:
-            alone[backend] = AloneResult(backend, _threw(error, given.outputs[0], judged_by))
+        outcome = or_thrown(alone_on, backend, judged_by)
+        alone[backend] = (AloneResult(backend, _threw(outcome, given.outputs[0], judged_by))
+                          if isinstance(outcome, BrowserError) else outcome)
     entry: dict[str, Any] = {"layer": layer, "curve": curve,
                              "layer_alone": {b: result.summary() for b, result in alone.items()}}
     own = alone[row.backend]
@@ -214,12 +214,9 @@ def _training_cause(session: Any, row: CheckResult, reference: ReferenceModel, b
     which are then explained on Keras' trained model as a failed predict is."""
     if not only_predictions_differ(row.details):
         differs = f"training itself differs from Keras': {training_differs(row.details)}"
-        try:
-            found = _training_kernel(session, row, reference)
-        except (CheckTimeoutError, PageCrashedError):
-            raise
-        except BrowserError as error:  # the difference stands; say why its kernels could not be recorded
-            return _Cause({"kind": "training", "cause": f"{differs}; its kernels could not be recorded: {error}"})
+        found = or_thrown(_training_kernel, session, row, reference)
+        if isinstance(found, BrowserError):  # the difference stands; say why its kernels could not be recorded
+            return _Cause({"kind": "training", "cause": f"{differs}; its kernels could not be recorded: {found}"})
         return _Cause({"kind": "training", **found, "cause": f"{differs}; {found['cause']}"})
     if out is None:
         return _Cause({"kind": "unexplained", "cause": "the predictions after training differ (no report directory "
@@ -307,12 +304,9 @@ def _graph_cause(session: Any, row: CheckResult, reference: ReferenceModel, back
     for backend in dict.fromkeys([*backends, row.backend]):
         judged_by = tolerance if backend == row.backend else model_predict_tolerance(backend,
                                                                                      reference.float32_rounding)
-        try:
-            alone[backend] = compare_within(run(backend, fed, [first])[0], expected[first], judged_by)
-        except (CheckTimeoutError, PageCrashedError):
-            raise
-        except BrowserError as error:
-            alone[backend] = _threw(error, expected[first], judged_by)
+        ran = or_thrown(run, backend, fed, [first])
+        alone[backend] = (_threw(ran, expected[first], judged_by) if isinstance(ran, BrowserError)
+                          else compare_within(ran[0], expected[first], judged_by))
     op = nodes.ops[first]
     found: dict[str, Any] = {"node": first, "op": {"kernel": op}, "curve": curve,
                              "layer_alone": {b: {"ok": c.ok, "max_abs_err": c.max_abs_err, "ratio": worst_ratio([c]),

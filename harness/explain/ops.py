@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.browser.page import BrowserError, CheckTimeoutError, PageCrashedError
+from harness.browser.page import BrowserError, or_thrown
 from harness.browser.tensors import decode_tensor
 from harness.explain.tf_kernels import twin_outputs
 from harness.reference.rounding import rounding_by_channel
@@ -67,12 +67,10 @@ def judge_kernel(position: int, kernel: dict[str, Any], backend: str, reference_
                      else predict_tolerance(backend))
         against = "TensorFlow"
     else:
-        try:
-            expected = decode_tensor(rerun(kernel["name"], kernel["inputs"], kernel["attrs"])[0])
-        except (CheckTimeoutError, PageCrashedError):
-            raise
-        except BrowserError:  # the reference backend cannot run it either (no such kernel there): not judged
+        rerun_outputs = or_thrown(rerun, kernel["name"], kernel["inputs"], kernel["attrs"])
+        if isinstance(rerun_outputs, BrowserError):  # the reference backend cannot run it either: not judged
             return None
+        expected = decode_tensor(rerun_outputs[0])
         tolerance, against = predict_tolerance(backend), f"tfjs' {reference_backend} kernel"
     comparison = compare_within(actual[0], expected.astype(actual[0].dtype, copy=False), tolerance)
     return OpVerdict(position, kernel["name"], against, comparison, [list(v.shape) for v in inputs.values()])
